@@ -1,0 +1,34 @@
+# Two commands: `make run` (dashboard on the default models) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install artifacts lint browser-deps bench
+
+run: artifacts  ## Install, build the default artifacts if missing or stale, start the dashboard.
+	$(VENV)/bin/streamlit run dashboard/app.py
+
+test: install browser-deps  ## Install and run the test suite.
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dashboard.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+artifacts: install  ## Build (or skip, when current) the default model artifacts and their comparison.
+	$(PY) -m precompute build --default
+
+browser-deps:  ## Debian's Chromium and fonts for every script, for the browser test (needs root).
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core fonts-noto-cjk >/dev/null; \
+	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) benchmarks/knn.py use-multilingual-v3

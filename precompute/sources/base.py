@@ -1,0 +1,60 @@
+"""What every model source yields: a vocabulary and its input-embedding matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class SourceError(RuntimeError):
+    """A model cannot be read; the message says why and what to do."""
+
+
+@dataclass
+class Vocabulary:
+    """Token surface texts by id (METHODS §1), aligned with the rows of the embedding matrix.
+
+    ``texts[i]`` is the display text of id ``i`` (word-initial pieces start with ``▁``);
+    ``is_special[i]`` flags tokens such as ``<pad>``; ``is_byte[i]`` flags undecodable byte pieces.
+    """
+
+    texts: list[str]
+    is_special: np.ndarray  # (N,) bool
+    is_byte: np.ndarray  # (N,) bool
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        self.is_special = np.asarray(self.is_special, dtype=bool)
+        self.is_byte = np.asarray(self.is_byte, dtype=bool)
+        if self.is_special.shape != (n,) or self.is_byte.shape != (n,):
+            raise ValueError(f"vocabulary flags must have shape ({n},)")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class ModelData:
+    """A loaded model: its vocabulary, its (N, d) float32 input-embedding matrix, and provenance.
+
+    ``metadata`` holds at least ``id`` (what the user named), ``source`` (the source kind),
+    ``revision`` (commit, version or file hash), and ``origin`` (where the weights were read from).
+    """
+
+    vocab: Vocabulary
+    embeddings: np.ndarray  # (N, d) float32
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.embeddings = np.ascontiguousarray(self.embeddings, dtype=np.float32)
+        if self.embeddings.ndim != 2:
+            raise SourceError(f"embedding matrix must be 2-D, got shape {self.embeddings.shape}")
+        if self.embeddings.shape[0] != len(self.vocab):
+            raise SourceError(
+                f"embedding matrix has {self.embeddings.shape[0]} rows but the vocabulary has "
+                f"{len(self.vocab)} tokens; pass the matching tokenizer/vocabulary file"
+            )
+        self.metadata.setdefault("vocab_size", int(self.embeddings.shape[0]))
+        self.metadata.setdefault("dim", int(self.embeddings.shape[1]))

@@ -1,0 +1,226 @@
+"""The artifact store: the only code that writes or reads artifact files.
+
+Writes are atomic (a temporary file in the same directory, then ``os.replace``), so a failed or
+interrupted step never leaves a half-written file. Every file is listed in the directory's
+``manifest.json`` with its format and sha256; ``ArtifactDir.load_*`` checks both before handing
+data out, and a mismatch raises :class:`ArtifactError` naming the file and the rebuild command.
+
+Deliberately light (json, hashlib, numpy, pandas): the dashboard imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from precompute import __version__, schema
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, corrupt or from an incompatible build; the message says how to fix it."""
+
+
+def slugify(name: str) -> str:
+    """A directory name for a model id: ``xlm-roberta-base`` stays, ``org/model`` becomes ``org--model``.
+
+    >>> slugify("google/mt5-small"), slugify("./ckpt dir/")
+    ('google--mt5-small', 'ckpt-dir')
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("/", "--")).strip("-.")
+    if not slug:
+        raise ValueError(f"cannot make a directory name out of model name {name!r}")
+    return slug
+
+
+def default_root() -> Path:
+    """The artifact directory: ``$HYPERPOLYGLOT_ARTIFACTS`` or ``./artifacts``."""
+    return Path(os.environ.get(schema.ARTIFACTS_ENV, "artifacts"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` on a temporary sibling of ``path``, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class ArtifactDir:
+    """One artifact directory (a model's or a comparison's) and its manifest.
+
+    ``rebuild_hint`` is the command a user runs to rebuild it; error messages quote it.
+    """
+
+    path: Path
+    rebuild_hint: str = "python -m precompute build MODEL --force"
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    # ---- manifest ---------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / schema.MANIFEST
+
+    @classmethod
+    def open(cls, path: Path | str, rebuild_hint: str | None = None) -> ArtifactDir:
+        """Open an existing directory, reading and checking its manifest."""
+        d = cls(Path(path), rebuild_hint or cls.rebuild_hint)
+        if not d.manifest_path.exists():
+            raise ArtifactError(f"{d.manifest_path} does not exist. Build it: {d.rebuild_hint}")
+        try:
+            d.manifest = json.loads(d.manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ArtifactError(f"{d.manifest_path} is not valid JSON ({e}). Rebuild: {d.rebuild_hint}") from None
+        version = d.manifest.get("schema_version")
+        if version != schema.SCHEMA_VERSION:
+            raise ArtifactError(
+                f"{d.manifest_path} has schema version {version!r}, this tool reads "
+                f"{schema.SCHEMA_VERSION}. Rebuild: {d.rebuild_hint}"
+            )
+        return d
+
+    @classmethod
+    def create(cls, path: Path | str, rebuild_hint: str | None = None, **header: Any) -> ArtifactDir:
+        """Open ``path`` for building: keep a valid existing manifest (for step skipping), else start one."""
+        try:
+            d = cls.open(path, rebuild_hint)
+        except ArtifactError:
+            d = cls(Path(path), rebuild_hint or cls.rebuild_hint)
+            d.manifest = {"schema_version": schema.SCHEMA_VERSION, "files": {}, "steps": {}}
+        d.manifest.update(header)
+        d.manifest["tool_version"] = __version__
+        return d
+
+    def save_manifest(self) -> None:
+        text = json.dumps(self.manifest, indent=2, ensure_ascii=False, default=_json_default)
+        _atomic_write(self.manifest_path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+
+    # ---- steps (skip when inputs and parameters have not changed) ---------------------------
+    def step_is_current(self, step: str, fingerprint: str) -> bool:
+        """Whether ``step`` ran with this fingerprint and all its files are still intact."""
+        rec = self.manifest.get("steps", {}).get(step)
+        if not rec or rec.get("fingerprint") != fingerprint:
+            return False
+        try:
+            for name in rec.get("files", []):
+                self.verify(name)
+        except ArtifactError:
+            return False
+        return True
+
+    def record_step(self, step: str, fingerprint: str, seconds: float, files: list[str], **extra: Any) -> None:
+        self.manifest.setdefault("steps", {})[step] = {
+            "fingerprint": fingerprint,
+            "seconds": round(seconds, 3),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": files,
+            **extra,
+        }
+        self.save_manifest()
+
+    # ---- writing ----------------------------------------------------------------------------
+    def _register(self, name: str, fmt: str, **info: Any) -> None:
+        self.manifest.setdefault("files", {})[name] = {
+            "format": fmt, "sha256": sha256_file(self.path / name), **info
+        }
+
+    def write_array(self, name: str, array: np.ndarray) -> None:
+        """Write a ``.npy`` file (never pickled) and list it in the manifest."""
+        array = np.ascontiguousarray(array)
+        if array.dtype == object:
+            raise TypeError(f"{name}: object arrays would need pickling; convert first")
+        _atomic_write(self.path / name, lambda p: np.save(p, array, allow_pickle=False))
+        self._register(name, "npy", shape=list(array.shape), dtype=str(array.dtype))
+
+    def write_table(self, name: str, table: pd.DataFrame) -> None:
+        """Write a parquet table and list it (with its columns and row count) in the manifest."""
+        def write(p: Path) -> None:
+            table.to_parquet(p, index=False, engine="pyarrow")
+
+        _atomic_write(self.path / name, write)
+        self._register(name, "parquet", rows=len(table), columns=list(map(str, table.columns)))
+
+    def write_file(self, name: str, write: Callable[[Path], None], fmt: str, **info: Any) -> None:
+        """Write any other file through ``write(tmp_path)`` (e.g. an Annoy index) and list it."""
+        _atomic_write(self.path / name, write)
+        self._register(name, fmt, **info)
+
+    # ---- reading ----------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return name in self.manifest.get("files", {}) and (self.path / name).exists()
+
+    def verify(self, name: str) -> Path:
+        """Check that ``name`` is listed, present and has its recorded sha256; return its path."""
+        info = self.manifest.get("files", {}).get(name)
+        path = self.path / name
+        if info is None:
+            raise ArtifactError(f"{path} is not listed in {self.manifest_path}. Build it: {self.rebuild_hint}")
+        if not path.exists():
+            raise ArtifactError(f"{path} is missing. Rebuild: {self.rebuild_hint}")
+        if sha256_file(path) != info.get("sha256"):
+            raise ArtifactError(f"{path} is corrupt (sha256 differs from the manifest). Rebuild: {self.rebuild_hint}")
+        return path
+
+    def load_array(self, name: str, mmap: bool = True, check_hash: bool = True) -> np.ndarray:
+        """Load a listed ``.npy`` (memory-mapped by default), checking hash, shape and dtype."""
+        path = self.verify(name) if check_hash else self.path / name
+        info = self.manifest.get("files", {}).get(name, {})
+        try:
+            array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise ArtifactError(f"{path} cannot be read as .npy ({e}). Rebuild: {self.rebuild_hint}") from None
+        if info and (list(array.shape) != info.get("shape") or str(array.dtype) != info.get("dtype")):
+            raise ArtifactError(
+                f"{path} has shape {array.shape} {array.dtype}, the manifest says "
+                f"{info.get('shape')} {info.get('dtype')}. Rebuild: {self.rebuild_hint}"
+            )
+        return array
+
+    def load_table(self, name: str, columns: list[str] | None = None, check_hash: bool = True) -> pd.DataFrame:
+        """Load a listed parquet table, checking its hash."""
+        path = self.verify(name) if check_hash else self.path / name
+        try:
+            return pd.read_parquet(path, columns=columns, engine="pyarrow")
+        except Exception as e:  # pyarrow raises several unrelated types for a damaged file
+            raise ArtifactError(f"{path} cannot be read as parquet ({e}). Rebuild: {self.rebuild_hint}") from None
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to a manifest")
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short stable hash of a step's inputs and parameters (JSON-serialisable parts)."""
+    text = json.dumps(parts, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
