@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,8 @@ class ModelData:
     vocab: Vocabulary
     embeddings: np.ndarray  # (N, d) float32
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The model's tokenizer as text -> ids, for counting tokens over a corpus (None if unknown).
+    encode: Callable[[str], list[int]] | None = None
 
     def __post_init__(self) -> None:
         self.embeddings = np.ascontiguousarray(self.embeddings, dtype=np.float32)
