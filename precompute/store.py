@@ -165,10 +165,19 @@ class ArtifactDir:
         _atomic_write(self.path / name, write)
         self._register(name, "parquet", rows=len(table), columns=list(map(str, table.columns)))
 
-    def write_file(self, name: str, write: Callable[[Path], None], fmt: str, **info: Any) -> None:
-        """Write any other file through ``write(tmp_path)`` (e.g. an Annoy index) and list it."""
-        _atomic_write(self.path / name, write)
+    def write_file(self, name: str, write: Callable[[Path], dict[str, Any] | None], fmt: str) -> dict[str, Any]:
+        """Write any other file through ``write(tmp_path)`` (e.g. an Annoy index) and list it.
+
+        Whatever ``write`` returns (a dict) is recorded with the file in the manifest, and returned.
+        """
+        info: dict[str, Any] = {}
+
+        def run(p: Path) -> None:
+            info.update(write(p) or {})
+
+        _atomic_write(self.path / name, run)
         self._register(name, fmt, **info)
+        return info
 
     # ---- reading ----------------------------------------------------------------------------
     def has(self, name: str) -> bool:
