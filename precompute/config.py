@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+
+def _param(default: Any, help: str) -> Any:
+    """A field with its help text, which the CLI shows as the option's help."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class BuildConfig:
     """Every parameter that changes an artifact. A step is rebuilt when one it uses changes."""
 
-    #: Neighbours stored per token (METHODS §3: 100).
-    k: int = 100
-    #: Neighbourhood sizes for the diversity statistics (METHODS §4; the paper's headline is @50).
-    diversity_ks: tuple[int, ...] = (10, 50, 100)
-    #: Device for the exact neighbour table: "cpu", "cuda", or "auto".
-    device: str = "auto"
-    #: Rows per block of the exact neighbour search; 0 picks one from the memory available.
-    block_size: int = 0
-    #: Annoy: trees to build (0 = tune for recall), and search_k per query (0 = tune).
-    annoy_trees: int = 0
-    annoy_search_k: int = 0
-    #: Annoy tuning target: recall@10 against the exact table on held-out tokens.
-    annoy_target_recall: float = 0.95
-    #: Separability (METHODS §5): minimum tokens per category, folds, and the seed of undersampling.
-    min_category_tokens: int = 500
-    folds: int = 10
-    #: Pairwise probes train on at most this many tokens per category (time; the paper has none).
-    pairwise_max_per_class: int = 2000
-    #: UMAP (METHODS §9).
-    umap_neighbors: int = 15
-    umap_min_dist: float = 0.2
-    #: Neighbourhood size for the meaning statistics (METHODS §6).
-    meaning_k: int = 50
-    #: Seed for every random choice (undersampling, UMAP, Annoy, held-out samples).
-    seed: int = 0
-    #: CPU threads (0 = all cores).
-    n_jobs: int = 0
+    k: int = _param(100, "Neighbours stored per token (METHODS §3: 100).")
+    diversity_ks: tuple[int, ...] = _param(
+        (10, 50, 100), "Neighbourhood sizes of the diversity statistics (METHODS §4; the paper's headline is @50)."
+    )
+    device: str = _param("auto", "Device of the exact neighbour search: cpu, cuda, or auto.")
+    block_size: int = _param(0, "Rows per block of the exact neighbour search; 0 picks one from free memory.")
+    annoy_trees: int = _param(0, "Annoy trees to build; 0 tunes them for annoy_target_recall.")
+    annoy_search_k: int = _param(0, "Annoy search_k per query; 0 tunes it for annoy_target_recall.")
+    annoy_target_recall: float = _param(0.95, "Annoy tuning target: recall@10 against exact search.")
+    min_category_tokens: int = _param(500, "Separability (METHODS §5): categories with fewer tokens are not probed.")
+    folds: int = _param(10, "Separability: cross-validation folds.")
+    pairwise_max_per_class: int = _param(
+        2000, "Pairwise probes (beyond the paper) train on at most this many tokens per category, for time."
+    )
+    umap_neighbors: int = _param(15, "UMAP neighbours (METHODS §9).")
+    umap_min_dist: float = _param(0.2, "UMAP min_dist (METHODS §9).")
+    meaning_k: int = _param(50, "Neighbourhood size of the meaning statistics (METHODS §6).")
+    seed: int = _param(0, "Seed of every random choice (undersampling, UMAP, Annoy, held-out samples).")
+    n_jobs: int = _param(0, "CPU threads; 0 uses all cores.")
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -54,7 +51,9 @@ class BuildConfig:
         if self.folds < 2:
             raise ValueError(f"folds must be at least 2, got {self.folds}")
         if self.min_category_tokens < self.folds:
-            raise ValueError(f"min_category_tokens ({self.min_category_tokens}) must be at least folds ({self.folds})")
+            raise ValueError(
+                f"min_category_tokens ({self.min_category_tokens}) must be at least folds ({self.folds})"
+            )
         if self.umap_neighbors < 2:
             raise ValueError(f"umap_neighbors must be at least 2, got {self.umap_neighbors}")
         if not 0 <= self.umap_min_dist <= 1:

@@ -74,7 +74,8 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 class ArtifactDir:
     """One artifact directory (a model's or a comparison's) and its manifest.
 
-    ``rebuild_hint`` is the command a user runs to rebuild it; error messages quote it.
+    ``rebuild_hint`` is the command a user runs to rebuild it; error messages quote it. The
+    manifest keeps it (``rebuild``), so readers such as the dashboard quote the right command.
     """
 
     path: Path
@@ -96,6 +97,8 @@ class ArtifactDir:
             d.manifest = json.loads(d.manifest_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ArtifactError(f"{d.manifest_path} is not valid JSON ({e}). Rebuild: {d.rebuild_hint}") from None
+        if rebuild_hint is None and isinstance(d.manifest.get("rebuild"), str):
+            d.rebuild_hint = d.manifest["rebuild"]
         version = d.manifest.get("schema_version")
         if version != schema.SCHEMA_VERSION:
             raise ArtifactError(
@@ -114,6 +117,7 @@ class ArtifactDir:
             d.manifest = {"schema_version": schema.SCHEMA_VERSION, "files": {}, "steps": {}}
         d.manifest.update(header)
         d.manifest["tool_version"] = __version__
+        d.manifest["rebuild"] = d.rebuild_hint
         return d
 
     def save_manifest(self) -> None:
@@ -154,7 +158,11 @@ class ArtifactDir:
         array = np.ascontiguousarray(array)
         if array.dtype == object:
             raise TypeError(f"{name}: object arrays would need pickling; convert first")
-        _atomic_write(self.path / name, lambda p: np.save(p, array, allow_pickle=False))
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:  # a file object: np.save would append ".npy" to a path
+                np.save(f, array, allow_pickle=False)
+
+        _atomic_write(self.path / name, write)
         self._register(name, "npy", shape=list(array.shape), dtype=str(array.dtype))
 
     def write_table(self, name: str, table: pd.DataFrame) -> None:

@@ -1,0 +1,252 @@
+"""The command line: parse arguments, call the pipeline, report. No statistics are computed here.
+
+    python -m precompute models
+    python -m precompute build use-multilingual-v3 wordllama-l2
+    python -m precompute build --default
+    python -m precompute build ./my-checkpoint --name my-model
+    python -m precompute compare use-multilingual-v3 wordllama-l2
+    python -m precompute frequency wordllama-l2 --corpus ./texts/
+    python -m precompute verify
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from precompute import __version__, schema
+from precompute.config import BuildConfig
+from precompute.store import ArtifactDir, ArtifactError, default_root, slugify
+
+DEFAULT_COMPARISON = "default"
+
+
+def _config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per BuildConfig field, its help taken from the field (one home for each parameter)."""
+    group = parser.add_argument_group("build parameters")
+    for f in dataclasses.fields(BuildConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help = f"{f.metadata['help']} (default: {f.default})"
+        if isinstance(f.default, tuple):
+            group.add_argument(flag, type=int, nargs="+", default=None, help=help)
+        else:
+            group.add_argument(flag, type=type(f.default), default=None, help=help)
+
+
+def _config_from(args: argparse.Namespace) -> BuildConfig:
+    names = [f.name for f in dataclasses.fields(BuildConfig)]
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return BuildConfig.from_dict(given)
+
+
+def _source_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model source")
+    group.add_argument("--revision", help="Hugging Face hub revision (branch, tag or commit).")
+    group.add_argument("--vocab", dest="vocab_path", help="Vocabulary file for a plain matrix (.txt or .json).")
+    group.add_argument("--tensor", help="Name of the embedding tensor, where it cannot be found by itself.")
+    group.add_argument("--trust-remote-code", action="store_true",
+                       help="Let transformers run code shipped with the checkpoint (off by default).")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m precompute",
+        description="Turn a model's token embeddings into the artifacts the Hyperpolyglot dashboard reads.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--artifacts", type=Path, default=None,
+                        help=f"Artifact directory (default: ${schema.ARTIFACTS_ENV} or ./artifacts).")
+    common.add_argument("--quiet", action="store_true", help="No progress bars, warnings only.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser(
+        "models", parents=[common], help="List the built-in models and the other sources this tool reads."
+    )
+
+    build = sub.add_parser(
+        "build", parents=[common], help="Build (or bring up to date) the artifacts of one or more models."
+    )
+    build.add_argument("models", nargs="*", metavar="MODEL",
+                       help="Built-in name, Hugging Face hub id, checkpoint directory, or matrix file.")
+    build.add_argument("--default", action="store_true",
+                       help="Build the default models and their comparison (what `make run` shows).")
+    build.add_argument("--name", help="Artifact directory name for a single model (default: from MODEL).")
+    build.add_argument("--force", action="store_true", help="Rebuild every step, even when current.")
+    build.add_argument("--dictionaries", type=Path,
+                       help="Folder of MUSE bilingual dictionaries (en-xx.txt) for the meaning statistics.")
+    _source_arguments(build)
+    _config_arguments(build)
+
+    compare = sub.add_parser(
+        "compare", parents=[common], help="Compare models already built: vocabulary overlap, geometry, maps."
+    )
+    compare.add_argument("models", nargs="+", metavar="MODEL", help="Artifact names of built models (two or more).")
+    compare.add_argument("--name", help="Comparison name (default: the model names joined by __).")
+    compare.add_argument("--force", action="store_true", help="Rebuild even when current.")
+    _config_arguments(compare)
+
+    freq = sub.add_parser(
+        "frequency", parents=[common], help="Count a model's tokens over a text corpus (the paper's Figure 9)."
+    )
+    freq.add_argument("model", metavar="MODEL", help="The model, as given to build.")
+    freq.add_argument("--corpus", required=True,
+                      help="Local text files or folder, or a hub data set id (streamed) such as allenai/c4.")
+    freq.add_argument("--config-name", help="Data set configuration, e.g. a language of mC4.")
+    freq.add_argument("--split", default="train", help="Data set split (default: train).")
+    freq.add_argument("--text-column", default="text", help="Column holding the text (default: text).")
+    freq.add_argument("--limit", type=int, help="Stop after this many documents.")
+    freq.add_argument("--name", help="Artifact directory name (default: from MODEL).")
+    _source_arguments(freq)
+    _config_arguments(freq)
+
+    sub.add_parser(
+        "verify", parents=[common], help="Check every artifact against its manifest (presence, sha256, shape)."
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    root = args.artifacts or default_root()
+    try:
+        return COMMANDS[args.command](args, root)
+    except (ValueError, ArtifactError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished steps are kept, the next build resumes from them", file=sys.stderr)
+        return 130
+
+
+def _models(args: argparse.Namespace, root: Path) -> int:
+    from precompute.sources import available_models
+
+    rows = available_models()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{width}}  {r['kind']:<11}  {r['description']}")
+    print("\nAlso: any Hugging Face hub id (e.g. xlm-roberta-base), a checkpoint directory, or a matrix file"
+          " (.npy/.safetensors) with --vocab.")
+    return 0
+
+
+def _load(name: str, args: argparse.Namespace):
+    from precompute.sources import load_model
+
+    return load_model(name, revision=args.revision, vocab_path=args.vocab_path, tensor=args.tensor,
+                      trust_remote_code=args.trust_remote_code)
+
+
+def _build(args: argparse.Namespace, root: Path) -> int:
+    from precompute.pipeline import build_comparison, build_model
+    from precompute.sources import DEFAULT_MODELS
+    from precompute.sources.base import SourceError
+
+    names = list(args.models) + (list(DEFAULT_MODELS) if args.default else [])
+    if not names:
+        print("error: name at least one MODEL, or pass --default", file=sys.stderr)
+        return 2
+    if args.name and len(names) > 1:
+        print("error: --name names one model's artifacts; build several models without it", file=sys.stderr)
+        return 2
+    config = _config_from(args)
+    dictionaries = None
+    if args.dictionaries:
+        from precompute.meaning import load_muse_dictionaries
+
+        dictionaries = load_muse_dictionaries(args.dictionaries)
+    failed = []
+    slugs = []
+    for name in names:
+        try:
+            model = _load(name, args)
+        except SourceError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
+        slug = args.name or slugify(name)
+        report = build_model(model, root, config, slug=slug, force=args.force, dictionaries=dictionaries,
+                             progress=not args.quiet)
+        slugs.append(slug)
+        _print_report(name, report)
+        if not report.ok:
+            failed.append(name)
+    if args.default and len(slugs) >= 2:
+        report = build_comparison(slugs, root, config, name=DEFAULT_COMPARISON, force=args.force,
+                                  progress=not args.quiet)
+        _print_report(f"comparison {DEFAULT_COMPARISON}", report)
+        if not report.ok:
+            failed.append(DEFAULT_COMPARISON)
+    return 1 if failed else 0
+
+
+def _compare(args: argparse.Namespace, root: Path) -> int:
+    from precompute.pipeline import build_comparison
+
+    slugs = [slugify(m) for m in args.models]
+    report = build_comparison(slugs, root, _config_from(args), name=args.name, force=args.force,
+                              progress=not args.quiet)
+    _print_report("comparison", report)
+    return 0 if report.ok else 1
+
+
+def _frequency(args: argparse.Namespace, root: Path) -> int:
+    from precompute.frequency import corpus_texts, count_tokens, frequency_table
+    from precompute.pipeline import build_model
+
+    model = _load(args.model, args)
+    if model.encode is None:
+        print(f"error: {args.model} comes without a tokenizer, so its tokens cannot be counted in a corpus",
+              file=sys.stderr)
+        return 2
+    texts = corpus_texts(args.corpus, split=args.split, text_column=args.text_column, limit=args.limit,
+                         config_name=args.config_name)
+    counts = count_tokens(model.encode, texts, len(model.vocab), progress=not args.quiet)
+    slug = args.name or slugify(args.model)
+    store = ArtifactDir.create(root / slug, rebuild_hint=f"python -m precompute build {args.model}")
+    store.write_table(schema.CORPUS_FREQUENCY, frequency_table(counts))
+    store.manifest["corpus"] = {"corpus": args.corpus, "config_name": args.config_name, "split": args.split,
+                                "limit": args.limit, "tokens_counted": int(counts.sum())}
+    store.save_manifest()
+    print(f"counted {int(counts.sum()):,} tokens; rebuilding the statistics that use frequency")
+    report = build_model(model, root, _config_from(args), slug=slug, progress=not args.quiet)
+    _print_report(args.model, report)
+    return 0 if report.ok else 1
+
+
+def _verify(args: argparse.Namespace, root: Path) -> int:
+    manifests = sorted(root.glob(f"*/{schema.MANIFEST}")) + sorted(
+        root.glob(f"{schema.COMPARISONS_DIR}/*/{schema.MANIFEST}"))
+    if not manifests:
+        print(f"no artifacts under {root}; build them: python -m precompute build --default", file=sys.stderr)
+        return 1
+    bad = 0
+    for manifest in manifests:
+        try:
+            d = ArtifactDir.open(manifest.parent)
+            for name in d.manifest.get("files", {}):
+                d.verify(name)
+            print(f"ok       {manifest.parent}")
+        except ArtifactError as e:
+            bad += 1
+            print(f"PROBLEM  {e}")
+    return 1 if bad else 0
+
+
+def _print_report(name: str, report) -> None:
+    print(f"{name}: {len(report.ran)} steps built, {len(report.skipped)} current -> {report.path}")
+    for step, why in report.failed.items():
+        print(f"  FAILED {step}: {why}", file=sys.stderr)
+
+
+COMMANDS = {"models": _models, "build": _build, "compare": _compare, "frequency": _frequency, "verify": _verify}
