@@ -1,53 +1,13 @@
-"""Shared fixtures: a small artifact set built once per session by the real precompute pipeline.
-
-The data is real: the first tokens of the built-in models plus a few hundred chosen to cover the
-poster's examples and many scripts, with their real embedding rows. Neighbourhoods inside such a
-sample differ from the full model's, so tests assert facts of the sample, not the paper's figures.
-"""
+"""Shared fixtures: a small artifact set built once per session by the real precompute pipeline."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from precompute.config import BuildConfig
-from precompute.sources.base import ModelData, Vocabulary
-
-#: Small but complete parameters: every step runs, every statistic has enough tokens.
-SMALL_CONFIG = BuildConfig(
-    k=20, diversity_ks=(5, 10, 20), min_category_tokens=40, folds=3, pairwise_max_per_class=200,
-    umap_neighbors=10, meaning_k=10, n_jobs=2,
-)
-#: Built-in model -> artifact name of its sample in the test artifact set.
-SAMPLES = {"use-multilingual-v3": "usem3-sample", "wordllama-l2": "wordllama-sample"}
-SAMPLE_SIZE = 1500
-#: Tokens every sample keeps where the vocabulary has them (the poster's examples and friends).
-KEEP = [
-    "▁when", "▁cuando", "▁quando", "▁quand", "▁когда", "▁wenn", "▁när", "▁Comment", "▁comment",
-    "▁アメリカ", "アメリカ", "▁USA", "▁미국", "▁America", "▁Amerika", "▁January", "▁enero", "▁janvier",
-    "▁Japan", "▁日本", "▁Tokyo", "▁東京", "▁king", "▁queen", "▁man", "▁woman", "▁the", "▁Germany",
-    "▁Deutschland", "▁France", "▁Paris", "▁Monday", "▁lunes",
-]
-
-
-def sample_model(model: ModelData, name: str, size: int = SAMPLE_SIZE, seed: int = 0) -> ModelData:
-    """Rows of ``model``: specials, KEEP tokens, then a seeded sample across the vocabulary."""
-    texts = model.vocab.texts
-    position = {t: i for i, t in reversed(list(enumerate(texts)))}
-    chosen = {i for i in np.flatnonzero(model.vocab.is_special)}
-    chosen |= {position[t] for t in KEEP if t in position}
-    rng = np.random.default_rng(seed)
-    rest = rng.permutation(len(texts))
-    for i in rest:
-        if len(chosen) >= size:
-            break
-        chosen.add(int(i))
-    ids = np.array(sorted(chosen))
-    vocab = Vocabulary([texts[i] for i in ids], model.vocab.is_special[ids], model.vocab.is_byte[ids])
-    meta = {**model.metadata, "id": name, "description": f"{len(ids):,} real tokens of {model.metadata['id']}"}
-    return ModelData(vocab, model.embeddings[ids], meta)
+from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,61 @@
+"""The command line: help, listing, a build from a plain matrix, and errors that say what to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from precompute import schema
+from precompute.cli import main
+
+
+def test_no_command_prints_help_and_fails(capsys) -> None:
+    assert main([]) == 2
+    assert "build" in capsys.readouterr().err
+
+
+def test_models_lists_the_built_ins(capsys) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2"):
+        assert name in out
+
+
+def test_unknown_model_is_a_clear_error_and_writes_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["build", "no-such-org/no-such-model", "--artifacts", str(tmp_path), "--quiet"]) == 1
+    assert "no-such-org/no-such-model" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_parameter_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["build", "x", "--k", "0", "--artifacts", str(tmp_path)]) == 2
+    assert "k must be at least 1" in capsys.readouterr().err
+
+
+def test_build_a_plain_matrix_then_verify_then_detect_damage(tmp_path: Path, capsys) -> None:
+    from precompute.sources import load_model
+
+    real = load_model("all-MiniLM-L6-v2")
+    ids = np.r_[0:5, 1000:1400]  # specials, then real word pieces
+    np.save(tmp_path / "m.npy", real.embeddings[ids])
+    (tmp_path / "vocab.json").write_text(json.dumps([real.vocab.texts[i] for i in ids]), encoding="utf-8")
+    out = tmp_path / "artifacts"
+    args = ["build", str(tmp_path / "m.npy"), "--vocab", str(tmp_path / "vocab.json"), "--name", "mini",
+            "--artifacts", str(out), "--quiet", "--k", "10", "--diversity-ks", "5", "10", "--meaning-k", "5",
+            "--min-category-tokens", "30", "--folds", "3", "--umap-neighbors", "5"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert main(["verify", "--artifacts", str(out)]) == 0
+    (out / "mini" / schema.NEIGHBORS).write_bytes(b"garbage")
+    assert main(["verify", "--artifacts", str(out)]) == 1
+    assert "neighbors.npy is corrupt" in capsys.readouterr().out
+
+
+def test_compare_needs_two_models(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["compare", "--artifacts", str(tmp_path)])
+    assert main(["compare", "a", "--artifacts", str(tmp_path)]) == 2
+    assert "at least two models" in capsys.readouterr().err

@@ -1,0 +1,107 @@
+"""The build pipeline on the session's real sample models: contract, skipping, damage, failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precompute import schema
+from precompute.pipeline import build_model
+from precompute.store import ArtifactDir
+from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
+
+MODEL_FILES = [
+    schema.EMBEDDINGS, schema.TOKENS, schema.NEIGHBORS, schema.SIMILARITIES, schema.ANNOY, schema.DIVERSITY,
+    schema.DIVERSITY_BREAKDOWN, schema.DIVERSITY_BY_CATEGORY, schema.DIVERSITY_BY_DECILE, schema.SEPARABILITY,
+    schema.SEPARABILITY_PAIRWISE, schema.SEPARABILITY_PREDICTIONS, schema.NORMS_BY_CATEGORY, schema.MAP,
+    schema.MEANING, schema.MEANING_TOKENS, schema.TRANSLATION_RETRIEVAL,
+]
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    from precompute.sources import load_model
+
+    return sample_model(load_model("wordllama-l2"), "wordllama-small", size=400)
+
+
+def test_every_artifact_is_listed_with_its_hash(artifact_root: Path) -> None:
+    for slug in SAMPLES.values():
+        d = ArtifactDir.open(artifact_root / slug)
+        assert d.manifest["kind"] == "model"
+        assert sorted(d.manifest["files"]) == sorted(MODEL_FILES)
+        for name in MODEL_FILES:
+            d.verify(name)
+        assert set(d.manifest["steps"]) >= {"tokens", "neighbors", "annoy", "diversity", "separability", "map"}
+        assert d.manifest["params"]["k"] == SMALL_CONFIG.k
+        assert d.manifest["notes"] == []
+
+
+def test_token_table_has_the_contract_columns(artifact_root: Path) -> None:
+    d = ArtifactDir.open(artifact_root / SAMPLES["use-multilingual-v3"])
+    tokens = d.load_table(schema.TOKENS)
+    assert tuple(tokens.columns) == schema.TOKEN_COLUMNS
+    assert len(tokens) == d.manifest["model"]["vocab_size"]
+    row = tokens.set_index("text").loc["▁アメリカ"]
+    assert row["category"] == "KATAKANA"
+    neighbors = d.load_array(schema.NEIGHBORS)
+    assert neighbors.shape == (len(tokens), SMALL_CONFIG.k) and neighbors.dtype == np.int32
+
+
+def test_rebuild_skips_current_steps_and_reruns_what_a_parameter_changes(tmp_path: Path, small_model) -> None:
+    first = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
+    assert first.ok and first.skipped == []
+    again = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
+    assert again.ran == [] and len(again.skipped) == len(first.ran)
+    from dataclasses import replace
+
+    changed = build_model(small_model, tmp_path, replace(SMALL_CONFIG, meaning_k=5), slug="m", progress=False)
+    assert changed.ran == ["meaning"]
+
+
+def test_a_corrupt_artifact_is_detected_and_rebuilt(tmp_path: Path, small_model) -> None:
+    build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
+    path = tmp_path / "m" / schema.MAP
+    path.write_bytes(path.read_bytes()[:100])
+    report = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
+    assert report.ran == ["map"]
+    ArtifactDir.open(tmp_path / "m").verify(schema.MAP)
+
+
+def test_a_failing_step_is_reported_and_the_others_still_built(tmp_path: Path, small_model, monkeypatch) -> None:
+    from precompute import separability
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("probe exploded")
+
+    monkeypatch.setattr(separability, "separability_artifacts", broken)
+    report = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
+    assert report.failed == {"separability": "RuntimeError: probe exploded"}
+    manifest = json.loads((tmp_path / "m" / schema.MANIFEST).read_text())
+    assert manifest["notes"] == ["step separability failed: RuntimeError: probe exploded"]
+    assert "map" in manifest["steps"] and "separability" not in manifest["steps"]
+    assert not (tmp_path / "m" / schema.SEPARABILITY).exists()
+
+
+def test_comparison_of_the_samples(artifact_root: Path) -> None:
+    d = ArtifactDir.open(artifact_root / schema.COMPARISONS_DIR / "default")
+    assert d.manifest["kind"] == "comparison" and d.manifest["models"] == list(SAMPLES.values())
+    overlap = d.load_table(schema.VOCAB_OVERLAP)
+    shared = d.load_table(schema.SHARED_TOKENS)
+    a, b = SAMPLES.values()
+    pair = overlap[(overlap.model_a == a) & (overlap.model_b == b)]
+    assert int(pair["n_shared"].iloc[0]) == len(shared) > 0
+    geometry = d.load_table(schema.GEOMETRY)
+    assert ((geometry["jaccard_mean"] >= 0) & (geometry["jaccard_mean"] <= 1)).all()
+
+
+def test_copied_artifacts_stay_valid(artifact_root: Path, tmp_path: Path) -> None:
+    """Manifests hold no absolute paths: an artifact folder can be moved to a host."""
+    shutil.copytree(artifact_root / SAMPLES["wordllama-l2"], tmp_path / "moved")
+    d = ArtifactDir.open(tmp_path / "moved")
+    assert isinstance(d.load_table(schema.DIVERSITY), pd.DataFrame)
