@@ -32,7 +32,7 @@ TOKEN_COLUMNS = (
     "category",             # str, the paper's rule (precompute.categories)
     "language",             # str or None, ISO 639-1 guess
     "language_confidence",  # float32 in [0, 1]
-    "language_source",      # str: "wordfreq", "script", or "none"
+    "language_source",      # str: "wordfreq", "cldr" (a CLDR name), "script", or "none"
     "frequency",            # float32, wordfreq word frequency summed over languages (mC4 proxy)
     "frequency_decile",     # int8, 1 = rarest … 10 = most frequent, 0 = not ranked (special)
     "norm",                 # float32, L2 norm of the embedding row

@@ -1,0 +1,104 @@
+"""CLDR translation clusters, MUSE dictionaries, and the meaning statistics on a hand-made vocabulary."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precompute import schema
+from precompute.meaning import concept_columns, load_muse_dictionaries, meaning_artifacts, translation_sets
+
+
+def test_cldr_names_in_many_languages_form_one_concept():
+    texts = ["▁アメリカ合衆国", "美国", "▁미국", "▁USA", "▁januari", "▁Montag", "▁май", "▁dog", "▁"]
+    got = concept_columns(texts)
+    assert got["concept"].tolist()[:4] == ["territory:US"] * 4
+    assert got["gloss"][0] == "United States"
+    # the locale is a hint only when one language alone uses the name
+    hints = got["concept_language"]
+    assert hints[0] == "ja" and hints[2] == "ko" and pd.isna(hints[1])  # 美国: zh and yue
+    assert got.loc[4, ["concept", "gloss"]].tolist() == ["month:1", "January"]
+    assert got.loc[5, ["concept", "gloss", "concept_language"]].tolist() == ["day:1", "Monday", "de"]
+    assert got["concept"][6] == "month:5"  # May in seven languages beats Maithili in one
+    assert got[["concept", "gloss", "concept_language"]].iloc[7:].isna().all().all()
+
+
+@pytest.fixture
+def vocabulary():
+    """Seven tokens: two countries in two scripts each, a Swedish-English pair, and a special token."""
+    return pd.DataFrame(
+        {
+            "id": np.arange(7, dtype=np.int32),
+            "text": ["▁USA", "美国", "▁Sverige", "スウェーデン", "▁dog", "▁hund", "<s>"],
+            "category": ["LATIN", "CJK", "LATIN", "KATAKANA", "LATIN", "LATIN", "P"],
+            "is_special": [False] * 6 + [True],
+            "is_zero": [False] * 7,
+            # the special token claims a concept: it must still be left out
+            "concept": ["territory:US", "territory:US", "territory:SE", "territory:SE", None, None, "territory:US"],
+        }
+    )
+
+
+@pytest.fixture
+def dictionary():
+    return pd.DataFrame({"english": ["dog"], "foreign": ["hund"], "language": ["sv"]})
+
+
+def test_translation_sets_join_concepts_and_dictionary(vocabulary, dictionary):
+    sets = translation_sets(vocabulary["text"].tolist(), vocabulary["concept"], dictionary)
+    assert sets.matrix.shape == (7, 3)
+    assert sets.of(0) == {"territory:US"} and sets.of(4) == {"en:dog"} and sets.of(5) == {"en:dog"}
+
+
+def test_meaning_artifacts_by_hand(vocabulary, dictionary):
+    neighbors = np.array(
+        [[1, 6, 2], [2, 0, -1], [4, 5, 3], [2, 0, 1], [5, 0, 1], [4, -1, -1], [0, 1, 2]], dtype=np.int32
+    )
+    out = meaning_artifacts(neighbors, vocabulary, k=2, dictionaries=dictionary)
+
+    per_token = out[schema.MEANING_TOKENS]
+    assert per_token["id"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert per_token["n_shared"].tolist() == [1, 1, 0, 1, 1, 1]
+    assert (per_token["k"] == 2).all()
+
+    meaning = out[schema.MEANING].set_index("category")
+    assert meaning.loc["LATIN", "n_tokens"] == 4
+    assert meaning.loc["LATIN", "mean"] == pytest.approx(0.75)
+    assert meaning.loc["LATIN", "ci95"] == pytest.approx(1.96 * 0.5 / 2)  # std 0.5 over 4 tokens
+    assert meaning.loc["CJK", "mean"] == 1 and math.isnan(meaning.loc["CJK", "ci95"])
+    assert "P" not in meaning.index
+
+    # dog/hund share meaning but not a script: only the four country names enter retrieval
+    retrieval = out[schema.TRANSLATION_RETRIEVAL].set_index("category")
+    assert retrieval.loc["LATIN"].tolist() == [2, 0.5, 1.0]
+    assert retrieval.loc["CJK"].tolist() == [1, 0.0, 1.0]
+    assert retrieval.loc["KATAKANA"].tolist() == [1, 1.0, 1.0]
+
+
+def test_meaning_without_dictionary_counts_concepts_only(vocabulary):
+    neighbors = np.array([[5, 4], [0, 2], [3, 0], [2, 1], [5, 0], [4, 0], [0, 1]], dtype=np.int32)
+    out = meaning_artifacts(neighbors, vocabulary, k=2)
+    assert out[schema.MEANING_TOKENS]["n_shared"].tolist() == [0, 1, 1, 1]
+
+
+def test_k_beyond_the_stored_neighbours_is_an_error(vocabulary):
+    with pytest.raises(ValueError, match="k must lie in 1..2"):
+        meaning_artifacts(np.zeros((7, 2), dtype=np.int32), vocabulary, k=3)
+
+
+def test_muse_loader_skips_malformed_lines(tmp_path):
+    (tmp_path / "en-sv.txt").write_text("dog hund\ncat katt\nthree words here\n\nalone\nDog Hund\n", encoding="utf-8")
+    (tmp_path / "de-en.txt").write_text("Hund\tdog\n", encoding="utf-8")
+    (tmp_path / "README.txt").write_text("not a dictionary\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="en-sv.txt: skipped 2 malformed line"):
+        got = load_muse_dictionaries(tmp_path)
+    assert got.attrs["malformed"] == {"en-sv.txt": 2}
+    assert sorted(map(tuple, got.to_numpy().tolist())) == [
+        ("cat", "katt", "sv"), ("dog", "hund", "de"), ("dog", "hund", "sv")
+    ]
+
+
+def test_muse_loader_without_dictionaries_says_what_it_wants(tmp_path):
+    with pytest.raises(ValueError, match="expected files named en-xx.txt or xx-en.txt"):
+        load_muse_dictionaries(tmp_path)
