@@ -1,0 +1,1 @@
+"""The Hyperpolyglot dashboard: a multi-page Streamlit app over precomputed artifacts (no model code)."""

@@ -1,0 +1,74 @@
+"""Geometry: how alike two models' neighbourhoods are on their shared vocabulary (Jaccard of top-k
+sets; CKA and Procrustes residual as alternatives), overall and per category; for a pair, the tokens
+whose neighbourhoods differ most and least."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, state, ui
+from precompute import schema
+
+METRICS = {"jaccard_mean": "Jaccard of the top-k neighbour sets", "overlap_mean": "overlap |A∩B| / k",
+           "cka": "linear CKA", "procrustes_residual": "Procrustes residual (lower = more alike)"}
+
+v = ui.view()
+st.title("Geometry similarity")
+comparisons = list(v.catalog.comparisons)
+if not comparisons:
+    st.info("No comparison built yet. Build one with `python -m precompute compare MODEL_A MODEL_B` "
+            "(`python -m precompute build --default` builds the default one).")
+    st.stop()
+slug = state.choose(state.COMPARISON, comparisons, comparisons[0], label="comparison")
+cmp = v.catalog.comparisons[slug]
+metric = state.choose(state.METRIC, list(METRICS), "jaccard_mean", label="measure")
+geometry = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
+scopes = [schema.ALL_CATEGORIES] + (charts.category_sort(geometry["category"].unique()) if geometry is not None else [])
+scopes = list(dict.fromkeys(scopes))
+scope = state.choose(state.SCOPE, scopes, schema.ALL_CATEGORIES, label="category")
+with st.container(horizontal=True):
+    if len(comparisons) > 1:
+        st.selectbox("Comparison", comparisons, key=state.COMPARISON.key)
+    st.selectbox("Measure", list(METRICS), key=state.METRIC.key, format_func=METRICS.get)
+    st.selectbox("Tokens", scopes, key=state.SCOPE.key,
+                 format_func=lambda s: "all shared tokens" if s == schema.ALL_CATEGORIES else s)
+
+if geometry is not None:
+    cell = geometry[geometry["category"] == scope].dropna(subset=[metric])
+    if cell.empty:
+        st.info(f"{METRICS[metric]} is computed on all shared tokens only; choose “all shared tokens”.")
+    else:
+        domain = None if metric == "procrustes_residual" else (0.0, 1.0)
+        ui.chart(charts.heatmap(cell, "model_b", "model_a", metric, title=f"{METRICS[metric]} — {scope}", fmt=".3f",
+                                domain=domain), key="geo_matrix")
+        ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", [m for m in v.catalog.models.values()
+                                                                 if m.slug in cmp.models], "geo",
+                     {"comparison": cmp.manifest.get("params"), "models": cmp.models})
+
+st.subheader("Tokens whose neighbourhoods differ most and least")
+tokens = ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry")
+if tokens is not None and len(tokens):
+    pairs = sorted({f"{a} | {b}" for a, b in zip(tokens["model_a"], tokens["model_b"], strict=True)})
+    models = sorted(set(tokens["model_a"]) | set(tokens["model_b"]))
+    a = state.choose(state.MODEL_A, models, pairs[0].split(" | ")[0], label="model a")
+    b = state.choose(state.MODEL_B, models, pairs[0].split(" | ")[1], label="model b")
+    with st.container(horizontal=True):
+        st.selectbox("Model a", models, key=state.MODEL_A.key)
+        st.selectbox("Model b", models, key=state.MODEL_B.key)
+    forward = (tokens["model_a"] == a) & (tokens["model_b"] == b)
+    pair = tokens[forward | ((tokens["model_a"] == b) & (tokens["model_b"] == a))]
+    if pair.empty:
+        st.info(f"No per-token comparison of {a} and {b} in this build; pairs: {', '.join(pairs)}.")
+    else:
+        pair = pair.assign(open=[ui.neighbours_href(t, [a, b]) for t in pair["text"]])
+        config = {"jaccard": st.column_config.NumberColumn(format="%.3f"),
+                  "open": st.column_config.LinkColumn("neighbours", display_text="open")}
+        left, right = st.columns(2)
+        left.markdown("**Most different** (lowest Jaccard)")
+        left.dataframe(pair.nsmallest(50, "jaccard")[["text", "jaccard", "open"]], hide_index=True,
+                       column_config=config)
+        right.markdown("**Most alike** (highest Jaccard)")
+        right.dataframe(pair.nlargest(50, "jaccard")[["text", "jaccard", "open"]], hide_index=True,
+                        column_config=config)
+        ui.downloads(pd.DataFrame(pair.drop(columns=["open"])), f"geometry_tokens_{a}_{b}",
+                     [m for m in v.catalog.models.values() if m.slug in (a, b)], "geo_tokens")
+ui.share_link("geometry")

@@ -1,0 +1,70 @@
+"""Meaning: how many of a token's neighbours are its translations (share a dictionary concept),
+by category; translation retrieval precision; example tokens with their translated neighbours."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, state, tables, ui
+from precompute import schema
+
+v = ui.view()
+st.title("Meaning")
+st.caption("A neighbour shares meaning with a token when both name the same concept of the CLDR translation "
+           "clusters (the paper used MUSE dictionaries). Only tokens with a translation count.")
+
+if ui.require_models(v):
+    shares, retrieval = [], []
+    for m in v.models:
+        mean = ui.load(m, schema.MEANING, "meaning statistics")
+        if mean is not None:
+            shares.append(mean[mean["category"].map(ui.shown_category).isin(v.categories)].assign(model=m.label))
+        ret = ui.load(m, schema.TRANSLATION_RETRIEVAL, "translation retrieval")
+        if ret is not None:
+            retrieval.append(ret[ret["category"].map(ui.shown_category).isin(v.categories)].assign(model=m.label))
+    if shares:
+        df = pd.concat(shares, ignore_index=True)
+        ks = sorted(df["k"].unique())
+        st.subheader(f"Neighbours that share a translation (of {', '.join(map(str, ks))})")
+        ui.chart(charts.grouped_bars(df, "mean", "ci95", y_title="neighbours sharing a concept"), key="mean_bars")
+        ui.downloads(df, "meaning", v.models, "meaning")
+    if retrieval:
+        st.subheader("Translation retrieval")
+        st.caption("For tokens with a translation in the vocabulary: is one among the nearest 1 / 10 neighbours?")
+        df = pd.concat(retrieval, ignore_index=True)
+        long = df.melt(id_vars=["model", "category", "n_tokens"], value_vars=["p_at_1", "p_at_10"],
+                       var_name="metric", value_name="precision")
+        long["model · metric"] = long["model"] + " · " + long["metric"].str.replace("p_at_", "P@")
+        ui.chart(charts.grouped_bars(long, "precision", group="model · metric", y_title="precision"), key="ret_bars")
+        ui.downloads(df, "translation_retrieval", v.models, "retrieval")
+
+    st.subheader("Examples")
+    cols = st.columns(len(v.models))
+    for col, m in zip(cols, v.models, strict=True):
+        with col:
+            st.markdown(f"**{m.label}**")
+            mt = ui.load(m, schema.MEANING_TOKENS, "per-token meaning")
+            tok = ui.load(m, schema.TOKENS, "token table")
+            nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
+            sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
+            if mt is None or tok is None or nb is None or sim is None:
+                continue
+            best = mt[mt["n_shared"] > 0].merge(tok[["id", "text", "gloss", "shown_category"]], on="id")
+            best = ui.filter_categories(best, v.categories).sort_values(["n_shared", "id"], ascending=[False, True])
+            if best.empty:
+                st.info("No token among the selected categories has a translated neighbour.")
+                continue
+            options = best["text"].head(200).tolist()
+            param = state.Param(f"{state.EXAMPLE.name}_{m.slug}")
+            chosen = state.choose(param, options, options[0], label="example token")
+            glosses = dict(zip(best["text"], best["gloss"], strict=True))
+            st.selectbox("Token", options, key=param.key,
+                         format_func=lambda t, g=glosses: f"{t} ({g[t]})" if pd.notna(g.get(t)) else t)
+            token_id = int(best.loc[best["text"] == chosen, "id"].iloc[0])
+            k = int(mt["k"].iloc[0])
+            rows = tables.neighbour_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
+            concept = tok["concept"].iloc[token_id]
+            rows["same concept"] = tok["concept"].iloc[rows["id"]].to_numpy() == concept
+            st.caption(f"{int(rows['same concept'].sum())} of {len(rows)} neighbours name the concept "
+                       f"“{tok['gloss'].iloc[token_id]}”.")
+            st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"]), hide_index=True)
+ui.share_link("meaning")

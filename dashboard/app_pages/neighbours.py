@@ -1,0 +1,119 @@
+"""Neighbours: the k nearest neighbours of a token (exact table) or of a vector expression (Annoy),
+one column per model, neighbours that several models share highlighted."""
+
+import functools
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, lookup, state, tables, ui
+from precompute import schema
+
+#: The poster's three examples (its Table 1): a Swedish word, a katakana loanword, a French word.
+PRESETS = ("när", "アメリカ", "Comment")
+
+v = ui.view()
+st.title("Neighbours")
+st.caption("Exact top-k neighbours by cosine similarity. Arithmetic such as `king - man + woman` or "
+           "`mean(dog, Hund, perro)` is answered by each model's Annoy index (approximate).")
+
+query = state.choose_text(state.QUERY, label="query")
+
+
+def _open(text: str) -> None:
+    state.set_value(state.QUERY, text)
+
+
+def _open_selected(key: str, table: pd.DataFrame) -> None:
+    rows = st.session_state[key].selection.rows
+    if rows:
+        _open(str(table["token"].iloc[rows[0]]))
+
+
+if ui.require_models(v):
+    indices = {m.slug: data.text_index(m) for m in v.models}
+    with st.container(horizontal=True):
+        st.text_input("Token or expression", key=state.QUERY.key, placeholder="▁när, アメリカ, king - man + woman",
+                      help="Any script. Tried as typed, with the word-boundary mark ▁, and in other cases.")
+        for preset in PRESETS:
+            if any(lookup.find_token(ix, preset) for ix in indices.values()):
+                st.button(preset, key=f"nb_preset_{preset}", on_click=_open, args=(preset,))
+
+    results: dict[str, pd.DataFrame] = {}
+    if query:
+        expression = lookup.is_expression(query)
+        for m in v.models:
+            try:
+                terms = lookup.parse_expression(query) if expression else None
+            except ValueError as e:
+                st.warning(f"Cannot read the expression: {e}")
+                break
+            tok = ui.load(m, schema.TOKENS, "token table")
+            if tok is None:
+                continue
+            if expression:
+                index = data.annoy(m)
+                if index is None:
+                    ui.missing_message(m, schema.ANNOY, "Annoy index (needed for expressions)")
+                    continue
+                from precompute.annoy_index import query_vector
+
+                resolved = lookup.expression_vector(terms, indices[m.slug], index.get_item_vector)
+                if resolved.vector is None:
+                    missing = ", ".join(map(repr, resolved.missing)) or "the expression"
+                    st.info(f"**{m.label}**: no token for {missing}.")
+                    continue
+                ids, sims = query_vector(index, resolved.vector, v.k, data.annoy_search_k(m),
+                                         exclude=set(resolved.ids))
+                results[m.slug] = tables.rows_for_ids(tok, ids, sims)
+            else:
+                found = lookup.find_token(indices[m.slug], query)
+                if found is None:
+                    tried = ", ".join(lookup.variants(query)[1:4])
+                    st.info(f"**{m.label}** has no token {query!r} (also tried {tried}).")
+                    continue
+                nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
+                sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
+                if nb is None or sim is None:
+                    continue
+                results[m.slug] = tables.neighbour_rows(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
+                row = tok.iloc[found[0]]
+                results[m.slug].attrs["caption"] = (
+                    f"{row['text']} · id {found[0]} · {row['category']}"
+                    + (f" · {row['language']}" if pd.notna(row["language"]) else "")
+                    + (f" · “{row['gloss']}”" if pd.notna(row["gloss"]) else "")
+                )
+        if not results and not expression:
+            suggestions = []
+            for m in v.models:
+                tok = data.table(m, schema.TOKENS, ["text"])
+                if tok is not None:
+                    suggestions += lookup.prefix_matches(tok["text"].to_numpy(), query)
+            if suggestions:
+                st.pills("Tokens starting with your text", list(dict.fromkeys(suggestions))[:20], key="nb_suggest",
+                         on_change=lambda: _open(st.session_state["nb_suggest"] or query))
+
+    if results:
+        shared = tables.mark_shared(results)
+        cols = st.columns(len(shared))
+        for col, (slug, table) in zip(cols, shared.items(), strict=True):
+            m = v.catalog.models[slug]
+            with col:
+                st.markdown(f"**{m.label}**")
+                if "caption" in results[slug].attrs:
+                    st.caption(results[slug].attrs["caption"])
+                shown_table = table[["rank", "token", "similarity", "category", "language", "gloss", "shared"]]
+                styled = shown_table.style.apply(
+                    lambda r: ["background-color: #fff3bf" if r["shared"] else "" for _ in r], axis=1
+                ).format({"similarity": "{:.3f}"})
+                key = f"nb_table_{slug}"
+                st.dataframe(styled, hide_index=True, key=key,
+                             on_select=functools.partial(_open_selected, key, shown_table),
+                             selection_mode="single-row", height=min(38 + 35 * len(table), 740),
+                             column_config={"shared": st.column_config.NumberColumn(
+                                 "shared", help="In how many other models' lists this token also appears")})
+        st.caption("Highlighted: neighbours other selected models share. Select a row to open its neighbours.")
+        everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
+        ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbours",
+                     {"query": query, "k": v.k})
+ui.share_link("neighbours")

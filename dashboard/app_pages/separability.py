@@ -1,0 +1,81 @@
+"""Separability: how well a linear probe tells one category's tokens from the rest (10-fold accuracy),
+models side by side; the pairwise matrix; the tokens the probe gets wrong."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, state, ui
+from precompute import schema
+
+AXES = {"half": "from 0.5 (chance)", "paper": "0.85–1.0 (as in the paper)"}
+DOMAINS = {"half": (0.5, 1.0), "paper": (0.85, 1.0)}
+
+v = ui.view()
+st.title("Separability")
+st.caption("Per category: a logistic-regression probe, category vs the rest, balanced by undersampling; "
+           "mean accuracy over the folds, error bars ± one standard deviation.")
+axis = state.choose(state.AXIS, list(AXES), "half", label="axis")
+st.segmented_control("Accuracy axis", list(AXES), key=state.AXIS.key, format_func=AXES.get, required=True)
+
+if ui.require_models(v):
+    frames = []
+    for m in v.models:
+        sep = ui.load(m, schema.SEPARABILITY, "separability probes")
+        if sep is not None:
+            frames.append(sep.drop(columns=["folds"]).assign(model=m.label))
+    if frames:
+        sep = pd.concat(frames, ignore_index=True)
+        sep["shown_category"] = sep["category"].map(ui.shown_category)
+        scored = ui.filter_categories(sep.dropna(subset=["mean"]), v.categories)
+        skipped = sep[sep["mean"].isna()]
+        ui.chart(charts.grouped_bars(scored, "mean", "std", y_title="accuracy", y_domain=DOMAINS[axis],
+                                     title="Category identification accuracy"), key="sep_bars")
+        ui.downloads(scored.drop(columns=["shown_category"]), "separability", v.models, "sep")
+        if len(skipped):
+            st.caption("Not probed (too few tokens): " + "; ".join(
+                f"{r.model} {r.category} ({r.n_tokens})" for r in skipped.itertuples()))
+
+    st.subheader("Pairwise: category a vs category b")
+    cols = st.columns(len(v.models))
+    for col, m in zip(cols, v.models, strict=True):
+        with col:
+            st.markdown(f"**{m.label}**")
+            pair = ui.load(m, schema.SEPARABILITY_PAIRWISE, "pairwise probes")
+            if pair is None:
+                continue
+            keep = set(v.categories)
+            pair = pair[pair["category_a"].map(ui.shown_category).isin(keep)
+                        & pair["category_b"].map(ui.shown_category).isin(keep)]
+            order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
+            ui.chart(charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
+                                    x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
+            ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}")
+
+    st.subheader("Tokens the probe gets wrong")
+    st.caption("Out-of-fold predictions: the token's category (label) disagrees with the probe's answer. "
+               "Open a token to see its neighbours.")
+    cols = st.columns(len(v.models))
+    for col, m in zip(cols, v.models, strict=True):
+        with col:
+            st.markdown(f"**{m.label}**")
+            pred = ui.load(m, schema.SEPARABILITY_PREDICTIONS, "probe predictions")
+            tok = ui.load(m, schema.TOKENS, "token table")
+            if pred is None or tok is None:
+                continue
+            wrong = pred[pred["label"] != pred["predicted"]].merge(
+                tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
+                on="id")
+            wrong = wrong[wrong["category"].map(ui.shown_category).isin(v.categories)]
+            wrong = wrong.assign(
+                error=wrong["label"].map({True: "missed", False: "false alarm"}),
+                open=[ui.neighbours_href(t, [m.slug]) for t in wrong["text"]],
+            ).sort_values("probability", key=lambda p: (p - 0.5).abs(), ascending=False)
+            st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions.")
+            st.dataframe(wrong[["text", "category", "error", "probability", "token_category", "language", "gloss",
+                                "open"]].head(500),
+                         hide_index=True, column_config={
+                             "category": st.column_config.TextColumn("probe"),
+                             "probability": st.column_config.NumberColumn(format="%.3f"),
+                             "open": st.column_config.LinkColumn("neighbours", display_text="open")})
+            ui.downloads(wrong.drop(columns=["open"]), f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}")
+ui.share_link("separability")

@@ -1,0 +1,29 @@
+"""Vocabulary: how many token texts the models' tokenizers share, and how many of those are not LATIN."""
+
+import streamlit as st
+
+from dashboard import charts, ui
+from precompute import schema
+
+v = ui.view()
+st.title("Vocabulary overlap")
+st.caption("Token texts after normalisation (word-boundary mark ▁ for every tokenizer).")
+if not v.catalog.comparisons:
+    st.info("No comparison built yet. Build one with `python -m precompute compare MODEL_A MODEL_B` "
+            "(`python -m precompute build --default` builds the default one).")
+for cmp in v.catalog.comparisons.values():
+    st.subheader(f"Comparison {cmp.slug}")
+    df = ui.load(cmp, schema.VOCAB_OVERLAP, "vocabulary overlap")
+    if df is None:
+        continue
+    models = [m for m in v.catalog.models.values() if m.slug in cmp.models]
+    left, right = st.columns(2)
+    with left:
+        ui.chart(charts.heatmap(df, "model_b", "model_a", "n_shared", title="Shared tokens", fmt=",.0f"),
+                 key=f"voc_shared_{cmp.slug}")
+    with right:
+        ui.chart(charts.heatmap(df, "model_b", "model_a", "non_latin_share", title="Share of shared tokens not LATIN",
+                                fmt=".1%", domain=(0.0, 1.0)), key=f"voc_nonlatin_{cmp.slug}")
+    st.dataframe(df, hide_index=True)
+    ui.downloads(df, f"vocab_overlap_{cmp.slug}", models, f"voc_{cmp.slug}", {"comparison": cmp.manifest})
+ui.share_link("vocabulary")

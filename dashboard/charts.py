@@ -1,0 +1,179 @@
+"""Chart functions: ``(DataFrame, options) -> alt.Chart``, pure, testable through their Vega-Lite spec.
+
+One colour per token category everywhere (:data:`CATEGORY_COLORS`), one per model within a chart.
+Every chart carries Vega-Embed options that offer PNG/SVG export in its ``…`` menu.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+
+from precompute.categories import OTHER, PLOTTED
+
+# The pages sample before drawing (maps: at most 20,000 points); the 5,000-row guard of Altair
+# would refuse those samples, and the dashboard never passes a full vocabulary.
+alt.data_transformers.disable_max_rows()
+
+#: Categories in legend order: the paper's 13 writing systems, symbols, numbers, then the rest.
+CATEGORY_ORDER: tuple[str, ...] = PLOTTED + (OTHER,)
+#: The colour of each category in every chart (distinct hues for scripts, greys for S, N, other).
+CATEGORY_COLORS: dict[str, str] = dict(zip(CATEGORY_ORDER, (
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#e377c2", "#17becf", "#8c564b",
+    "#bcbd22", "#f7b6d2", "#aec7e8", "#98df8a", "#ffbb78", "#7f7f7f", "#525252", "#c7c7c7",
+), strict=True))
+
+#: What Vega-Embed's action menu offers: export as PNG/SVG; no editor links (they leave the site).
+EMBED_ACTIONS = {"export": True, "source": False, "compiled": False, "editor": False}
+
+
+def category_scale() -> alt.Scale:
+    return alt.Scale(domain=list(CATEGORY_ORDER), range=[CATEGORY_COLORS[c] for c in CATEGORY_ORDER])
+
+
+def category_sort(values: Sequence[str]) -> list[str]:
+    """Categories in legend order, unplotted ones (ARMENIAN, P, …) after, alphabetically."""
+    rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
+    return sorted(dict.fromkeys(map(str, values)), key=lambda c: (rank.get(c, len(rank)), c))
+
+
+def exportable(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Attach the export menu (PNG/SVG) to a chart."""
+    return chart.properties(usermeta={"embedOptions": {"actions": EMBED_ACTIONS}})
+
+
+def token_map(df: pd.DataFrame, color: str = "category", title: str = "", selection: str = "token",
+              size: int = 12) -> alt.Chart:
+    """A 2-D map of tokens: columns ``x, y, id, text, shown_category, category, language, gloss``.
+
+    ``color`` is ``"category"`` (fixed category colours) or the name of a numeric column (a
+    sequential scale: numNeighborCategory@k, the embedding norm). ``selection`` names the point
+    selection by which the page learns which token was clicked (its ``id``).
+    """
+    if color == "category":
+        colour = alt.Color("shown_category:N", scale=category_scale(), title="category",
+                           legend=alt.Legend(symbolLimit=0))
+    else:
+        colour = alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis"), title=color)
+    pick = alt.selection_point(name=selection, fields=["id"], on="click", clear="dblclick")
+    chart = (
+        alt.Chart(df, title=title)
+        .mark_circle(size=size, opacity=0.75)
+        .encode(
+            x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), color=colour,
+            tooltip=[alt.Tooltip("text:N", title="token"), alt.Tooltip("category:N"),
+                     alt.Tooltip("language:N"), alt.Tooltip("gloss:N")]
+            + ([alt.Tooltip(f"{color}:Q", format=".3g")] if color != "category" else []),
+        )
+        .add_params(pick)
+        .properties(height=460)
+    )
+    return exportable(chart)
+
+
+def grouped_bars(df: pd.DataFrame, y: str, err: str | None = None, x: str = "category", group: str = "model",
+                 y_title: str | None = None, y_domain: tuple[float, float] | None = None, title: str = "",
+                 err_is_interval: bool = True) -> alt.LayerChart:
+    """Bars of ``y`` per ``x`` (categories), one bar per ``group`` (model) side by side, with error bars.
+
+    ``err`` is a column of half-widths (a standard deviation or a 95% interval): the bar spans
+    ``y ± err``. ``y_domain`` clips the axis (the paper's separability chart spans 0.85–1.0).
+    """
+    order = category_sort(df[x]) if x == "category" else sorted(df[x].unique())
+    scale = alt.Scale(domain=list(y_domain), clamp=True, zero=False) if y_domain else alt.Scale(zero=True)
+    base = alt.Chart(df, title=title).encode(
+        x=alt.X(f"{x}:N", sort=order, title=x),
+        xOffset=alt.XOffset(f"{group}:N"),
+    )
+    tooltip = [alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip(f"{y}:Q", format=".4f")]
+    if err:
+        tooltip.append(alt.Tooltip(f"{err}:Q", format=".4f", title=f"± {err}"))
+    bars = base.mark_bar().encode(
+        y=alt.Y(f"{y}:Q", scale=scale, title=y_title or y),
+        color=alt.Color(f"{group}:N", title=group),
+        tooltip=tooltip,
+    )
+    layers = [bars]
+    if err:
+        data = df.assign(_lo=df[y] - df[err], _hi=df[y] + df[err])
+        if y_domain:
+            data = data.assign(_lo=data["_lo"].clip(*y_domain), _hi=data["_hi"].clip(*y_domain))
+        layers.append(
+            alt.Chart(data).mark_rule(color="black").encode(
+                x=alt.X(f"{x}:N", sort=order), xOffset=alt.XOffset(f"{group}:N"),
+                y=alt.Y("_lo:Q", scale=scale), y2="_hi:Q",
+            )
+        )
+    return exportable(alt.layer(*layers).properties(height=360))
+
+
+def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: str = ".2f",
+            domain: tuple[float, float] | None = None, facet: str | None = None, x_sort: Sequence[str] | None = None,
+            y_sort: Sequence[str] | None = None) -> alt.Chart:
+    """A matrix of ``value`` over ``x`` × ``y`` with the numbers written in the cells; optional facets."""
+    scale = alt.Scale(scheme="blues", domain=list(domain)) if domain else alt.Scale(scheme="blues")
+    base = alt.Chart().encode(
+        x=alt.X(f"{x}:N", sort=list(x_sort) if x_sort else "ascending", title=x),
+        y=alt.Y(f"{y}:N", sort=list(y_sort) if y_sort else "ascending", title=y),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=scale, title=value),
+        tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip(f"{value}:Q", format=fmt)],
+    )
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text(f"{value}:Q", format=fmt),
+        color=alt.condition(alt.datum[value] > _midpoint(df[value], domain), alt.value("white"), alt.value("black")),
+    )
+    layered = alt.layer(cells, text, data=df)
+    if facet is None:
+        return exportable(layered.properties(title=title))
+    return exportable(layered.facet(column=alt.Column(f"{facet}:N", title=None)).properties(title=title))
+
+
+def _midpoint(values: pd.Series, domain: tuple[float, float] | None) -> float:
+    if domain:
+        return (domain[0] + domain[1]) / 2
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return float((v.min() + v.max()) / 2) if len(v) else 0.0
+
+
+def facet_histogram(df: pd.DataFrame, value: str, facet: str = "model", title: str = "",
+                    x_title: str | None = None) -> alt.Chart:
+    """Counts of an integer ``value`` (e.g. numNeighborCategory@k), one panel per ``facet`` (model).
+
+    ``df`` holds one row per distinct (facet, value) with its ``count``, aggregated by the page so
+    that a 250k-token model sends a few dozen rows, not 250k.
+    """
+    chart = (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{value}:O", title=x_title or value),
+            y=alt.Y("share:Q", title="share of tokens", axis=alt.Axis(format="%")),
+            color=alt.Color(f"{facet}:N", legend=None),
+            tooltip=[alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{value}:O"), alt.Tooltip("count:Q"),
+                     alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(width=280, height=240)
+        .facet(column=alt.Column(f"{facet}:N", title=None))
+        .properties(title=title)
+    )
+    return exportable(chart)
+
+
+def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "model", title: str = "",
+                   x_title: str | None = None, y_title: str | None = None) -> alt.LayerChart:
+    """``y`` against an ordered ``x`` (frequency decile), one line per model, a band of ``y ± err``."""
+    data = df.assign(_lo=df[y] - df[err], _hi=df[y] + df[err])
+    base = alt.Chart(data, title=title).encode(
+        x=alt.X(f"{x}:O", title=x_title or x), color=alt.Color(f"{group}:N", title=group)
+    )
+    band = base.mark_area(opacity=0.2).encode(y=alt.Y("_lo:Q", title=y_title or y), y2="_hi:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y(f"{y}:Q"),
+        tooltip=[alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{x}:O"), alt.Tooltip(f"{y}:Q", format=".3f"),
+                 alt.Tooltip(f"{err}:Q", format=".3f", title="± 95% interval")],
+    )
+    return exportable(alt.layer(band, line).properties(height=320))

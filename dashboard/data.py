@@ -1,0 +1,230 @@
+"""The one artifact loader of the dashboard: finds what was built, loads it once, caches it.
+
+Tables go through ``st.cache_data`` (copied per caller, safe to filter), memory-mapped arrays and
+Annoy indices through ``st.cache_resource`` (shared, never mutated). Cache keys include the file's
+sha256 from the manifest, so a rebuilt artifact is picked up without restarting the app.
+
+A file a model does not have (its step failed or was skipped) loads as ``None``; a corrupt one
+raises :class:`precompute.store.ArtifactError`, whose message names the rebuild command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from precompute import schema
+from precompute.categories import display_category
+from precompute.store import ArtifactDir, ArtifactError, default_root
+
+#: Token-table columns the pages need (the full table also holds flags only the build uses).
+TOKEN_VIEW_COLUMNS = ["id", "text", "is_special", "is_zero", "category", "language", "frequency_decile", "norm",
+                      "gloss", "concept"]
+
+
+def artifact_root(argv: list[str] | None = None) -> Path:
+    """``--artifacts DIR`` after ``streamlit run dashboard/app.py --``, else $HYPERPOLYGLOT_ARTIFACTS or ./artifacts."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--artifacts", type=Path)
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return known.artifacts or default_root()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A built model: its directory and manifest (what the Overview card shows)."""
+
+    slug: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def model(self) -> dict[str, Any]:
+        return self.manifest.get("model", {})
+
+    @property
+    def label(self) -> str:
+        """How charts and tables name the model: its id (``google/mt5-small``), else its slug."""
+        return str(self.model.get("id") or self.slug)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.manifest.get("params", {})
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest.get("files", {}) and (self.path / name).exists()
+
+    @property
+    def diversity_ks(self) -> list[int]:
+        return [int(k) for k in self.params.get("diversity_ks", schema.DIVERSITY_KS)]
+
+    @property
+    def stored_k(self) -> int:
+        shape = self.manifest.get("files", {}).get(schema.NEIGHBORS, {}).get("shape")
+        return int(shape[1]) if shape else int(self.params.get("k", 0))
+
+    def provenance(self) -> dict[str, Any]:
+        """What a downloaded table needs to be traced back: model, revision, parameters, build."""
+        return {
+            "model": self.model.get("id", self.slug),
+            "revision": self.model.get("revision"),
+            "source": self.model.get("source"),
+            "params": self.params,
+            "built_at": self.manifest.get("built_at"),
+            "tool_version": self.manifest.get("tool_version"),
+        }
+
+
+@dataclass(frozen=True)
+class ComparisonInfo:
+    slug: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def models(self) -> list[str]:
+        return [str(m) for m in self.manifest.get("models", [])]
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest.get("files", {}) and (self.path / name).exists()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything in the artifact root: usable models and comparisons, and the broken ones with why."""
+
+    root: Path
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    comparisons: dict[str, ComparisonInfo] = field(default_factory=dict)
+    broken: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.models
+
+
+def _model_hint(slug: str) -> str:
+    return f"python -m precompute build {slug} --force"
+
+
+def scan(root: Path) -> Catalog:
+    """List the model and comparison directories under ``root``; a broken manifest is reported, not fatal."""
+    catalog = Catalog(Path(root))
+    if not catalog.root.is_dir():
+        return catalog
+    for path in sorted(p for p in catalog.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if path.name == schema.COMPARISONS_DIR:
+            for cmp_path in sorted(p for p in path.iterdir() if p.is_dir()):
+                try:
+                    d = ArtifactDir.open(cmp_path, "python -m precompute compare --force")
+                    catalog.comparisons[cmp_path.name] = ComparisonInfo(cmp_path.name, cmp_path, d.manifest)
+                except ArtifactError as e:
+                    catalog.broken.append((f"comparison {cmp_path.name}", str(e)))
+            continue
+        if not (path / schema.MANIFEST).exists():
+            continue
+        try:
+            d = ArtifactDir.open(path, _model_hint(path.name))
+        except ArtifactError as e:
+            catalog.broken.append((path.name, str(e)))
+            continue
+        catalog.models[path.name] = ModelInfo(path.name, path, d.manifest)
+    return catalog
+
+
+@st.cache_resource(ttl=30, show_spinner=False)
+def catalog(root: str) -> Catalog:
+    """The cached :func:`scan` (re-scanned every 30 s, so newly built models appear)."""
+    return scan(Path(root))
+
+
+def _dir(info: ModelInfo | ComparisonInfo) -> ArtifactDir:
+    hint = _model_hint(info.slug) if isinstance(info, ModelInfo) else "python -m precompute compare --force"
+    return ArtifactDir(info.path, hint, info.manifest)
+
+
+def _sha(info: ModelInfo | ComparisonInfo, name: str) -> str:
+    return str(info.manifest.get("files", {}).get(name, {}).get("sha256"))
+
+
+@st.cache_data(show_spinner="Loading…", max_entries=256)
+def _table(_info: ModelInfo | ComparisonInfo, path: str, name: str, sha: str, columns: tuple[str, ...] | None
+           ) -> pd.DataFrame:
+    return _dir(_info).load_table(name, list(columns) if columns else None)
+
+
+def table(info: ModelInfo | ComparisonInfo, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """A parquet artifact, or None when this build has none. Raises ArtifactError when it is corrupt."""
+    if not info.has(name):
+        return None
+    present = info.manifest["files"][name].get("columns")
+    cols = tuple(c for c in columns if present is None or c in present) if columns else None
+    return _table(info, str(info.path), name, _sha(info, name), cols)
+
+
+def tokens(info: ModelInfo) -> pd.DataFrame | None:
+    """The token table with a ``shown_category`` column: the category as charts colour it."""
+    df = table(info, schema.TOKENS, TOKEN_VIEW_COLUMNS)
+    if df is None:
+        return None
+    return df.assign(shown_category=_shown_categories(df))
+
+
+def _shown_categories(df: pd.DataFrame) -> pd.Series:
+    cats = df["category"].astype("string").fillna("Unknown")
+    return cats.map({c: display_category(c) for c in pd.unique(cats)}).astype("string")
+
+
+@st.cache_resource(show_spinner="Mapping the neighbour table…", max_entries=32)
+def _array(_info: ModelInfo, path: str, name: str, sha: str) -> np.ndarray:
+    return _dir(_info).load_array(name, mmap=True)
+
+
+def array(info: ModelInfo, name: str) -> np.ndarray | None:
+    """A memory-mapped ``.npy`` artifact (neighbours, similarities), or None when absent."""
+    if not info.has(name):
+        return None
+    return _array(info, str(info.path), name, _sha(info, name))
+
+
+@st.cache_resource(show_spinner="Opening the Annoy index…", max_entries=16)
+def _annoy(_info: ModelInfo, path: str, sha: str) -> Any:
+    from precompute.annoy_index import open_annoy
+
+    _dir(_info).verify(schema.ANNOY)
+    return open_annoy(Path(path) / schema.ANNOY, int(_info.model.get("dim") or _info.manifest["files"][schema.ANNOY]
+                                                     .get("dim")))
+
+
+def annoy(info: ModelInfo) -> Any | None:
+    """The model's Annoy index (for vector expressions), or None when this build has none."""
+    if not info.has(schema.ANNOY):
+        return None
+    return _annoy(info, str(info.path), _sha(info, schema.ANNOY))
+
+
+def annoy_search_k(info: ModelInfo) -> int:
+    """The search_k the build tuned for its recall target (-1: Annoy's default)."""
+    return int(info.manifest.get("annoy", {}).get("search_k") or -1)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _text_index(_info: ModelInfo, path: str, sha: str) -> dict[str, int]:
+    df = table(_info, schema.TOKENS, ["id", "text", "is_special"])
+    df = df[~df["is_special"].to_numpy(bool)]
+    # the first id of a text wins, like the tokenizer's own lookup
+    return dict(zip(df["text"].astype(str).iloc[::-1], df["id"].astype(int).iloc[::-1], strict=True))
+
+
+def text_index(info: ModelInfo) -> dict[str, int]:
+    """Token text -> id (special tokens left out), for lookups by text."""
+    if not info.has(schema.TOKENS):
+        return {}
+    return _text_index(info, str(info.path), _sha(info, schema.TOKENS))

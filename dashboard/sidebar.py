@@ -1,0 +1,45 @@
+"""The shared sidebar: models, token categories and k, bound to the URL (see :mod:`dashboard.state`)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, state, ui
+from precompute.categories import WRITING_SYSTEMS
+
+#: k shown first: the paper's headline neighbourhood size, when the build has it.
+PREFERRED_K = 50
+
+
+def k_options(models: list[data.ModelInfo]) -> list[int]:
+    """Neighbourhood sizes every selected model was analysed at (their diversity ks)."""
+    if not models:
+        return [10]
+    common = set(models[0].diversity_ks)
+    for m in models[1:]:
+        common &= set(m.diversity_ks)
+    return sorted(common or set(models[0].diversity_ks))
+
+
+def draw(catalog: data.Catalog) -> None:
+    """Draw the sidebar and leave the validated choices in st.session_state (read by ui.view())."""
+    for name, message in catalog.broken:
+        st.warning(f"Artifacts of **{name}** cannot be read and are left out: {message}")
+    slugs = list(catalog.models)
+    chosen = state.choose(state.MODELS, slugs, slugs, label="models")
+    state.choose(state.CATEGORIES, ui.CATEGORY_OPTIONS, list(ui.CATEGORY_OPTIONS), label="categories")
+    ks = k_options([catalog.models[s] for s in chosen])
+    state.choose(state.K, ks, PREFERRED_K if PREFERRED_K in ks else ks[len(ks) // 2], label="k")
+    with st.sidebar:
+        st.multiselect("Models", slugs, key=state.MODELS.key,
+                       format_func=lambda s: catalog.models[s].label,
+                       help="Models side by side on every page. Build more with `python -m precompute build MODEL`.")
+        st.multiselect("Token categories", ui.CATEGORY_OPTIONS, key=state.CATEGORIES.key,
+                       help="The paper's 13 writing systems, S (symbols), N (numbers), and other.")
+        left, right = st.columns(2)
+        left.button("13 writing systems", on_click=state.set_value, args=(state.CATEGORIES, list(WRITING_SYSTEMS)),
+                    key="preset_writing_systems", width="stretch")
+        right.button("All", on_click=state.set_value, args=(state.CATEGORIES, list(ui.CATEGORY_OPTIONS)),
+                     key="preset_all_categories", width="stretch")
+        st.select_slider("k (neighbourhood size)", ks, key=state.K.key,
+                         help="How many nearest neighbours the statistics and lists use.")

@@ -1,0 +1,108 @@
+"""Shaping artifact tables for display: sampling, neighbour rows, counts, headline numbers.
+
+Pure pandas/numpy functions (no Streamlit), so pages stay descriptions of the UI and these stay tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from precompute.categories import BOUNDARY
+
+#: Columns a neighbour table shows, in order.
+NEIGHBOUR_COLUMNS = ["rank", "token", "similarity", "category", "language", "gloss"]
+
+
+def stratified_sample(df: pd.DataFrame, by: str, n: int, seed: int = 0, floor: int = 200) -> pd.DataFrame:
+    """At most ``n`` rows, each group of ``by`` keeping its share but at least ``min(floor, size)`` rows.
+
+    Small scripts (Georgian, Tamil) would vanish from a proportional sample of a 250k vocabulary;
+    the floor keeps them visible. Fixed ``seed``: the same view draws the same points.
+    """
+    if len(df) <= n:
+        return df
+    sizes = df[by].value_counts()
+    quota = np.minimum(sizes, np.maximum(np.floor(sizes * n / len(df)), np.minimum(floor, sizes)))
+    while quota.sum() > n:  # the floors overshot: shave the largest groups
+        over = int(quota.sum() - n)
+        big = quota.idxmax()
+        quota[big] -= min(over, int(quota[big]) - 1)
+    priority = np.random.default_rng(seed).random(len(df))
+    rank = pd.Series(priority, index=df.index).groupby(df[by].to_numpy()).rank(method="first")
+    keep = rank.to_numpy() <= df[by].map(quota).to_numpy(float)
+    return df[keep]
+
+
+def neighbour_rows(neighbors: np.ndarray, similarities: np.ndarray, tokens: pd.DataFrame, token_id: int,
+                   k: int) -> pd.DataFrame:
+    """The ``k`` nearest neighbours of one token from the exact table: rank, token, similarity, ….
+
+    ``neighbors``/``similarities`` are the (N, k_stored) arrays (-1 = no neighbour); ``tokens`` is
+    the token table indexed by position (row i = id i).
+    """
+    ids = np.asarray(neighbors[token_id, :k])
+    sims = np.asarray(similarities[token_id, :k])
+    valid = ids >= 0
+    ids, sims = ids[valid], sims[valid]
+    rows = tokens.iloc[ids]
+    return pd.DataFrame({
+        "rank": np.arange(1, len(ids) + 1),
+        "id": ids,
+        "token": rows["text"].to_numpy(),
+        "similarity": sims.astype(float),
+        "category": rows["category"].to_numpy(),
+        "language": rows["language"].to_numpy(),
+        "gloss": rows["gloss"].to_numpy(),
+    })
+
+
+def rows_for_ids(tokens: pd.DataFrame, ids: Sequence[int], sims: Sequence[float]) -> pd.DataFrame:
+    """Neighbour rows for ids found another way (an Annoy query)."""
+    ids = np.asarray(ids, dtype=int)
+    rows = tokens.iloc[ids]
+    return pd.DataFrame({
+        "rank": np.arange(1, len(ids) + 1), "id": ids, "token": rows["text"].to_numpy(),
+        "similarity": np.asarray(sims, dtype=float), "category": rows["category"].to_numpy(),
+        "language": rows["language"].to_numpy(), "gloss": rows["gloss"].to_numpy(),
+    })
+
+
+def mark_shared(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Add ``shared``: in how many *other* models' lists the same token text (boundary mark aside) appears."""
+    keys = {m: set(t["token"].astype(str).str.replace(BOUNDARY, "", regex=False)) for m, t in tables.items()}
+    out = {}
+    for model, table in tables.items():
+        bare = table["token"].astype(str).str.replace(BOUNDARY, "", regex=False)
+        others = [keys[m] for m in tables if m != model]
+        out[model] = table.assign(shared=[sum(b in o for o in others) for b in bare])
+    return out
+
+
+def value_counts_share(values: pd.Series, model: str, column: str) -> pd.DataFrame:
+    """Counts and shares of each value, for a histogram that sends a few rows instead of every token."""
+    counts = values.value_counts().sort_index()
+    return pd.DataFrame({"model": model, column: counts.index.astype(int), "count": counts.to_numpy(),
+                         "share": counts.to_numpy() / max(int(counts.sum()), 1)})
+
+
+def mean_std(values: pd.Series) -> tuple[float, float]:
+    """Mean and (sample) standard deviation, as the paper reports numNeighborCategory."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return float(v.mean()) if len(v) else float("nan"), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+
+
+def separability_headline(separability: pd.DataFrame) -> tuple[float, int]:
+    """Average probe accuracy over the categories that had a probe, and how many those are."""
+    scored = pd.to_numeric(separability["mean"], errors="coerce").dropna()
+    return (float(scored.mean()) if len(scored) else float("nan")), int(len(scored))
+
+
+def weighted_mean(df: pd.DataFrame, value: str = "mean", weight: str = "n_tokens") -> float:
+    """Token-weighted mean over per-category rows (the statistic over all tokens)."""
+    w = pd.to_numeric(df[weight], errors="coerce").fillna(0).to_numpy(float)
+    v = pd.to_numeric(df[value], errors="coerce").to_numpy(float)
+    ok = ~np.isnan(v) & (w > 0)
+    return float(np.average(v[ok], weights=w[ok])) if ok.any() else float("nan")

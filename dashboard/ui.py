@@ -1,0 +1,135 @@
+"""Page building blocks shared by every page: the current view, loading with messages, export, links.
+
+Pages call these so that a missing file is always an ``st.info`` naming the build command, a
+corrupt one an ``st.error`` with the store's message, and every chart has a CSV and provenance next
+to it. No ``unsafe_allow_html`` anywhere: token text (RTL, combining marks, CJK) is shown as text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, state
+from precompute.categories import OTHER, PLOTTED
+from precompute.store import ArtifactError
+
+#: Page files (relative to dashboard/app.py) other pages link to.
+NEIGHBOURS_PAGE = "app_pages/neighbours.py"
+#: Category choices of the sidebar: the paper's 15 plotted categories and "other".
+CATEGORY_OPTIONS: tuple[str, ...] = PLOTTED + (OTHER,)
+#: Session key of the artifact root the router resolved.
+ROOT_KEY = "_hp_root"
+
+
+@dataclass(frozen=True)
+class View:
+    """What the sidebar selected: the catalog, the models (in order), the categories, k."""
+
+    catalog: data.Catalog
+    models: list[data.ModelInfo]
+    categories: list[str]
+    k: int
+
+
+def view() -> View:
+    """The current selection, as the router (app.py) validated it this run."""
+    catalog = data.catalog(str(st.session_state[ROOT_KEY]))
+    slugs = st.session_state.get(state.MODELS.key) or []
+    return View(
+        catalog=catalog,
+        models=[catalog.models[s] for s in slugs if s in catalog.models],
+        categories=list(st.session_state.get(state.CATEGORIES.key) or CATEGORY_OPTIONS),
+        k=int(st.session_state.get(state.K.key) or 10),
+    )
+
+
+def missing_message(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str) -> None:
+    if isinstance(info, data.ModelInfo):
+        st.info(f"**{info.label}** has no {what} ({name}): that build step failed or was skipped. "
+                f"Build it with `python -m precompute build {info.slug}`.")
+    else:
+        st.info(f"Comparison **{info.slug}** has no {what} ({name}). "
+                f"Build it with `python -m precompute compare {' '.join(info.models)}`.")
+
+
+def load(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str,
+         columns: list[str] | None = None) -> pd.DataFrame | None:
+    """A table, or None after telling the user why not (absent: st.info; corrupt: st.error)."""
+    try:
+        df = data.tokens(info) if name == data.schema.TOKENS else data.table(info, name, columns)
+    except ArtifactError as e:
+        st.error(str(e))
+        return None
+    if df is None:
+        missing_message(info, name, what)
+    return df
+
+
+def load_array(info: data.ModelInfo, name: str, what: str) -> Any | None:
+    try:
+        arr = data.array(info, name)
+    except ArtifactError as e:
+        st.error(str(e))
+        return None
+    if arr is None:
+        missing_message(info, name, what)
+    return arr
+
+
+def require_models(v: View) -> bool:
+    """Stop the page with a hint when no model is selected; True when there is something to show."""
+    if not v.models:
+        st.info("Select at least one model in the sidebar.")
+        return False
+    return True
+
+
+def chart(c: alt.TopLevelMixin, key: str | None = None, **kwargs: Any) -> Any:
+    """Draw a chart full-width (its menu exports PNG/SVG)."""
+    return st.altair_chart(c, width="stretch", key=key, **kwargs)
+
+
+def provenance(models: Sequence[data.ModelInfo], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"tool": "hyperpolyglot", "models": [m.provenance() for m in models], **(extra or {})}
+
+
+def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ModelInfo], key: str,
+              extra: dict[str, Any] | None = None) -> None:
+    """Two buttons under a chart: its data as CSV, and where the data came from (JSON)."""
+    left, right = st.columns(2)
+    left.download_button("Data (CSV)", df.to_csv(index=False).encode("utf-8"), f"{name}.csv", "text/csv",
+                         key=f"dl_csv_{key}", icon=":material/download:")
+    right.download_button(
+        "Provenance (JSON)",
+        json.dumps(provenance(models, {"table": f"{name}.csv", **(extra or {})}), indent=2, ensure_ascii=False,
+                   default=str).encode("utf-8"),
+        f"{name}.provenance.json", "application/json", key=f"dl_prov_{key}", icon=":material/info:",
+    )
+
+
+def share_link(page_path: str) -> None:
+    """The full address of this view, in a code box with a copy button."""
+    with st.expander("Copy link to this view", icon=":material/link:"):
+        st.code(state.share_url(page_path), language=None)
+
+
+def neighbours_href(text: str, models: Sequence[str]) -> str:
+    """A relative link opening the Neighbours page on ``text`` for ``models`` (for LinkColumn cells)."""
+    return "neighbours?" + urlencode({state.QUERY.name: text, state.MODELS.name: ",".join(models)}, safe=",")
+
+
+def filter_categories(df: pd.DataFrame, categories: Sequence[str], column: str = "shown_category") -> pd.DataFrame:
+    return df[df[column].isin(list(categories))]
+
+
+def shown_category(category: str) -> str:
+    """The category as the sidebar filter and the colours know it (unplotted ones are "other")."""
+    return category if category in PLOTTED else OTHER

@@ -1,0 +1,171 @@
+"""The dashboard's pages, driven by Streamlit's AppTest against the real artifact set (conftest)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from precompute import schema  # noqa: E402
+from precompute.categories import WRITING_SYSTEMS  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+PAGES = ["overview", "map", "separability", "neighbours", "diversity", "meaning", "geometry", "vocabulary"]
+
+
+def run_app(monkeypatch: pytest.MonkeyPatch, root: Path, page: str = "overview", **params: str) -> AppTest:
+    monkeypatch.setenv(schema.ARTIFACTS_ENV, str(root))
+    at = AppTest.from_file(APP, default_timeout=30)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    if page != "overview":
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def models(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if (p / schema.MANIFEST).exists())
+
+
+def manifest(root: Path, slug: str) -> dict:
+    return json.loads((root / slug / schema.MANIFEST).read_text())
+
+
+def first_k(root: Path) -> int:
+    return int(manifest(root, models(root)[0])["params"]["diversity_ks"][0])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(monkeypatch, artifact_root, page):
+    at = run_app(monkeypatch, artifact_root, page)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title
+
+
+def test_overview_headline_numbers_come_from_the_tables(monkeypatch, artifact_root):
+    k = first_k(artifact_root)
+    at = run_app(monkeypatch, artifact_root, k=str(k))
+    metrics = [(m.label, m.value) for m in at.metric]
+    shown = [v for label, v in metrics if label == f"Categories among the {k} nearest neighbours"]
+    expected = [f"{pd.read_parquet(artifact_root / s / schema.DIVERSITY)[f'n_categories_at_{k}'].mean():.2f}"
+                for s in sorted(models(artifact_root), key=lambda s: s)]
+    assert sorted(shown) == sorted(expected)
+    sep = [v for label, v in metrics if label == "Average separability of categories"]
+    expected = []
+    for slug in models(artifact_root):
+        table = pd.read_parquet(artifact_root / slug / schema.SEPARABILITY)
+        expected.append(f"{table['mean'].dropna().mean():.1%}")
+    assert sorted(sep) == sorted(expected)
+
+
+def test_no_artifacts_page_says_how_to_build(monkeypatch, tmp_path):
+    at = run_app(monkeypatch, tmp_path / "empty")
+    codes = [c.value for c in at.code]
+    assert "make run" in codes and "python -m precompute build --default" in codes
+    assert any("No model artifacts" in w.value for w in at.warning)
+
+
+def test_neighbours_of_a_token_are_the_exact_table(monkeypatch, artifact_root):
+    slug = models(artifact_root)[0]
+    tokens = pd.read_parquet(artifact_root / slug / schema.TOKENS)
+    neighbors = np.load(artifact_root / slug / schema.NEIGHBORS)
+    token_id = int(tokens.index[~tokens["is_special"] & ~tokens["is_zero"]][5])
+    k = first_k(artifact_root)
+    at = run_app(monkeypatch, artifact_root, "neighbours", q=str(tokens["text"][token_id]), models=slug, k=str(k))
+    table = at.dataframe[0].value
+    expected = tokens["text"].to_numpy()[neighbors[token_id, :k][neighbors[token_id, :k] >= 0]]
+    assert list(table["token"]) == list(expected)
+    assert at.text_input(key="qp_q").value == tokens["text"][token_id]
+
+
+def test_neighbours_preset_and_unknown_token(monkeypatch, artifact_root):
+    at = run_app(monkeypatch, artifact_root, "neighbours", q="zzzqqqxx-not-a-token")
+    assert any("has no token" in i.value for i in at.info)
+    presets = [b for b in at.button if b.key and b.key.startswith("nb_preset_")]
+    if presets:  # the samples keep the poster's examples where the vocabulary has them
+        presets[0].click().run()
+        assert not at.exception
+        assert at.query_params["q"] == presets[0].label
+
+
+def test_query_parameters_round_trip(monkeypatch, artifact_root):
+    slug = models(artifact_root)[-1]
+    k = first_k(artifact_root)
+    params = {"models": slug, "cats": "LATIN,CYRILLIC", "k": str(k), "layout": "pca", "color": "norm"}
+    at = run_app(monkeypatch, artifact_root, **params)
+    assert at.multiselect(key="qp_models").value == [slug]
+    assert at.multiselect(key="qp_cats").value == ["LATIN", "CYRILLIC"]
+    assert at.select_slider(key="qp_k").value == k
+    for name in ("models", "cats", "k"):
+        assert at.query_params[name] == params[name]
+    # moving to another page keeps the shared state in the URL (Streamlit clears it on a switch)
+    at.switch_page("app_pages/diversity.py").run()
+    assert not at.exception
+    assert at.query_params["models"] == slug and at.query_params["k"] == str(k)
+    assert at.multiselect(key="qp_cats").value == ["LATIN", "CYRILLIC"]
+
+
+def test_category_preset_button(monkeypatch, artifact_root):
+    at = run_app(monkeypatch, artifact_root)
+    at.button(key="preset_writing_systems").click().run()
+    assert at.multiselect(key="qp_cats").value == list(WRITING_SYSTEMS)
+    assert at.query_params["cats"] == ",".join(WRITING_SYSTEMS)
+
+
+@pytest.mark.parametrize("params", [
+    {"models": "no-such-model"},
+    {"k": "-3"},
+    {"k": "9" * 400},
+    {"cats": "<script>alert(1)</script>"},
+    {"layout": "<b>x</b>", "color": "\ufffd\ufffd"},
+    {"q": "x" * 5000},
+])
+def test_nonsense_urls_warn_and_render(monkeypatch, artifact_root, params):
+    page = "neighbours" if "q" in params else "map" if "layout" in params else "overview"
+    at = run_app(monkeypatch, artifact_root, page, **params)
+    assert at.warning, "expected a visible warning"
+    assert not at.exception
+
+
+def test_broken_manifest_and_missing_file(monkeypatch, artifact_root, tmp_path):
+    root = tmp_path / "artifacts"
+    shutil.copytree(artifact_root, root)
+    good, other = models(root)[:2]
+    (root / other / schema.MANIFEST).write_text("{not json")
+    (root / good / schema.MAP).unlink()
+    at = run_app(monkeypatch, root, "map")
+    assert any(other in w.value for w in at.warning)
+    assert any(schema.MAP in i.value and "python -m precompute build" in i.value for i in at.info)
+
+
+def test_corrupt_file_shows_the_rebuild_command(monkeypatch, artifact_root, tmp_path):
+    root = tmp_path / "artifacts"
+    shutil.copytree(artifact_root, root)
+    slug = models(root)[0]
+    (root / slug / schema.SEPARABILITY).write_bytes(b"garbage")
+    at = run_app(monkeypatch, root, "separability", models=slug)
+    assert any("corrupt" in e.value and "--force" in e.value for e in at.error)
+
+
+def test_vector_expression_is_answered_by_annoy(monkeypatch, artifact_root):
+    pytest.importorskip("precompute.annoy_index")
+    slug = models(artifact_root)[0]
+    tokens = pd.read_parquet(artifact_root / slug / schema.TOKENS)
+    usable = tokens[~tokens["is_special"] & ~tokens["is_zero"] & ~tokens["text"].str.contains(r"[\s,()]")]
+    a, b, c = usable["text"].iloc[10:13]
+    k = first_k(artifact_root)
+    at = run_app(monkeypatch, artifact_root, "neighbours", q=f"{a} - {b} + {c}", models=slug, k=str(k))
+    table = at.dataframe[0].value
+    assert len(table) == k
+    assert not {a, b, c} & set(table["token"])
+    assert table["similarity"].is_monotonic_decreasing

@@ -1,0 +1,124 @@
+"""The dashboard's pure parts: chart specs, token lookup and expressions, table shaping."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import charts, lookup, tables
+from precompute.categories import OTHER, PLOTTED
+
+
+def spec(chart) -> dict:
+    return json.loads(chart.to_json())
+
+
+def test_one_colour_per_category_in_every_map():
+    df = pd.DataFrame({"id": [0, 1], "x": [0.0, 1.0], "y": [1.0, 0.0], "text": ["▁när", "アメリカ"],
+                       "shown_category": ["LATIN", "KATAKANA"], "category": ["LATIN", "KATAKANA"],
+                       "language": ["sv", "ja"], "gloss": ["when", "America"]})
+    s = spec(charts.token_map(df))
+    scale = s["encoding"]["color"]["scale"]
+    assert scale["domain"] == list(PLOTTED) + [OTHER]
+    assert len(set(scale["range"])) == len(scale["domain"]) == 16
+    assert scale["range"][scale["domain"].index("KATAKANA")] == charts.CATEGORY_COLORS["KATAKANA"]
+    assert [t["field"] for t in s["encoding"]["tooltip"]] == ["text", "category", "language", "gloss"]
+    assert s["params"][0]["name"] == "token"
+    assert s["usermeta"]["embedOptions"]["actions"]["export"] is True
+
+
+def test_grouped_bars_clip_to_the_papers_axis():
+    df = pd.DataFrame({"category": ["CJK", "LATIN"], "model": ["a", "a"], "mean": [0.99, 0.80], "std": [0.01, 0.1]})
+    s = spec(charts.grouped_bars(df, "mean", "std", y_domain=(0.85, 1.0)))
+    bars, rules = s["layer"]
+    assert bars["encoding"]["y"]["scale"]["domain"] == [0.85, 1.0]
+    assert bars["encoding"]["x"]["sort"] == ["LATIN", "CJK"]  # the paper's order
+    data = s["datasets"][rules["data"]["name"]]
+    assert [round(r["_lo"], 3) for r in data] == [0.98, 0.85] and [round(r["_hi"], 3) for r in data] == [1.0, 0.9]
+
+
+def test_heatmap_facets_and_writes_values():
+    df = pd.DataFrame({"a": ["x", "y"], "b": ["y", "x"], "v": [0.25, 0.75], "m": ["A", "B"]})
+    s = spec(charts.heatmap(df, "a", "b", "v", facet="m", fmt=".2f"))
+    assert s["facet"]["column"]["field"] == "m"
+    layers = s["spec"]["layer"]
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
+    assert marks == ["rect", "text"]
+
+
+def test_facet_histogram_sends_counts_not_tokens():
+    counts = tables.value_counts_share(pd.Series([1, 1, 2, 5]), "m", "c")
+    assert counts["count"].tolist() == [2, 1, 1] and counts["share"].tolist() == [0.5, 0.25, 0.25]
+    s = spec(charts.facet_histogram(counts, "c"))
+    assert s["facet"]["column"]["field"] == "model"
+    assert len(s["datasets"][s["data"]["name"]]) == 3
+
+
+def test_variants_and_find_token():
+    index = {"▁när": 3, "Comment": 7, "▁アメリカ": 9}
+    assert lookup.find_token(index, "när") == (3, "▁när")
+    assert lookup.find_token(index, "comment") == (7, "Comment")
+    assert lookup.find_token(index, " アメリカ ") == (9, "▁アメリカ")
+    assert lookup.find_token(index, "nope") is None
+
+
+def test_parse_expression():
+    assert lookup.parse_expression("king - man + woman") == [
+        lookup.Term(1, ("king",)), lookup.Term(-1, ("man",)), lookup.Term(1, ("woman",))]
+    assert lookup.parse_expression("e-mail") == [lookup.Term(1, ("e-mail",))]
+    assert lookup.parse_expression("- a + mean(b, c)") == [lookup.Term(-1, ("a",)), lookup.Term(1, ("b", "c"))]
+    assert lookup.is_expression("a + b") and not lookup.is_expression("-") and not lookup.is_expression("a+b")
+    with pytest.raises(ValueError, match="empty token"):
+        lookup.parse_expression("mean(a, )")
+
+
+def test_expression_vector_uses_unit_vectors():
+    vectors = {0: np.array([2.0, 0.0]), 1: np.array([0.0, 3.0]), 2: np.array([1.0, 1.0])}
+    index = {"▁king": 0, "▁man": 1, "▁woman": 2}
+    r = lookup.expression_vector(lookup.parse_expression("king - man + woman"), index, vectors.__getitem__)
+    s = 1 / np.sqrt(2)
+    assert r.vector == pytest.approx([1 + s, -1 + s])
+    assert r.ids == (0, 1, 2) and r.used["king"] == "▁king" and r.missing == ()
+    mean = lookup.expression_vector(lookup.parse_expression("mean(king, man)"), index, vectors.__getitem__)
+    assert mean.vector == pytest.approx([0.5, 0.5])
+    missing = lookup.expression_vector(lookup.parse_expression("king - queen"), index, vectors.__getitem__)
+    assert missing.vector is None and missing.missing == ("queen",)
+
+
+def test_prefix_matches_shortest_first_any_boundary():
+    texts = np.array(["▁Amerika", "Amerikaner", "▁America", "▁am", "アメリカ"])
+    assert lookup.prefix_matches(texts, "amer") == ["▁Amerika", "▁America", "Amerikaner"]
+    assert lookup.prefix_matches(texts, "アメ") == ["アメリカ"]
+    assert lookup.prefix_matches(texts, "  ") == []
+
+
+def test_stratified_sample_keeps_small_scripts():
+    df = pd.DataFrame({"c": ["LATIN"] * 9000 + ["GEORGIAN"] * 50 + ["TAMIL"] * 950, "id": range(10000)})
+    sample = tables.stratified_sample(df, "c", 1000, seed=0, floor=100)
+    counts = sample["c"].value_counts()
+    assert len(sample) == 1000
+    assert counts["GEORGIAN"] == 50 and counts["TAMIL"] == 100 and counts["LATIN"] == 850
+    assert sample["id"].tolist() == tables.stratified_sample(df, "c", 1000, seed=0, floor=100)["id"].tolist()
+    assert len(tables.stratified_sample(df, "c", 20000)) == 10000
+
+
+def test_neighbour_rows_and_shared_marks():
+    tokens = pd.DataFrame({"id": [0, 1, 2], "text": ["▁a", "▁b", "c"], "category": ["LATIN"] * 3,
+                           "language": [None, "en", None], "gloss": [None, "bee", None]})
+    neighbors = np.array([[1, 2], [0, -1], [0, 1]], dtype=np.int32)
+    sims = np.array([[0.9, 0.5], [0.9, 0.0], [0.5, 0.4]], dtype=np.float32)
+    rows = tables.neighbour_rows(neighbors, sims, tokens, 1, 2)
+    assert rows["token"].tolist() == ["▁a"] and rows["similarity"].tolist() == pytest.approx([0.9])
+    marked = tables.mark_shared({"m1": tables.neighbour_rows(neighbors, sims, tokens, 0, 2),
+                                 "m2": pd.DataFrame({"token": ["b", "x"]})})
+    assert marked["m1"]["shared"].tolist() == [1, 0] and marked["m2"]["shared"].tolist() == [1, 0]
+
+
+def test_headline_helpers():
+    sep = pd.DataFrame({"mean": [0.9, 1.0, None]})
+    assert tables.separability_headline(sep) == (pytest.approx(0.95), 2)
+    assert tables.weighted_mean(pd.DataFrame({"mean": [1.0, 4.0], "n_tokens": [3, 1]})) == pytest.approx(1.75)
+    assert tables.mean_std(pd.Series([1, 2, 3])) == (2.0, 1.0)
