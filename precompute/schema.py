@@ -60,11 +60,13 @@ DIVERSITY_BY_CATEGORY = "diversity_by_category.parquet"
 DIVERSITY_BY_DECILE = "diversity_by_decile.parquet"
 
 SEPARABILITY = "separability.parquet"
-#: category, n_tokens, mean, std, folds (list of 10 floats), note (why a category was skipped)
+#: category, n_tokens, mean, std, folds (list of 10 floats), note (why a category was skipped —
+#: then mean/std are null and folds empty — or in how many folds lbfgs stopped at max_iter)
 SEPARABILITY_COLUMNS = ("category", "n_tokens", "mean", "std", "folds", "note")
-#: category_a, category_b, n_tokens, mean, std
+#: category_a, category_b, n_tokens (the balanced sample, both classes together), mean, std
 SEPARABILITY_PAIRWISE = "separability_pairwise.parquet"
 #: out-of-fold predictions: category (the probe), id, label (bool), predicted (bool), probability
+#: (float32, of label True)
 SEPARABILITY_PREDICTIONS = "separability_predictions.parquet"
 
 #: per token category: category, n_tokens, mean, std, median

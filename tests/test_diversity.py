@@ -1,0 +1,118 @@
+"""Neighbourhood diversity on a 7-token vocabulary whose every number is worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precompute import schema
+from precompute.diversity import count_entropy, diversity_artifacts, neighbor_category_counts
+
+H_2_1 = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))  # counts (2, 1): 0.6365 nats
+H_1_1_1 = math.log(3)
+
+
+def hand_tokens() -> pd.DataFrame:
+    """0-2 LATIN, 3 CJK, 4 CYRILLIC, 5 a special token (category S), 6 a zero row."""
+    return pd.DataFrame(
+        {
+            "id": np.arange(7, dtype=np.int32),
+            "text": ["a", "b", "c", "東", "д", "<s>", "z"],
+            "is_special": [False, False, False, False, False, True, False],
+            "is_byte": [False] * 7,
+            "is_zero": [False] * 6 + [True],
+            "category": ["LATIN", "LATIN", "LATIN", "CJK", "CYRILLIC", "S", "LATIN"],
+            "norm": np.ones(7, dtype=np.float32),
+            "frequency_decile": np.array([1, 1, 2, 2, 0, 0, 0], dtype=np.int8),
+        }
+    )
+
+
+HAND_NEIGHBORS = np.array(
+    [
+        [1, 2, 3],  # LATIN, LATIN, CJK
+        [0, 2, 5],  # LATIN, LATIN, S (a special neighbour counts with its category)
+        [3, 4, 0],  # CJK, CYRILLIC, LATIN
+        [4, -1, -1],  # CYRILLIC only: -1 is skipped
+        [3, 0, 1],  # CJK, LATIN, LATIN
+        [0, 1, 2],  # special: not a row of the statistics
+        [-1, -1, -1],  # zero row
+    ],
+    dtype=np.int32,
+)
+
+
+@pytest.fixture(scope="module")
+def hand() -> dict[str, pd.DataFrame]:
+    return diversity_artifacts(HAND_NEIGHBORS, hand_tokens(), ks=(1, 3))
+
+
+def test_per_token_counts_and_entropy(hand: dict[str, pd.DataFrame]) -> None:
+    table = hand[schema.DIVERSITY]
+    assert list(table.columns) == ["id", "n_categories_at_1", "n_categories_at_3", "entropy_at_1", "entropy_at_3"]
+    assert table["id"].tolist() == [0, 1, 2, 3, 4]  # special and zero rows left out
+    assert table["n_categories_at_3"].tolist() == [2, 2, 3, 1, 2]
+    assert table["n_categories_at_1"].tolist() == [1, 1, 1, 1, 1]
+    assert table["entropy_at_3"].tolist() == pytest.approx([H_2_1, H_2_1, H_1_1_1, 0.0, H_2_1], rel=1e-6)
+    assert table["entropy_at_1"].tolist() == [0.0] * 5
+
+
+def test_default_columns_match_the_contract() -> None:
+    neighbors = np.tile(np.array([1, 2, 3, 4, 0, 1, 2, 3, 4, 0] * 10, dtype=np.int32), (7, 1))
+    table = diversity_artifacts(neighbors, hand_tokens(), ks=schema.DIVERSITY_KS)[schema.DIVERSITY]
+    assert tuple(table.columns) == schema.DIVERSITY_COLUMNS
+
+
+def test_by_category(hand: dict[str, pd.DataFrame]) -> None:
+    t = hand[schema.DIVERSITY_BY_CATEGORY]
+    assert list(t.columns) == ["k", "category", "n_tokens", "mean", "std", "entropy_mean", "entropy_ci95"]
+    latin = t[(t.k == 3) & (t.category == "LATIN")].iloc[0]
+    assert latin.n_tokens == 3
+    assert latin["mean"] == pytest.approx(7 / 3)
+    assert latin["std"] == pytest.approx(math.sqrt(1 / 3))  # ddof=1 over (2, 2, 3)
+    assert latin.entropy_mean == pytest.approx((2 * H_2_1 + H_1_1_1) / 3, rel=1e-6)
+    entropy_std = np.std([H_2_1, H_2_1, H_1_1_1], ddof=1)
+    assert latin.entropy_ci95 == pytest.approx(1.96 * entropy_std / math.sqrt(3), rel=1e-5)
+    cjk = t[(t.k == 3) & (t.category == "CJK")].iloc[0]
+    assert (cjk.n_tokens, cjk["mean"]) == (1, 1.0)
+    assert math.isnan(cjk["std"])  # one token: no spread to speak of
+    assert sorted(t.category.unique()) == ["CJK", "CYRILLIC", "LATIN"]  # no S: the special is out
+
+
+def test_breakdown(hand: dict[str, pd.DataFrame]) -> None:
+    b = hand[schema.DIVERSITY_BREAKDOWN]
+    latin = b[(b.k == 3) & (b.category == "LATIN")].set_index("neighbor_category")
+    # LATIN tokens 0, 1, 2 have LATIN neighbours 2, 2, 1; CJK 1, 0, 1; CYRILLIC 0, 0, 1; S 0, 1, 0.
+    assert latin["mean"].to_dict() == pytest.approx({"LATIN": 5 / 3, "CJK": 2 / 3, "CYRILLIC": 1 / 3, "S": 1 / 3})
+    assert latin.loc["LATIN", "ci95"] == pytest.approx(1.96 * math.sqrt(1 / 3) / math.sqrt(3))
+    assert set(latin["n_tokens"]) == {3}
+    assert len(b[b.k == 3]) == 3 * 4  # every token category x every neighbour category seen
+    cyrillic = b[(b.k == 3) & (b.category == "CYRILLIC")].set_index("neighbor_category")["mean"]
+    assert cyrillic.to_dict() == {"LATIN": 2.0, "CJK": 1.0, "CYRILLIC": 0.0, "S": 0.0}
+
+
+def test_by_decile(hand: dict[str, pd.DataFrame]) -> None:
+    d = hand[schema.DIVERSITY_BY_DECILE]
+    assert list(d.columns) == ["k", "decile", "n_tokens", "mean", "ci95", "entropy_mean", "entropy_ci95"]
+    d3 = d[d.k == 3].set_index("decile")
+    assert d3.index.tolist() == [1, 2]  # decile 0 (not ranked) left out
+    assert d3.loc[1, "mean"] == 2.0 and d3.loc[1, "ci95"] == 0.0
+    assert d3.loc[2, "mean"] == 2.0  # tokens 2 and 3: 3 and 1 categories
+    assert d3.loc[2, "ci95"] == pytest.approx(1.96 * math.sqrt(2) / math.sqrt(2))
+
+
+def test_counts_and_entropy_helpers() -> None:
+    codes = np.array([0, 0, 1, 2])
+    counts = neighbor_category_counts(np.array([[0, 1, 2], [3, -1, -1], [-1, -1, -1]]), codes, 3, k=3)
+    assert counts.tolist() == [[2, 1, 0], [0, 0, 1], [0, 0, 0]]
+    assert count_entropy(counts).tolist() == pytest.approx([H_2_1, 0.0, 0.0])
+
+
+def test_k_beyond_the_table_and_missing_deciles_are_errors() -> None:
+    with pytest.raises(ValueError, match="1..3"):
+        diversity_artifacts(HAND_NEIGHBORS, hand_tokens(), ks=(5,))
+    with pytest.raises(ValueError, match="frequency_deciles"):
+        diversity_artifacts(HAND_NEIGHBORS, hand_tokens().drop(columns="frequency_decile"), ks=(3,))

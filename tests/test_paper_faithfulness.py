@@ -1,0 +1,126 @@
+"""Issue 4, "Faithfulness, checked": the diversity figures recomputed the way the paper's notebooks did.
+
+The notebooks wrote one line per (token, neighbour) pair, read them into a long pandas table, kept
+rank <= k, and grouped: ``nunique`` of the neighbour category per token (numNeighborCategory@k),
+neighbour-category counts per token averaged per token category (the breakdown), and
+``scipy.stats.entropy`` of those counts. Here that slow, obvious route runs on a random neighbour
+table and must give exactly what the vectorised ``diversity_artifacts`` stored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+
+from precompute import schema
+from precompute.diversity import diversity_artifacts
+
+N, K, KS = 400, 20, (5, 20)
+CATEGORIES = ["LATIN", "CYRILLIC", "CJK", "HIRAGANA", "N", "S", "THAI"]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, pd.DataFrame]:
+    rng = np.random.default_rng(4)
+    # Skewed category sizes, like a real vocabulary (LATIN the largest, THAI a handful).
+    category = rng.choice(CATEGORIES, size=N, p=[0.45, 0.15, 0.15, 0.1, 0.07, 0.05, 0.03])
+    special = np.zeros(N, bool)
+    special[[0, 1, 2]] = True
+    category[special] = "Z"  # a category no ordinary token has, to trace special neighbours
+    zero = np.zeros(N, bool)
+    zero[3] = True
+    candidates = np.flatnonzero(~zero)
+    neighbors = np.empty((N, K), np.int32)
+    for i in range(N):  # a test-sized loop building the input, not the computation under test
+        neighbors[i] = rng.choice(candidates[candidates != i], size=K, replace=False)
+    short = rng.random(N) < 0.2  # some tokens have fewer than K neighbours
+    neighbors[short, 12:] = -1
+    neighbors[3] = -1
+    tokens = pd.DataFrame(
+        {
+            "id": np.arange(N, dtype=np.int32),
+            "is_special": special,
+            "is_zero": zero,
+            "category": pd.array(category, dtype="string"),
+            "frequency_decile": np.where(special | zero, 0, rng.integers(1, 11, N)).astype(np.int8),
+        }
+    )
+    return neighbors, tokens
+
+
+def paper_long_table(neighbors: np.ndarray, tokens: pd.DataFrame) -> pd.DataFrame:
+    """(token, neighbour, rank, token category, neighbour category), one row per listed neighbour."""
+    long = pd.DataFrame(
+        {
+            "token": np.repeat(np.arange(N), K),
+            "neighbor": neighbors.ravel(),
+            "rank": np.tile(np.arange(1, K + 1), N),
+        }
+    )
+    long = long[long["neighbor"] >= 0]
+    category = tokens["category"].astype(str).to_numpy()
+    long["token_category"] = category[long["token"]]
+    long["neighbor_category"] = category[long["neighbor"]]
+    excluded = (tokens["is_special"] | tokens["is_zero"]).to_numpy()
+    return long[~excluded[long["token"]]]
+
+
+@pytest.fixture(scope="module")
+def stored(data: tuple[np.ndarray, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    return diversity_artifacts(*data, ks=KS)
+
+
+@pytest.mark.parametrize("k", KS)
+def test_diversity_equals_the_paper_group_by(
+    data: tuple[np.ndarray, pd.DataFrame], stored: dict[str, pd.DataFrame], k: int
+) -> None:
+    neighbors, tokens = data
+    at_k = paper_long_table(neighbors, tokens).query("rank <= @k")
+    token_category = tokens.set_index("id")["category"].astype(str)
+
+    # numNeighborCategory@k and entropy, per token.
+    num = at_k.groupby("token")["neighbor_category"].nunique()
+    counts = at_k.groupby(["token", "neighbor_category"]).size().unstack(fill_value=0)
+    entropy = counts.apply(lambda row: scipy.stats.entropy(row.to_numpy()), axis=1)
+    per_token = stored[schema.DIVERSITY].set_index("id")
+    assert per_token.index.tolist() == num.index.tolist()
+    assert (per_token[f"n_categories_at_{k}"] == num).all()
+    np.testing.assert_allclose(per_token[f"entropy_at_{k}"], entropy, rtol=1e-6)  # stored as float32
+
+    # Breakdown: mean count of neighbours in each category, per token category.
+    paper = counts.groupby(token_category.loc[counts.index].to_numpy()).agg(["mean", "sem"])
+    ours = stored[schema.DIVERSITY_BREAKDOWN].query("k == @k")
+    for _, row in ours.iterrows():
+        assert row["mean"] == pytest.approx(paper.loc[row.category, (row.neighbor_category, "mean")], rel=1e-12)
+        assert row["ci95"] == pytest.approx(1.96 * paper.loc[row.category, (row.neighbor_category, "sem")])
+    assert len(ours) == paper.shape[0] * counts.shape[1]
+
+    # Per token category: mean, std of numNeighborCategory@k; mean and 95% interval of entropy.
+    frame = pd.DataFrame({"num": num, "entropy": entropy, "category": token_category.loc[num.index]})
+    by_cat = frame.groupby("category").agg(n=("num", "size"), mean=("num", "mean"), std=("num", "std"),
+                                           h=("entropy", "mean"), h_sem=("entropy", "sem"))
+    ours = stored[schema.DIVERSITY_BY_CATEGORY].query("k == @k").set_index("category")
+    assert ours.index.tolist() == by_cat.index.tolist()
+    assert ours["n_tokens"].tolist() == by_cat["n"].tolist()
+    np.testing.assert_allclose(ours["mean"], by_cat["mean"], rtol=1e-12)
+    np.testing.assert_allclose(ours["std"], by_cat["std"], rtol=1e-12)
+    np.testing.assert_allclose(ours["entropy_mean"], by_cat["h"], rtol=1e-6)
+    np.testing.assert_allclose(ours["entropy_ci95"], 1.96 * by_cat["h_sem"], rtol=1e-6)
+
+    # Per frequency decile (METHODS §4, "Frequency").
+    decile = tokens.set_index("id")["frequency_decile"].loc[num.index]
+    by_dec = frame.groupby(decile.to_numpy())["num"].agg(["size", "mean", "sem"])
+    ours = stored[schema.DIVERSITY_BY_DECILE].query("k == @k").set_index("decile")
+    assert ours.index.tolist() == list(range(1, 11))
+    assert ours["n_tokens"].tolist() == by_dec["size"].tolist()
+    np.testing.assert_allclose(ours["mean"], by_dec["mean"], rtol=1e-12)
+    np.testing.assert_allclose(ours["ci95"], 1.96 * by_dec["sem"], rtol=1e-12)
+
+
+def test_special_neighbours_count_with_their_category(stored: dict[str, pd.DataFrame]) -> None:
+    """Special tokens are listed as neighbours and counted as such, but are never rows themselves."""
+    breakdown = stored[schema.DIVERSITY_BREAKDOWN]
+    assert "Z" in set(breakdown["neighbor_category"])
+    assert "Z" not in set(breakdown["category"])

@@ -1,0 +1,132 @@
+"""Separability probes on synthetic embeddings whose answer is known: separable (1.0) or not (0.5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precompute import schema
+from precompute.config import BuildConfig
+from precompute.separability import FoldResult, _convergence_note, balanced_sample, separability_artifacts
+
+CONFIG = BuildConfig(min_category_tokens=40, folds=5, pairwise_max_per_class=50, n_jobs=2)
+
+
+def make_tokens(categories: list[str], special: int = 2) -> pd.DataFrame:
+    """A token table: ``special`` special tokens (category S) first, then one token per category."""
+    cats = ["S"] * special + categories
+    n = len(cats)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n, dtype=np.int32),
+            "is_special": np.arange(n) < special,
+            "is_zero": np.zeros(n, bool),
+            "category": pd.array(cats, dtype="string"),
+        }
+    )
+
+
+def clustered(sizes: dict[str, int], spread: float, d: int = 6, seed: int = 1) -> tuple[np.ndarray, pd.DataFrame]:
+    """Category c's tokens around 5 x the c-th unit vector, with Gaussian noise ``spread``."""
+    rng = np.random.default_rng(seed)
+    cats = [c for c, n in sizes.items() for _ in range(n)]
+    tokens = make_tokens(cats)
+    centres = {c: 5.0 * np.eye(d)[i] for i, c in enumerate(sizes)}
+    rows = [np.zeros(d)] * 2 + [centres[c] for c in cats]
+    x = np.array(rows) + spread * rng.standard_normal((len(tokens), d))
+    return x.astype(np.float32), tokens
+
+
+@pytest.fixture(scope="module")
+def separable() -> dict[str, pd.DataFrame]:
+    x, tokens = clustered({"LATIN": 120, "CYRILLIC": 60, "CJK": 80, "GREEK": 10}, spread=0.3)
+    return separability_artifacts(x, tokens, CONFIG, progress=False)
+
+
+def test_separable_categories_score_one(separable: dict[str, pd.DataFrame]) -> None:
+    t = separable[schema.SEPARABILITY].set_index("category")
+    assert list(separable[schema.SEPARABILITY].columns) == list(schema.SEPARABILITY_COLUMNS)
+    assert t.index.tolist() == ["CJK", "CYRILLIC", "GREEK", "LATIN"]  # specials (S) are not tokens here
+    for c in ["CJK", "CYRILLIC", "LATIN"]:
+        assert t.loc[c, "mean"] == 1.0 and t.loc[c, "std"] == 0.0
+        assert list(t.loc[c, "folds"]) == [1.0] * 5
+    assert t.loc["LATIN", "n_tokens"] == 120
+
+
+def test_small_category_gets_a_note_not_a_number(separable: dict[str, pd.DataFrame]) -> None:
+    greek = separable[schema.SEPARABILITY].set_index("category").loc["GREEK"]
+    assert greek["note"] == "only 10 tokens (< 40): not probed"
+    assert greek["mean"] is pd.NA and greek["std"] is pd.NA
+    assert len(greek["folds"]) == 0
+
+
+def test_predictions_cover_each_balanced_sample(separable: dict[str, pd.DataFrame]) -> None:
+    p = separable[schema.SEPARABILITY_PREDICTIONS]
+    assert list(p.columns) == ["category", "id", "label", "predicted", "probability"]
+    # CYRILLIC: 60 positives, 60 of the 210 other tokens.
+    cyr = p[p.category == "CYRILLIC"]
+    assert len(cyr) == 120 and cyr["id"].is_unique and cyr["label"].sum() == 60
+    assert set(cyr.loc[cyr.label, "id"]) == set(range(122, 182))
+    assert (cyr["predicted"] == (cyr["probability"] > 0.5)).all()
+    assert (cyr["predicted"] == cyr["label"]).all()  # separable: no mistakes to list
+    assert not p["id"].isin([0, 1]).any()  # special tokens are never sampled
+    # LATIN (120) is the larger class: its 150 others are undersampled to 120 per class.
+    assert len(p[p.category == "LATIN"]) == 240
+
+
+def test_pairwise_only_among_plotted_categories_with_enough_tokens(separable: dict[str, pd.DataFrame]) -> None:
+    pw = separable[schema.SEPARABILITY_PAIRWISE]
+    assert list(pw.columns) == ["category_a", "category_b", "n_tokens", "mean", "std"]
+    pairs = set(zip(pw.category_a, pw.category_b, strict=True))
+    assert pairs == {("LATIN", "CYRILLIC"), ("LATIN", "CJK"), ("CYRILLIC", "CJK")}  # PLOTTED order
+    assert pw["n_tokens"].tolist() == [100, 100, 100]  # capped at 50 per class
+    assert pw["mean"].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_indistinguishable_categories_score_one_half() -> None:
+    rng = np.random.default_rng(7)
+    tokens = make_tokens(["LATIN"] * 300 + ["CYRILLIC"] * 300)
+    x = rng.standard_normal((len(tokens), 4)).astype(np.float32)  # one distribution for both
+    t = separability_artifacts(x, tokens, CONFIG, progress=False)[schema.SEPARABILITY].set_index("category")
+    for c in ["LATIN", "CYRILLIC"]:
+        print(c, t.loc[c, "mean"])
+        assert t.loc[c, "mean"] == pytest.approx(0.5, abs=0.08)
+
+
+def test_same_seed_same_numbers_and_absent_scripts_are_absent() -> None:
+    x, tokens = clustered({"LATIN": 50, "HANGUL": 50}, spread=4.0, seed=3)
+    a = separability_artifacts(x, tokens, CONFIG, progress=False)
+    b = separability_artifacts(x, tokens, CONFIG, progress=False)
+    pd.testing.assert_frame_equal(a[schema.SEPARABILITY], b[schema.SEPARABILITY])
+    pd.testing.assert_frame_equal(a[schema.SEPARABILITY_PREDICTIONS], b[schema.SEPARABILITY_PREDICTIONS])
+    assert a[schema.SEPARABILITY]["category"].tolist() == ["HANGUL", "LATIN"]  # no CJK row, no crash
+    assert 0.5 < a[schema.SEPARABILITY]["mean"].iloc[0] < 1.0  # overlapping clusters
+
+
+def test_a_category_with_too_few_others_is_noted() -> None:
+    x, tokens = clustered({"LATIN": 100, "CJK": 20}, spread=0.3)
+    t = separability_artifacts(x, tokens, CONFIG, progress=False)
+    notes = t[schema.SEPARABILITY].set_index("category")["note"]
+    assert notes["LATIN"] == "only 20 tokens outside it (< 40): not probed"
+    assert notes["CJK"] == "only 20 tokens (< 40): not probed"
+    assert t[schema.SEPARABILITY_PAIRWISE].empty and t[schema.SEPARABILITY_PREDICTIONS].empty
+
+
+def test_balanced_sample_undersamples_the_larger_class_only() -> None:
+    rows, labels = balanced_sample(np.arange(10, 14), np.arange(100), np.random.default_rng(0))
+    assert rows[:4].tolist() == [10, 11, 12, 13]  # the smaller class is kept whole
+    assert len(set(rows[4:])) == 4 and labels.tolist() == [1] * 4 + [0] * 4
+    rows, _ = balanced_sample(np.arange(10), np.arange(10, 30), np.random.default_rng(0), cap=3)
+    assert len(rows) == 6
+
+
+def test_convergence_note_counts_folds_stopped_at_max_iter() -> None:
+    def fold(stopped: bool) -> FoldResult:
+        empty = np.array([])
+        return FoldResult(0, 0, 1.0, empty, empty, empty, hit_max_iter=stopped)
+
+    assert _convergence_note([fold(False)] * 3) is None
+    assert _convergence_note([fold(True), fold(False), fold(True)]) == (
+        "lbfgs stopped at max_iter=100 in 2 of 3 folds (scikit-learn defaults kept)"
+    )
