@@ -1,0 +1,103 @@
+"""A plain embedding matrix plus a vocabulary file, for models that are neither built in nor on the hub.
+
+The matrix is a ``.npy`` array or one tensor of a ``.safetensors`` file (``tensor`` names it; a file
+with a single tensor needs no name). The vocabulary is ``.txt`` (one token per line, line i = id i),
+a ``.json`` list, or a ``.json`` ``{token: id}`` map. Its tokenizer family is guessed from the pieces
+(``Ġ`` / ``##`` / ``▁``, see ``decode.guess_kind``) so the texts are decoded like any other model's.
+
+Example::
+
+    >>> data = load_matrix("emb.npy", "vocab.txt")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .base import ModelData, SourceError
+from .decode import build_vocabulary, guess_kind
+from .hf import read_safetensors_tensor, safetensors_keys
+
+MATRIX_SUFFIXES = (".npy", ".safetensors")
+VOCAB_SUFFIXES = (".txt", ".json")
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 8 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 * 2**20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_matrix(path: Path, tensor: str | None = None) -> tuple[np.ndarray, str | None]:
+    """The (N, d) float32 matrix in ``path`` and the tensor name it came from (None for .npy)."""
+    if path.suffix == ".npy":
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False).astype(np.float32), None
+        except ValueError as err:
+            raise SourceError(f"Cannot read {path} as a NumPy array: {err}.") from None
+    if path.suffix == ".safetensors":
+        names = safetensors_keys(path)
+        if tensor is None:
+            if len(names) != 1:
+                raise SourceError(f"{path} holds {len(names)} tensors ({', '.join(names[:10])}); pass --tensor NAME.")
+            tensor = names[0]
+        elif tensor not in names:
+            raise SourceError(f"No tensor {tensor!r} in {path}; it holds {', '.join(names[:10])}. Pass --tensor NAME.")
+        return read_safetensors_tensor(path, tensor), tensor
+    raise SourceError(f"Unsupported matrix file {path}: expected one of {', '.join(MATRIX_SUFFIXES)}.")
+
+
+def read_vocabulary_file(path: Path) -> list[str]:
+    """Token pieces by id from a ``.txt`` (one per line) or ``.json`` (list or {token: id}) file."""
+    if path.suffix == ".txt":
+        return path.read_text(encoding="utf-8").removesuffix("\n").split("\n")
+    if path.suffix != ".json":
+        raise SourceError(f"Unsupported vocabulary file {path}: expected one of {', '.join(VOCAB_SUFFIXES)}.")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, list) and all(isinstance(t, str) for t in data):
+        return data
+    if isinstance(data, dict):
+        ids = sorted(data.values())
+        if ids != list(range(len(ids))):
+            raise SourceError(f"The ids in {path} are not 0..{len(ids) - 1} without gaps; fix the vocabulary file.")
+        pieces = [""] * len(ids)
+        for token, i in data.items():
+            pieces[i] = token
+        return pieces
+    raise SourceError(f"{path} must hold a JSON list of tokens or a {{token: id}} object.")
+
+
+def load_matrix(path: str | Path, vocab_path: str | Path, *, tensor: str | None = None) -> ModelData:
+    """Read a plain matrix and its vocabulary; their sizes must match row for row."""
+    path, vocab_path = Path(path), Path(vocab_path)
+    for p, what in ((path, "matrix"), (vocab_path, "vocabulary")):
+        if not p.is_file():
+            raise SourceError(f"The {what} file {p} does not exist.")
+    matrix, tensor = read_matrix(path, tensor)
+    pieces = read_vocabulary_file(vocab_path)
+    if matrix.ndim != 2 or matrix.shape[0] != len(pieces):
+        raise SourceError(
+            f"The matrix {path} has shape {matrix.shape} but the vocabulary {vocab_path} has {len(pieces)} "
+            "tokens; they must match row for row (one token per row). Pass the matching vocabulary."
+        )
+    kind = guess_kind(pieces)
+    return ModelData(
+        vocab=build_vocabulary(pieces, kind),
+        embeddings=matrix,
+        metadata={
+            "id": str(path),
+            "source": "matrix",
+            "revision": "sha256:" + file_sha256(path),
+            "origin": str(path.resolve()),
+            "tensor": tensor,
+            "vocab_file": str(vocab_path.resolve()),
+            "tokenizer": kind,
+        },
+    )
