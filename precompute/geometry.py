@@ -1,0 +1,119 @@
+"""How alike two models' embedding geometries are, on the same tokens (METHODS §7).
+
+Three views, from local to global:
+
+* **neighbour Jaccard** — per token, |A∩B| / |A∪B| of its top-k neighbour sets in the two models
+  (the paper's measure), and the overlap |A∩B| / k;
+* **linear CKA** (Kornblith et al., 2019) — similarity of the two Gram structures, invariant to
+  rotations and isotropic scaling, defined even when the widths differ;
+* **orthogonal Procrustes residual** — how far one matrix is from a rotation of the other
+  (the "Procrustes distance" of Ding et al., 2021): 0 = identical up to rotation, 2 = maximally apart.
+
+All functions are pure: rows of the inputs are aligned (row i = the same shared token in both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def neighbor_jaccard(neighbors_a: np.ndarray, neighbors_b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row Jaccard index and overlap of two top-k neighbour tables.
+
+    ``neighbors_a`` and ``neighbors_b`` are (n, ≥k) int arrays of ids into the same index space
+    (the shared vocabulary), -1 where there is no neighbour; only their first ``k`` columns count.
+    A row never repeats an id (a neighbour table does not). Returns two (n,) float64 arrays:
+    ``jaccard = |A∩B| / |A∪B|`` (NaN only where both sets are empty) and ``overlap = |A∩B| / k``.
+
+    Vectorised: both rows are concatenated and sorted, and an id that appears twice in a row is
+    in both sets.
+
+    >>> a = np.array([[1, 2, 3]]); b = np.array([[3, 4, 2]])
+    >>> neighbor_jaccard(a, b, 3)
+    (array([0.5]), array([0.66666667]))
+    """
+    a = np.asarray(neighbors_a)
+    b = np.asarray(neighbors_b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"neighbour tables must be 2-D with the same rows, got {a.shape} and {b.shape}")
+    if not 1 <= k <= min(a.shape[1], b.shape[1]):
+        raise ValueError(f"k must lie in 1..{min(a.shape[1], b.shape[1])} (the tables' width), got {k}")
+    a, b = a[:, :k], b[:, :k]
+    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
+    intersection = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] >= 0)).sum(axis=1)
+    union = (a >= 0).sum(axis=1) + (b >= 0).sum(axis=1) - intersection
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jaccard = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
+    return jaccard, intersection / k
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One model's rows prepared for comparisons: centred, scaled to unit Frobenius norm, float64.
+
+    Comparing m models pairwise needs each matrix's own Gram norm once, not once per pair; build
+    one ``Prepared`` per model and call :func:`pair_similarity` per pair.
+    """
+
+    matrix: np.ndarray  # (n, d) float64, column means 0, ||matrix||_F = 1
+    gram_norm: float  # ||XᵀX||_F of that matrix
+
+    @classmethod
+    def of(cls, x: np.ndarray, name: str = "x") -> Prepared:
+        m = np.asarray(x, dtype=np.float64)
+        if m.ndim != 2 or m.shape[0] < 2:
+            raise ValueError(f"{name} must be an (n, d) matrix with n >= 2 rows, got shape {m.shape}")
+        m = m - m.mean(axis=0)
+        norm = np.linalg.norm(m)
+        if norm == 0:
+            raise ValueError(f"{name} has no variance after centring (all rows equal): similarity is undefined")
+        m /= norm
+        return cls(m, float(np.linalg.norm(m.T @ m)))
+
+
+def pair_similarity(x: Prepared, y: Prepared) -> tuple[float, float]:
+    """``(linear CKA, Procrustes residual)`` of two prepared matrices, from one cross product YᵀX.
+
+    CKA = ||YᵀX||²_F / (||XᵀX||_F ||YᵀY||_F) (Kornblith et al., 2019, eq. 4, linear kernel; the
+    feature-space form costs O(n·d²), not the O(n²) of Gram matrices). Procrustes: with unit norms
+    the best rotation leaves ||XR − Y||²_F = 2 − 2·||XᵀY||_* (Schönemann, 1966; nuclear norm = sum
+    of singular values). Differing widths: the narrower matrix counts as zero-padded to the wider
+    one; the rectangular XᵀY has exactly the singular values of the padded product.
+    """
+    if x.matrix.shape[0] != y.matrix.shape[0]:
+        raise ValueError(
+            f"x and y must hold the same tokens in the same rows, got {x.matrix.shape[0]} and "
+            f"{y.matrix.shape[0]} rows"
+        )
+    cross = y.matrix.T @ x.matrix
+    cka = float(np.linalg.norm(cross) ** 2 / (x.gram_norm * y.gram_norm))
+    residual = float(np.clip(2.0 - 2.0 * np.linalg.svd(cross, compute_uv=False).sum(), 0.0, 2.0))
+    return min(cka, 1.0), residual
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA of (n, d_x) ``x`` and (n, d_y) ``y`` (see :func:`pair_similarity`).
+
+    1 = the same geometry up to rotation and isotropic scale; near 0 for unrelated matrices.
+
+    >>> rng = np.random.default_rng(0); x = rng.normal(size=(50, 4))
+    >>> round(linear_cka(x, 3 * x), 6)
+    1.0
+    """
+    return pair_similarity(Prepared.of(x, "x"), Prepared.of(y, "y"))[0]
+
+
+def procrustes_residual(x: np.ndarray, y: np.ndarray) -> float:
+    """Residual ||XR − Y||²_F of the best rotation R of ``x`` onto ``y``, both centred and at unit norm.
+
+    In [0, 2], symmetric in x and y: 0 = identical up to rotation (and scale, removed by the
+    normalisation). Differing widths: the narrower is zero-padded (see :func:`pair_similarity`).
+
+    >>> rng = np.random.default_rng(0); x = rng.normal(size=(50, 4))
+    >>> q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    >>> round(procrustes_residual(x, x @ q), 6)
+    0.0
+    """
+    return pair_similarity(Prepared.of(x, "x"), Prepared.of(y, "y"))[1]

@@ -1,0 +1,90 @@
+"""Neighbour Jaccard, linear CKA and the Procrustes residual on matrices whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from precompute.geometry import linear_cka, neighbor_jaccard, procrustes_residual
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+def orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
+    q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return q
+
+
+def test_jaccard_of_a_table_with_itself_is_one(rng):
+    table = np.argsort(rng.normal(size=(37, 20)), axis=1)[:, :8]
+    jaccard, overlap = neighbor_jaccard(table, table, 8)
+    assert jaccard.tolist() == [1.0] * 37
+    assert overlap.tolist() == [1.0] * 37
+
+
+def test_jaccard_of_hand_made_tables():
+    a = np.array([[1, 2, 3], [0, 2, -1], [4, -1, -1], [1, 2, 3], [7, 8, 9]])
+    b = np.array([[3, 4, 2], [5, 6, -1], [4, 5, -1], [2, 1, 9], [9, 8, 7]])
+    jaccard, overlap = neighbor_jaccard(a, b, 3)
+    # {1,2,3}&{2,3,4}: 2 of 4; {0,2}&{5,6}: 0 of 4; {4}&{4,5}: 1 of 2 (-1 is no id); then 2 of 4; 3 of 3.
+    assert jaccard == pytest.approx([0.5, 0.0, 0.5, 0.5, 1.0])
+    assert overlap == pytest.approx([2 / 3, 0.0, 1 / 3, 2 / 3, 1.0])
+    # Only the first k columns count: {1,2} and {2,1}.
+    jaccard, overlap = neighbor_jaccard(a[3:4], b[3:4], 2)
+    assert jaccard.tolist() == [1.0] and overlap.tolist() == [1.0]
+
+
+def test_jaccard_rejects_bad_k():
+    with pytest.raises(ValueError, match="k must lie in 1..3"):
+        neighbor_jaccard(np.zeros((2, 3), int), np.zeros((2, 4), int), 4)
+
+
+def test_cka_is_one_on_itself_and_invariant_to_rotation_and_scale(rng):
+    x = rng.normal(size=(300, 16))
+    assert linear_cka(x, x) == pytest.approx(1.0)
+    assert linear_cka(x, 5.0 * x @ orthogonal(rng, 16) + 3.0) == pytest.approx(1.0)
+    # Different widths: x placed in a 24-dimensional space by a semi-orthogonal map.
+    assert linear_cka(x, x @ orthogonal(rng, 24)[:16]) == pytest.approx(1.0)
+
+
+def test_cka_of_unrelated_matrices_is_small(rng):
+    value = linear_cka(rng.normal(size=(2000, 10)), rng.normal(size=(2000, 12)))
+    print(f"CKA of independent random matrices: {value:.4f}")
+    assert 0 <= value < 0.05
+
+
+def test_cka_rejects_a_constant_matrix(rng):
+    with pytest.raises(ValueError, match="no variance"):
+        linear_cka(np.ones((5, 3)), rng.normal(size=(5, 3)))
+
+
+def test_procrustes_residual_is_zero_for_a_rotation_and_large_for_unrelated(rng):
+    x = rng.normal(size=(300, 16))
+    assert procrustes_residual(x, 2.0 * x @ orthogonal(rng, 16) - 1.0) == pytest.approx(0.0, abs=1e-9)
+    assert procrustes_residual(x, x @ orthogonal(rng, 24)[:16]) == pytest.approx(0.0, abs=1e-9)
+    y = rng.normal(size=(300, 16))
+    unrelated = procrustes_residual(x, y)
+    print(f"Procrustes residual of independent random matrices: {unrelated:.3f}")
+    assert 1.0 < unrelated <= 2.0
+    assert procrustes_residual(y, x) == pytest.approx(unrelated)  # symmetric
+
+
+def test_procrustes_residual_of_a_hand_made_pair():
+    # Centred, unit norm: x = [[1,0],[-1,0]]/√2, y = [[0,1],[0,-1]]/√2 is x rotated by 90°: 0.
+    x = np.array([[1.0, 0.0], [-1.0, 0.0]])
+    assert procrustes_residual(x, x[:, ::-1]) == pytest.approx(0.0, abs=1e-12)
+    # x against a one-column y: XᵀY = [[1],[0]] → nuclear norm 1 → residual 0 after zero-padding.
+    assert procrustes_residual(x, np.array([[3.0], [-3.0]])) == pytest.approx(0.0, abs=1e-12)
+    # Three points, both already centred: ||x||_F = √2, ||y||_F = 2; XᵀY = [[1, 1], [0, 0]] has the
+    # single singular value √2, so ||XᵀY||_* = √2 / (√2 · 2) = 1/2 and the residual is 2 − 2·1/2 = 1.
+    x = np.array([[1.0, 0.0], [0.0, 0.0], [-1.0, 0.0]])
+    y = np.array([[1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]])
+    assert procrustes_residual(x, y) == pytest.approx(1.0)
+
+
+def test_mismatched_rows_are_refused(rng):
+    with pytest.raises(ValueError, match="same tokens in the same rows"):
+        procrustes_residual(rng.normal(size=(5, 3)), rng.normal(size=(6, 3)))
