@@ -43,5 +43,6 @@ def sample_model(model: ModelData, name: str, size: int = SAMPLE_SIZE, seed: int
         chosen.add(int(i))
     ids = np.array(sorted(chosen))
     vocab = Vocabulary([texts[i] for i in ids], model.vocab.is_special[ids], model.vocab.is_byte[ids])
-    meta = {**model.metadata, "id": name, "description": f"{len(ids):,} real tokens of {model.metadata['id']}"}
+    meta = {key: value for key, value in model.metadata.items() if key not in ("vocab_size", "dim")}
+    meta.update(id=name, description=f"{len(ids):,} real tokens of {model.metadata['id']}")
     return ModelData(vocab, model.embeddings[ids], meta)
