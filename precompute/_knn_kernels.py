@@ -1,0 +1,161 @@
+"""Compiled block scans for the exact neighbour search (see ``precompute.neighbors``).
+
+Kept apart so that importing ``precompute.neighbors`` does not import numba; numba caches the
+compiled code next to this file, so only the first run pays the compilation (a few seconds).
+
+Each row's running top-k lives in ``values[r]``/``ids[r]`` as a min-heap whose root is the worst
+entry kept: smaller similarity, or equal similarity and larger id. An entry enters only when it
+beats the root, so the result is the top-k by (similarity desc, id asc) whatever the order in
+which the blocks arrive.
+
+One block (rows r0.., columns c0..) is read once, for both directions at the same time. Each
+thread owns whole rows, so it updates their heaps directly; the entries that may enter a
+*column's* heap (those at or above the column's k-th best when the block started) are few, so
+they are written to a small per-row list and applied afterwards, grouped by column.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Entries per vectorised check: a whole chunk is skipped when none of it reaches a threshold.
+_CHUNK = 16
+#: Floating-point licence for the vectorised maximum; inputs are finite, thresholds may be -inf.
+_FAST = {"nnan", "nsz", "reassoc", "arcp"}
+
+
+@numba.njit(inline="always")
+def _worse(v1: float, i1: int, v2: float, i2: int) -> bool:
+    return v1 < v2 or (v1 == v2 and i1 > i2)
+
+
+@numba.njit
+def _offer(heap_v: np.ndarray, heap_i: np.ndarray, v: float, i: int) -> None:
+    """Put (v, i) into one heap if it beats the worst entry kept, dropping that entry."""
+    if not _worse(heap_v[0], heap_i[0], v, i):
+        return
+    k = heap_v.shape[0]
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= k:
+            break
+        right = child + 1
+        if right < k and _worse(heap_v[right], heap_i[right], heap_v[child], heap_i[child]):
+            child = right
+        if not _worse(heap_v[child], heap_i[child], v, i):
+            break
+        heap_v[pos] = heap_v[child]
+        heap_i[pos] = heap_i[child]
+        pos = child
+    heap_v[pos] = v
+    heap_i[pos] = i
+
+
+@numba.njit(fastmath=_FAST, inline="always")
+def _chunk_reaches(row: np.ndarray, lo: int, hi: int, row_worst: float, col_worst: np.ndarray) -> bool:
+    """Whether any row[b], b in [lo, hi), reaches its row's or its column's threshold (vectorised)."""
+    gap = -np.inf
+    for b in range(lo, hi):
+        gap = max(gap, row[b] - min(row_worst, col_worst[b]))
+    return gap >= 0
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def scan_block(
+    sims: np.ndarray,
+    r0: int,
+    c0: int,
+    values: np.ndarray,
+    ids: np.ndarray,
+    columns_too: bool,
+    pending: np.ndarray,
+    pending_v: np.ndarray,
+    n_pending: np.ndarray,
+) -> None:
+    """Offer every entry of a (R, C) similarity block to its rows' heaps, and to its columns' heaps
+    when ``columns_too`` (an off-diagonal block of the symmetric product).
+
+    ``pending`` (R, cap) int32, ``pending_v`` (R, cap) float32 and ``n_pending`` (R,) int64 are
+    scratch space for the column candidates (column, similarity); a row with more than ``cap`` of
+    them is rescanned instead.
+    """
+    n_rows, n_cols = sims.shape
+    cap = pending.shape[1]
+    col_worst = values[c0 : c0 + n_cols, 0].copy()
+    if not columns_too:
+        col_worst[:] = np.inf
+    for a in numba.prange(n_rows):
+        r = r0 + a
+        row = sims[a]
+        heap_v = values[r]
+        heap_i = ids[r]
+        worst = heap_v[0]
+        count = 0
+        for lo in range(0, n_cols, _CHUNK):
+            hi = min(n_cols, lo + _CHUNK)
+            if not _chunk_reaches(row, lo, hi, worst, col_worst):
+                continue
+            for b in range(lo, hi):
+                v = row[b]
+                if v >= worst and c0 + b != r:
+                    _offer(heap_v, heap_i, v, c0 + b)
+                    worst = heap_v[0]
+                if v >= col_worst[b]:
+                    if count < cap:
+                        pending[a, count] = b
+                        pending_v[a, count] = v
+                    count += 1
+        n_pending[a] = count
+    if columns_too:
+        _apply_columns(sims, r0, c0, values, ids, pending, pending_v, n_pending, col_worst)
+
+
+@numba.njit(parallel=True, nogil=True)
+def _apply_columns(
+    sims: np.ndarray,
+    r0: int,
+    c0: int,
+    values: np.ndarray,
+    ids: np.ndarray,
+    pending: np.ndarray,
+    pending_v: np.ndarray,
+    n_pending: np.ndarray,
+    col_worst: np.ndarray,
+) -> None:
+    """Apply the column candidates, grouped by column so that each heap has one writer."""
+    n_rows, n_cols = sims.shape
+    cap = pending.shape[1]
+    # Counting sort of the listed candidates by column, so that each column's are contiguous.
+    per_col = np.zeros(n_cols + 1, dtype=np.int64)
+    for a in range(n_rows):
+        if n_pending[a] <= cap:
+            for t in range(n_pending[a]):
+                per_col[pending[a, t] + 1] += 1
+    starts = np.cumsum(per_col)
+    fill = starts[:-1].copy()
+    by_col = np.empty(starts[-1], dtype=np.int32)
+    by_col_v = np.empty(starts[-1], dtype=np.float32)
+    overflow = np.empty(n_rows, dtype=np.int32)
+    n_overflow = 0
+    for a in range(n_rows):
+        if n_pending[a] > cap:
+            overflow[n_overflow] = a
+            n_overflow += 1
+            continue
+        for t in range(n_pending[a]):
+            b = pending[a, t]
+            by_col[fill[b]] = a
+            by_col_v[fill[b]] = pending_v[a, t]
+            fill[b] += 1
+    for b in numba.prange(n_cols):
+        c = c0 + b
+        heap_v = values[c]
+        heap_i = ids[c]
+        for t in range(starts[b], starts[b + 1]):
+            _offer(heap_v, heap_i, by_col_v[t], r0 + by_col[t])
+        for t in range(n_overflow):
+            a = overflow[t]
+            if sims[a, b] >= col_worst[b]:
+                _offer(heap_v, heap_i, sims[a, b], r0 + a)

@@ -1,0 +1,290 @@
+"""Exact top-k cosine neighbours of every token (METHODS §3), at the speed of a matrix product.
+
+The work is one blocked product E·Eᵀ over L2-normalised rows. Because E·Eᵀ is symmetric, each
+pair of blocks (i <= j) is multiplied once and feeds the running top-k of both its row block and
+its column block: about N²·d multiply-adds instead of 2·N²·d. Nothing N x N is ever held; one
+(b, b) similarity block at a time.
+
+Selecting the top-k from each block is the other cost. A row's running top-k is a min-heap whose
+root is its current k-th best, so one pass over a block compares every similarity against its
+row's (and column's) root and touches the heap only for the few that beat it. On CPU that pass is
+a small compiled kernel (``precompute._knn_kernels``, numba, already installed with umap-learn):
+it reads each block once for both directions, with vectorised checks that skip 16 entries at a
+time. On a GPU the same selection is done with torch operations (``topk``, a mask, and a stable
+sort); both give the same table (tests run both).
+
+Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
+when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
+therefore does not matter.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+#: Rows per block when neither the caller nor the memory limits it: large enough that the product
+#: runs near the machine's peak, small enough that one block (64 MiB) stays cheap to scan.
+DEFAULT_BLOCK = 4096
+#: Share of the available memory the similarity blocks may take.
+MEMORY_SHARE = 0.25
+#: Column candidates listed per block row before the row is rescanned instead (numba scan).
+_PENDING_PER_ROW = 256
+#: Id of an empty heap slot: larger than any real id, so any real entry beats it on a tie.
+_EMPTY_ID = np.iinfo(np.int32).max
+
+
+def valid_rows(embeddings: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """(N,) bool: rows that take part in the search — those allowed by ``valid`` with non-zero norm.
+
+    A zero row has no direction, so its cosine is undefined: it gets no neighbours and is nobody's.
+    """
+    n = embeddings.shape[0]
+    nonzero = np.any(embeddings != 0, axis=1)
+    if valid is None:
+        return nonzero
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != (n,):
+        raise ValueError(f"valid must have shape ({n},) like the embedding rows, got {valid.shape}")
+    return valid & nonzero
+
+
+def top_k_neighbors(
+    embeddings: np.ndarray,
+    k: int,
+    *,
+    valid: np.ndarray | None = None,
+    device: str = "auto",
+    block_size: int = 0,
+    n_threads: int = 0,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k cosine neighbours of every row, itself excluded.
+
+    Args:
+        embeddings: (N, d) float matrix, one row per token.
+        k: neighbours per row; must be smaller than the number of valid rows.
+        valid: optional (N,) bool; rows False get no neighbours and are nobody's neighbour.
+            Zero rows are always treated as invalid.
+        device: "cpu", "cuda" or "auto" (cuda when available). Both give the same table.
+        block_size: rows per block; 0 picks one from the memory available.
+        n_threads: CPU threads; 0 uses all cores.
+        progress: show a progress bar with ETA.
+
+    Returns:
+        neighbors: (N, k) int32, best first, ties broken by smaller id; -1 for invalid rows.
+        similarities: (N, k) float32 cosine, 0.0 where the id is -1.
+
+    Example:
+        >>> e = np.array([[1, 0], [1, 0.1], [0, 1], [0, 0]], dtype=np.float32)
+        >>> ids, sims = top_k_neighbors(e, 1, progress=False)
+        >>> ids[:, 0].tolist()
+        [1, 0, 1, -1]
+    """
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim != 2:
+        raise ValueError(f"embeddings must be a 2-D (N, d) matrix, got shape {embeddings.shape}")
+    if not np.isfinite(embeddings).all():
+        bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+        raise ValueError(
+            f"embeddings contain NaN or infinite values in {bad.size} rows (first: {bad[:5].tolist()}); "
+            "fix the checkpoint or mark those rows invalid and zero them"
+        )
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if block_size < 0:
+        raise ValueError(f"block_size must be 0 (automatic) or positive, got {block_size}")
+    keep = valid_rows(embeddings, valid)
+    ids = np.flatnonzero(keep).astype(np.int32)
+    if k >= ids.size:
+        raise ValueError(
+            f"k={k} neighbours need more than k valid rows, but only {ids.size} of "
+            f"{embeddings.shape[0]} rows are valid (non-zero and allowed by `valid`); lower k"
+        )
+    unit = normalize_rows(embeddings[ids])
+    dev = _resolve_device(device)
+    local_v, local_i = _exact_top_k(
+        unit, k, block_size=block_size, device=dev, n_threads=n_threads, progress=progress
+    )
+    neighbors = np.full((embeddings.shape[0], k), -1, dtype=np.int32)
+    similarities = np.zeros((embeddings.shape[0], k), dtype=np.float32)
+    neighbors[ids] = ids[local_i]
+    # Rounding can put identical rows a hair above 1; a cosine lies in [-1, 1].
+    similarities[ids] = np.clip(local_v, -1.0, 1.0)
+    return neighbors, similarities
+
+
+def normalize_rows(matrix: np.ndarray) -> np.ndarray:
+    """(n, d) float32 rows scaled to unit L2 norm (norms summed in float64); rows must be non-zero."""
+    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
+    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+
+
+def _resolve_device(device: str) -> torch.device:
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no GPU; pass device='cpu' or 'auto'")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def choose_block_size(n: int, device: torch.device) -> int:
+    """Rows per block: DEFAULT_BLOCK, fewer when one (b, b) float32 block would take too much memory."""
+    import psutil
+    import torch
+
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        free = psutil.virtual_memory().available
+    by_memory = int(np.sqrt(MEMORY_SHARE * free / 4))
+    return max(1, min(n, DEFAULT_BLOCK, by_memory))
+
+
+def _exact_top_k(
+    unit: np.ndarray,
+    k: int,
+    *,
+    block_size: int,
+    device: torch.device,
+    n_threads: int = 0,
+    progress: bool = True,
+    backend: str = "",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k over unit rows: ((n, k) float32 similarities, (n, k) int32 local ids), sorted.
+
+    ``backend`` "numba" (the CPU default) or "torch" (the GPU default) picks the block selection;
+    tests run both on CPU.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    n = unit.shape[0]
+    backend = backend or ("torch" if device.type == "cuda" else "numba")
+    b = min(block_size or choose_block_size(n, device), n)
+    starts = list(range(0, n, b))
+    # Diagonal blocks first: they fill every row's heap, so that the off-diagonal blocks meet
+    # thresholds that already reject most entries. (The order never changes the result.)
+    pairs = [(i, i) for i in range(len(starts))]
+    pairs += [(i, j) for i in range(len(starts)) for j in range(i + 1, len(starts))]
+
+    previous_threads = torch.get_num_threads()
+    threads = n_threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    try:
+        if backend == "numba":
+            select = _NumbaSelect(n, k, threads)
+        else:
+            select = _TorchSelect(n, k, device)
+        e = torch.from_numpy(unit).to(device)
+        buffer = torch.empty(b * b, dtype=torch.float32, device=device)
+        bar = tqdm(total=len(pairs), desc=f"exact top-{k} ({device.type}, {n} x {unit.shape[1]})",
+                   unit="block", disable=not progress)
+        with bar:
+            for i, j in pairs:
+                r0, r1 = starts[i], min(starts[i] + b, n)
+                c0, c1 = starts[j], min(starts[j] + b, n)
+                block = buffer[: (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
+                torch.mm(e[r0:r1], e[c0:c1].T, out=block)
+                select.update(block, r0, c0, columns_too=i != j)
+                bar.update()
+        return select.result()
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+class _NumbaSelect:
+    """Running top-k as per-row min-heaps in NumPy arrays, updated by compiled block scans."""
+
+    def __init__(self, n: int, k: int, threads: int) -> None:
+        import numba
+
+        from precompute import _knn_kernels
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        self._kernels = _knn_kernels
+        self.values = np.full((n, k), -np.inf, dtype=np.float32)
+        self.ids = np.full((n, k), _EMPTY_ID, dtype=np.int32)
+        self.pending = np.empty((0, _PENDING_PER_ROW), dtype=np.int32)
+        self.pending_v = np.empty((0, _PENDING_PER_ROW), dtype=np.float32)
+        self.n_pending = np.empty(0, dtype=np.int64)
+
+    def update(self, block: torch.Tensor, r0: int, c0: int, columns_too: bool) -> None:
+        sims = block.numpy()
+        if self.pending.shape[0] < sims.shape[0]:
+            self.pending = np.empty((sims.shape[0], _PENDING_PER_ROW), dtype=np.int32)
+            self.pending_v = np.empty((sims.shape[0], _PENDING_PER_ROW), dtype=np.float32)
+            self.n_pending = np.empty(sims.shape[0], dtype=np.int64)
+        self._kernels.scan_block(
+            sims, r0, c0, self.values, self.ids, columns_too, self.pending, self.pending_v, self.n_pending
+        )
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        return _sorted_by_similarity(self.values, self.ids)
+
+
+class _TorchSelect:
+    """Running top-k as sorted (n, k) tensors, merged with each block's candidates on the device.
+
+    For one block row, no entry below both the block's own k-th best and the running k-th best can
+    end in the top-k; the entries at or above that cut (about k, more on ties) are extracted, put
+    beside the running list and re-sorted by (similarity desc, id asc) with two stable sorts.
+    """
+
+    def __init__(self, n: int, k: int, device: torch.device) -> None:
+        import torch
+
+        self.k = k
+        self.values = torch.full((n, k), -torch.inf, dtype=torch.float32, device=device)
+        self.ids = torch.full((n, k), _EMPTY_ID, dtype=torch.int32, device=device)
+
+    def update(self, block: torch.Tensor, r0: int, c0: int, columns_too: bool) -> None:
+        if not columns_too:
+            block.fill_diagonal_(-float("inf"))
+        self._merge(block, r0, c0)
+        if columns_too:
+            self._merge(block.T, c0, r0)
+
+    def _merge(self, sims: torch.Tensor, r0: int, c0: int) -> None:
+        import torch
+
+        n_rows, n_cols = sims.shape
+        top_v = self.values[r0 : r0 + n_rows]
+        top_i = self.ids[r0 : r0 + n_rows]
+        kth_block = torch.topk(sims, min(self.k, n_cols), dim=1, sorted=False).values.amin(dim=1)
+        cut = torch.maximum(kth_block, top_v[:, -1])
+        rows, cols = torch.nonzero((sims >= cut[:, None]) & (sims > -torch.inf), as_tuple=True)
+        if rows.numel() == 0:
+            return
+        counts = torch.bincount(rows, minlength=n_rows)
+        slot = torch.arange(rows.numel(), device=sims.device) - (torch.cumsum(counts, 0) - counts)[rows]
+        width = int(counts.max())
+        cand_v = torch.full((n_rows, width), -torch.inf, dtype=torch.float32, device=sims.device)
+        cand_i = torch.full((n_rows, width), _EMPTY_ID, dtype=torch.int32, device=sims.device)
+        cand_v[rows, slot] = sims[rows, cols]
+        cand_i[rows, slot] = (cols + c0).to(torch.int32)
+        all_v = torch.cat([top_v, cand_v], dim=1)
+        all_i = torch.cat([top_i, cand_i], dim=1)
+        by_id = torch.argsort(all_i, dim=1, stable=True)
+        all_v, all_i = all_v.gather(1, by_id), all_i.gather(1, by_id)
+        by_sim = torch.argsort(all_v, dim=1, descending=True, stable=True)[:, : self.k]
+        top_v.copy_(all_v.gather(1, by_sim))
+        top_i.copy_(all_i.gather(1, by_sim))
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.values.cpu().numpy(), self.ids.cpu().numpy()
+
+
+def _sorted_by_similarity(values: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row ordered by similarity descending, then id ascending."""
+    order = np.lexsort((ids, -values), axis=-1)
+    return np.take_along_axis(values, order, axis=1), np.take_along_axis(ids, order, axis=1)

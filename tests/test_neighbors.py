@@ -1,0 +1,142 @@
+"""Exact neighbour table: equal to brute force, deterministic on ties, safe on zero rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import precompute.neighbors as neighbors_module
+from precompute.neighbors import _exact_top_k, normalize_rows, top_k_neighbors
+
+
+def brute_force(embeddings: np.ndarray, k: int, valid: np.ndarray | None = None):
+    """The full N x N cosine matrix, ordered by (similarity desc, id asc); -1 / 0.0 for invalid rows."""
+    n = embeddings.shape[0]
+    ok = np.any(embeddings != 0, axis=1) if valid is None else valid & np.any(embeddings != 0, axis=1)
+    ids = np.flatnonzero(ok)
+    unit = normalize_rows(embeddings[ids])
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    local = np.tile(np.arange(ids.size), (ids.size, 1))
+    order = np.lexsort((local, -sims), axis=-1)[:, :k]
+    neighbors = np.full((n, k), -1, dtype=np.int32)
+    similarities = np.zeros((n, k), dtype=np.float32)
+    neighbors[ids] = ids[order]
+    similarities[ids] = np.take_along_axis(sims, order, axis=1)
+    return neighbors, similarities
+
+
+def exactly_representable(n: int, d: int = 16, seed: int = 0) -> np.ndarray:
+    """Rows with four entries of ±1 (norm 2): every cosine is a multiple of 1/4, exact in float32,
+    so there are many exact ties and any summation order gives the same values."""
+    rng = np.random.default_rng(seed)
+    e = np.zeros((n, d), dtype=np.float32)
+    for row in e:
+        row[rng.choice(d, 4, replace=False)] = rng.choice([-1.0, 1.0], 4)
+    return e
+
+
+def test_hand_placed_vectors() -> None:
+    degrees = np.array([0, 10, 30, 90, 180])
+    e = np.stack([np.cos(np.radians(degrees)), np.sin(np.radians(degrees))], axis=1).astype(np.float32)
+    e = np.vstack([e, np.zeros((1, 2), np.float32)])  # a zero row
+    ids, sims = top_k_neighbors(e, 2, progress=False)
+    assert ids.tolist() == [[1, 2], [0, 2], [1, 0], [2, 1], [3, 2], [-1, -1]]
+    assert sims[0] == pytest.approx([np.cos(np.radians(10)), np.cos(np.radians(30))], abs=1e-6)
+    assert sims[4] == pytest.approx([0.0, np.cos(np.radians(150))], abs=1e-6)
+    assert sims[5].tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+@pytest.mark.parametrize("n, k, block_size", [(37, 1, 7), (203, 10, 7), (203, 60, 7), (203, 60, 50), (150, 20, 150)])
+def test_equals_brute_force_on_random_data(backend: str, n: int, k: int, block_size: int) -> None:
+    rng = np.random.default_rng(n + k)
+    unit = normalize_rows(rng.standard_normal((n, 24)).astype(np.float32))
+    expected_ids, expected_sims = brute_force(unit, k)
+    sims, ids = _exact_top_k(unit, k, block_size=block_size, device=torch.device("cpu"), progress=False,
+                             backend=backend)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(sims, expected_sims, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_exact_ties_go_to_the_smaller_id(backend: str) -> None:
+    e = exactly_representable(211)
+    expected_ids, expected_sims = brute_force(e, 40)
+    for block_size in (7, 64, 211):
+        sims, ids = _exact_top_k(normalize_rows(e), 40, block_size=block_size, device=torch.device("cpu"),
+                                 progress=False, backend=backend)
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_array_equal(sims, expected_sims)
+    # The data really has ties at the cut: many rows' 40th and 41st similarities are equal.
+    cut = brute_force(e, 41)[1]
+    assert np.sum(cut[:, 39] == cut[:, 40]) > 100
+
+
+def test_column_candidate_overflow_is_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for one column candidate per row, nearly every row takes the rescan path."""
+    monkeypatch.setattr(neighbors_module, "_PENDING_PER_ROW", 1)
+    e = exactly_representable(150, seed=3)
+    ids, sims = top_k_neighbors(e, 30, block_size=16, progress=False)
+    expected_ids, expected_sims = brute_force(e, 30)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_array_equal(sims, expected_sims)
+
+
+def test_reruns_are_identical() -> None:
+    e = np.random.default_rng(1).standard_normal((300, 32)).astype(np.float32)
+    first = top_k_neighbors(e, 25, block_size=64, progress=False)
+    second = top_k_neighbors(e, 25, block_size=64, progress=False)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_zero_rows_have_no_neighbours_and_are_nobodys() -> None:
+    e = np.random.default_rng(2).standard_normal((60, 8)).astype(np.float32)
+    e[[0, 17, 59]] = 0
+    ids, sims = top_k_neighbors(e, 10, block_size=7, progress=False)
+    assert (ids[[0, 17, 59]] == -1).all() and (sims[[0, 17, 59]] == 0).all()
+    assert not np.isin(ids, [0, 17, 59]).any()
+    assert np.isfinite(sims).all()
+    np.testing.assert_array_equal(ids, brute_force(e, 10)[0])
+
+
+def test_invalid_mask_excludes_rows_both_ways() -> None:
+    e = np.random.default_rng(4).standard_normal((50, 8)).astype(np.float32)
+    valid = np.ones(50, dtype=bool)
+    valid[[3, 4, 40]] = False
+    ids, _ = top_k_neighbors(e, 5, valid=valid, block_size=9, progress=False)
+    assert (ids[~valid] == -1).all()
+    assert not np.isin(ids, [3, 4, 40]).any()
+    np.testing.assert_array_equal(ids, brute_force(e, 5, valid)[0])
+
+
+def test_duplicate_rows_are_each_others_nearest_at_one() -> None:
+    e = np.random.default_rng(5).standard_normal((40, 16)).astype(np.float32)
+    e[[7, 21, 33]] = e[12]
+    e[21] *= 3  # same direction, longer: still cosine 1
+    ids, sims = top_k_neighbors(e, 4, block_size=8, progress=False)
+    assert ids[12, :3].tolist() == [7, 21, 33]
+    assert ids[33, :3].tolist() == [7, 12, 21]
+    assert sims[[7, 12, 21, 33], :3] == pytest.approx(np.ones((4, 3)), abs=1e-6)
+    assert sims.max() <= 1.0
+
+
+def test_k_must_be_smaller_than_the_valid_rows() -> None:
+    e = np.eye(6, dtype=np.float32)
+    e[5] = 0
+    with pytest.raises(ValueError, match=r"k=5 .* only 5 of 6 rows are valid"):
+        top_k_neighbors(e, 5, progress=False)
+    assert top_k_neighbors(e, 4, progress=False)[0].shape == (6, 4)
+
+
+def test_bad_inputs_say_what_is_wrong() -> None:
+    e = np.ones((5, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"valid must have shape \(5,\)"):
+        top_k_neighbors(e, 2, valid=np.ones(4, bool), progress=False)
+    e[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite values in 1 rows \(first: \[2\]\)"):
+        top_k_neighbors(e, 2, progress=False)
+    with pytest.raises(ValueError, match="device must be"):
+        top_k_neighbors(np.eye(4, dtype=np.float32), 1, device="tpu", progress=False)
