@@ -143,6 +143,18 @@ def build_model(
     def load_neighbors() -> np.ndarray:
         return store.load_array(schema.NEIGHBORS, mmap=False)
 
+    corpus_fp = None
+    if store.has(schema.CORPUS_FREQUENCY):
+        corpus_fp = store.manifest["files"][schema.CORPUS_FREQUENCY]["sha256"]
+
+    def tokens_by_frequency() -> pd.DataFrame:
+        """The token table, its deciles from corpus counts where `precompute frequency` wrote them."""
+        table = load_tokens()
+        if corpus_fp is not None:
+            counts = store.load_table(schema.CORPUS_FREQUENCY)["count"].to_numpy()
+            table["frequency_decile"] = frequency_deciles(counts, eligible_mask(table))
+        return table
+
     def tokens_step() -> StepOutput:
         table = base_token_table(model.vocab, model.embeddings)
         texts = model.vocab.texts
@@ -183,8 +195,8 @@ def build_model(
         ("neighbors", ["tokens"], [config.subset("k")], neighbors_step),
         ("annoy", ["neighbors"], [config.subset("annoy_trees", "annoy_search_k", "annoy_target_recall", "seed")],
          annoy_step),
-        ("diversity", ["tokens", "neighbors"], [config.subset("diversity_ks")],
-         lambda: diversity.diversity_artifacts(load_neighbors(), load_tokens(), config.diversity_ks)),
+        ("diversity", ["tokens", "neighbors"], [config.subset("diversity_ks"), corpus_fp],
+         lambda: diversity.diversity_artifacts(load_neighbors(), tokens_by_frequency(), config.diversity_ks)),
         ("separability", ["tokens"],
          [config.subset("min_category_tokens", "folds", "pairwise_max_per_class", "seed")],
          lambda: separability.separability_artifacts(model.embeddings, load_tokens(), config, progress=progress)),

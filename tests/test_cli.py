@@ -59,3 +59,25 @@ def test_compare_needs_two_models(tmp_path: Path, capsys) -> None:
         main(["compare", "--artifacts", str(tmp_path)])
     assert main(["compare", "a", "--artifacts", str(tmp_path)]) == 2
     assert "at least two models" in capsys.readouterr().err
+
+
+def test_frequency_counts_a_local_corpus_and_redoes_the_deciles(tmp_path: Path, monkeypatch, capsys) -> None:
+    from precompute import sources
+    from precompute.store import ArtifactDir
+    from tests.samples import SMALL_CONFIG, sample_model
+
+    model = sample_model(sources.load_model("wordllama-l2"), "wl", size=300)
+    position = {t: i for i, t in enumerate(model.vocab.texts)}
+    model.encode = lambda text: [position[w] for w in ("▁" + text).replace(" ", " ▁").split(" ") if w in position]
+    monkeypatch.setattr(sources, "load_model", lambda *args, **kwargs: model)
+    (tmp_path / "corpus.txt").write_text("the king\nthe queen\nthe\n", encoding="utf-8")
+    out = tmp_path / "artifacts"
+    small = ["--k", str(SMALL_CONFIG.k), "--diversity-ks", "5", "10", "20", "--meaning-k", "10",
+             "--min-category-tokens", "40", "--folds", "3", "--umap-neighbors", "10"]
+    assert main(["frequency", "wl", "--corpus", str(tmp_path / "corpus.txt"), "--artifacts", str(out), "--quiet",
+                 *small]) == 0, capsys.readouterr().err
+    d = ArtifactDir.open(out / "wl")
+    counts = d.load_table(schema.CORPUS_FREQUENCY).set_index("id")["count"]
+    assert counts[position["▁the"]] == 3 and counts[position["▁king"]] == 1 and counts.sum() == 5
+    assert d.manifest["corpus"]["tokens_counted"] == 5
+    assert "diversity" in d.manifest["steps"]
