@@ -100,6 +100,8 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | None = None, x: str = "cat
         data = df.assign(_lo=df[y] - df[err], _hi=df[y] + df[err])
         if y_domain:
             data = data.assign(_lo=data["_lo"].clip(*y_domain), _hi=data["_hi"].clip(*y_domain))
+        elif (df[y].dropna() >= 0).all():  # counts and rates: a wide interval must not draw below zero
+            data = data.assign(_lo=data["_lo"].clip(lower=0))
         layers.append(
             alt.Chart(data).mark_rule(color="black").encode(
                 x=alt.X(f"{x}:N", sort=order), xOffset=alt.XOffset(f"{group}:N"),
@@ -126,7 +128,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: 
         text=alt.Text(f"{value}:Q", format=fmt),
         color=alt.condition(alt.datum[value] > _midpoint(df[value], domain), alt.value("white"), alt.value("black")),
     )
-    layered = alt.layer(cells, text, data=df)
+    layered = alt.layer(cells, text, data=df).properties(height=alt.Step(26))  # rows tall enough for their numbers
     if facet is None:
         return exportable(layered.properties(title=title))
     return exportable(layered.facet(column=alt.Column(f"{facet}:N", title=None)).properties(title=title))

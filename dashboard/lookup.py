@@ -34,9 +34,16 @@ def variants(text: str) -> list[str]:
     return [f for f in dict.fromkeys(forms) if f]
 
 
-def find_token(index: Mapping[str, int], text: str) -> tuple[int, str] | None:
-    """The id and stored text of the first spelling of ``text`` the vocabulary has, else None."""
-    for form in variants(text.strip()):
+def find_token(index: Mapping[str, int], text: str, word_first: bool = False) -> tuple[int, str] | None:
+    """The id and stored text of the first spelling of ``text`` the vocabulary has, else None.
+
+    ``word_first`` tries the word-start form (``▁king``) before the literal one: in an expression a
+    term means a word, and the bare text is often a word-internal piece (``king`` of ``making``).
+    """
+    forms = variants(text.strip())
+    if word_first and BOUNDARY not in text:
+        forms = sorted(forms, key=lambda f: not f.startswith(BOUNDARY))  # stable: keeps the case order
+    for form in forms:
         if form in index:
             return index[form], form
     return None
@@ -122,7 +129,7 @@ def expression_vector(terms: list[Term], index: Mapping[str, int], vector: Calla
     for term in terms:
         units = []
         for text in term.texts:
-            found = find_token(index, text)
+            found = find_token(index, text, word_first=True)
             if found is None:
                 missing.append(text)
                 continue

@@ -63,7 +63,8 @@ if ui.require_models(v):
             k = int(mt["k"].iloc[0])
             rows = tables.neighbour_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
             concept = tok["concept"].iloc[token_id]
-            rows["same concept"] = tok["concept"].iloc[rows["id"]].to_numpy() == concept
+            same = tok["concept"].iloc[rows["id"]] == concept  # nullable: tokens without a concept are NA
+            rows["same concept"] = same.fillna(False).to_numpy(bool)
             st.caption(f"{int(rows['same concept'].sum())} of {len(rows)} neighbours name the concept "
                        f"“{tok['gloss'].iloc[token_id]}”.")
             st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"]), hide_index=True)

@@ -66,16 +66,16 @@ if ui.require_models(v):
                 tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
                 on="id")
             wrong = wrong[wrong["category"].map(ui.shown_category).isin(v.categories)]
-            wrong = wrong.assign(
-                error=wrong["label"].map({True: "missed", False: "false alarm"}),
-                open=[ui.neighbours_href(t, [m.slug]) for t in wrong["text"]],
-            ).sort_values("probability", key=lambda p: (p - 0.5).abs(), ascending=False)
+            wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
+                "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
+            shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
+            shown = shown.assign(open=[ui.neighbours_href(t, [m.slug]) for t in shown["text"]])
             st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions.")
-            st.dataframe(wrong[["text", "category", "error", "probability", "token_category", "language", "gloss",
-                                "open"]].head(500),
+            st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
+                                "open"]],
                          hide_index=True, column_config={
                              "category": st.column_config.TextColumn("probe"),
                              "probability": st.column_config.NumberColumn(format="%.3f"),
                              "open": st.column_config.LinkColumn("neighbours", display_text="open")})
-            ui.downloads(wrong.drop(columns=["open"]), f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}")
+            ui.downloads(wrong, f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}")
 ui.share_link("separability")

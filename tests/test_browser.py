@@ -1,0 +1,265 @@
+"""The dashboard in a real browser: headless Chromium against `streamlit run` on the conftest artifacts.
+
+AppTest (test_dashboard_pages.py) runs the scripts; only a browser shows what users see: that the
+front end draws every Altair chart, that no exception box appears, that a shared link's filters
+come back in the widgets and survive a page switch, and how RTL and CJK tokens look. Every page is
+saved as a full-page screenshot in tests/screenshots/ (git-ignored) for a human look.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from precompute import schema
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+#: URL path -> (page title shown as h1, whether the page must draw at least one chart).
+PAGES = {
+    "": ("Hyperpolyglot", False),
+    "map": ("Map", True),
+    "separability": ("Separability", True),
+    "neighbours": ("Neighbours", False),
+    "diversity": ("Neighbourhood diversity", True),
+    "meaning": ("Meaning", True),
+    "geometry": ("Geometry similarity", True),
+    "vocabulary": ("Vocabulary overlap", True),
+}
+#: The shared link of the round-trip test: one model, three categories, a non-default k, a katakana query.
+SHARED_MODEL = "usem3-sample"
+SHARED_CATEGORIES = ["LATIN", "KATAKANA", "HEBREW"]
+SHARED_K = 20
+SHARED_QUERY = "▁アメリカ"
+
+NO_BROWSER = (f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium fonts-noto-core "
+              "fonts-noto-cjk) to run the browser test" if not CHROMIUM.exists() else None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer {url}/_stcore/health within {timeout:.0f} s:\n"
+                       f"{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def streamlit_server(artifacts: Path, log: Path, timeout: float = 90) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run dashboard/app.py` on a free port over ``artifacts``; stopped however the block ends."""
+    port = _free_port()
+    env = {**os.environ, schema.ARTIFACTS_ENV: str(artifacts)}
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--client.showErrorDetails", "full"]  # a traceback, if any, is then on screen for the assertion
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log, timeout)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (its own browser downloads are not needed)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(artifact_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if NO_BROWSER:
+        pytest.skip(NO_BROWSER)
+    with streamlit_server(artifact_root, tmp_path_factory.mktemp("streamlit") / "server.log") as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if NO_BROWSER:
+        pytest.skip(NO_BROWSER)
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-GB")
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+# ---- waiting for Streamlit -----------------------------------------------------------------------------
+#: null while the page is still working (a "running" indicator, a skeleton placeholder, a spinner, a
+#: Vega chart without its marks), else the length of the page's text, to see whether it still changes.
+_SETTLED_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || !main.querySelector('h1')) return null;
+  if (document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'))
+    return null;
+  if (document.querySelector('[data-testid="stSkeleton"], [data-testid="stSpinner"]')) return null;
+  for (const c of document.querySelectorAll('[data-testid="stVegaLiteChart"]'))
+    if (!c.querySelector('canvas.marks, svg.marks')) return null;
+  return document.body.innerText.length;
+}"""
+
+
+def settle(page, timeout: float = 45) -> float:
+    """Wait until the page has stopped changing for 0.8 s after its script run (Streamlit reruns in bursts).
+
+    Returns the time (time.monotonic) the final state was first seen: when the page was done.
+    """
+    deadline = time.monotonic() + timeout
+    last, since, stable = None, 0.0, 0
+    while time.monotonic() < deadline:
+        state = page.evaluate(_SETTLED_JS)
+        if state is not None and state == last:
+            stable += 1
+        else:
+            last, since, stable = state, time.monotonic(), 0
+        if stable >= 8:
+            return since
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{page.url} did not finish rendering within {timeout:.0f} s")
+
+
+def open_app(page, url: str) -> float:
+    """Load ``url`` and wait until it is drawn; returns the seconds it took."""
+    start = time.monotonic()
+    page.goto(url, wait_until="domcontentloaded")
+    return settle(page) - start
+
+
+def assert_no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, f"{page.url} shows an exception:\n{boxes.first.inner_text()}"
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Traceback" not in text, f"{page.url} shows a traceback:\n{text[:2000]}"
+
+
+def screenshot(page, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside its main section, so grow the viewport to fit it first."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    height = page.evaluate("""() => Math.max(...['stMain', 'stSidebarContent'].map(id =>
+        (document.querySelector(`[data-testid="${id}"]`) || {scrollHeight: 0}).scrollHeight))""")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max(int(height), size["height"]), 12_000)})
+    page.wait_for_timeout(300)  # same width: charts keep their layout, the page only paints the rest
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+    return path
+
+
+def query(page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.url).query)
+
+
+def multiselect_values(page, label: str) -> list[str]:
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has_text=label)
+    tags = box.locator("[data-tag]")
+    return [tags.nth(i).get_attribute("aria-label") for i in range(tags.count())]
+
+
+# ---- the tests ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_renders_its_charts(page, server, path):
+    title, has_charts = PAGES[path]
+    url = f"{server}/{path}" + (f"?q={quote(SHARED_QUERY)}" if path == "neighbours" else "")
+    open_app(page, url)
+    assert_no_exception(page)
+    assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == title
+    charts = page.locator('[data-testid="stVegaLiteChart"]')
+    if has_charts:
+        assert charts.count() >= 1, f"no chart on {url}"
+        for i in range(charts.count()):
+            box = charts.nth(i).locator("canvas.marks, svg.marks").first.bounding_box()
+            assert box and box["width"] > 50 and box["height"] > 50, f"chart {i} of {url} is empty: {box}"
+    if path == "neighbours":  # the USE sample has the katakana word, Llama-2's vocabulary has not
+        assert page.locator('[data-testid="stDataFrame"]').count() == 1
+        assert "wordllama-sample has no token" in page.locator('[data-testid="stMain"]').inner_text()
+    screenshot(page, f"page_{path or 'overview'}")
+
+
+def test_shared_link_restores_filters_across_pages(page, server):
+    link = (f"{server}/neighbours?models={SHARED_MODEL}&cats={','.join(SHARED_CATEGORIES)}&k={SHARED_K}"
+            f"&q={quote(SHARED_QUERY)}")
+    open_app(page, link)
+    assert_no_exception(page)
+    assert multiselect_values(page, "Models") == [SHARED_MODEL]
+    assert multiselect_values(page, "Token categories") == SHARED_CATEGORIES
+    assert page.locator('[data-testid="stSliderThumbValue"]').first.inner_text().strip() == str(SHARED_K)
+    assert page.locator('input[aria-label="Token or expression"]').input_value() == SHARED_QUERY
+    # one model selected: one neighbour table of k rows, headed by the query's own line
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    assert SHARED_QUERY in page.locator('[data-testid="stMain"]').inner_text()
+    screenshot(page, "shared_link_neighbours")
+
+    expected = {"models": [SHARED_MODEL], "cats": [",".join(SHARED_CATEGORIES)], "k": [str(SHARED_K)]}
+    assert {name: query(page).get(name) for name in expected} == expected
+    page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Diversity").click()
+    page.wait_for_url("**/diversity**")
+    settle(page)
+    assert_no_exception(page)
+    assert {name: query(page).get(name) for name in expected} == expected, page.url
+    assert multiselect_values(page, "Models") == [SHARED_MODEL]
+    assert multiselect_values(page, "Token categories") == SHARED_CATEGORIES
+    assert f"k = {SHARED_K}" in page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_nonsense_link_warns_instead_of_failing(page, server):
+    open_app(page, f"{server}/map?models=no-such-model&k=-3&cats=%3Cscript%3Ealert(1)%3C/script%3E"
+                   f"&layout=%3Cb%3Ex%3C/b%3E&q={'x' * 3000}")
+    assert_no_exception(page)
+    warnings = page.locator('[data-testid="stAlert"]').all_inner_texts()
+    assert any("no-such-model" in w for w in warnings), warnings
+    assert any("-3" in w for w in warnings), warnings
+    assert page.locator("script", has_text="alert(1)").count() == 0
+    screenshot(page, "nonsense_link")
