@@ -17,6 +17,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from precompute import __version__, schema
 from precompute.config import BuildConfig
 from precompute.store import ArtifactDir, ArtifactError, default_root, slugify
@@ -119,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     root = args.artifacts or default_root()
     try:
-        return COMMANDS[args.command](args, root)
+        with logging_redirect_tqdm():  # log lines above the progress bars, not through them
+            return COMMANDS[args.command](args, root)
     except (ValueError, ArtifactError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

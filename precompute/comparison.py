@@ -134,7 +134,7 @@ def compare_artifacts(
     else:
         maps = []
         for slug in tqdm(slugs, desc="shared-vocabulary maps", disable=not progress):
-            xy = umap_2d(subsets[slug], config)
+            xy = umap_2d(subsets[slug], config, progress=progress)
             maps.append(pd.DataFrame({"model": slug, "text": texts, "x": xy[:, 0], "y": xy[:, 1]}))
         tables[schema.SHARED_MAP] = _typed(pd.concat(maps, ignore_index=True), SHARED_MAP_DTYPES)
     return Comparison(tables, notes)

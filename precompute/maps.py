@@ -20,7 +20,7 @@ def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
-def umap_2d(embeddings: np.ndarray, config: BuildConfig) -> np.ndarray:
+def umap_2d(embeddings: np.ndarray, config: BuildConfig, progress: bool = False) -> np.ndarray:
     """UMAP of the L2-normalised rows: (n, 2) float32.
 
     ``n_neighbors=config.umap_neighbors`` (15) and ``min_dist=config.umap_min_dist`` (0.2) as in
@@ -42,6 +42,7 @@ def umap_2d(embeddings: np.ndarray, config: BuildConfig) -> np.ndarray:
         min_dist=config.umap_min_dist,
         random_state=config.seed,
         init="spectral" if n > config.umap_neighbors + 1 else "random",
+        tqdm_kwds={"disable": not progress, "desc": "UMAP epochs", "unit": "epoch"},
     )
     with warnings.catch_warnings():
         # "n_jobs value 1 overridden to 1 by setting random_state": the trade-off documented above.
@@ -64,11 +65,13 @@ def pca_2d(embeddings: np.ndarray) -> np.ndarray:
     return (centred @ top.astype(np.float32)).astype(np.float32)
 
 
-def map_table(embeddings: np.ndarray, tokens: pd.DataFrame, config: BuildConfig) -> pd.DataFrame:
+def map_table(
+    embeddings: np.ndarray, tokens: pd.DataFrame, config: BuildConfig, progress: bool = False
+) -> pd.DataFrame:
     """``schema.MAP`` rows for the eligible tokens: id, umap_x, umap_y, pca_x, pca_y (float32)."""
     eligible = eligible_mask(tokens)
     rows = embeddings[eligible]
-    u = umap_2d(rows, config)
+    u = umap_2d(rows, config, progress=progress)
     p = pca_2d(rows)
     return pd.DataFrame(
         {

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from precompute import schema
 from precompute.config import BuildConfig
@@ -202,11 +203,13 @@ def build_model(
          lambda: separability.separability_artifacts(model.embeddings, load_tokens(), config, progress=progress)),
         ("norms", ["tokens"], [], lambda: norms.norm_artifacts(load_tokens())),
         ("map", ["tokens"], [config.subset("umap_neighbors", "umap_min_dist", "seed")],
-         lambda: {schema.MAP: maps.map_table(model.embeddings, load_tokens(), config)}),
+         lambda: {schema.MAP: maps.map_table(model.embeddings, load_tokens(), config, progress=progress)}),
         ("meaning", ["tokens", "neighbors"], [config.subset("meaning_k"), _frame_fingerprint(dictionaries)],
          lambda: meaning.meaning_artifacts(load_neighbors(), load_tokens(), config.meaning_k, dictionaries)),
     ]
-    for name, needs, params, compute in steps:
+    bar = tqdm(steps, desc=slug, unit="step", disable=not progress)
+    for name, needs, params, compute in bar:
+        bar.set_postfix_str(name)
         missing = [n for n in needs if n in report.failed or n not in store.manifest.get("steps", {})]
         if missing:
             report.failed[name] = f"not built: it needs {', '.join(missing)}, which failed"

@@ -34,7 +34,7 @@ def token_table(texts: list[str], special: int = 0, zero: tuple[int, ...] = ()) 
 
 @pytest.fixture(autouse=True)
 def pca_for_umap(monkeypatch):
-    monkeypatch.setattr(comparison, "umap_2d", lambda embeddings, config: pca_2d(embeddings))
+    monkeypatch.setattr(comparison, "umap_2d", lambda embeddings, config, progress=False: pca_2d(embeddings))
 
 
 @pytest.fixture
