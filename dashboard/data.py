@@ -92,6 +92,14 @@ class ComparisonInfo:
     def models(self) -> list[str]:
         return [str(m) for m in self.manifest.get("models", [])]
 
+    @property
+    def neighbour_k(self) -> int:
+        """The k of the comparison's Jaccard@k: the build's k, lowered (with a manifest note) to one
+        less than the number of shared tokens when the shared vocabulary is tiny."""
+        k = int(self.manifest.get("params", {}).get("k", 0))
+        shared = self.manifest.get("files", {}).get(schema.SHARED_TOKENS, {}).get("rows")
+        return min(k, int(shared) - 1) if shared else k
+
     def has(self, name: str) -> bool:
         return name in self.manifest.get("files", {}) and (self.path / name).exists()
 

@@ -97,6 +97,15 @@ def chart(c: alt.TopLevelMixin, key: str | None = None, **kwargs: Any) -> Any:
     return st.altair_chart(c, width="stretch", key=key, **kwargs)
 
 
+def figure(label: str, value: str, note: str | None = None, help: str | None = None, container: Any = st) -> None:
+    """A headline number with a note under it (std, sample size, source) drawn as plain grey text.
+
+    ``st.metric`` has only its delta slot for such a note; with the arrow and colour off it does not
+    read as a change since some earlier value.
+    """
+    container.metric(label, value, note, delta_color="off", delta_arrow="off", help=help)
+
+
 def provenance(models: Sequence[data.ModelInfo], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"tool": "hyperpolyglot", "models": [m.provenance() for m in models], **(extra or {})}
 

@@ -65,6 +65,21 @@ def test_variants_and_find_token():
     assert lookup.find_token(index, "nope") is None
 
 
+def test_find_token_word_first_prefers_the_word_start_piece():
+    # "king" is also a word-internal piece (of "making"); in an expression a term means the word ▁king
+    index = {"king": 11, "▁king": 12, "King": 13, "▁Man": 21, "man": 22}
+    assert lookup.find_token(index, "king") == (11, "king")  # a single lookup: the literal text first
+    assert lookup.find_token(index, "king", word_first=True) == (12, "▁king")
+    # word-start forms come first but keep the case order: ▁man is absent, ▁Man beats the literal man
+    assert lookup.find_token(index, "man", word_first=True) == (21, "▁Man")
+    assert lookup.find_token(index, "man") == (22, "man")
+    # a term typed with ▁ is taken as typed; one with no word-start form falls back to the literal one
+    assert lookup.find_token(index, "▁king", word_first=True) == (12, "▁king")
+    assert lookup.find_token({"king": 11}, "king", word_first=True) == (11, "king")
+    r = lookup.expression_vector(lookup.parse_expression("king - man"), index, lambda i: np.eye(30)[i])
+    assert r.used == {"king": "▁king", "man": "▁Man"} and r.ids == (12, 21)
+
+
 def test_parse_expression():
     assert lookup.parse_expression("king - man + woman") == [
         lookup.Term(1, ("king",)), lookup.Term(-1, ("man",)), lookup.Term(1, ("woman",))]

@@ -4,8 +4,24 @@ model; which categories the neighbours of each category fall in; entropy by cate
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, tables, ui
+from dashboard import charts, data, tables, ui
 from precompute import schema
+
+
+def frequency_source(models: list[data.ModelInfo]) -> str:
+    """Where each model's frequency deciles come from: its own corpus counts when ``precompute
+    frequency`` wrote them (the manifest's ``corpus`` entry), else the wordfreq estimate."""
+    counted = {m.label: m.manifest["corpus"] for m in models if m.manifest.get("corpus")}
+    parts = [f"{label}: deciles of token counts over `{c.get('corpus', '?')}` "
+             f"({int(c.get('tokens_counted') or 0):,} tokens counted)."
+             for label, c in counted.items()]
+    proxied = [m.label for m in models if m.label not in counted]
+    if proxied:
+        whose = f" for {', '.join(proxied)}" if counted else ""
+        parts.append(f"Frequency{whose} is a wordfreq estimate, a proxy for the paper's mC4 token counts "
+                     "(count a corpus with `python -m precompute frequency MODEL --corpus DIR`).")
+    return " ".join(parts)
+
 
 v = ui.view()
 st.title("Neighbourhood diversity")
@@ -31,11 +47,11 @@ if ui.require_models(v):
     if summary:
         cols = st.columns(len(summary))
         for col, row in zip(cols, summary, strict=True):
-            col.metric(f"{row['model']}: mean categories@{v.k}", f"{row['mean']:.2f}",
-                       f"std {row['std']:.2f} over {row['tokens']:,} tokens", delta_color="off")
+            ui.figure(f"{row['model']}: mean categories@{v.k}", f"{row['mean']:.2f}",
+                      f"std {row['std']:.2f} over {row['tokens']:,} tokens", container=col)
         hist = pd.concat(counts, ignore_index=True)
         ui.chart(charts.facet_histogram(hist, f"categories@{v.k}", title=f"numNeighborCategory@{v.k}",
-                                        x_title=f"distinct categories among the {v.k} nearest neighbours"),
+                                        x_title=f"categories among {v.k} NN"),
                  key="div_hist")
         ui.downloads(hist, f"diversity_histogram_k{v.k}", v.models, "div_hist", {"k": v.k})
 
@@ -70,8 +86,7 @@ if ui.require_models(v):
         ui.downloads(ent, f"diversity_by_category_k{v.k}", v.models, "div_ent", {"k": v.k})
     if by_decile:
         st.subheader("By token frequency")
-        st.caption("Frequency deciles (1 = rarest). Frequency is a wordfreq estimate, a proxy for the "
-                   "paper's mC4 token counts. Band: 95% interval.")
+        st.caption(f"Frequency deciles (1 = rarest). {frequency_source(v.models)} Band: 95% interval.")
         dec = pd.concat(by_decile, ignore_index=True)
         ui.chart(charts.line_with_band(dec, "decile", "mean", "ci95", x_title="frequency decile",
                                        y_title=f"mean categories@{v.k}"), key="div_dec")

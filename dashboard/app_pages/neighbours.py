@@ -3,6 +3,7 @@ one column per model, neighbours that several models share highlighted."""
 
 import functools
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +12,36 @@ from precompute import schema
 
 #: The poster's three examples (its Table 1): a Swedish word, a katakana loanword, a French word.
 PRESETS = ("när", "アメリカ", "Comment")
+
+#: Narrow columns, so that three models side by side show every column at 1500 px without scrolling.
+COLUMNS = {
+    "rank": st.column_config.NumberColumn("#", width=28),
+    "token": st.column_config.TextColumn("token", width=80),
+    "similarity": st.column_config.NumberColumn("sim", width=46, help="Cosine similarity"),
+    "category": st.column_config.TextColumn("script·lang", width=86,
+                                            help="Category (writing system) and guessed language"),
+    "gloss": st.column_config.TextColumn("gloss", help="English gloss from the dictionary"),
+}
+
+
+def compact(table: pd.DataFrame) -> pd.DataFrame:
+    """The neighbour rows as shown: category and language in one column ("LATIN·sv"), the gloss last
+    (only it may be cut), blank where a token has none. How many other models share a row is told
+    by its shade (:func:`shade`), not a column."""
+    language = table["language"].astype("string")
+    category = table["category"].astype("string").str.cat(language, sep="·", na_rep="").str.rstrip("·")
+    return table[["rank", "token", "similarity"]].assign(category=category,
+                                                         gloss=table["gloss"].astype("string").fillna(""))
+
+
+#: Row shades by how many other selected models list the same neighbour: none, one, two or more.
+SHADES = ("", "background-color: #fff3bf", "background-color: #ffd43b")
+
+
+def shade(shared: pd.Series) -> np.ndarray:
+    """Each row's style, from how many other models share that row's token (applied to every column)."""
+    return np.asarray(SHADES)[np.minimum(shared.to_numpy(int), len(SHADES) - 1)]
+
 
 v = ui.view()
 st.title("Neighbours")
@@ -102,17 +133,16 @@ if ui.require_models(v):
                 st.markdown(f"**{m.label}**")
                 if "caption" in results[slug].attrs:
                     st.caption(results[slug].attrs["caption"])
-                shown_table = table[["rank", "token", "similarity", "category", "language", "gloss", "shared"]]
-                styled = shown_table.style.apply(
-                    lambda r: ["background-color: #fff3bf" if r["shared"] else "" for _ in r], axis=1
-                ).format({"similarity": "{:.3f}"})
+                shown_table = compact(table)
+                styles = shade(table["shared"])
+                styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({"similarity": "{:.3f}"})
                 key = f"nb_table_{slug}"
                 st.dataframe(styled, hide_index=True, key=key,
                              on_select=functools.partial(_open_selected, key, shown_table),
                              selection_mode="single-row", height=min(38 + 35 * len(table), 740),
-                             column_config={"shared": st.column_config.NumberColumn(
-                                 "shared", help="In how many other models' lists this token also appears")})
-        st.caption("Highlighted: neighbours other selected models share. Select a row to open its neighbours.")
+                             column_config=COLUMNS)
+        st.caption("Highlighted: neighbours another selected model also lists (darker: two or more others). "
+                   "Select a row to open its neighbours.")
         everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
         ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbours",
                      {"query": query, "k": v.k})

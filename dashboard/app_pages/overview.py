@@ -4,8 +4,32 @@ import json
 
 import streamlit as st
 
-from dashboard import tables, ui
+from dashboard import data, tables, ui
 from precompute import schema
+
+#: The paper's headline figures (Wen-Yi & Mimno 2023), shown beside each model's own for orientation.
+PAPER_K = 50
+
+
+def paper_column() -> None:
+    st.markdown("**The paper** (its models)")
+    ui.figure(f"mT5-XL: categories among the {PAPER_K} NN", "7.61", "std 4.24 (XLM-R-XL: std 0.98)",
+              help=f"numNeighborCategory@{PAPER_K} in Wen-Yi & Mimno (2023): mT5-XL's neighbourhoods mix "
+                   "writing systems, XLM-R-XL's mostly stay within one.")
+    ui.figure("XLM-R: average separability", "99.2%", "linear probe, one script vs the rest",
+              help="Wen-Yi & Mimno (2023): XLM-R's tokens of different writing systems are linearly separable "
+                   "with 99.2% average accuracy.")
+
+
+def not_the_papers_models(models: list[data.ModelInfo]) -> None:
+    """Say plainly when the shown models are the packaged stand-ins, not the paper's XLM-R and mT5."""
+    packaged = [f"{m.label} (PyPI `{m.model['package']}`)" for m in models
+                if m.model.get("source") == "builtin" and m.model.get("package")]
+    if packaged:
+        st.info("Not the paper's models: " + ", ".join(packaged) + " ship inside PyPI packages so that the tool "
+                "runs offline. Their numbers are findings about these models, not a reproduction of the paper's "
+                "figures for XLM-R and mT5, which the first column gives for orientation.", icon=":material/info:")
+
 
 v = ui.view()
 st.title("Hyperpolyglot")
@@ -14,7 +38,12 @@ st.caption("How language models represent languages in their token embeddings â€
 
 if ui.require_models(v):
     st.subheader("Findings")
-    cols = st.columns(len(v.models))
+    not_the_papers_models(v.models)
+    if v.k != PAPER_K:
+        st.caption(f"The paper's diversity figure is at k = {PAPER_K}; set k = {PAPER_K} in the sidebar to compare.")
+    paper, *cols = st.columns(len(v.models) + 1)
+    with paper:
+        paper_column()
     for col, m in zip(cols, v.models, strict=True):
         with col:
             st.markdown(f"**{m.label}**")
@@ -22,20 +51,22 @@ if ui.require_models(v):
             column = f"n_categories_at_{v.k}"
             if div is not None and column in div:
                 mean, std = tables.mean_std(div[column])
-                st.metric(f"Categories among the {v.k} nearest neighbours", f"{mean:.2f}",
-                          help=f"numNeighborCategory@{v.k}, mean over {len(div):,} tokens (std {std:.2f}). "
-                               "The paper: mT5-XL 7.61 at k = 50.")
+                ui.figure(f"Categories among the {v.k} nearest neighbours", f"{mean:.2f}",
+                          f"std {std:.2f} over {len(div):,} tokens",
+                          help=f"numNeighborCategory@{v.k}: the number of distinct categories among a token's "
+                               f"{v.k} nearest neighbours, mean over {len(div):,} tokens.")
             sep = ui.load(m, schema.SEPARABILITY, "separability probes")
             if sep is not None:
                 accuracy, n = tables.separability_headline(sep)
-                st.metric("Average separability of categories", f"{accuracy:.1%}",
+                ui.figure("Average separability of categories", f"{accuracy:.1%}", f"over {n} categories",
                           help=f"Mean 10-fold accuracy of a linear probe over {n} categories "
-                               "(one category vs the rest). The paper: XLM-R 99.2%.")
+                               "(one category vs the rest).")
             meaning = ui.load(m, schema.MEANING, "meaning statistics")
             if meaning is not None and len(meaning):
                 mk = int(meaning["k"].max())
                 shared = tables.weighted_mean(meaning[meaning["k"] == mk])
-                st.metric(f"Neighbours sharing a translation (of {mk})", f"{shared:.2f}",
+                ui.figure(f"Neighbours sharing a translation (of {mk})", f"{shared:.2f}",
+                          "tokens with a dictionary translation",
                           help="Mean over tokens with a dictionary translation.")
     for cmp in v.catalog.comparisons.values():
         geometry = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
@@ -43,9 +74,13 @@ if ui.require_models(v):
             continue
         overall = geometry[(geometry["category"] == schema.ALL_CATEGORIES)
                            & (geometry["model_a"] < geometry["model_b"])]
-        for row in overall.itertuples():
-            st.metric(f"Neighbourhood overlap (Jaccard@k), {row.model_a} vs {row.model_b}",
-                      f"{row.jaccard_mean:.3f}", help=f"Mean over {row.n_tokens:,} shared tokens.")
+        k = cmp.neighbour_k
+        st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary the models share")
+        for col, row in zip(st.columns(max(len(overall), 1)), overall.itertuples(), strict=False):
+            ui.figure(f"{row.model_a} vs {row.model_b}",
+                      f"{row.jaccard_mean:.3f}", f"over {row.n_tokens:,} shared tokens", container=col,
+                      help=f"Mean Jaccard index of the two models' {k} nearest neighbours among the tokens "
+                           f"both vocabularies share (comparison '{cmp.slug}').")
 
     st.subheader("Models")
     cols = st.columns(len(v.models))
