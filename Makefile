@@ -17,7 +17,6 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dashboard.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 

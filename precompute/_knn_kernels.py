@@ -54,12 +54,44 @@ def _offer(heap_v: np.ndarray, heap_i: np.ndarray, v: float, i: int) -> None:
 
 
 @numba.njit(fastmath=_FAST, inline="always")
-def _chunk_reaches(row: np.ndarray, lo: int, hi: int, row_worst: float, col_worst: np.ndarray) -> bool:
-    """Whether any row[b], b in [lo, hi), reaches its row's or its column's threshold (vectorised)."""
+def _chunk_reaches(row: np.ndarray, lo: int, row_worst: float, col_worst: np.ndarray) -> bool:
+    """Whether any row[b], b in [lo, lo + _CHUNK), reaches its row's or its column's threshold.
+
+    Two plain maxima over a fixed-length chunk, which the compiler turns into a few SIMD
+    instructions; this check is most of the time spent on a block once the heaps are full.
+    """
+    top = -np.inf
     gap = -np.inf
-    for b in range(lo, hi):
-        gap = max(gap, row[b] - min(row_worst, col_worst[b]))
-    return gap >= 0
+    for b in range(lo, lo + _CHUNK):
+        top = max(top, row[b])
+        gap = max(gap, row[b] - col_worst[b])
+    return top >= row_worst or gap >= 0
+
+
+@numba.njit(fastmath=_FAST)
+def _floor(row: np.ndarray, n_full: int, self_col: int, k: int) -> float:
+    """A lower bound of the row's k-th best from this block alone: the k-th largest of its chunk
+    maxima (self left out). Each of those k chunks holds a distinct entry at or above it, so no
+    entry below it can end in the top-k; a row whose heap is still filling skips those entries
+    instead of pushing them. -inf when the block has fewer than k whole chunks.
+    """
+    n_chunks = n_full // _CHUNK
+    if n_chunks < k:
+        return -np.inf
+    maxima = np.empty(n_chunks, dtype=np.float32)
+    for c in range(n_chunks):
+        top = -np.inf
+        for b in range(c * _CHUNK, (c + 1) * _CHUNK):
+            top = max(top, row[b])
+        maxima[c] = top
+    if 0 <= self_col < n_full:
+        c = self_col // _CHUNK
+        top = -np.inf
+        for b in range(c * _CHUNK, (c + 1) * _CHUNK):
+            if b != self_col:
+                top = max(top, row[b])
+        maxima[c] = top
+    return np.partition(maxima, n_chunks - k)[n_chunks - k]
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -86,22 +118,24 @@ def scan_block(
     col_worst = values[c0 : c0 + n_cols, 0].copy()
     if not columns_too:
         col_worst[:] = np.inf
+    n_full = n_cols - n_cols % _CHUNK
+    k = values.shape[1]
     for a in numba.prange(n_rows):
         r = r0 + a
         row = sims[a]
         heap_v = values[r]
         heap_i = ids[r]
-        worst = heap_v[0]
+        floor = _floor(row, n_full, r - c0, k) if heap_v[0] == -np.inf else -np.inf
+        worst = max(floor, heap_v[0])
         count = 0
         for lo in range(0, n_cols, _CHUNK):
-            hi = min(n_cols, lo + _CHUNK)
-            if not _chunk_reaches(row, lo, hi, worst, col_worst):
+            if lo < n_full and not _chunk_reaches(row, lo, worst, col_worst):
                 continue
-            for b in range(lo, hi):
+            for b in range(lo, min(n_cols, lo + _CHUNK)):
                 v = row[b]
                 if v >= worst and c0 + b != r:
                     _offer(heap_v, heap_i, v, c0 + b)
-                    worst = heap_v[0]
+                    worst = max(floor, heap_v[0])
                 if v >= col_worst[b]:
                     if count < cap:
                         pending[a, count] = b
