@@ -36,7 +36,7 @@ K = 100
 TRANCHE = 50
 
 
-def peak_gflops(size: int = 4096, repeats: int = 3) -> float:
+def peak_gflops(size: int = 4096, repeats: int = 5) -> float:
     """Best float32 GFLOP/s of a large square matrix product on all cores."""
     a = torch.randn(size, size)
     out = torch.empty(size, size)
@@ -87,12 +87,16 @@ def main() -> None:
           f"torch threads {torch.get_num_threads()}")
     print("The machine is shared with other jobs: every time below is noisy.")
 
-    peak = peak_gflops()
-    print(f"\nfloat32 matrix-product peak (4096³, best of 3): {peak:.1f} GFLOP/s")
+    peak_before = peak_gflops()
+    print(f"\nfloat32 matrix-product peak (4096³, best of 5): {peak_before:.1f} GFLOP/s")
 
     _, warm_s = _timed(lambda: top_k_neighbors(embeddings[:300], 10, device=args.device, progress=False))
     print(f"loading the compiled kernels (numba cache; compiled on a first run): {warm_s:.1f} s")
     (ids, sims), exact_s = _timed(lambda: top_k_neighbors(embeddings, K, device=args.device, progress=True))
+    # Other jobs can slow one peak measurement: the better of two, either side of the table, counts.
+    peak_after = peak_gflops()
+    peak = max(peak_before, peak_after)
+    print(f"peak measured again after the table: {peak_after:.1f} GFLOP/s; the bound uses {peak:.1f}")
     work = n_valid**2 * d  # N²·d·2 flops, halved by symmetry
     bound = work / (peak * 1e9)
     print(f"exact top-{K}: {exact_s:.1f} s, {work / exact_s / 1e9:.1f} GFLOP/s "

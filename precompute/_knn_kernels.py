@@ -6,7 +6,9 @@ compiled code next to this file, so only the first run pays the compilation (a f
 Each row's running top-k lives in ``values[r]``/``ids[r]`` as a min-heap whose root is the worst
 entry kept: smaller similarity, or equal similarity and larger id. An entry enters only when it
 beats the root, so the result is the top-k by (similarity desc, id asc) whatever the order in
-which the blocks arrive.
+which the blocks arrive. A row whose heap is still filling (its first block) starts from a floor,
+the k-th largest of its 16-entry chunk maxima, so that it pushes about k entries rather than
+every entry that beats a half-empty heap.
 
 One block (rows r0.., columns c0..) is read once, for both directions at the same time. Each
 thread owns whole rows, so it updates their heaps directly; the entries that may enter a

@@ -49,7 +49,11 @@ def test_hand_placed_vectors() -> None:
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
-@pytest.mark.parametrize("n, k, block_size", [(37, 1, 7), (203, 10, 7), (203, 60, 7), (203, 60, 50), (150, 20, 150)])
+@pytest.mark.parametrize(
+    "n, k, block_size",
+    # The last two have at least k whole 16-entry chunks per block: rows then start from a floor.
+    [(37, 1, 7), (203, 10, 7), (203, 60, 7), (203, 60, 50), (150, 20, 150), (203, 5, 100), (300, 12, 300)],
+)
 def test_equals_brute_force_on_random_data(backend: str, n: int, k: int, block_size: int) -> None:
     rng = np.random.default_rng(n + k)
     unit = normalize_rows(rng.standard_normal((n, 24)).astype(np.float32))
@@ -72,6 +76,30 @@ def test_exact_ties_go_to_the_smaller_id(backend: str) -> None:
     # The data really has ties at the cut: many rows' 40th and 41st similarities are equal.
     cut = brute_force(e, 41)[1]
     assert np.sum(cut[:, 39] == cut[:, 40]) > 100
+
+
+def test_floor_keeps_exact_ties_at_the_cut() -> None:
+    """k=3 with 13 whole chunks per block: the first block of each row starts from the chunk-maxima
+    floor, and the many ties at the cut (cosines in quarters) must still go to the smaller id."""
+    e = exactly_representable(211, seed=7)
+    expected_ids, expected_sims = brute_force(e, 3)
+    for block_size in (211, 106):
+        sims, ids = _exact_top_k(normalize_rows(e), 3, block_size=block_size, device=torch.device("cpu"),
+                                 progress=False, backend="numba")
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_array_equal(sims, expected_sims)
+    cut = brute_force(e, 4)[1]
+    assert np.sum(cut[:, 2] == cut[:, 3]) > 100
+
+
+def test_thread_counts_are_restored() -> None:
+    import numba
+
+    numba.set_num_threads(1)
+    torch_threads = torch.get_num_threads()
+    top_k_neighbors(np.eye(8, dtype=np.float32), 2, n_threads=2, progress=False)
+    assert numba.get_num_threads() == 1 and torch.get_num_threads() == torch_threads
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
 def test_column_candidate_overflow_is_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:
