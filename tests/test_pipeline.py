@@ -105,3 +105,20 @@ def test_copied_artifacts_stay_valid(artifact_root: Path, tmp_path: Path) -> Non
     shutil.copytree(artifact_root / SAMPLES["wordllama-l2"], tmp_path / "moved")
     d = ArtifactDir.open(tmp_path / "moved")
     assert isinstance(d.load_table(schema.DIVERSITY), pd.DataFrame)
+
+
+def test_muse_dictionaries_add_translations_and_rebuild_only_meaning(tmp_path: Path, small_model) -> None:
+    from precompute.meaning import load_muse_dictionaries
+
+    build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
+    before = ArtifactDir.open(tmp_path / "m").load_table(schema.MEANING_TOKENS)
+    words = [t[1:] for t in small_model.vocab.texts if t.startswith("▁") and t[1:].isalpha() and t[1:].islower()]
+    a, b = words[:2]
+    (tmp_path / "muse").mkdir()
+    (tmp_path / "muse" / "en-xx.txt").write_text(f"{a} {b}\nmalformed-line\n", encoding="utf-8")
+    report = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False,
+                         dictionaries=load_muse_dictionaries(tmp_path / "muse"))
+    assert report.ran == ["meaning"]
+    after = ArtifactDir.open(tmp_path / "m").load_table(schema.MEANING_TOKENS)
+    ids = {small_model.vocab.texts.index("▁" + w) for w in (a, b)}
+    assert ids <= set(after["id"]) and not ids <= set(before["id"])
