@@ -138,8 +138,6 @@ def _models(args: argparse.Namespace, root: Path) -> int:
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['kind']:<11}  {r['description']}")
-    print("\nAlso: any Hugging Face hub id (e.g. xlm-roberta-base), a checkpoint directory, or a matrix file"
-          " (.npy/.safetensors) with --vocab.")
     return 0
 
 
