@@ -117,11 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    # Our own logger only: libraries (huggingface_hub, transformers) already print their warnings.
+    logger = logging.getLogger("precompute")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     root = args.artifacts or default_root()
     try:
-        with logging_redirect_tqdm():  # log lines above the progress bars, not through them
+        with logging_redirect_tqdm([logger]):  # log lines above the progress bars, not through them
             return COMMANDS[args.command](args, root)
     except (ValueError, ArtifactError) as e:
         print(f"error: {e}", file=sys.stderr)
