@@ -139,6 +139,3 @@ def filter_categories(df: pd.DataFrame, categories: Sequence[str], column: str =
     return df[df[column].isin(list(categories))]
 
 
-def shown_category(category: str) -> str:
-    """The category as the sidebar filter and the colours know it (unplotted ones are "other")."""
-    return category if category in PLOTTED else OTHER

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, data, tables, ui
 from precompute import schema
+from precompute.categories import display_category
 
 
 def frequency_source(models: list[data.ModelInfo]) -> str:
@@ -61,8 +62,8 @@ if ui.require_models(v):
         br = ui.load(m, schema.DIVERSITY_BREAKDOWN, "category breakdown")
         if br is None:
             continue
-        br = br[(br["k"] == v.k) & br["category"].map(ui.shown_category).isin(v.categories)
-                & br["neighbor_category"].map(ui.shown_category).isin(v.categories)]
+        br = br[(br["k"] == v.k) & br["category"].map(display_category).isin(v.categories)
+                & br["neighbor_category"].map(display_category).isin(v.categories)]
         order = charts.category_sort(pd.concat([br["category"], br["neighbor_category"]]))
         ui.chart(charts.heatmap(br, "neighbor_category", "category", "mean", title=m.label, fmt=".1f",
                                 x_sort=order, y_sort=order), key=f"div_break_{m.slug}")
@@ -73,7 +74,7 @@ if ui.require_models(v):
         c = ui.load(m, schema.DIVERSITY_BY_CATEGORY, "diversity by category")
         d = ui.load(m, schema.DIVERSITY_BY_DECILE, "diversity by frequency")
         if c is not None:
-            by_cat.append(c[(c["k"] == v.k) & c["category"].map(ui.shown_category).isin(v.categories)]
+            by_cat.append(c[(c["k"] == v.k) & c["category"].map(display_category).isin(v.categories)]
                           .assign(model=m.label))
         if d is not None:
             by_decile.append(d[d["k"] == v.k].assign(model=m.label))

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, state, tables, ui
 from precompute import schema
+from precompute.categories import display_category
 
 v = ui.view()
 st.title("Meaning")
@@ -17,10 +18,10 @@ if ui.require_models(v):
     for m in v.models:
         mean = ui.load(m, schema.MEANING, "meaning statistics")
         if mean is not None:
-            shares.append(mean[mean["category"].map(ui.shown_category).isin(v.categories)].assign(model=m.label))
+            shares.append(mean[mean["category"].map(display_category).isin(v.categories)].assign(model=m.label))
         ret = ui.load(m, schema.TRANSLATION_RETRIEVAL, "translation retrieval")
         if ret is not None:
-            retrieval.append(ret[ret["category"].map(ui.shown_category).isin(v.categories)].assign(model=m.label))
+            retrieval.append(ret[ret["category"].map(display_category).isin(v.categories)].assign(model=m.label))
     if shares:
         df = pd.concat(shares, ignore_index=True)
         ks = sorted(df["k"].unique())

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, state, ui
 from precompute import schema
+from precompute.categories import display_category
 
 AXES = {"half": "from 0.5 (chance)", "paper": "0.85–1.0 (as in the paper)"}
 DOMAINS = {"half": (0.5, 1.0), "paper": (0.85, 1.0)}
@@ -25,7 +26,7 @@ if ui.require_models(v):
             frames.append(sep.drop(columns=["folds"]).assign(model=m.label))
     if frames:
         sep = pd.concat(frames, ignore_index=True)
-        sep["shown_category"] = sep["category"].map(ui.shown_category)
+        sep["shown_category"] = sep["category"].map(display_category)
         scored = ui.filter_categories(sep.dropna(subset=["mean"]), v.categories)
         skipped = sep[sep["mean"].isna()]
         ui.chart(charts.grouped_bars(scored, "mean", "std", y_title="accuracy", y_domain=DOMAINS[axis],
@@ -44,8 +45,8 @@ if ui.require_models(v):
             if pair is None:
                 continue
             keep = set(v.categories)
-            pair = pair[pair["category_a"].map(ui.shown_category).isin(keep)
-                        & pair["category_b"].map(ui.shown_category).isin(keep)]
+            pair = pair[pair["category_a"].map(display_category).isin(keep)
+                        & pair["category_b"].map(display_category).isin(keep)]
             order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
             ui.chart(charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
                                     x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
@@ -65,7 +66,7 @@ if ui.require_models(v):
             wrong = pred[pred["label"] != pred["predicted"]].merge(
                 tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
                 on="id")
-            wrong = wrong[wrong["category"].map(ui.shown_category).isin(v.categories)]
+            wrong = wrong[wrong["category"].map(display_category).isin(v.categories)]
             wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
                 "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
             shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
