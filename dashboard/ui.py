@@ -8,7 +8,7 @@ to it. No ``unsafe_allow_html`` anywhere: token text (RTL, combining marks, CJK)
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -60,28 +60,37 @@ def missing_message(info: data.ModelInfo | data.ComparisonInfo, name: str, what:
                 f"Build it with `python -m precompute compare {' '.join(info.models)}`.")
 
 
-def load(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str,
-         columns: list[str] | None = None) -> pd.DataFrame | None:
-    """A table, or None after telling the user why not (absent: st.info; corrupt: st.error)."""
+def _told(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str, fetch: Callable[[], Any]) -> Any | None:
+    """``fetch()``, or None after telling the user why not (absent: st.info; corrupt: st.error)."""
     try:
-        df = data.tokens(info) if name == data.schema.TOKENS else data.table(info, name, columns)
+        value = fetch()
     except ArtifactError as e:
         st.error(str(e))
         return None
-    if df is None:
+    if value is None:
         missing_message(info, name, what)
-    return df
+    return value
+
+
+def load(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str,
+         columns: list[str] | None = None) -> pd.DataFrame | None:
+    """A table, or None after telling the user why not."""
+    if name == data.schema.TOKENS:
+        return _told(info, name, what, lambda: data.tokens(info))
+    return _told(info, name, what, lambda: data.table(info, name, columns))
 
 
 def load_array(info: data.ModelInfo, name: str, what: str) -> Any | None:
-    try:
-        arr = data.array(info, name)
-    except ArtifactError as e:
-        st.error(str(e))
-        return None
-    if arr is None:
-        missing_message(info, name, what)
-    return arr
+    """A memory-mapped array, or None after telling the user why not."""
+    return _told(info, name, what, lambda: data.array(info, name))
+
+
+def model_columns(models: Sequence[data.ModelInfo]) -> Iterator[data.ModelInfo]:
+    """Each model in its own side-by-side column, under its name; the loop body draws inside it."""
+    for col, m in zip(st.columns(len(models)), models, strict=True):
+        with col:
+            st.markdown(f"**{m.label}**")
+            yield m
 
 
 def require_models(v: View) -> bool:

@@ -24,45 +24,42 @@ with st.container(horizontal=True):
                  help="Sampled per category (fixed seed) so that small scripts stay visible.")
 
 if ui.require_models(v):
-    cols = st.columns(len(v.models))
-    for col, m in zip(cols, v.models, strict=True):
-        with col:
-            st.markdown(f"**{m.label}**")
-            coords = ui.load(m, schema.MAP, "2-D map")
-            tok = ui.load(m, schema.TOKENS, "token table")
-            if coords is None or tok is None:
-                continue
-            df = coords.rename(columns={f"{layout}_x": "x", f"{layout}_y": "y"})[["id", "x", "y"]].merge(
-                tok[["id", "text", "category", "shown_category", "language", "gloss", "norm", "is_special"]], on="id")
-            df = df[~df["is_special"].to_numpy(bool)].dropna(subset=["x", "y"])
-            value = "category"
-            if colour == "diversity":
-                div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity", ["id", f"n_categories_at_{v.k}"])
-                if div is not None and f"n_categories_at_{v.k}" in div:
-                    value = f"categories@{v.k}"
-                    df = df.merge(div.rename(columns={f"n_categories_at_{v.k}": value}), on="id")
-            elif colour == "norm":
-                value = "norm"
-            total = len(df)
-            df = tables.stratified_sample(ui.filter_categories(df, v.categories), "shown_category", limit)
-            st.caption(f"Showing {len(df):,} of {total:,} tokens ({LAYOUTS[layout]}"
-                       + (f", categories: {len(v.categories)} selected" if len(v.categories) < len(ui.CATEGORY_OPTIONS)
-                          else "") + ").")
-            event = ui.chart(charts.token_map(df, value, selection="token"), key=f"map_{m.slug}_{layout}",
-                             on_select="rerun", selection_mode="token")
-            ui.downloads(df.drop(columns=["is_special"]), f"map_{m.slug}_{layout}", [m], f"map_{m.slug}",
-                         {"layout": layout, "sampled_rows": len(df), "total_rows": total})
-            picked = (event or {}).get("selection", {}).get("token") or []
-            if picked:
-                token_id = int(picked[0]["id"])
-                nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
-                sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
-                text = str(tok["text"].iloc[token_id])
-                st.markdown(f"Nearest neighbours of **{text}**")
-                if nb is not None and sim is not None:
-                    st.dataframe(tables.neighbour_rows(nb, sim, tok, token_id, min(v.k, nb.shape[1]))
-                                 .drop(columns=["id"]), hide_index=True)
-                link = {state.QUERY.name: text, state.MODELS.name: ",".join(x.slug for x in v.models)}
-                st.page_link(ui.NEIGHBOURS_PAGE, label=f"Open {text} on the Neighbours page", icon=":material/hub:",
-                             query_params=link)
+    for m in ui.model_columns(v.models):
+        coords = ui.load(m, schema.MAP, "2-D map")
+        tok = ui.load(m, schema.TOKENS, "token table")
+        if coords is None or tok is None:
+            continue
+        df = coords.rename(columns={f"{layout}_x": "x", f"{layout}_y": "y"})[["id", "x", "y"]].merge(
+            tok[["id", "text", "category", "shown_category", "language", "gloss", "norm", "is_special"]], on="id")
+        df = df[~df["is_special"].to_numpy(bool)].dropna(subset=["x", "y"])
+        value = "category"
+        if colour == "diversity":
+            div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity", ["id", f"n_categories_at_{v.k}"])
+            if div is not None and f"n_categories_at_{v.k}" in div:
+                value = f"categories@{v.k}"
+                df = df.merge(div.rename(columns={f"n_categories_at_{v.k}": value}), on="id")
+        elif colour == "norm":
+            value = "norm"
+        total = len(df)
+        df = tables.stratified_sample(ui.filter_categories(df, v.categories), "shown_category", limit)
+        st.caption(f"Showing {len(df):,} of {total:,} tokens ({LAYOUTS[layout]}"
+                   + (f", categories: {len(v.categories)} selected" if len(v.categories) < len(ui.CATEGORY_OPTIONS)
+                      else "") + ").")
+        event = ui.chart(charts.token_map(df, value, selection="token"), key=f"map_{m.slug}_{layout}",
+                         on_select="rerun", selection_mode="token")
+        ui.downloads(df.drop(columns=["is_special"]), f"map_{m.slug}_{layout}", [m], f"map_{m.slug}",
+                     {"layout": layout, "sampled_rows": len(df), "total_rows": total})
+        picked = (event or {}).get("selection", {}).get("token") or []
+        if picked:
+            token_id = int(picked[0]["id"])
+            nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
+            sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
+            text = str(tok["text"].iloc[token_id])
+            st.markdown(f"Nearest neighbours of **{text}**")
+            if nb is not None and sim is not None:
+                st.dataframe(tables.neighbour_rows(nb, sim, tok, token_id, min(v.k, nb.shape[1]))
+                             .drop(columns=["id"]), hide_index=True)
+            link = {state.QUERY.name: text, state.MODELS.name: ",".join(x.slug for x in v.models)}
+            st.page_link(ui.NEIGHBOURS_PAGE, label=f"Open {text} on the Neighbours page", icon=":material/hub:",
+                         query_params=link)
 ui.share_link("map")

@@ -39,34 +39,31 @@ if ui.require_models(v):
         ui.downloads(df, "translation_retrieval", v.models, "retrieval")
 
     st.subheader("Examples")
-    cols = st.columns(len(v.models))
-    for col, m in zip(cols, v.models, strict=True):
-        with col:
-            st.markdown(f"**{m.label}**")
-            mt = ui.load(m, schema.MEANING_TOKENS, "per-token meaning")
-            tok = ui.load(m, schema.TOKENS, "token table")
-            nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
-            sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
-            if mt is None or tok is None or nb is None or sim is None:
-                continue
-            best = mt[mt["n_shared"] > 0].merge(tok[["id", "text", "gloss", "shown_category"]], on="id")
-            best = ui.filter_categories(best, v.categories).sort_values(["n_shared", "id"], ascending=[False, True])
-            if best.empty:
-                st.info("No token among the selected categories has a translated neighbour.")
-                continue
-            options = best["text"].head(200).tolist()
-            param = state.Param(f"{state.EXAMPLE.name}_{m.slug}")
-            chosen = state.choose(param, options, options[0], label="example token")
-            glosses = dict(zip(best["text"], best["gloss"], strict=True))
-            st.selectbox("Token", options, key=param.key,
-                         format_func=lambda t, g=glosses: f"{t} ({g[t]})" if pd.notna(g.get(t)) else t)
-            token_id = int(best.loc[best["text"] == chosen, "id"].iloc[0])
-            k = int(mt["k"].iloc[0])
-            rows = tables.neighbour_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
-            concept = tok["concept"].iloc[token_id]
-            same = tok["concept"].iloc[rows["id"]] == concept  # nullable: tokens without a concept are NA
-            rows["same concept"] = same.fillna(False).to_numpy(bool)
-            st.caption(f"{int(rows['same concept'].sum())} of {len(rows)} neighbours name the concept "
-                       f"“{tok['gloss'].iloc[token_id]}”.")
-            st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"]), hide_index=True)
+    for m in ui.model_columns(v.models):
+        mt = ui.load(m, schema.MEANING_TOKENS, "per-token meaning")
+        tok = ui.load(m, schema.TOKENS, "token table")
+        nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
+        sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
+        if mt is None or tok is None or nb is None or sim is None:
+            continue
+        best = mt[mt["n_shared"] > 0].merge(tok[["id", "text", "gloss", "shown_category"]], on="id")
+        best = ui.filter_categories(best, v.categories).sort_values(["n_shared", "id"], ascending=[False, True])
+        if best.empty:
+            st.info("No token among the selected categories has a translated neighbour.")
+            continue
+        options = best["text"].head(200).tolist()
+        param = state.Param(f"{state.EXAMPLE.name}_{m.slug}")
+        chosen = state.choose(param, options, options[0], label="example token")
+        glosses = dict(zip(best["text"], best["gloss"], strict=True))
+        st.selectbox("Token", options, key=param.key,
+                     format_func=lambda t, g=glosses: f"{t} ({g[t]})" if pd.notna(g.get(t)) else t)
+        token_id = int(best.loc[best["text"] == chosen, "id"].iloc[0])
+        k = int(mt["k"].iloc[0])
+        rows = tables.neighbour_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
+        concept = tok["concept"].iloc[token_id]
+        same = tok["concept"].iloc[rows["id"]] == concept  # nullable: tokens without a concept are NA
+        rows["same concept"] = same.fillna(False).to_numpy(bool)
+        st.caption(f"{int(rows['same concept'].sum())} of {len(rows)} neighbours name the concept "
+                   f"“{tok['gloss'].iloc[token_id]}”.")
+        st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"]), hide_index=True)
 ui.share_link("meaning")

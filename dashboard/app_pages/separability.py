@@ -37,46 +37,40 @@ if ui.require_models(v):
                 f"{r.model} {r.category} ({r.n_tokens})" for r in skipped.itertuples()))
 
     st.subheader("Pairwise: category a vs category b")
-    cols = st.columns(len(v.models))
-    for col, m in zip(cols, v.models, strict=True):
-        with col:
-            st.markdown(f"**{m.label}**")
-            pair = ui.load(m, schema.SEPARABILITY_PAIRWISE, "pairwise probes")
-            if pair is None:
-                continue
-            keep = set(v.categories)
-            pair = pair[pair["category_a"].map(display_category).isin(keep)
-                        & pair["category_b"].map(display_category).isin(keep)]
-            order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
-            ui.chart(charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
-                                    x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
-            ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}")
+    for m in ui.model_columns(v.models):
+        pair = ui.load(m, schema.SEPARABILITY_PAIRWISE, "pairwise probes")
+        if pair is None:
+            continue
+        keep = set(v.categories)
+        pair = pair[pair["category_a"].map(display_category).isin(keep)
+                    & pair["category_b"].map(display_category).isin(keep)]
+        order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
+        ui.chart(charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
+                                x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
+        ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}")
 
     st.subheader("Tokens the probe gets wrong")
     st.caption("Out-of-fold predictions: the token's category (label) disagrees with the probe's answer. "
                "Open a token to see its neighbours.")
-    cols = st.columns(len(v.models))
-    for col, m in zip(cols, v.models, strict=True):
-        with col:
-            st.markdown(f"**{m.label}**")
-            pred = ui.load(m, schema.SEPARABILITY_PREDICTIONS, "probe predictions")
-            tok = ui.load(m, schema.TOKENS, "token table")
-            if pred is None or tok is None:
-                continue
-            wrong = pred[pred["label"] != pred["predicted"]].merge(
-                tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
-                on="id")
-            wrong = wrong[wrong["category"].map(display_category).isin(v.categories)]
-            wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
-                "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
-            shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
-            shown = shown.assign(open=[ui.neighbours_href(t, [m.slug]) for t in shown["text"]])
-            st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions.")
-            st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
-                                "open"]],
-                         hide_index=True, column_config={
-                             "category": st.column_config.TextColumn("probe"),
-                             "probability": st.column_config.NumberColumn(format="%.3f"),
-                             "open": st.column_config.LinkColumn("neighbours", display_text="open")})
-            ui.downloads(wrong, f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}")
+    for m in ui.model_columns(v.models):
+        pred = ui.load(m, schema.SEPARABILITY_PREDICTIONS, "probe predictions")
+        tok = ui.load(m, schema.TOKENS, "token table")
+        if pred is None or tok is None:
+            continue
+        wrong = pred[pred["label"] != pred["predicted"]].merge(
+            tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
+            on="id")
+        wrong = wrong[wrong["category"].map(display_category).isin(v.categories)]
+        wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
+            "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
+        shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
+        shown = shown.assign(open=[ui.neighbours_href(t, [m.slug]) for t in shown["text"]])
+        st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions.")
+        st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
+                            "open"]],
+                     hide_index=True, column_config={
+                         "category": st.column_config.TextColumn("probe"),
+                         "probability": st.column_config.NumberColumn(format="%.3f"),
+                         "open": st.column_config.LinkColumn("neighbours", display_text="open")})
+        ui.downloads(wrong, f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}")
 ui.share_link("separability")
