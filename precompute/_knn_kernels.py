@@ -22,7 +22,12 @@ import numba
 import numpy as np
 
 #: Entries per vectorised check: a whole chunk is skipped when none of it reaches a threshold.
-_CHUNK = 16
+#: 32 measured fastest (16: one horizontal reduction per two AVX2 vectors costs more than the
+#: comparisons; 64: more chunks with a hit to walk entry by entry).
+_CHUNK = 32
+#: Entries per chunk maximum in a filling row's floor; small, so that a 4096-column block has
+#: well over k chunks.
+_FLOOR_CHUNK = 16
 #: Floating-point licence for the vectorised maximum; inputs are finite, thresholds may be -inf.
 _FAST = {"nnan", "nsz", "reassoc", "arcp"}
 
@@ -59,15 +64,14 @@ def _offer(heap_v: np.ndarray, heap_i: np.ndarray, v: float, i: int) -> None:
 def _chunk_reaches(row: np.ndarray, lo: int, row_worst: float, col_worst: np.ndarray) -> bool:
     """Whether any row[b], b in [lo, lo + _CHUNK), reaches its row's or its column's threshold.
 
-    Two plain maxima over a fixed-length chunk, which the compiler turns into a few SIMD
-    instructions; this check is most of the time spent on a block once the heaps are full.
+    One OR over a fixed-length chunk of comparisons, which the compiler turns into a few SIMD
+    instructions and one test; this check is most of the time spent on a block once the heaps
+    are full (twice as fast as the two maxima it replaced).
     """
-    top = -np.inf
-    gap = -np.inf
+    hit = False
     for b in range(lo, lo + _CHUNK):
-        top = max(top, row[b])
-        gap = max(gap, row[b] - col_worst[b])
-    return top >= row_worst or gap >= 0
+        hit |= (row[b] >= row_worst) | (row[b] >= col_worst[b])
+    return hit
 
 
 @numba.njit(fastmath=_FAST)
@@ -77,19 +81,19 @@ def _floor(row: np.ndarray, n_full: int, self_col: int, k: int) -> float:
     entry below it can end in the top-k; a row whose heap is still filling skips those entries
     instead of pushing them. -inf when the block has fewer than k whole chunks.
     """
-    n_chunks = n_full // _CHUNK
+    n_chunks = n_full // _FLOOR_CHUNK
     if n_chunks < k:
         return -np.inf
     maxima = np.empty(n_chunks, dtype=np.float32)
     for c in range(n_chunks):
         top = -np.inf
-        for b in range(c * _CHUNK, (c + 1) * _CHUNK):
+        for b in range(c * _FLOOR_CHUNK, (c + 1) * _FLOOR_CHUNK):
             top = max(top, row[b])
         maxima[c] = top
     if 0 <= self_col < n_full:
-        c = self_col // _CHUNK
+        c = self_col // _FLOOR_CHUNK
         top = -np.inf
-        for b in range(c * _CHUNK, (c + 1) * _CHUNK):
+        for b in range(c * _FLOOR_CHUNK, (c + 1) * _FLOOR_CHUNK):
             if b != self_col:
                 top = max(top, row[b])
         maxima[c] = top

@@ -3,28 +3,36 @@
 The work is one blocked product E·Eᵀ over L2-normalised rows. Because E·Eᵀ is symmetric, each
 pair of blocks (i <= j) is multiplied once and feeds the running top-k of both its row block and
 its column block: about N²·d multiply-adds instead of 2·N²·d. Nothing N x N is ever held; one
-(b, b) similarity block at a time.
+product (at most b x 4b similarities) at a time.
 
 Selecting the top-k from each block is the other cost. A row's running top-k is a min-heap whose
 root is its current k-th best, so one pass over a block compares every similarity against its
 row's (and column's) root and touches the heap only for the few that beat it. On CPU that pass is
 a small compiled kernel (``precompute._knn_kernels``, numba, already installed with umap-learn):
-it reads each block once for both directions, with vectorised checks that skip 16 entries at a
+it reads each block once for both directions, with vectorised checks that skip 32 entries at a
 time. On a GPU the same selection is done with torch operations (``topk``, a mask, and a stable
 sort); both give the same table (tests run both).
 
-Measured on use-multilingual-v3 (2 cores): the products take ~85% of the time, the selection the
-rest. Running the next block's product in a thread beside the current block's selection was
-slower, not faster: both already use every core.
+On CPU the products are NumPy's OpenBLAS calls, not torch's MKL (faster on this AMD machine), one
+single-threaded call per thread (see ``_cpu_products``), and each row block meets the columns to
+its right in panels four blocks wide, which run closer to the BLAS peak than square blocks.
+Measured on use-multilingual-v3 (128,000 x 512, 2 cores): the products take ~90% of the time,
+the selection the rest. Tried and dropped, because they were slower: running the next product in
+a thread beside the current selection (both already use every core), and fusing product and
+selection into cache-sized tiles (the small products lose more than the cache saves).
 
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
-therefore does not matter.
+therefore does not matter. (A different block size or BLAS may round a product differently in
+its last bit, which can swap two neighbours whose similarities differ by a few 1e-8.)
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,12 +41,15 @@ if TYPE_CHECKING:
     import torch
 
 #: Rows per block when neither the caller nor the memory limits it: large enough that the product
-#: runs near the machine's peak, small enough that one block (64 MiB) stays cheap to scan.
+#: runs near the machine's peak, small enough that a diagonal block (64 MiB) stays cheap to scan.
 DEFAULT_BLOCK = 4096
 #: Share of the available memory the similarity blocks may take.
 MEMORY_SHARE = 0.25
-#: Column candidates listed per block row before the row is rescanned instead (numba scan).
-_PENDING_PER_ROW = 256
+#: Column blocks per CPU product: wider products run closer to the BLAS peak (measured).
+PANEL_BLOCKS = 4
+#: Columns per column candidate listed in a product row before the row is rescanned instead
+#: (numba scan): room for 256 candidates in a 4096-column block.
+_COLUMNS_PER_PENDING = 16
 #: Id of an empty heap slot: larger than any real id, so any real entry beats it on a tie.
 _EMPTY_ID = np.iinfo(np.int32).max
 
@@ -141,8 +152,14 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def panel_blocks(device: torch.device) -> int:
+    """Column blocks per product: PANEL_BLOCKS on CPU; one on a GPU, where (b, b) already runs at peak."""
+    return PANEL_BLOCKS if device.type == "cpu" else 1
+
+
 def choose_block_size(n: int, device: torch.device) -> int:
-    """Rows per block: DEFAULT_BLOCK, fewer when one (b, b) float32 block would take too much memory."""
+    """Rows per block: DEFAULT_BLOCK, fewer when one (b, panel_blocks · b) float32 product would take
+    too much memory."""
     import psutil
     import torch
 
@@ -150,7 +167,7 @@ def choose_block_size(n: int, device: torch.device) -> int:
         free = torch.cuda.mem_get_info(device)[0]
     else:
         free = psutil.virtual_memory().available
-    by_memory = int(np.sqrt(MEMORY_SHARE * free / 4))
+    by_memory = int(np.sqrt(MEMORY_SHARE * free / (4 * panel_blocks(device))))
     return max(1, min(n, DEFAULT_BLOCK, by_memory))
 
 
@@ -175,11 +192,7 @@ def _exact_top_k(
     n = unit.shape[0]
     backend = backend or ("torch" if device.type == "cuda" else "numba")
     b = min(block_size or choose_block_size(n, device), n)
-    starts = list(range(0, n, b))
-    # Diagonal blocks first: they fill every row's heap, so that the off-diagonal blocks meet
-    # thresholds that already reject most entries. (The order never changes the result.)
-    pairs = [(i, i) for i in range(len(starts))]
-    pairs += [(i, j) for i in range(len(starts)) for j in range(i + 1, len(starts))]
+    plan = block_plan(n, b, panel_blocks(device) * b)
 
     threads = n_threads or os.cpu_count() or 1
     previous_threads = torch.get_num_threads()
@@ -187,27 +200,86 @@ def _exact_top_k(
     previous_numba_threads = _set_numba_threads(threads) if backend == "numba" else 0
     torch.set_num_threads(threads)
     try:
-        if backend == "numba":
-            select = _NumbaSelect(n, k)
-        else:
-            select = _TorchSelect(n, k, device)
-        e = torch.from_numpy(unit).to(device)
-        buffer = torch.empty(b * b, dtype=torch.float32, device=device)
-        bar = tqdm(total=len(pairs), desc=f"exact top-{k} ({device.type}, {n} x {unit.shape[1]})",
-                   unit="block", disable=not progress)
+        select = _NumbaSelect(n, k) if backend == "numba" else _TorchSelect(n, k, device)
+        products = _cpu_products if device.type == "cpu" else _device_products
+        # The bar counts multiply-adds, so that its rate and ETA stay true across blocks of any shape.
+        bar = tqdm(total=sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan) * unit.shape[1],
+                   desc=f"exact top-{k} ({device.type}, {n} x {unit.shape[1]})", unit="FMA", unit_scale=True,
+                   disable=not progress)
         with bar:
-            for i, j in pairs:
-                r0, r1 = starts[i], min(starts[i] + b, n)
-                c0, c1 = starts[j], min(starts[j] + b, n)
-                block = buffer[: (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
-                torch.mm(e[r0:r1], e[c0:c1].T, out=block)
-                select.update(block, r0, c0, columns_too=i != j)
-                bar.update()
+            for block, r0, c0 in products(unit, plan, threads, device):
+                select.update(block, r0, c0, columns_too=r0 != c0)
+                bar.update(block.shape[0] * block.shape[1] * unit.shape[1])
         return select.result()
     finally:
         torch.set_num_threads(previous_threads)
         if previous_numba_threads:
             _set_numba_threads(previous_numba_threads)
+
+
+#: Products to compute, as (r0, r1, c0, c1): rows r0:r1 against columns c0:c1.
+Plan = list[tuple[int, int, int, int]]
+
+
+def block_plan(n: int, b: int, width: int) -> Plan:
+    """The products that cover each unordered pair of rows once: the (b, b) diagonal blocks, then,
+    for each row block, the columns to its right in panels of at most ``width`` (near-equal widths).
+
+    Diagonal blocks come first: they fill every row's heap, so that the other products meet
+    thresholds that already reject most entries. (The order never changes the result.) Wider
+    panels make fewer, larger products, which BLAS runs closer to its peak.
+    """
+    plan = [(r0, min(r0 + b, n), r0, min(r0 + b, n)) for r0 in range(0, n, b)]
+    for r0 in range(0, n, b):
+        left = min(r0 + b, n)
+        if left == n:
+            continue
+        edges = np.linspace(left, n, -(-(n - left) // width) + 1).astype(int)
+        plan += [(r0, min(r0 + b, n), int(c0), int(c1)) for c0, c1 in itertools.pairwise(edges)]
+    return plan
+
+
+def _cpu_products(
+    unit: np.ndarray, plan: Plan, threads: int, device: torch.device
+) -> Iterator[tuple[np.ndarray, int, int]]:
+    """Yield (block, r0, c0): unit[r0:r1] · unit[c0:c1]ᵀ for each product of the plan, in one reused buffer.
+
+    NumPy's OpenBLAS, not torch's MKL: on this AMD machine OpenBLAS runs the 4096 x 512 x 4096
+    products at ~145 GFLOP/s where MKL reaches ~115. Each block is cut into row slices, one per
+    thread, each a single-threaded BLAS call (the calls release the GIL): OpenBLAS's own thread
+    pool keeps its workers spinning after every call, and they took the cores from the selection
+    that runs between products, doubling its time.
+    """
+    from threadpoolctl import threadpool_limits
+
+    buffer = np.empty(max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan), dtype=np.float32)
+    with ThreadPoolExecutor(threads) as pool, threadpool_limits(limits=1, user_api="blas"):
+        for r0, r1, c0, c1 in plan:
+            rows, cols = r1 - r0, c1 - c0
+            block = buffer[: rows * cols].reshape(rows, cols)
+            right = unit[c0:c1].T
+            edges = np.linspace(0, rows, min(threads, rows) + 1).astype(int)
+            jobs = [
+                pool.submit(np.matmul, unit[r0 + lo : r0 + hi], right, out=block[lo:hi])
+                for lo, hi in itertools.pairwise(edges)
+            ]
+            for job in jobs:
+                job.result()
+            yield block, r0, c0
+
+
+def _device_products(
+    unit: np.ndarray, plan: Plan, threads: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, int, int]]:
+    """Yield (block, r0, c0) like ``_cpu_products``, computed by torch on ``device`` (a GPU)."""
+    import torch
+
+    e = torch.from_numpy(unit).to(device)
+    buffer = torch.empty(max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan), dtype=torch.float32, device=device)
+    for r0, r1, c0, c1 in plan:
+        block = buffer[: (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
+        torch.mm(e[r0:r1], e[c0:c1].T, out=block)
+        yield block, r0, c0
 
 
 def _set_numba_threads(threads: int) -> int:
@@ -228,15 +300,15 @@ class _NumbaSelect:
         self._kernels = _knn_kernels
         self.values = np.full((n, k), -np.inf, dtype=np.float32)
         self.ids = np.full((n, k), _EMPTY_ID, dtype=np.int32)
-        self.pending = np.empty((0, _PENDING_PER_ROW), dtype=np.int32)
-        self.pending_v = np.empty((0, _PENDING_PER_ROW), dtype=np.float32)
+        self.pending = np.empty((0, 0), dtype=np.int32)
+        self.pending_v = np.empty((0, 0), dtype=np.float32)
         self.n_pending = np.empty(0, dtype=np.int64)
 
-    def update(self, block: torch.Tensor, r0: int, c0: int, columns_too: bool) -> None:
-        sims = block.numpy()
-        if self.pending.shape[0] < sims.shape[0]:
-            self.pending = np.empty((sims.shape[0], _PENDING_PER_ROW), dtype=np.int32)
-            self.pending_v = np.empty((sims.shape[0], _PENDING_PER_ROW), dtype=np.float32)
+    def update(self, sims: np.ndarray, r0: int, c0: int, columns_too: bool) -> None:
+        cap = max(1, sims.shape[1] // _COLUMNS_PER_PENDING)
+        if self.pending.shape[0] < sims.shape[0] or self.pending.shape[1] < cap:
+            self.pending = np.empty((sims.shape[0], cap), dtype=np.int32)
+            self.pending_v = np.empty((sims.shape[0], cap), dtype=np.float32)
             self.n_pending = np.empty(sims.shape[0], dtype=np.int64)
         self._kernels.scan_block(
             sims, r0, c0, self.values, self.ids, columns_too, self.pending, self.pending_v, self.n_pending
@@ -261,7 +333,10 @@ class _TorchSelect:
         self.values = torch.full((n, k), -torch.inf, dtype=torch.float32, device=device)
         self.ids = torch.full((n, k), _EMPTY_ID, dtype=torch.int32, device=device)
 
-    def update(self, block: torch.Tensor, r0: int, c0: int, columns_too: bool) -> None:
+    def update(self, block: np.ndarray | torch.Tensor, r0: int, c0: int, columns_too: bool) -> None:
+        import torch
+
+        block = torch.as_tensor(block, device=self.values.device)
         if not columns_too:
             block.fill_diagonal_(-float("inf"))
         self._merge(block, r0, c0)

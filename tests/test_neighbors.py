@@ -104,7 +104,7 @@ def test_thread_counts_are_restored() -> None:
 
 def test_column_candidate_overflow_is_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:
     """With room for one column candidate per row, nearly every row takes the rescan path."""
-    monkeypatch.setattr(neighbors_module, "_PENDING_PER_ROW", 1)
+    monkeypatch.setattr(neighbors_module, "_COLUMNS_PER_PENDING", 10**9)
     e = exactly_representable(150, seed=3)
     ids, sims = top_k_neighbors(e, 30, block_size=16, progress=False)
     expected_ids, expected_sims = brute_force(e, 30)
@@ -168,3 +168,18 @@ def test_bad_inputs_say_what_is_wrong() -> None:
         top_k_neighbors(e, 2, progress=False)
     with pytest.raises(ValueError, match="device must be"):
         top_k_neighbors(np.eye(4, dtype=np.float32), 1, device="tpu", progress=False)
+
+
+
+@pytest.mark.parametrize(("n", "b", "width"), [(1, 1, 1), (10, 3, 3), (10, 3, 7), (203, 16, 64), (128, 32, 128)])
+def test_block_plan_covers_every_pair_once(n: int, b: int, width: int) -> None:
+    """Each unordered pair of rows in exactly one product; a diagonal block holds its pairs once."""
+    pairs = np.zeros((n, n), dtype=int)
+    for r0, r1, c0, c1 in neighbors_module.block_plan(n, b, width):
+        assert r1 - r0 <= b and c1 - c0 <= max(width, b)
+        if r0 == c0:
+            pairs[r0:r1, c0:c1] += np.triu(np.ones((r1 - r0, c1 - c0), dtype=int), 1)
+        else:
+            assert c0 >= r1, "an off-diagonal product must lie right of the diagonal"
+            pairs[r0:r1, c0:c1] += 1
+    np.testing.assert_array_equal(pairs, np.triu(np.ones((n, n), dtype=int), 1))
