@@ -213,6 +213,22 @@ def test_unknown_hub_id_offline_says_what_to_do(monkeypatch):
     assert "HF_HUB_OFFLINE" in str(err.value)
 
 
+def test_unreachable_hub_searches_only_the_cache(monkeypatch):
+    """No connection to the hub: one quick probe, then the cache alone (not ~30 s of retries)."""
+    import huggingface_hub.constants
+
+    from precompute.sources import hf
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.invalid")  # a reserved name
+    assert not hf._hub_reachable()
+    with pytest.raises(SourceError, match="cannot be reached from here, so only your Hugging Face cache"):
+        load_model("no-such-org/no-such-model-h1")
+
+
 def test_missing_paths():
     with pytest.raises(SourceError, match="No such file or directory: ./missing.npy"):
         load_model("./missing.npy")

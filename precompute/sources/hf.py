@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -48,6 +50,8 @@ WEIGHT_FILES = (
     "pytorch_model.bin",
 )
 _CHUNK_BYTES = 64 * 2**20
+#: Seconds to wait for a connection to the hub before searching only the local cache.
+_PROBE_SECONDS = 3.0
 
 Fetch = Callable[[str], Path | None]
 
@@ -60,18 +64,37 @@ def _offline() -> bool:
     return constants.HF_HUB_OFFLINE or flag.strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
-def _hub_fetcher(repo_id: str, revision: str | None) -> Fetch:
+def _hub_reachable() -> bool:
+    """Whether a TCP connection to the hub opens within a few seconds.
+
+    Without this, an unreachable hub costs ~30 s of retried requests (and as many warnings) before
+    the cache is searched. Behind a proxy a direct connection proves nothing, so the hub client is
+    left to try.
+    """
+    from huggingface_hub import constants
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_fetcher(repo_id: str, revision: str | None, cache_only: bool) -> Fetch:
     """Download (or find in the cache) one file of a hub repo; None when the repo lacks it."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     def fetch(filename: str) -> Path | None:
         try:
-            return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=_offline()))
+            return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=cache_only))
         except (EntryNotFoundError, LocalEntryNotFoundError):  # the repo (or the cache) lacks this file
             return None
         except Exception as err:  # network failures, revoked access, revision not found
-            raise _hub_error(repo_id, err) from None
+            raise _hub_error(repo_id, err, cache_only) from None
 
     return fetch
 
@@ -220,11 +243,14 @@ def _commit_of(path: Path) -> str | None:
     return parent.name if parent.parent.name == "snapshots" else None
 
 
-def _hub_error(name: str, err: Exception) -> SourceError:
+def _hub_error(name: str, err: Exception, cache_only: bool) -> SourceError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if _offline():
         hint = ("HF_HUB_OFFLINE is set, so only your Hugging Face cache was searched: pass the model's local "
                 "directory instead, or download it where the hub can be reached (`hf download ID`).")
+    elif cache_only:
+        hint = ("The hub cannot be reached from here, so only your Hugging Face cache was searched: download "
+                "the checkpoint where the hub can be reached (`hf download ID`) and pass its local directory.")
     else:
         hint = ("If the hub cannot be reached from here, download the checkpoint where it can (`hf download ID`) "
                 "and pass its local directory instead, or, if it is already in your Hugging Face cache, "
@@ -252,18 +278,19 @@ def load_hf(
 
     local = Path(name).is_dir()
     where = str(Path(name).resolve()) if local else f"hub:{name}"
-    fetch = _dir_fetcher(Path(name)) if local else _hub_fetcher(name, revision)
-    hub_args = {} if local else {"revision": revision, "local_files_only": _offline()}
+    cache_only = not local and (_offline() or not _hub_reachable())
+    fetch = _dir_fetcher(Path(name)) if local else _hub_fetcher(name, revision, cache_only)
+    hub_args = {} if local else {"revision": revision, "local_files_only": cache_only}
     try:
         config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code, **hub_args)
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **hub_args)
     except (OSError, ValueError) as err:
         if not local:
-            raise _hub_error(name, err) from None
+            raise _hub_error(name, err, cache_only) from None
         hint = " Pass --trust-remote-code if you trust its code." if "trust_remote_code" in str(err) else ""
         raise SourceError(f"Cannot load the config or tokenizer of {where}: {err}{hint}") from None
     except Exception as err:  # hub client errors (validation, gated repos) that transformers passes on
-        raise _hub_error(name, err) from None
+        raise _hub_error(name, err, cache_only) from None
 
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise SourceError(
