@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from precompute.sources.hf import hub_reachable
+
 #: Texts encoded before their ids are counted together (one np.bincount per batch).
 BATCH_TEXTS = 1024
 
@@ -52,22 +54,28 @@ def corpus_texts(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be positive, got {limit}")
     files = _local_files(corpus)
+    if files is None and not hub_reachable():
+        raise ValueError(_unreachable(corpus, "no connection to the hub"))
     try:
         if files is not None:
             stream = datasets.load_dataset("text", data_files={split: files}, split=split, streaming=True)
         else:
             stream = datasets.load_dataset(corpus, config_name, split=split, streaming=True)
     except (ConnectionError, OSError, FileNotFoundError, datasets.exceptions.DatasetNotFoundError) as err:
-        raise ValueError(
-            f"could not open corpus {corpus!r}: it is no local file or directory, and the Hugging Face "
-            f"hub could not provide it ({type(err).__name__}: {err}). Without network access pass "
-            "local text files instead: --corpus path/to/file.txt or a directory of .txt files."
-        ) from err
+        raise ValueError(_unreachable(corpus, f"{type(err).__name__}: {err}")) from err
     columns = stream.column_names
     if columns is not None and text_column not in columns:
         raise ValueError(f"corpus {corpus!r} has no column {text_column!r}; its columns: {columns}. "
                          "Pass --text-column NAME.")
     return islice((row[text_column] for row in stream), limit)
+
+
+def _unreachable(corpus: str, why: str) -> str:
+    return (
+        f"could not open corpus {corpus!r}: it is no local file or directory, and the Hugging Face "
+        f"hub could not provide it ({why}). Without network access pass local text files instead: "
+        "--corpus path/to/file.txt or a directory of .txt files."
+    )
 
 
 def count_tokens(

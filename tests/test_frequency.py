@@ -55,3 +55,14 @@ def test_an_id_outside_the_vocabulary_is_an_error():
 def test_hub_id_offline_tells_to_pass_local_files(offline):
     with pytest.raises(ValueError, match="pass local text files instead"):
         corpus_texts("allenai/c4", config_name="sv", limit=2)
+
+
+def test_unreachable_hub_fails_at_once(monkeypatch):
+    """One connection probe, not the data set client's retries, when the hub cannot be reached."""
+    import huggingface_hub.constants
+
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.invalid")  # a reserved name
+    with pytest.raises(ValueError, match=r"\(no connection to the hub\)\. Without network access pass local"):
+        corpus_texts("allenai/c4", config_name="sv", limit=2)

@@ -224,7 +224,7 @@ def test_unreachable_hub_searches_only_the_cache(monkeypatch):
     for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(proxy, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.invalid")  # a reserved name
-    assert not hf._hub_reachable()
+    assert not hf.hub_reachable()
     with pytest.raises(SourceError, match="cannot be reached from here, so only your Hugging Face cache"):
         load_model("no-such-org/no-such-model-h1")
 

@@ -64,7 +64,7 @@ def _offline() -> bool:
     return constants.HF_HUB_OFFLINE or flag.strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
-def _hub_reachable() -> bool:
+def hub_reachable() -> bool:
     """Whether a TCP connection to the hub opens within a few seconds.
 
     Without this, an unreachable hub costs ~30 s of retried requests (and as many warnings) before
@@ -278,7 +278,7 @@ def load_hf(
 
     local = Path(name).is_dir()
     where = str(Path(name).resolve()) if local else f"hub:{name}"
-    cache_only = not local and (_offline() or not _hub_reachable())
+    cache_only = not local and (_offline() or not hub_reachable())
     fetch = _dir_fetcher(Path(name)) if local else _hub_fetcher(name, revision, cache_only)
     hub_args = {} if local else {"revision": revision, "local_files_only": cache_only}
     try:
