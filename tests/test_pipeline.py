@@ -116,8 +116,9 @@ def test_muse_dictionaries_add_translations_and_rebuild_only_meaning(tmp_path: P
     a, b = words[:2]
     (tmp_path / "muse").mkdir()
     (tmp_path / "muse" / "en-xx.txt").write_text(f"{a} {b}\nmalformed-line\n", encoding="utf-8")
-    report = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False,
-                         dictionaries=load_muse_dictionaries(tmp_path / "muse"))
+    with pytest.warns(UserWarning, match="skipped 1 malformed line"):
+        dictionaries = load_muse_dictionaries(tmp_path / "muse")
+    report = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False, dictionaries=dictionaries)
     assert report.ran == ["meaning"]
     after = ArtifactDir.open(tmp_path / "m").load_table(schema.MEANING_TOKENS)
     ids = {small_model.vocab.texts.index("▁" + w) for w in (a, b)}
