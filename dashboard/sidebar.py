@@ -37,8 +37,9 @@ def draw(catalog: data.Catalog) -> None:
         st.multiselect("Token categories", ui.CATEGORY_OPTIONS, key=state.CATEGORIES.key,
                        help="The paper's 13 writing systems, S (symbols), N (numbers), and other.")
         left, right = st.columns(2)
-        left.button("13 writing systems", on_click=state.set_value, args=(state.CATEGORIES, list(WRITING_SYSTEMS)),
-                    key="preset_writing_systems", width="stretch")
+        left.button("Scripts only", on_click=state.set_value, args=(state.CATEGORIES, list(WRITING_SYSTEMS)),
+                    key="preset_writing_systems", width="stretch",
+                    help="The paper's 13 writing systems, without S, N and other.")
         right.button("All", on_click=state.set_value, args=(state.CATEGORIES, list(ui.CATEGORY_OPTIONS)),
                      key="preset_all_categories", width="stretch")
         st.select_slider("k (neighbourhood size)", ks, key=state.K.key,

@@ -56,11 +56,11 @@ def test_overview_headline_numbers_come_from_the_tables(monkeypatch, artifact_ro
     k = first_k(artifact_root)
     at = run_app(monkeypatch, artifact_root, k=str(k))
     metrics = [(m.label, m.value) for m in at.metric]
-    shown = [v for label, v in metrics if label == f"Categories among the {k} nearest neighbours"]
+    shown = [v for label, v in metrics if label == f"Categories in {k}-NN"]
     expected = [f"{pd.read_parquet(artifact_root / s / schema.DIVERSITY)[f'n_categories_at_{k}'].mean():.2f}"
                 for s in sorted(models(artifact_root), key=lambda s: s)]
     assert sorted(shown) == sorted(expected)
-    sep = [v for label, v in metrics if label == "Average separability of categories"]
+    sep = [v for label, v in metrics if label == "Separability"]
     expected = []
     for slug in models(artifact_root):
         table = pd.read_parquet(artifact_root / slug / schema.SEPARABILITY)

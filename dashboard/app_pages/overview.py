@@ -13,10 +13,10 @@ PAPER_K = 50
 
 def paper_column() -> None:
     st.markdown("**The paper** (its models)")
-    ui.figure(f"mT5-XL: categories among the {PAPER_K} NN", "7.61", "std 4.24 (XLM-R-XL: std 0.98)",
+    ui.figure(f"mT5-XL: categories in {PAPER_K}-NN", "7.61", "std 4.24 (XLM-R-XL: std 0.98)",
               help=f"numNeighborCategory@{PAPER_K} in Wen-Yi & Mimno (2023): mT5-XL's neighbourhoods mix "
                    "writing systems, XLM-R-XL's mostly stay within one.")
-    ui.figure("XLM-R: average separability", "99.2%", "linear probe, one script vs the rest",
+    ui.figure("XLM-R: separability", "99.2%", "linear probe, one script vs the rest",
               help="Wen-Yi & Mimno (2023): XLM-R's tokens of different writing systems are linearly separable "
                    "with 99.2% average accuracy.")
 
@@ -51,23 +51,24 @@ if ui.require_models(v):
             column = f"n_categories_at_{v.k}"
             if div is not None and column in div:
                 mean, std = tables.mean_std(div[column])
-                ui.figure(f"Categories among the {v.k} nearest neighbours", f"{mean:.2f}",
+                ui.figure(f"Categories in {v.k}-NN", f"{mean:.2f}",
                           f"std {std:.2f} over {len(div):,} tokens",
                           help=f"numNeighborCategory@{v.k}: the number of distinct categories among a token's "
                                f"{v.k} nearest neighbours, mean over {len(div):,} tokens.")
             sep = ui.load(m, schema.SEPARABILITY, "separability probes")
             if sep is not None:
                 accuracy, n = tables.separability_headline(sep)
-                ui.figure("Average separability of categories", f"{accuracy:.1%}", f"over {n} categories",
+                ui.figure("Separability", f"{accuracy:.1%}", f"average over {n} categories",
                           help=f"Mean 10-fold accuracy of a linear probe over {n} categories "
                                "(one category vs the rest).")
             meaning = ui.load(m, schema.MEANING, "meaning statistics")
             if meaning is not None and len(meaning):
                 mk = int(meaning["k"].max())
                 shared = tables.weighted_mean(meaning[meaning["k"] == mk])
-                ui.figure(f"Neighbours sharing a translation (of {mk})", f"{shared:.2f}",
+                ui.figure(f"Translations in {mk}-NN", f"{shared:.2f}",
                           "tokens with a dictionary translation",
-                          help="Mean over tokens with a dictionary translation.")
+                          help=f"How many of a token's {mk} nearest neighbours share a translation with it (a CLDR "
+                               "concept or a dictionary translation), mean over the tokens that have one.")
     for cmp in v.catalog.comparisons.values():
         geometry = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
         if geometry is None:
