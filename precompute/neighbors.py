@@ -24,7 +24,7 @@ selection into cache-sized tiles (the small products lose more than the cache sa
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
 therefore does not matter. (A different block size, thread count or BLAS may round a product
-differently in its last bit, which can swap two neighbours whose similarities differ by ~1e-7.)
+differently in its last bits, which can swap two neighbours whose similarities differ by ~1e-6.)
 """
 
 from __future__ import annotations
