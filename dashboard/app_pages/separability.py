@@ -28,13 +28,17 @@ if ui.require_models(v):
         sep = pd.concat(frames, ignore_index=True)
         sep["shown_category"] = sep["category"].map(display_category)
         scored = ui.filter_categories(sep.dropna(subset=["mean"]), v.categories)
-        skipped = sep[sep["mean"].isna()]
+        skipped = ui.filter_categories(sep[sep["mean"].isna()], v.categories)
         ui.chart(charts.grouped_bars(scored, "mean", "std", y_title="accuracy", y_domain=DOMAINS[axis],
                                      title="Category identification accuracy"), key="sep_bars")
         ui.downloads(scored.drop(columns=["shown_category"]), "separability", v.models, "sep")
         if len(skipped):
-            st.caption("Not probed (too few tokens): " + "; ".join(
-                f"{r.model} {r.category} ({r.n_tokens})" for r in skipped.itertuples()))
+            with st.expander(f"Not probed: {len(skipped)} categories with too few tokens"):
+                st.caption("A category needs `min_category_tokens` tokens (see each model's build parameters) "
+                           "for a probe; these had fewer (token count in brackets).")
+                for model, rows in skipped.groupby("model", sort=False):
+                    st.markdown(f"**{model}**: " + ", ".join(
+                        f"{r.category} ({r.n_tokens:,})" for r in rows.sort_values("category").itertuples()))
 
     st.subheader("Pairwise: category a vs category b")
     for m in ui.model_columns(v.models):
