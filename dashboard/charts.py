@@ -25,6 +25,18 @@ CATEGORY_COLORS: dict[str, str] = dict(zip(CATEGORY_ORDER, (
     "#bcbd22", "#f7b6d2", "#aec7e8", "#98df8a", "#ffbb78", "#7f7f7f", "#525252", "#c7c7c7",
 ), strict=True))
 
+#: Readable axis and legend titles for the table columns the charts plot (others show as named).
+TITLES: dict[str, str] = {
+    "model_a": "model", "model_b": "model", "category_a": "category", "category_b": "category",
+    "neighbor_category": "neighbour category", "n_shared": "shared tokens", "non_latin_share": "not LATIN",
+    "jaccard_mean": "Jaccard", "overlap_mean": "overlap", "cka": "CKA", "procrustes_residual": "Procrustes residual",
+}
+
+
+def title_of(column: str) -> str:
+    return TITLES.get(column, column)
+
+
 #: What Vega-Embed's action menu offers: export as PNG/SVG; no editor links (they leave the site).
 EMBED_ACTIONS = {"export": True, "source": False, "compiled": False, "editor": False}
 
@@ -117,12 +129,13 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: 
     """A matrix of ``value`` over ``x`` × ``y`` with the numbers written in the cells; optional facets."""
     scale = alt.Scale(scheme="blues", domain=list(domain)) if domain else alt.Scale(scheme="blues")
     base = alt.Chart().encode(
-        x=alt.X(f"{x}:N", sort=list(x_sort) if x_sort else "ascending", title=x),
-        y=alt.Y(f"{y}:N", sort=list(y_sort) if y_sort else "ascending", title=y),
+        x=alt.X(f"{x}:N", sort=list(x_sort) if x_sort else "ascending", title=title_of(x)),
+        y=alt.Y(f"{y}:N", sort=list(y_sort) if y_sort else "ascending", title=title_of(y)),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color(f"{value}:Q", scale=scale, title=value),
-        tooltip=[alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip(f"{value}:Q", format=fmt)],
+        color=alt.Color(f"{value}:Q", scale=scale, title=title_of(value)),
+        tooltip=[alt.Tooltip(f"{y}:N", title=title_of(y)), alt.Tooltip(f"{x}:N", title=title_of(x)),
+                 alt.Tooltip(f"{value}:Q", format=fmt, title=title_of(value))],
     )
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text(f"{value}:Q", format=fmt),

@@ -24,6 +24,11 @@ for cmp in v.catalog.comparisons.values():
     with right:
         ui.chart(charts.heatmap(df, "model_b", "model_a", "non_latin_share", title="Share of shared tokens not LATIN",
                                 fmt=".1%", domain=(0.0, 1.0)), key=f"voc_nonlatin_{cmp.slug}")
-    st.dataframe(df, hide_index=True)
+    st.dataframe(df, hide_index=True, column_config={
+        "model_a": "model a", "model_b": "model b",
+        "n_shared": st.column_config.NumberColumn("shared tokens", format="localized"),
+        "n_shared_non_latin": st.column_config.NumberColumn("of them not LATIN", format="localized"),
+        "non_latin_share": st.column_config.NumberColumn("share not LATIN", format="percent"),
+    })
     ui.downloads(df, f"vocab_overlap_{cmp.slug}", models, f"voc_{cmp.slug}", {"comparison": cmp.manifest})
 ui.share_link("vocabulary")
