@@ -38,12 +38,24 @@ def artifact_root(argv: list[str] | None = None) -> Path:
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """A built model: its directory and manifest (what the Overview card shows)."""
+class ArtifactInfo:
+    """One artifact directory (a model's or a comparison's) and its manifest."""
 
     slug: str
     path: Path
     manifest: dict[str, Any]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.manifest.get("params", {})
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest.get("files", {}) and (self.path / name).exists()
+
+
+@dataclass(frozen=True)
+class ModelInfo(ArtifactInfo):
+    """A built model: its directory and manifest (what the Overview card shows)."""
 
     @property
     def model(self) -> dict[str, Any]:
@@ -53,13 +65,6 @@ class ModelInfo:
     def label(self) -> str:
         """How charts and tables name the model: its id (``google/mt5-small``), else its slug."""
         return str(self.model.get("id") or self.slug)
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return self.manifest.get("params", {})
-
-    def has(self, name: str) -> bool:
-        return name in self.manifest.get("files", {}) and (self.path / name).exists()
 
     @property
     def diversity_ks(self) -> list[int]:
@@ -83,10 +88,8 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class ComparisonInfo:
-    slug: str
-    path: Path
-    manifest: dict[str, Any]
+class ComparisonInfo(ArtifactInfo):
+    """A comparison of several models: its directory and manifest."""
 
     @property
     def models(self) -> list[str]:
@@ -96,12 +99,9 @@ class ComparisonInfo:
     def neighbour_k(self) -> int:
         """The k of the comparison's Jaccard@k: the build's k, lowered (with a manifest note) to one
         less than the number of shared tokens when the shared vocabulary is tiny."""
-        k = int(self.manifest.get("params", {}).get("k", 0))
+        k = int(self.params.get("k", 0))
         shared = self.manifest.get("files", {}).get(schema.SHARED_TOKENS, {}).get("rows")
         return min(k, int(shared) - 1) if shared else k
-
-    def has(self, name: str) -> bool:
-        return name in self.manifest.get("files", {}) and (self.path / name).exists()
 
 
 @dataclass(frozen=True)
@@ -153,22 +153,22 @@ def catalog(root: str) -> Catalog:
     return scan(Path(root))
 
 
-def _dir(info: ModelInfo | ComparisonInfo) -> ArtifactDir:
+def _dir(info: ArtifactInfo) -> ArtifactDir:
     hint = _model_hint(info.slug) if isinstance(info, ModelInfo) else "python -m precompute compare --force"
     return ArtifactDir(info.path, hint, info.manifest)
 
 
-def _sha(info: ModelInfo | ComparisonInfo, name: str) -> str:
+def _sha(info: ArtifactInfo, name: str) -> str:
     return str(info.manifest.get("files", {}).get(name, {}).get("sha256"))
 
 
 @st.cache_data(show_spinner="Loading…", max_entries=256)
-def _table(_info: ModelInfo | ComparisonInfo, path: str, name: str, sha: str, columns: tuple[str, ...] | None
+def _table(_info: ArtifactInfo, path: str, name: str, sha: str, columns: tuple[str, ...] | None
            ) -> pd.DataFrame:
     return _dir(_info).load_table(name, list(columns) if columns else None)
 
 
-def table(info: ModelInfo | ComparisonInfo, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+def table(info: ArtifactInfo, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
     """A parquet artifact, or None when this build has none. Raises ArtifactError when it is corrupt."""
     if not info.has(name):
         return None

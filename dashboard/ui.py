@@ -51,7 +51,7 @@ def view() -> View:
     )
 
 
-def missing_message(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str) -> None:
+def missing_message(info: data.ArtifactInfo, name: str, what: str) -> None:
     if isinstance(info, data.ModelInfo):
         st.info(f"**{info.label}** has no {what} ({name}): that build step failed or was skipped. "
                 f"Build it with `python -m precompute build {info.slug}`.")
@@ -60,7 +60,7 @@ def missing_message(info: data.ModelInfo | data.ComparisonInfo, name: str, what:
                 f"Build it with `python -m precompute compare {' '.join(info.models)}`.")
 
 
-def _told(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str, fetch: Callable[[], Any]) -> Any | None:
+def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any]) -> Any | None:
     """``fetch()``, or None after telling the user why not (absent: st.info; corrupt: st.error)."""
     try:
         value = fetch()
@@ -72,7 +72,7 @@ def _told(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str, fetc
     return value
 
 
-def load(info: data.ModelInfo | data.ComparisonInfo, name: str, what: str,
+def load(info: data.ArtifactInfo, name: str, what: str,
          columns: list[str] | None = None) -> pd.DataFrame | None:
     """A table, or None after telling the user why not."""
     if name == data.schema.TOKENS:

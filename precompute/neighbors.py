@@ -201,13 +201,14 @@ def _exact_top_k(
     torch.set_num_threads(threads)
     try:
         select = _NumbaSelect(n, k) if backend == "numba" else _TorchSelect(n, k, device)
-        products = _cpu_products if device.type == "cpu" else _device_products
+        products = (_cpu_products(unit, plan, threads) if device.type == "cpu"
+                    else _device_products(unit, plan, device))
         # The bar counts multiply-adds, so that its rate and ETA stay true across blocks of any shape.
         bar = tqdm(total=sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan) * unit.shape[1],
                    desc=f"exact top-{k} ({device.type}, {n} x {unit.shape[1]})", unit="FMA", unit_scale=True,
                    disable=not progress)
         with bar:
-            for block, r0, c0 in products(unit, plan, threads, device):
+            for block, r0, c0 in products:
                 select.update(block, r0, c0, columns_too=r0 != c0)
                 bar.update(block.shape[0] * block.shape[1] * unit.shape[1])
         return select.result()
@@ -239,9 +240,7 @@ def block_plan(n: int, b: int, width: int) -> Plan:
     return plan
 
 
-def _cpu_products(
-    unit: np.ndarray, plan: Plan, threads: int, device: torch.device
-) -> Iterator[tuple[np.ndarray, int, int]]:
+def _cpu_products(unit: np.ndarray, plan: Plan, threads: int) -> Iterator[tuple[np.ndarray, int, int]]:
     """Yield (block, r0, c0): unit[r0:r1] · unit[c0:c1]ᵀ for each product of the plan, in one reused buffer.
 
     NumPy's OpenBLAS, not torch's MKL: on this AMD machine OpenBLAS runs the 4096 x 512 x 4096
@@ -268,9 +267,7 @@ def _cpu_products(
             yield block, r0, c0
 
 
-def _device_products(
-    unit: np.ndarray, plan: Plan, threads: int, device: torch.device
-) -> Iterator[tuple[torch.Tensor, int, int]]:
+def _device_products(unit: np.ndarray, plan: Plan, device: torch.device) -> Iterator[tuple[torch.Tensor, int, int]]:
     """Yield (block, r0, c0) like ``_cpu_products``, computed by torch on ``device`` (a GPU)."""
     import torch
 

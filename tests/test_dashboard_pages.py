@@ -169,3 +169,14 @@ def test_vector_expression_is_answered_by_annoy(monkeypatch, artifact_root):
     assert len(table) == k
     assert not {a, b, c} & set(table["token"])
     assert table["similarity"].is_monotonic_decreasing
+
+
+def test_separability_lists_the_categories_too_small_to_probe(monkeypatch, artifact_root):
+    at = run_app(monkeypatch, artifact_root, "separability")
+    skipped = sum(int(pd.read_parquet(artifact_root / s / schema.SEPARABILITY)["mean"].isna().sum())
+                  for s in models(artifact_root))
+    assert skipped > 0, "the sample models have categories below min_category_tokens"
+    assert [e.label for e in at.expander if e.label.startswith("Not probed")] == [
+        f"Not probed: {skipped} categories with too few tokens"]
+    minimum = manifest(artifact_root, models(artifact_root)[0])["params"]["min_category_tokens"]
+    assert any(f"(fewer than {minimum} tokens)" in md.value for md in at.markdown)

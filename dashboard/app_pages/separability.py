@@ -33,11 +33,10 @@ if ui.require_models(v):
                                      title="Category identification accuracy"), key="sep_bars")
         ui.downloads(scored.drop(columns=["shown_category"]), "separability", v.models, "sep")
         if len(skipped):
+            minimum = {m.label: m.params.get("min_category_tokens", "?") for m in v.models}
             with st.expander(f"Not probed: {len(skipped)} categories with too few tokens"):
-                st.caption("A category needs `min_category_tokens` tokens (see each model's build parameters) "
-                           "for a probe; these had fewer (token count in brackets).")
                 for model, rows in skipped.groupby("model", sort=False):
-                    st.markdown(f"**{model}**: " + ", ".join(
+                    st.markdown(f"**{model}** (fewer than {minimum[model]} tokens): " + ", ".join(
                         f"{r.category} ({r.n_tokens:,})" for r in rows.sort_values("category").itertuples()))
 
     st.subheader("Pairwise: category a vs category b")
