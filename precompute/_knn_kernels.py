@@ -7,13 +7,16 @@ Each row's running top-k lives in ``values[r]``/``ids[r]`` as a min-heap whose r
 entry kept: smaller similarity, or equal similarity and larger id. An entry enters only when it
 beats the root, so the result is the top-k by (similarity desc, id asc) whatever the order in
 which the blocks arrive. A row whose heap is still filling (its first block) starts from a floor,
-the k-th largest of its 16-entry chunk maxima, so that it pushes about k entries rather than
-every entry that beats a half-empty heap.
+the k-th largest of the maxima of disjoint groups of its entries, so that it pushes about k
+entries rather than every entry that beats a half-empty heap.
 
-One block (rows r0.., columns c0..) is read once, for both directions at the same time. Each
-thread owns whole rows, so it updates their heaps directly; the entries that may enter a
-*column's* heap (those at or above the column's k-th best when the block started) are few, so
-they are written to a small per-row list and applied afterwards, grouped by column.
+One block (rows r0.., columns c0..) is read once, for both directions at the same time. Per row,
+one branch-free pass marks the entries that reach the row's threshold or their column's (a loop
+the compiler turns into SIMD compares over the whole row), and only the marked entries are then
+visited, eight flags at a time. Each thread owns whole rows, so it updates their heaps directly;
+the entries that may enter a *column's* heap (those at or above the column's k-th best when the
+block started) are few, so they are written to a small per-row list and applied afterwards,
+grouped by column.
 """
 
 from __future__ import annotations
@@ -21,15 +24,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Entries per vectorised check: a whole chunk is skipped when none of it reaches a threshold.
-#: 32 measured fastest (16: one horizontal reduction per two AVX2 vectors costs more than the
-#: comparisons; 64: more chunks with a hit to walk entry by entry).
-_CHUNK = 32
-#: Entries per chunk maximum in a filling row's floor; small, so that a 4096-column block has
-#: well over k chunks.
-_FLOOR_CHUNK = 16
-#: Floating-point licence for the vectorised maximum; inputs are finite, thresholds may be -inf.
-_FAST = {"nnan", "nsz", "reassoc", "arcp"}
+from precompute.neighbors import EMPTY_ID
+
+#: Entries per group in a filling row's floor: small, so that a 4096-column block has well over
+#: k groups. Group c holds the entries c, c + G, c + 2G, ... for G groups, so that the group
+#: maxima are elementwise maxima of contiguous slices, which the compiler vectorises.
+_FLOOR_GROUP = 16
+#: Flags visited per test: one 64-bit word of eight byte flags.
+_WORD = 8
+_NEG_INF = np.float32(-np.inf)
 
 
 @numba.njit(inline="always")
@@ -60,44 +63,37 @@ def _offer(heap_v: np.ndarray, heap_i: np.ndarray, v: float, i: int) -> None:
     heap_i[pos] = i
 
 
-@numba.njit(fastmath=_FAST, inline="always")
-def _chunk_reaches(row: np.ndarray, lo: int, row_worst: float, col_worst: np.ndarray) -> bool:
-    """Whether any row[b], b in [lo, lo + _CHUNK), reaches its row's or its column's threshold.
-
-    One OR over a fixed-length chunk of comparisons, which the compiler turns into a few SIMD
-    instructions and one test; this check is most of the time spent on a block once the heaps
-    are full (twice as fast as the two maxima it replaced).
-    """
-    hit = False
-    for b in range(lo, lo + _CHUNK):
-        hit |= (row[b] >= row_worst) | (row[b] >= col_worst[b])
-    return hit
-
-
-@numba.njit(fastmath=_FAST)
-def _floor(row: np.ndarray, n_full: int, self_col: int, k: int) -> float:
-    """A lower bound of the row's k-th best from this block alone: the k-th largest of its chunk
-    maxima (self left out). Each of those k chunks holds a distinct entry at or above it, so no
+@numba.njit
+def _floor(row: np.ndarray, self_col: int, k: int) -> np.float32:
+    """A lower bound of the row's k-th best from this block alone: the k-th largest of its group
+    maxima (self left out). Each of those k groups holds a distinct entry at or above it, so no
     entry below it can end in the top-k; a row whose heap is still filling skips those entries
-    instead of pushing them. -inf when the block has fewer than k whole chunks.
+    instead of pushing them. -inf when the block has fewer than k groups.
     """
-    n_chunks = n_full // _FLOOR_CHUNK
-    if n_chunks < k:
-        return -np.inf
-    maxima = np.empty(n_chunks, dtype=np.float32)
-    for c in range(n_chunks):
-        top = -np.inf
-        for b in range(c * _FLOOR_CHUNK, (c + 1) * _FLOOR_CHUNK):
-            top = max(top, row[b])
-        maxima[c] = top
-    if 0 <= self_col < n_full:
-        c = self_col // _FLOOR_CHUNK
-        top = -np.inf
-        for b in range(c * _FLOOR_CHUNK, (c + 1) * _FLOOR_CHUNK):
+    n_groups = row.shape[0] // _FLOOR_GROUP
+    if n_groups < k:
+        return _NEG_INF
+    maxima = row[:n_groups].copy()
+    for j in range(1, _FLOOR_GROUP):
+        part = row[j * n_groups : (j + 1) * n_groups]
+        for c in range(n_groups):
+            maxima[c] = max(maxima[c], part[c])
+    if 0 <= self_col < n_groups * _FLOOR_GROUP:
+        c = self_col % n_groups
+        top = _NEG_INF
+        for b in range(c, n_groups * _FLOOR_GROUP, n_groups):
             if b != self_col:
                 top = max(top, row[b])
         maxima[c] = top
-    return np.partition(maxima, n_chunks - k)[n_chunks - k]
+    return np.partition(maxima, n_groups - k)[n_groups - k]
+
+
+@numba.njit
+def _mark(row: np.ndarray, row_worst: np.float32, col_worst: np.ndarray, flags: np.ndarray) -> None:
+    """flags[b] = 1 where row[b] reaches the row's threshold or column b's (x >= a or x >= b is
+    x >= min(a, b)): one branch-free loop over the row, vectorised by the compiler."""
+    for b in range(flags.shape[0]):
+        flags[b] = row[b] >= min(row_worst, col_worst[b])
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -107,6 +103,7 @@ def scan_block(
     c0: int,
     values: np.ndarray,
     ids: np.ndarray,
+    labels: np.ndarray,
     columns_too: bool,
     pending: np.ndarray,
     pending_v: np.ndarray,
@@ -114,6 +111,9 @@ def scan_block(
 ) -> None:
     """Offer every entry of a (R, C) similarity block to its rows' heaps, and to its columns' heaps
     when ``columns_too`` (an off-diagonal block of the symmetric product).
+
+    Rows and heaps are indexed by position; ``labels`` (int32) gives each position the id that
+    goes into the heaps and breaks ties.
 
     ``pending`` (R, cap) int32, ``pending_v`` (R, cap) float32 and ``n_pending`` (R,) int64 are
     scratch space for the column candidates (column, similarity); a row with more than ``cap`` of
@@ -124,23 +124,28 @@ def scan_block(
     col_worst = values[c0 : c0 + n_cols, 0].copy()
     if not columns_too:
         col_worst[:] = np.inf
-    n_full = n_cols - n_cols % _CHUNK
+    n_words = n_cols // _WORD
     k = values.shape[1]
     for a in numba.prange(n_rows):
         r = r0 + a
         row = sims[a]
         heap_v = values[r]
         heap_i = ids[r]
-        floor = _floor(row, n_full, r - c0, k) if heap_v[0] == -np.inf else -np.inf
+        floor = _floor(row, r - c0, k) if heap_v[0] == _NEG_INF else _NEG_INF
         worst = max(floor, heap_v[0])
+        # Thresholds only rise while the row is walked, so the flags set at the start are a
+        # superset of the entries that still pass when they are visited.
+        flags = np.empty(n_words * _WORD, dtype=np.uint8)
+        _mark(row, worst, col_worst, flags)
+        words = flags.view(np.uint64)
         count = 0
-        for lo in range(0, n_cols, _CHUNK):
-            if lo < n_full and not _chunk_reaches(row, lo, worst, col_worst):
+        for w in range(n_words + 1):
+            if w < n_words and words[w] == 0:
                 continue
-            for b in range(lo, min(n_cols, lo + _CHUNK)):
+            for b in range(w * _WORD, min(n_cols, (w + 1) * _WORD)):
                 v = row[b]
                 if v >= worst and c0 + b != r:
-                    _offer(heap_v, heap_i, v, c0 + b)
+                    _offer(heap_v, heap_i, v, labels[c0 + b])
                     worst = max(floor, heap_v[0])
                 if v >= col_worst[b]:
                     if count < cap:
@@ -149,7 +154,7 @@ def scan_block(
                     count += 1
         n_pending[a] = count
     if columns_too:
-        _apply_columns(sims, r0, c0, values, ids, pending, pending_v, n_pending, col_worst)
+        _apply_columns(sims, r0, c0, values, ids, labels, pending, pending_v, n_pending, col_worst)
 
 
 @numba.njit(parallel=True, nogil=True)
@@ -159,6 +164,7 @@ def _apply_columns(
     c0: int,
     values: np.ndarray,
     ids: np.ndarray,
+    labels: np.ndarray,
     pending: np.ndarray,
     pending_v: np.ndarray,
     n_pending: np.ndarray,
@@ -194,8 +200,26 @@ def _apply_columns(
         heap_v = values[c]
         heap_i = ids[c]
         for t in range(starts[b], starts[b + 1]):
-            _offer(heap_v, heap_i, by_col_v[t], r0 + by_col[t])
+            _offer(heap_v, heap_i, by_col_v[t], labels[r0 + by_col[t]])
         for t in range(n_overflow):
             a = overflow[t]
             if sims[a, b] >= col_worst[b]:
-                _offer(heap_v, heap_i, sims[a, b], r0 + a)
+                _offer(heap_v, heap_i, sims[a, b], labels[r0 + a])
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def sort_heaps(values: np.ndarray, ids: np.ndarray) -> None:
+    """Turn each row's heap, in place, into its entries best first (similarity desc, id asc).
+
+    A heap sort: the root is the worst entry, so moving it to the end and sifting the last
+    entry down from an empty root leaves the row ordered from best to worst.
+    """
+    k = values.shape[1]
+    for r in numba.prange(values.shape[0]):
+        heap_v = values[r]
+        heap_i = ids[r]
+        for end in range(k - 1, 0, -1):
+            v, i = heap_v[end], heap_i[end]
+            heap_v[end], heap_i[end] = heap_v[0], heap_i[0]
+            heap_v[0], heap_i[0] = _NEG_INF, EMPTY_ID
+            _offer(heap_v[:end], heap_i[:end], v, i)

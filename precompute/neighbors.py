@@ -9,17 +9,23 @@ Selecting the top-k from each block is the other cost. A row's running top-k is 
 root is its current k-th best, so one pass over a block compares every similarity against its
 row's (and column's) root and touches the heap only for the few that beat it. On CPU that pass is
 a small compiled kernel (``precompute._knn_kernels``, numba, already installed with umap-learn):
-it reads each block once for both directions, with vectorised checks that skip 32 entries at a
-time. On a GPU the same selection is done with torch operations (``topk``, a mask, and a stable
-sort); both give the same table (tests run both).
+it reads each block once for both directions, marks the entries that reach a threshold in one
+SIMD loop per row and visits only those. On a GPU the same selection is done with torch
+operations (``topk``, a mask, and a stable sort); both give the same table (tests run both).
 
-On CPU the products are NumPy's OpenBLAS calls, not torch's MKL (faster on this AMD machine), one
-single-threaded call per thread (see ``_cpu_products``), and each row block meets the columns to
-its right in panels four blocks wide, which run closer to the BLAS peak than square blocks.
-Measured on use-multilingual-v3 (128,000 x 512, 2 cores): the products take ~90% of the time,
-the selection the rest. Tried and dropped, because they were slower: running the next product in
-a thread beside the current selection (both already use every core), and fusing product and
-selection into cache-sized tiles (the small products lose more than the cache saves).
+The rows are searched in a locality order (a small k-means, ``locality_order``), so that each
+diagonal block, computed first, already holds many of its rows' true neighbours: the heaps start
+near their final thresholds and later blocks push few entries. The heaps hold the original ids.
+
+On CPU the products are NumPy's OpenBLAS calls, not torch's MKL (faster on the AMD machines this
+was measured on), one single-threaded call per thread (see ``_cpu_products``), and each row block
+meets the columns to its right in panels four blocks wide, which run closer to the BLAS peak than
+square blocks. Measured on use-multilingual-v3 (128,000 x 512, 2 cores, k=100): products 43.7 s
+(at the machine's GEMM peak; the diagonal blocks, computed whole, are ~3% of them), selection
+3.7 s, locality order, normalisation and the final sort 0.8 s. Tried and dropped, because they
+were slower: running the next product in a thread beside the current selection (both already
+use every core), and fusing product and selection into cache-sized tiles (the small products lose
+more than the cache saves).
 
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
@@ -47,11 +53,13 @@ DEFAULT_BLOCK = 4096
 MEMORY_SHARE = 0.25
 #: Column blocks per CPU product: wider products run closer to the BLAS peak (measured).
 PANEL_BLOCKS = 4
+#: Clusters of the locality order per block of rows: a block then holds a few whole clusters.
+CLUSTERS_PER_BLOCK = 4
 #: Columns per column candidate listed in a product row before the row is rescanned instead
 #: (numba scan): room for 256 candidates in a 4096-column block.
 _COLUMNS_PER_PENDING = 16
 #: Id of an empty heap slot: larger than any real id, so any real entry beats it on a tie.
-_EMPTY_ID = np.iinfo(np.int32).max
+EMPTY_ID = int(np.iinfo(np.int32).max)
 
 
 def valid_rows(embeddings: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -121,23 +129,68 @@ def top_k_neighbors(
             f"k={k} neighbours need more than k valid rows, but only {ids.size} of "
             f"{embeddings.shape[0]} rows are valid (non-zero and allowed by `valid`); lower k"
         )
-    unit = normalize_rows(embeddings[ids])
     dev = _resolve_device(device)
+    b = min(block_size or choose_block_size(ids.size, dev), ids.size)
+    # The search runs over the valid rows in an order that puts similar rows in the same block;
+    # its heaps hold indices into `ids`, so the order changes the speed, never the table.
+    order = locality_order(embeddings, ids, CLUSTERS_PER_BLOCK * -(-ids.size // b))
     local_v, local_i = _exact_top_k(
-        unit, k, block_size=block_size, device=dev, n_threads=n_threads, progress=progress
+        normalize_rows(embeddings, ids[order]), k, labels=order, block_size=b, device=dev,
+        n_threads=n_threads, progress=progress,
     )
     neighbors = np.full((embeddings.shape[0], k), -1, dtype=np.int32)
     similarities = np.zeros((embeddings.shape[0], k), dtype=np.float32)
-    neighbors[ids] = ids[local_i]
+    neighbors[ids[order]] = ids[local_i]
     # Rounding can put identical rows a hair above 1; a cosine lies in [-1, 1].
-    similarities[ids] = np.clip(local_v, -1.0, 1.0)
+    similarities[ids[order]] = np.clip(local_v, -1.0, 1.0)
     return neighbors, similarities
 
 
-def normalize_rows(matrix: np.ndarray) -> np.ndarray:
-    """(n, d) float32 rows scaled to unit L2 norm (norms summed in float64); rows must be non-zero."""
-    norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64))
-    return np.ascontiguousarray(matrix / norms[:, None], dtype=np.float32)
+def normalize_rows(matrix: np.ndarray, rows: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+    """matrix[rows] (all rows by default) as float32 scaled to unit L2 norm, computed in float64;
+    the rows must be non-zero.
+
+    Done ``chunk`` rows at a time, so that the float64 copy stays small and in cache (the whole
+    128,000 x 512 matrix at once took 1.8 s, in slices 0.2 s, with identical results), and taken
+    row by row, so that no full copy of the selected rows is made first.
+    """
+    n = matrix.shape[0] if rows is None else len(rows)
+    out = np.empty((n, matrix.shape[1]), dtype=np.float32)
+    for lo in range(0, n, chunk):
+        part = matrix[lo : lo + chunk] if rows is None else matrix[rows[lo : lo + chunk]]
+        part = part.astype(np.float64)
+        out[lo : lo + chunk] = part / np.sqrt(np.einsum("ij,ij->i", part, part))[:, None]
+    return out
+
+
+def locality_order(matrix: np.ndarray, rows: np.ndarray, n_clusters: int, *, iterations: int = 5,
+                   per_cluster: int = 64, seed: int = 0) -> np.ndarray:
+    """A permutation of ``rows`` (non-zero rows of ``matrix``) that puts similar rows next to each
+    other: positions sorted (stably) by their nearest centroid of a small spherical k-means, fitted
+    on ``per_cluster`` sampled rows per cluster with a fixed seed.
+
+    Why: in this order a diagonal block, which comes first, holds many of its rows' true
+    neighbours, so the heaps start near their final thresholds and the later blocks push far fewer
+    entries (use-multilingual-v3, 125 clusters: selection 4.9 s down to 3.7 s, for 0.3 s here).
+    The order never changes the table: the heaps hold the original ids, which break the ties.
+    """
+    n = len(rows)
+    if n_clusters <= 1:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    fit = normalize_rows(matrix, rows[np.sort(rng.choice(n, min(n, per_cluster * n_clusters), replace=False))])
+    centroids = fit[rng.choice(fit.shape[0], min(n_clusters, fit.shape[0]), replace=False)]
+    for _ in range(iterations):
+        members = np.zeros((centroids.shape[0], fit.shape[0]), dtype=np.float32)
+        members[np.argmax(fit @ centroids.T, axis=1), np.arange(fit.shape[0])] = 1.0
+        sums = members @ fit
+        norms = np.linalg.norm(sums, axis=1)
+        moved = norms > 0  # an empty cluster keeps its centroid
+        centroids[moved] = sums[moved] / norms[moved, None]
+    # A row's nearest centroid does not depend on its norm: no need to normalise them all here.
+    nearest = np.concatenate([np.argmax(matrix[rows[lo : lo + 16384]].astype(np.float32) @ centroids.T, axis=1)
+                              for lo in range(0, n, 16384)])
+    return np.argsort(nearest, kind="stable")
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -180,11 +233,13 @@ def _exact_top_k(
     n_threads: int = 0,
     progress: bool = True,
     backend: str = "",
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k over unit rows: ((n, k) float32 similarities, (n, k) int32 local ids), sorted.
+    """Top-k over unit rows: ((n, k) float32 similarities, (n, k) int32 ids), sorted, by row position.
 
-    ``backend`` "numba" (the CPU default) or "torch" (the GPU default) picks the block selection;
-    tests run both on CPU.
+    ``labels`` gives each row position its id (default: the position); heaps hold these ids and
+    ties go to the smaller one. ``backend`` "numba" (the CPU default) or "torch" (the GPU default)
+    picks the block selection; tests run both on CPU.
     """
     import torch
     from tqdm.auto import tqdm
@@ -200,7 +255,8 @@ def _exact_top_k(
     previous_numba_threads = _set_numba_threads(threads) if backend == "numba" else 0
     torch.set_num_threads(threads)
     try:
-        select = _NumbaSelect(n, k) if backend == "numba" else _TorchSelect(n, k, device)
+        labels = np.arange(n, dtype=np.int32) if labels is None else np.asarray(labels, dtype=np.int32)
+        select = _NumbaSelect(n, k, labels) if backend == "numba" else _TorchSelect(n, k, labels, device)
         products = (_cpu_products(unit, plan, threads) if device.type == "cpu"
                     else _device_products(unit, plan, device))
         # The bar counts multiply-adds, so that its rate and ETA stay true across blocks of any shape.
@@ -243,8 +299,9 @@ def block_plan(n: int, b: int, width: int) -> Plan:
 def _cpu_products(unit: np.ndarray, plan: Plan, threads: int) -> Iterator[tuple[np.ndarray, int, int]]:
     """Yield (block, r0, c0): unit[r0:r1] · unit[c0:c1]ᵀ for each product of the plan, in one reused buffer.
 
-    NumPy's OpenBLAS, not torch's MKL: on this AMD machine OpenBLAS runs the 4096 x 512 x 4096
-    products at ~145 GFLOP/s where MKL reaches ~115. Each block is cut into row slices, one per
+    NumPy's OpenBLAS, not torch's MKL: on the AMD machines measured, OpenBLAS runs the
+    4096 x 512 x 4096 products at ~145 GFLOP/s where MKL reaches ~115 (Zen 3, 2 cores), and at
+    ~195 where MKL reaches ~170 (Zen 4, 4096 x 512 x 16384). Each block is cut into row slices, one per
     thread, each a single-threaded BLAS call (the calls release the GIL): OpenBLAS's own thread
     pool keeps its workers spinning after every call, and they took the cores from the selection
     that runs between products, doubling its time.
@@ -291,12 +348,13 @@ def _set_numba_threads(threads: int) -> int:
 class _NumbaSelect:
     """Running top-k as per-row min-heaps in NumPy arrays, updated by compiled block scans."""
 
-    def __init__(self, n: int, k: int) -> None:
+    def __init__(self, n: int, k: int, labels: np.ndarray) -> None:
         from precompute import _knn_kernels
 
         self._kernels = _knn_kernels
+        self.labels = labels
         self.values = np.full((n, k), -np.inf, dtype=np.float32)
-        self.ids = np.full((n, k), _EMPTY_ID, dtype=np.int32)
+        self.ids = np.full((n, k), EMPTY_ID, dtype=np.int32)
         self.pending = np.empty((0, 0), dtype=np.int32)
         self.pending_v = np.empty((0, 0), dtype=np.float32)
         self.n_pending = np.empty(0, dtype=np.int64)
@@ -308,11 +366,13 @@ class _NumbaSelect:
             self.pending_v = np.empty((sims.shape[0], cap), dtype=np.float32)
             self.n_pending = np.empty(sims.shape[0], dtype=np.int64)
         self._kernels.scan_block(
-            sims, r0, c0, self.values, self.ids, columns_too, self.pending, self.pending_v, self.n_pending
+            sims, r0, c0, self.values, self.ids, self.labels, columns_too, self.pending, self.pending_v,
+            self.n_pending,
         )
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        return _sorted_by_similarity(self.values, self.ids)
+        self._kernels.sort_heaps(self.values, self.ids)
+        return self.values, self.ids
 
 
 class _TorchSelect:
@@ -323,12 +383,13 @@ class _TorchSelect:
     beside the running list and re-sorted by (similarity desc, id asc) with two stable sorts.
     """
 
-    def __init__(self, n: int, k: int, device: torch.device) -> None:
+    def __init__(self, n: int, k: int, labels: np.ndarray, device: torch.device) -> None:
         import torch
 
         self.k = k
+        self.labels = torch.from_numpy(labels).to(device)
         self.values = torch.full((n, k), -torch.inf, dtype=torch.float32, device=device)
-        self.ids = torch.full((n, k), _EMPTY_ID, dtype=torch.int32, device=device)
+        self.ids = torch.full((n, k), EMPTY_ID, dtype=torch.int32, device=device)
 
     def update(self, block: np.ndarray | torch.Tensor, r0: int, c0: int, columns_too: bool) -> None:
         import torch
@@ -355,9 +416,9 @@ class _TorchSelect:
         slot = torch.arange(rows.numel(), device=sims.device) - (torch.cumsum(counts, 0) - counts)[rows]
         width = int(counts.max())
         cand_v = torch.full((n_rows, width), -torch.inf, dtype=torch.float32, device=sims.device)
-        cand_i = torch.full((n_rows, width), _EMPTY_ID, dtype=torch.int32, device=sims.device)
+        cand_i = torch.full((n_rows, width), EMPTY_ID, dtype=torch.int32, device=sims.device)
         cand_v[rows, slot] = sims[rows, cols]
-        cand_i[rows, slot] = (cols + c0).to(torch.int32)
+        cand_i[rows, slot] = self.labels[cols + c0]
         all_v = torch.cat([top_v, cand_v], dim=1)
         all_i = torch.cat([top_i, cand_i], dim=1)
         by_id = torch.argsort(all_i, dim=1, stable=True)
@@ -369,8 +430,3 @@ class _TorchSelect:
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         return self.values.cpu().numpy(), self.ids.cpu().numpy()
 
-
-def _sorted_by_similarity(values: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row ordered by similarity descending, then id ascending."""
-    order = np.lexsort((ids, -values), axis=-1)
-    return np.take_along_axis(values, order, axis=1), np.take_along_axis(ids, order, axis=1)

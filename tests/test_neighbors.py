@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import precompute.neighbors as neighbors_module
-from precompute.neighbors import _exact_top_k, normalize_rows, top_k_neighbors
+from precompute.neighbors import _exact_top_k, locality_order, normalize_rows, top_k_neighbors
 
 
 def brute_force(embeddings: np.ndarray, k: int, valid: np.ndarray | None = None):
@@ -51,7 +51,7 @@ def test_hand_placed_vectors() -> None:
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize(
     "n, k, block_size",
-    # The last two have at least k whole 16-entry chunks per block: rows then start from a floor.
+    # The last two have at least k floor groups (16 entries each) per block: rows then start from a floor.
     [(37, 1, 7), (203, 10, 7), (203, 60, 7), (203, 60, 50), (150, 20, 150), (203, 5, 100), (300, 12, 300)],
 )
 def test_equals_brute_force_on_random_data(backend: str, n: int, k: int, block_size: int) -> None:
@@ -79,7 +79,7 @@ def test_exact_ties_go_to_the_smaller_id(backend: str) -> None:
 
 
 def test_floor_keeps_exact_ties_at_the_cut() -> None:
-    """k=3 with 13 whole chunks per block: the first block of each row starts from the chunk-maxima
+    """k=3 with 13 floor groups per block: the first block of each row starts from the group-maxima
     floor, and the many ties at the cut (cosines in quarters) must still go to the smaller id."""
     e = exactly_representable(211, seed=7)
     expected_ids, expected_sims = brute_force(e, 3)
@@ -90,6 +90,39 @@ def test_floor_keeps_exact_ties_at_the_cut() -> None:
         np.testing.assert_array_equal(sims, expected_sims)
     cut = brute_force(e, 4)[1]
     assert np.sum(cut[:, 2] == cut[:, 3]) > 100
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_row_order_never_changes_the_table(backend: str) -> None:
+    """Rows searched in a shuffled order, with their ids as labels: the same table, ties included."""
+    e = exactly_representable(211, seed=5)
+    expected_ids, expected_sims = brute_force(e, 40)
+    order = np.random.default_rng(0).permutation(211)
+    sims, ids = _exact_top_k(normalize_rows(e, order), 40, labels=order, block_size=64,
+                             device=torch.device("cpu"), progress=False, backend=backend)
+    np.testing.assert_array_equal(ids, expected_ids[order])
+    np.testing.assert_array_equal(sims, expected_sims[order])
+
+
+def test_locality_order_puts_similar_rows_together() -> None:
+    """Three tight bundles of directions, interleaved: the order makes each bundle contiguous."""
+    rng = np.random.default_rng(0)
+    centres = np.eye(3, 16, dtype=np.float32) * 10
+    bundle = np.arange(300) % 3
+    e = centres[bundle] + rng.standard_normal((300, 16)).astype(np.float32)
+    rows = np.arange(300)
+    order = locality_order(e, rows, 3)
+    assert sorted(order.tolist()) == rows.tolist()
+    assert (np.diff(bundle[order]) != 0).sum() == 2
+    np.testing.assert_array_equal(order, locality_order(e, rows, 3))
+    np.testing.assert_array_equal(locality_order(e, rows, 1), rows)
+
+
+def test_normalize_rows_takes_the_rows_asked_for() -> None:
+    e = np.random.default_rng(3).standard_normal((50, 8)).astype(np.float32) * 5
+    rows = np.array([7, 3, 3, 49])
+    np.testing.assert_array_equal(normalize_rows(e, rows, chunk=3), normalize_rows(e[rows]))
+    np.testing.assert_allclose(np.linalg.norm(normalize_rows(e, chunk=7), axis=1), 1.0, rtol=1e-6)
 
 
 def test_thread_counts_are_restored() -> None:
