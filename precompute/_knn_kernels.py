@@ -27,7 +27,7 @@ import numpy as np
 from precompute.neighbors import EMPTY_ID
 
 #: Entries per group in a filling row's floor: small, so that a 4096-column block has well over
-#: k groups. Group c holds the entries c, c + G, c + 2G, ... for G groups, so that the group
+#: k groups. Of G groups, group c holds the entries c, c + G, c + 2G, ..., so that the group
 #: maxima are elementwise maxima of contiguous slices, which the compiler vectorises.
 _FLOOR_GROUP = 16
 #: Flags visited per test: one 64-bit word of eight byte flags.
