@@ -22,10 +22,11 @@ was measured on), one single-threaded call per thread (see ``_cpu_products``), a
 meets the columns to its right in panels four blocks wide, which run closer to the BLAS peak than
 square blocks. Measured on use-multilingual-v3 (128,000 x 512, 2 cores, k=100): products 43.7 s
 (at the machine's GEMM peak; the diagonal blocks, computed whole, are ~3% of them), selection
-3.7 s, locality order, normalisation and the final sort 0.8 s. Tried and dropped, because they
-were slower: running the next product in a thread beside the current selection (both already
-use every core), and fusing product and selection into cache-sized tiles (the small products lose
-more than the cache saves).
+3.7 s, locality order, normalisation and the final sort 0.8 s. Tried and dropped, being slower
+or no faster: running the next product in a thread beside the current selection (both already
+use every core), fusing product and selection into cache-sized tiles (the small products lose
+more than the cache saves), and half- or quarter-size diagonal blocks to waste fewer products
+(the smaller products and weaker first thresholds cost what they saved).
 
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
