@@ -22,19 +22,16 @@ def k_options(models: list[data.ModelInfo]) -> list[int]:
 
 
 def draw(catalog: data.Catalog) -> None:
-    """Draw the sidebar and leave the validated choices in st.session_state (read by ui.view())."""
+    """Draw the sidebar; its widgets leave the choices in st.session_state (read by ui.view())."""
     for name, message in catalog.broken:
         st.warning(f"Artifacts of **{name}** cannot be read and are left out: {message}")
     slugs = list(catalog.models)
-    chosen = state.choose(state.MODELS, slugs, slugs, label="models")
-    state.choose(state.CATEGORIES, ui.CATEGORY_OPTIONS, list(ui.CATEGORY_OPTIONS), label="categories")
-    ks = k_options([catalog.models[s] for s in chosen])
-    state.choose(state.K, ks, PREFERRED_K if PREFERRED_K in ks else ks[len(ks) // 2], label="k")
     with st.sidebar:
-        st.multiselect("Models", slugs, key=state.MODELS.key,
-                       format_func=lambda s: catalog.models[s].label,
-                       help="Models side by side on every page. Build more with `python -m precompute build MODEL`.")
-        st.multiselect("Token categories", ui.CATEGORY_OPTIONS, key=state.CATEGORIES.key,
+        chosen = st.multiselect(
+            "Models", slugs, default=slugs, **state.bind(state.MODELS, slugs, "models"),
+            help="Models side by side on every page. Build more with `python -m precompute build MODEL`.")
+        st.multiselect("Token categories", ui.CATEGORY_OPTIONS, default=list(ui.CATEGORY_OPTIONS),
+                       **state.bind(state.CATEGORIES, ui.CATEGORY_OPTIONS, "categories"),
                        help="The paper's 13 writing systems, S (symbols), N (numbers), and other.")
         left, right = st.columns(2)
         left.button("Scripts only", on_click=state.set_value, args=(state.CATEGORIES, list(WRITING_SYSTEMS)),
@@ -42,5 +39,7 @@ def draw(catalog: data.Catalog) -> None:
                     help="The paper's 13 writing systems, without S, N and other.")
         right.button("All", on_click=state.set_value, args=(state.CATEGORIES, list(ui.CATEGORY_OPTIONS)),
                      key="preset_all_categories", width="stretch")
-        st.select_slider("k (neighbourhood size)", ks, key=state.K.key,
+        ks = k_options([catalog.models[s] for s in chosen])
+        st.select_slider("k (neighbourhood size)", ks, value=PREFERRED_K if PREFERRED_K in ks else ks[len(ks) // 2],
+                         **state.bind(state.K, ks, "k"),
                          help="How many nearest neighbours the statistics and lists use.")

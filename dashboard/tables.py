@@ -12,9 +12,6 @@ import pandas as pd
 
 from precompute.categories import BOUNDARY
 
-#: Columns a neighbour table shows, in order.
-NEIGHBOUR_COLUMNS = ["rank", "token", "similarity", "category", "language", "gloss"]
-
 
 def stratified_sample(df: pd.DataFrame, by: str, n: int, seed: int = 0, floor: int = 200) -> pd.DataFrame:
     """At most ``n`` rows, each group of ``by`` keeping its share but at least ``min(floor, size)`` rows.
@@ -36,9 +33,9 @@ def stratified_sample(df: pd.DataFrame, by: str, n: int, seed: int = 0, floor: i
     return df[keep]
 
 
-def neighbour_rows(neighbors: np.ndarray, similarities: np.ndarray, tokens: pd.DataFrame, token_id: int,
-                   k: int) -> pd.DataFrame:
-    """The ``k`` nearest neighbours of one token from the exact table: rank, token, similarity, ….
+def neighbor_rows(neighbors: np.ndarray, similarities: np.ndarray, tokens: pd.DataFrame, token_id: int,
+                  k: int) -> pd.DataFrame:
+    """The ``k`` nearest neighbours of one token from the exact table: rank, id, token, similarity, ….
 
     ``neighbors``/``similarities`` are the (N, k_stored) arrays (-1 = no neighbour); ``tokens`` is
     the token table indexed by position (row i = id i).
@@ -46,21 +43,11 @@ def neighbour_rows(neighbors: np.ndarray, similarities: np.ndarray, tokens: pd.D
     ids = np.asarray(neighbors[token_id, :k])
     sims = np.asarray(similarities[token_id, :k])
     valid = ids >= 0
-    ids, sims = ids[valid], sims[valid]
-    rows = tokens.iloc[ids]
-    return pd.DataFrame({
-        "rank": np.arange(1, len(ids) + 1),
-        "id": ids,
-        "token": rows["text"].to_numpy(),
-        "similarity": sims.astype(float),
-        "category": rows["category"].to_numpy(),
-        "language": rows["language"].to_numpy(),
-        "gloss": rows["gloss"].to_numpy(),
-    })
+    return rows_for_ids(tokens, ids[valid], sims[valid])
 
 
 def rows_for_ids(tokens: pd.DataFrame, ids: Sequence[int], sims: Sequence[float]) -> pd.DataFrame:
-    """Neighbour rows for ids found another way (an Annoy query)."""
+    """Neighbour rows, ranked in the given order: from the exact table or found another way (Annoy)."""
     ids = np.asarray(ids, dtype=int)
     rows = tokens.iloc[ids]
     return pd.DataFrame({

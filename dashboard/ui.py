@@ -17,12 +17,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import data, pages, state
+from precompute import schema
 from precompute.categories import OTHER, PLOTTED
 from precompute.store import ArtifactError
 
-#: Page files (relative to dashboard/app.py) other pages link to.
-NEIGHBOURS_PAGE = "app_pages/neighbours.py"
+#: The page other pages link tokens to (its name in the registry: the file's stem).
+NEIGHBORS_PAGE = "neighbors"
 #: Category choices of the sidebar: the paper's 15 plotted categories and "other".
 CATEGORY_OPTIONS: tuple[str, ...] = PLOTTED + (OTHER,)
 #: Session key of the artifact root the router resolved.
@@ -42,22 +43,20 @@ class View:
 def view() -> View:
     """The current selection, as the router (app.py) validated it this run."""
     catalog = data.catalog(str(st.session_state[ROOT_KEY]))
-    slugs = st.session_state.get(state.MODELS.key) or []
+    slugs = state.value(state.MODELS) or []
     return View(
         catalog=catalog,
         models=[catalog.models[s] for s in slugs if s in catalog.models],
-        categories=list(st.session_state.get(state.CATEGORIES.key) or CATEGORY_OPTIONS),
-        k=int(st.session_state.get(state.K.key) or 10),
+        categories=list(state.value(state.CATEGORIES) or CATEGORY_OPTIONS),
+        k=int(state.value(state.K) or 10),
     )
 
 
 def missing_message(info: data.ArtifactInfo, name: str, what: str) -> None:
-    if isinstance(info, data.ModelInfo):
-        st.info(f"**{info.label}** has no {what} ({name}): that build step failed or was skipped. "
-                f"Build it with `python -m precompute build {info.slug}`.")
-    else:
-        st.info(f"Comparison **{info.slug}** has no {what} ({name}). "
-                f"Build it with `python -m precompute compare {' '.join(info.models)}`.")
+    """Say which file is absent and quote the command that rebuilds its directory (from the manifest)."""
+    whose = f"**{info.label}**" if isinstance(info, data.ModelInfo) else f"Comparison **{info.slug}**"
+    st.info(f"{whose} has no {what} ({name}): that build step failed or was skipped. "
+            f"Build it with `{data.rebuild_command(info)}`.")
 
 
 def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any]) -> Any | None:
@@ -75,7 +74,7 @@ def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any
 def load(info: data.ArtifactInfo, name: str, what: str,
          columns: list[str] | None = None) -> pd.DataFrame | None:
     """A table, or None after telling the user why not."""
-    if name == data.schema.TOKENS:
+    if name == schema.TOKENS:
         return _told(info, name, what, lambda: data.tokens(info))
     return _told(info, name, what, lambda: data.table(info, name, columns))
 
@@ -83,6 +82,17 @@ def load(info: data.ArtifactInfo, name: str, what: str,
 def load_array(info: data.ModelInfo, name: str, what: str) -> Any | None:
     """A memory-mapped array, or None after telling the user why not."""
     return _told(info, name, what, lambda: data.array(info, name))
+
+
+def load_annoy(info: data.ModelInfo) -> Any | None:
+    """The model's Annoy index (for vector expressions), or None after telling the user why not."""
+    return _told(info, schema.ANNOY, "Annoy index (needed for expressions)", lambda: data.annoy(info))
+
+
+def load_text_index(info: data.ModelInfo) -> dict[str, int] | None:
+    """Token text -> id (for lookups by text), or None after telling the user why not."""
+    return _told(info, schema.TOKENS, "token table",
+                 lambda: data.text_index(info) if info.has(schema.TOKENS) else None)
 
 
 def model_columns(models: Sequence[data.ModelInfo]) -> Iterator[data.ModelInfo]:
@@ -133,15 +143,27 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ModelInfo], key
     )
 
 
-def share_link(page_path: str) -> None:
-    """The full address of this view, in a code box with a copy button."""
+def share_link() -> None:
+    """The full address of the view on screen, in a code box with a copy button."""
     with st.expander("Copy link to this view", icon=":material/link:"):
-        st.code(state.share_url(page_path), language=None)
+        st.code(state.share_url(pages.shown_url_path(), pages.current().url_paths), language=None)
 
 
-def neighbours_href(text: str, models: Sequence[str]) -> str:
+def neighbors_link_params(text: str, models: Sequence[str]) -> dict[str, str | list[str]]:
+    """The query parameters that open the Neighbours page on ``text`` for ``models``."""
+    return {state.QUERY.name: text, state.MODELS.name: list(models)}
+
+
+def neighbors_href(text: str, models: Sequence[str]) -> str:
     """A relative link opening the Neighbours page on ``text`` for ``models`` (for LinkColumn cells)."""
-    return "neighbours?" + urlencode({state.QUERY.name: text, state.MODELS.name: ",".join(models)}, safe=",")
+    return (pages.current()[NEIGHBORS_PAGE].url_path + "?"
+            + urlencode(neighbors_link_params(text, models), doseq=True))
+
+
+def page_link_to_neighbors(text: str, models: Sequence[str]) -> None:
+    """A link (drawn here) that switches to the Neighbours page on ``text`` for ``models``."""
+    st.page_link(pages.st_page(pages.current()[NEIGHBORS_PAGE]), label=f"Open {text} on the Neighbours page",
+                 icon=":material/hub:", query_params=neighbors_link_params(text, models))
 
 
 def filter_categories(df: pd.DataFrame, categories: Sequence[str], column: str = "shown_category") -> pd.DataFrame:

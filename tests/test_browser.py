@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
+from dashboard import pages
 from precompute import schema
 
 pytestmark = pytest.mark.browser
@@ -31,17 +32,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
-#: URL path -> (page title shown as h1, whether the page must draw at least one chart).
-PAGES = {
-    "": ("Hyperpolyglot", False),
-    "map": ("Map", True),
-    "separability": ("Separability", True),
-    "neighbours": ("Neighbours", False),
-    "diversity": ("Neighbourhood diversity", True),
-    "meaning": ("Meaning", True),
-    "geometry": ("Geometry similarity", True),
-    "vocabulary": ("Vocabulary overlap", True),
-}
+#: The declared pages (dashboard.pages), by name.
+PAGES = {p.name: p for p in pages.discover().pages}
+#: The h1 of the pages whose heading is not their title in the navigation.
+HEADINGS = {"overview": "Hyperpolyglot", "diversity": "Neighbourhood diversity", "geometry": "Geometry similarity",
+            "vocabulary": "Vocabulary overlap"}
+#: Pages that show tables and numbers but no chart.
+WITHOUT_CHARTS = {"overview", "neighbors"}
 #: The shared link of the round-trip test: one model, three categories, a non-default k, a katakana query.
 SHARED_MODEL = "usem3-sample"
 SHARED_CATEGORIES = ["LATIN", "KATAKANA", "HEBREW"]
@@ -209,28 +206,28 @@ def multiselect_values(page, label: str) -> list[str]:
 
 
 # ---- the tests ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", list(PAGES))
-def test_every_page_renders_its_charts(page, server, path):
-    title, has_charts = PAGES[path]
-    url = f"{server}/{path}" + (f"?q={quote(SHARED_QUERY)}" if path == "neighbours" else "")
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_renders_its_charts(page, server, name):
+    path = PAGES[name].url_path
+    url = f"{server}/{path}" + (f"?q={quote(SHARED_QUERY)}" if name == "neighbors" else "")
     open_app(page, url)
     assert_no_exception(page)
-    assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == title
+    assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == HEADINGS.get(name, PAGES[name].title)
     charts = page.locator('[data-testid="stVegaLiteChart"]')
-    if has_charts:
+    if name not in WITHOUT_CHARTS:
         assert charts.count() >= 1, f"no chart on {url}"
         for i in range(charts.count()):
             box = charts.nth(i).locator("canvas.marks, svg.marks").first.bounding_box()
             assert box and box["width"] > 50 and box["height"] > 50, f"chart {i} of {url} is empty: {box}"
-    if path == "neighbours":  # the USE sample has the katakana word, Llama-2's vocabulary has not
+    if name == "neighbors":  # the USE sample has the katakana word, Llama-2's vocabulary has not
         assert page.locator('[data-testid="stDataFrame"]').count() == 1
         assert "wordllama-sample has no token" in page.locator('[data-testid="stMain"]').inner_text()
-    screenshot(page, f"page_{path or 'overview'}")
+    screenshot(page, f"page_{name}")
 
 
 def test_shared_link_restores_filters_across_pages(page, server):
-    link = (f"{server}/neighbours?models={SHARED_MODEL}&cats={','.join(SHARED_CATEGORIES)}&k={SHARED_K}"
-            f"&q={quote(SHARED_QUERY)}")
+    link = (f"{server}/{PAGES['neighbors'].url_path}?models={SHARED_MODEL}&cats={','.join(SHARED_CATEGORIES)}"
+            f"&k={SHARED_K}&q={quote(SHARED_QUERY)}")
     open_app(page, link)
     assert_no_exception(page)
     assert multiselect_values(page, "Models") == [SHARED_MODEL]
@@ -242,10 +239,11 @@ def test_shared_link_restores_filters_across_pages(page, server):
     assert SHARED_QUERY in page.locator('[data-testid="stMain"]').inner_text()
     screenshot(page, "shared_link_neighbours")
 
-    expected = {"models": [SHARED_MODEL], "cats": [",".join(SHARED_CATEGORIES)], "k": [str(SHARED_K)]}
+    # the link spelled the list with commas, as links were shared before; the URL now repeats the parameter
+    expected = {"models": [SHARED_MODEL], "cats": SHARED_CATEGORIES, "k": [str(SHARED_K)]}
     assert {name: query(page).get(name) for name in expected} == expected
     page.locator('[data-testid="stSidebarNavLink"]').filter(has_text="Diversity").click()
-    page.wait_for_url("**/diversity**")
+    page.wait_for_url(f"**/{PAGES['diversity'].url_path}**")
     settle(page)
     assert_no_exception(page)
     assert {name: query(page).get(name) for name in expected} == expected, page.url

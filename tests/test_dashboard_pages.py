@@ -13,21 +13,25 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from dashboard import pages  # noqa: E402
 from precompute import schema  # noqa: E402
-from precompute.categories import WRITING_SYSTEMS  # noqa: E402
+from precompute.categories import WRITING_SYSTEMS, display_category  # noqa: E402
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-PAGES = ["overview", "map", "separability", "neighbours", "diversity", "meaning", "geometry", "vocabulary"]
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+#: The declared pages (dashboard.pages), by name: what the router serves.
+PAGES = {p.name: p for p in pages.discover().pages}
 
 
-def run_app(monkeypatch: pytest.MonkeyPatch, root: Path, page: str = "overview", **params: str) -> AppTest:
+def run_app(monkeypatch: pytest.MonkeyPatch, root: Path, page: str = "overview", app: Path = APP,
+            **params: str | list[str]) -> AppTest:
+    """The app over ``root``, opened with ``params`` in the URL, on the page named ``page``."""
     monkeypatch.setenv(schema.ARTIFACTS_ENV, str(root))
-    at = AppTest.from_file(APP, default_timeout=30)
+    at = AppTest.from_file(str(app), default_timeout=30)
     for name, value in params.items():
         at.query_params[name] = value
     at.run()
     if page != "overview":
-        at.switch_page(f"app_pages/{page}.py")
+        at.switch_page(str(app.parent / "app_pages" / f"{page}.py"))
         at.run()
     assert not at.exception, at.exception
     return at
@@ -81,45 +85,54 @@ def test_neighbours_of_a_token_are_the_exact_table(monkeypatch, artifact_root):
     neighbors = np.load(artifact_root / slug / schema.NEIGHBORS)
     token_id = int(tokens.index[~tokens["is_special"] & ~tokens["is_zero"]][5])
     k = first_k(artifact_root)
-    at = run_app(monkeypatch, artifact_root, "neighbours", q=str(tokens["text"][token_id]), models=slug, k=str(k))
+    at = run_app(monkeypatch, artifact_root, "neighbors", q=str(tokens["text"][token_id]), models=slug, k=str(k))
     table = at.dataframe[0].value
     expected = tokens["text"].to_numpy()[neighbors[token_id, :k][neighbors[token_id, :k] >= 0]]
     assert list(table["token"]) == list(expected)
-    assert at.text_input(key="qp_q").value == tokens["text"][token_id]
+    assert at.text_input(key="q").value == tokens["text"][token_id]
 
 
 def test_neighbours_preset_and_unknown_token(monkeypatch, artifact_root):
-    at = run_app(monkeypatch, artifact_root, "neighbours", q="zzzqqqxx-not-a-token")
+    at = run_app(monkeypatch, artifact_root, "neighbors", q="zzzqqqxx-not-a-token")
     assert any("has no token" in i.value for i in at.info)
+    # the samples keep the poster's examples (tests/samples.py KEEP): all three are offered
     presets = [b for b in at.button if b.key and b.key.startswith("nb_preset_")]
-    if presets:  # the samples keep the poster's examples where the vocabulary has them
-        presets[0].click().run()
-        assert not at.exception
-        assert at.query_params["q"] == presets[0].label
+    assert [b.label for b in presets] == ["när", "アメリカ", "Comment"]
+    presets[1].click().run()
+    assert not at.exception
+    assert at.query_params["q"] == "アメリカ"
+    assert at.text_input(key="q").value == "アメリカ"
+    assert [df.value["token"].iloc[0] for df in at.dataframe]  # a table per model that has the token
 
 
-def test_query_parameters_round_trip(monkeypatch, artifact_root):
+@pytest.mark.parametrize("cats", ["LATIN,CYRILLIC", ["LATIN", "CYRILLIC"]], ids=["old-comma-link", "repeated"])
+def test_query_parameters_round_trip(monkeypatch, artifact_root, cats):
     slug = models(artifact_root)[-1]
     k = first_k(artifact_root)
-    params = {"models": slug, "cats": "LATIN,CYRILLIC", "k": str(k), "layout": "pca", "color": "norm"}
-    at = run_app(monkeypatch, artifact_root, **params)
-    assert at.multiselect(key="qp_models").value == [slug]
-    assert at.multiselect(key="qp_cats").value == ["LATIN", "CYRILLIC"]
-    assert at.select_slider(key="qp_k").value == k
-    for name in ("models", "cats", "k"):
-        assert at.query_params[name] == params[name]
-    # moving to another page keeps the shared state in the URL (Streamlit clears it on a switch)
-    at.switch_page("app_pages/diversity.py").run()
+    at = run_app(monkeypatch, artifact_root, "map", models=slug, cats=cats, k=str(k), layout="pca", color="norm")
+    assert at.multiselect(key="models").value == [slug]
+    assert at.multiselect(key="cats").value == ["LATIN", "CYRILLIC"]
+    assert at.select_slider(key="k").value == k
+    assert at.segmented_control(key="layout").value == "pca" and at.selectbox(key="color").value == "norm"
+    assert not at.warning
+    # the URL holds the view, lists as repeated parameters (links with commas were rewritten once)
+    expected = {"models": slug, "cats": ["LATIN", "CYRILLIC"], "k": str(k), "layout": "pca", "color": "norm"}
+    assert {name: at.query_params[name] for name in expected} == expected
+    # moving to another page keeps the sidebar's state in the URL
+    at.switch_page(str(PAGES["diversity"].file)).run()
     assert not at.exception
     assert at.query_params["models"] == slug and at.query_params["k"] == str(k)
-    assert at.multiselect(key="qp_cats").value == ["LATIN", "CYRILLIC"]
+    assert at.multiselect(key="cats").value == ["LATIN", "CYRILLIC"]
+    # back on the Map, its own settings come back
+    at.switch_page(str(PAGES["map"].file)).run()
+    assert at.segmented_control(key="layout").value == "pca" and at.selectbox(key="color").value == "norm"
 
 
 def test_category_preset_button(monkeypatch, artifact_root):
     at = run_app(monkeypatch, artifact_root)
     at.button(key="preset_writing_systems").click().run()
-    assert at.multiselect(key="qp_cats").value == list(WRITING_SYSTEMS)
-    assert at.query_params["cats"] == ",".join(WRITING_SYSTEMS)
+    assert at.multiselect(key="cats").value == list(WRITING_SYSTEMS)
+    assert at.query_params["cats"] == list(WRITING_SYSTEMS)
 
 
 @pytest.mark.parametrize("params", [
@@ -131,7 +144,7 @@ def test_category_preset_button(monkeypatch, artifact_root):
     {"q": "x" * 5000},
 ])
 def test_nonsense_urls_warn_and_render(monkeypatch, artifact_root, params):
-    page = "neighbours" if "q" in params else "map" if "layout" in params else "overview"
+    page = "neighbors" if "q" in params else "map" if "layout" in params else "overview"
     at = run_app(monkeypatch, artifact_root, page, **params)
     assert at.warning, "expected a visible warning"
     assert not at.exception
@@ -145,7 +158,7 @@ def test_broken_manifest_and_missing_file(monkeypatch, artifact_root, tmp_path):
     (root / good / schema.MAP).unlink()
     at = run_app(monkeypatch, root, "map")
     assert any(other in w.value for w in at.warning)
-    assert any(schema.MAP in i.value and "python -m precompute build" in i.value for i in at.info)
+    assert any(schema.MAP in i.value and manifest(root, good)["rebuild"] in i.value for i in at.info)
 
 
 def test_corrupt_file_shows_the_rebuild_command(monkeypatch, artifact_root, tmp_path):
@@ -154,7 +167,8 @@ def test_corrupt_file_shows_the_rebuild_command(monkeypatch, artifact_root, tmp_
     slug = models(root)[0]
     (root / slug / schema.SEPARABILITY).write_bytes(b"garbage")
     at = run_app(monkeypatch, root, "separability", models=slug)
-    assert any("corrupt" in e.value and "--force" in e.value for e in at.error)
+    rebuild = manifest(root, slug)["rebuild"]  # the command the build recorded (precompute.rebuild)
+    assert any("corrupt" in e.value and rebuild in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_vector_expression_is_answered_by_annoy(monkeypatch, artifact_root):
@@ -164,7 +178,7 @@ def test_vector_expression_is_answered_by_annoy(monkeypatch, artifact_root):
     usable = tokens[~tokens["is_special"] & ~tokens["is_zero"] & ~tokens["text"].str.contains(r"[\s,()]")]
     a, b, c = usable["text"].iloc[10:13]
     k = first_k(artifact_root)
-    at = run_app(monkeypatch, artifact_root, "neighbours", q=f"{a} - {b} + {c}", models=slug, k=str(k))
+    at = run_app(monkeypatch, artifact_root, "neighbors", q=f"{a} - {b} + {c}", models=slug, k=str(k))
     table = at.dataframe[0].value
     assert len(table) == k
     assert not {a, b, c} & set(table["token"])
@@ -180,3 +194,32 @@ def test_separability_lists_the_categories_too_small_to_probe(monkeypatch, artif
         f"Not probed: {skipped} categories with too few tokens"]
     minimum = manifest(artifact_root, models(artifact_root)[0])["params"]["min_category_tokens"]
     assert any(f"(fewer than {minimum} tokens)" in md.value for md in at.markdown)
+
+
+@pytest.mark.parametrize("cats", [None, "LATIN"])
+def test_diversity_page_shows_each_models_mean_and_std(monkeypatch, artifact_root, cats):
+    """The headline numbers, computed here from the parquet files (merge, category filter, mean, sd)."""
+    k = first_k(artifact_root)
+    at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), **({"cats": cats} if cats else {}))
+    shown = {m.label: (m.value, m.delta) for m in at.metric}
+    expected = {}
+    for slug in models(artifact_root):
+        div = pd.read_parquet(artifact_root / slug / schema.DIVERSITY)
+        tok = pd.read_parquet(artifact_root / slug / schema.TOKENS).set_index("id")
+        keep = tok["category"].astype("string").fillna("Unknown").map(display_category).loc[div["id"]].to_numpy()
+        values = div[f"n_categories_at_{k}"][keep == cats] if cats else div[f"n_categories_at_{k}"]
+        assert len(values) > 10  # real samples, not an empty filter
+        expected[f"{slug}: mean categories@{k}"] = (
+            f"{values.mean():.2f}", f"std {values.std(ddof=1):.2f} over {len(values):,} tokens")
+    assert shown == expected
+
+
+@pytest.mark.parametrize("name", [schema.ANNOY, schema.TOKENS])
+def test_neighbours_page_reports_a_corrupt_file_instead_of_failing(monkeypatch, artifact_root, tmp_path, name):
+    root = tmp_path / "artifacts"
+    shutil.copytree(artifact_root, root)
+    broken, fine = models(root)
+    (root / broken / name).write_bytes(b"garbage")
+    at = run_app(monkeypatch, root, "neighbors", q="▁king - ▁man + ▁woman", k=str(first_k(root)))
+    assert any("corrupt" in e.value and name in e.value for e in at.error), [e.value for e in at.error]
+    assert len(at.dataframe) == 1  # the other model still answers

@@ -4,6 +4,9 @@ import streamlit as st
 
 from dashboard import data, ui
 
+PAGE = {"title": "Build artifacts", "url_path": "", "icon": ":material/build:", "order": 0, "fallback": True,
+        "summary": "how to build the artifacts the dashboard shows"}
+
 root = st.session_state[ui.ROOT_KEY]
 catalog = data.catalog(root)
 

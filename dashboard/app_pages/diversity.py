@@ -5,8 +5,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, tables, ui
-from precompute import schema
+from precompute import paper, schema
 from precompute.categories import display_category
+
+PAGE = {"title": "Diversity", "url_path": "diversity", "icon": ":material/bar_chart:", "order": 50,
+        "summary": "how many writing systems a token's neighbours span, by category and by frequency",
+        "needs": ("DIVERSITY", "TOKENS", "DIVERSITY_BREAKDOWN", "DIVERSITY_BY_CATEGORY", "DIVERSITY_BY_DECILE")}
 
 
 def frequency_source(models: list[data.ModelInfo]) -> str:
@@ -26,8 +30,9 @@ def frequency_source(models: list[data.ModelInfo]) -> str:
 
 v = ui.view()
 st.title("Neighbourhood diversity")
-st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = 50: mT5-XL mean 7.61 (std 4.24), "
-           "XLM-R-XL std 0.98.")
+st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = {paper.K}: mT5-XL mean "
+           f"{paper.MT5_XL_CATEGORIES_MEAN:.2f} (std {paper.MT5_XL_CATEGORIES_STD:.2f}), XLM-R-XL std "
+           f"{paper.XLMR_XL_CATEGORIES_STD:.2f} ({paper.CITATION}).")
 
 if ui.require_models(v):
     column = f"n_categories_at_{v.k}"
@@ -92,4 +97,4 @@ if ui.require_models(v):
         ui.chart(charts.line_with_band(dec, "decile", "mean", "ci95", x_title="frequency decile",
                                        y_title=f"mean categories@{v.k}"), key="div_dec")
         ui.downloads(dec, f"diversity_by_decile_k{v.k}", v.models, "div_dec", {"k": v.k})
-ui.share_link("diversity")
+ui.share_link()

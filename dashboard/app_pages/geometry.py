@@ -8,6 +8,9 @@ import streamlit as st
 from dashboard import charts, state, ui
 from precompute import schema
 
+PAGE = {"title": "Geometry", "url_path": "geometry", "icon": ":material/grid_on:", "order": 70,
+        "summary": "how similar two models' neighbourhoods are (Jaccard, CKA, Procrustes)"}
+
 METRICS = {"jaccard_mean": "Jaccard of the top-k neighbour sets", "overlap_mean": "overlap |A∩B| / k",
            "cka": "linear CKA", "procrustes_residual": "Procrustes residual (lower = more alike)"}
 
@@ -18,19 +21,19 @@ if not comparisons:
     st.info("No comparison built yet. Build one with `python -m precompute compare MODEL_A MODEL_B` "
             "(`python -m precompute build --default` builds the default one).")
     st.stop()
-slug = state.choose(state.COMPARISON, comparisons, comparisons[0], label="comparison")
+controls = st.container(horizontal=True)
+with controls:
+    slug = (st.selectbox("Comparison", comparisons, **state.bind(state.COMPARISON, comparisons, "comparison"))
+            if len(comparisons) > 1 else comparisons[0])
+    metric = st.selectbox("Measure", list(METRICS), **state.bind(state.METRIC, list(METRICS), "measure"),
+                          help="; ".join(f"{k}: {text}" for k, text in METRICS.items()))
 cmp = v.catalog.comparisons[slug]
-metric = state.choose(state.METRIC, list(METRICS), "jaccard_mean", label="measure")
 geometry = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
 scopes = [schema.ALL_CATEGORIES] + (charts.category_sort(geometry["category"].unique()) if geometry is not None else [])
 scopes = list(dict.fromkeys(scopes))
-scope = state.choose(state.SCOPE, scopes, schema.ALL_CATEGORIES, label="category")
-with st.container(horizontal=True):
-    if len(comparisons) > 1:
-        st.selectbox("Comparison", comparisons, key=state.COMPARISON.key)
-    st.selectbox("Measure", list(METRICS), key=state.METRIC.key, format_func=METRICS.get)
-    st.selectbox("Tokens", scopes, key=state.SCOPE.key,
-                 format_func=lambda s: "all shared tokens" if s == schema.ALL_CATEGORIES else s)
+with controls:
+    scope = st.selectbox("Tokens", scopes, **state.bind(state.SCOPE, scopes, "category"),
+                         help=f"{schema.ALL_CATEGORIES}: all shared tokens; else the shared tokens of one category.")
 
 if geometry is not None:
     cell = geometry[geometry["category"] == scope].dropna(subset=[metric])
@@ -49,17 +52,16 @@ tokens = ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry")
 if tokens is not None and len(tokens):
     pairs = sorted({f"{a} | {b}" for a, b in zip(tokens["model_a"], tokens["model_b"], strict=True)})
     models = sorted(set(tokens["model_a"]) | set(tokens["model_b"]))
-    a = state.choose(state.MODEL_A, models, pairs[0].split(" | ")[0], label="model a")
-    b = state.choose(state.MODEL_B, models, pairs[0].split(" | ")[1], label="model b")
+    first_a, first_b = pairs[0].split(" | ")
     with st.container(horizontal=True):
-        st.selectbox("Model a", models, key=state.MODEL_A.key)
-        st.selectbox("Model b", models, key=state.MODEL_B.key)
+        a = st.selectbox("Model a", models, index=models.index(first_a), **state.bind(state.MODEL_A, models, "model a"))
+        b = st.selectbox("Model b", models, index=models.index(first_b), **state.bind(state.MODEL_B, models, "model b"))
     forward = (tokens["model_a"] == a) & (tokens["model_b"] == b)
     pair = tokens[forward | ((tokens["model_a"] == b) & (tokens["model_b"] == a))]
     if pair.empty:
         st.info(f"No per-token comparison of {a} and {b} in this build; pairs: {', '.join(pairs)}.")
     else:
-        pair = pair.assign(open=[ui.neighbours_href(t, [a, b]) for t in pair["text"]])
+        pair = pair.assign(open=[ui.neighbors_href(t, [a, b]) for t in pair["text"]])
         config = {"jaccard": st.column_config.NumberColumn(format="%.3f"),
                   "open": st.column_config.LinkColumn("neighbours", display_text="open")}
         left, right = st.columns(2)
@@ -71,4 +73,4 @@ if tokens is not None and len(tokens):
                         column_config=config)
         ui.downloads(pd.DataFrame(pair.drop(columns=["open"])), f"geometry_tokens_{a}_{b}",
                      [m for m in v.catalog.models.values() if m.slug in (a, b)], "geo_tokens")
-ui.share_link("geometry")
+ui.share_link()

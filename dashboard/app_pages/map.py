@@ -7,6 +7,12 @@ import streamlit as st
 from dashboard import charts, state, tables, ui
 from precompute import schema
 
+PAGE = {"title": "Map", "url_path": "map", "icon": ":material/scatter_plot:", "order": 20,
+        "summary": "each model's vocabulary in 2-D (UMAP or PCA), coloured by writing system; "
+                   "click a token for its neighbours",
+        "needs": ("MAP", "TOKENS", "DIVERSITY", "NEIGHBORS", "SIMILARITIES")}
+
+#: Options as the URL spells them (Streamlit's binding writes what a widget shows, so no format_func).
 LAYOUTS = {"umap": "UMAP", "pca": "PCA"}
 COLOURS = {"category": "token category", "diversity": "categories among the k nearest neighbours",
            "norm": "embedding norm"}
@@ -14,14 +20,14 @@ POINT_LIMITS = (2_000, 5_000, 10_000, 20_000)
 
 v = ui.view()
 st.title("Map")
-layout = state.choose(state.LAYOUT, list(LAYOUTS), "umap", label="layout")
-colour = state.choose(state.COLOR, list(COLOURS), "category", label="colour")
-limit = state.choose(state.MAX_POINTS, POINT_LIMITS, 10_000, label="points")
 with st.container(horizontal=True):
-    st.segmented_control("Layout", list(LAYOUTS), key=state.LAYOUT.key, format_func=LAYOUTS.get, required=True)
-    st.selectbox("Colour by", list(COLOURS), key=state.COLOR.key, format_func=COLOURS.get)
-    st.selectbox("Points per model", POINT_LIMITS, key=state.MAX_POINTS.key, format_func="{:,}".format,
-                 help="Sampled per category (fixed seed) so that small scripts stay visible.")
+    layout = st.segmented_control("Layout", list(LAYOUTS), default="umap", required=True,
+                                  **state.bind(state.LAYOUT, list(LAYOUTS), "layout"))
+    colour = st.selectbox("Colour by", list(COLOURS), **state.bind(state.COLOR, list(COLOURS), "colour"),
+                          help="; ".join(f"{k}: {text}" for k, text in COLOURS.items()))
+    limit = st.selectbox("Points per model", POINT_LIMITS, index=POINT_LIMITS.index(10_000),
+                         **state.bind(state.MAX_POINTS, POINT_LIMITS, "points"),
+                         help="Sampled per category (fixed seed) so that small scripts stay visible.")
 
 if ui.require_models(v):
     for m in ui.model_columns(v.models):
@@ -57,9 +63,7 @@ if ui.require_models(v):
             text = str(tok["text"].iloc[token_id])
             st.markdown(f"Nearest neighbours of **{text}**")
             if nb is not None and sim is not None:
-                st.dataframe(tables.neighbour_rows(nb, sim, tok, token_id, min(v.k, nb.shape[1]))
+                st.dataframe(tables.neighbor_rows(nb, sim, tok, token_id, min(v.k, nb.shape[1]))
                              .drop(columns=["id"]), hide_index=True)
-            link = {state.QUERY.name: text, state.MODELS.name: ",".join(x.slug for x in v.models)}
-            st.page_link(ui.NEIGHBOURS_PAGE, label=f"Open {text} on the Neighbours page", icon=":material/hub:",
-                         query_params=link)
-ui.share_link("map")
+            ui.page_link_to_neighbors(text, [x.slug for x in v.models])
+ui.share_link()

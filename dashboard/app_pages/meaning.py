@@ -8,6 +8,10 @@ from dashboard import charts, state, tables, ui
 from precompute import schema
 from precompute.categories import display_category
 
+PAGE = {"title": "Meaning", "url_path": "meaning", "icon": ":material/translate:", "order": 60,
+        "summary": "how often neighbours are translations of the token",
+        "needs": ("MEANING", "TRANSLATION_RETRIEVAL", "MEANING_TOKENS", "TOKENS", "NEIGHBORS", "SIMILARITIES")}
+
 v = ui.view()
 st.title("Meaning")
 st.caption("A neighbour shares meaning with a token when both name the same concept of the CLDR translation "
@@ -52,18 +56,14 @@ if ui.require_models(v):
             st.info("No token among the selected categories has a translated neighbour.")
             continue
         options = best["text"].head(200).tolist()
-        param = state.Param(f"{state.EXAMPLE.name}_{m.slug}")
-        chosen = state.choose(param, options, options[0], label="example token")
-        glosses = dict(zip(best["text"], best["gloss"], strict=True))
-        st.selectbox("Token", options, key=param.key,
-                     format_func=lambda t, g=glosses: f"{t} ({g[t]})" if pd.notna(g.get(t)) else t)
+        chosen = st.selectbox("Token", options, **state.bind(state.example(m.slug), options, "example token"))
         token_id = int(best.loc[best["text"] == chosen, "id"].iloc[0])
         k = int(mt["k"].iloc[0])
-        rows = tables.neighbour_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
+        rows = tables.neighbor_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
         concept = tok["concept"].iloc[token_id]
         same = tok["concept"].iloc[rows["id"]] == concept  # nullable: tokens without a concept are NA
         rows["same concept"] = same.fillna(False).to_numpy(bool)
         st.caption(f"{int(rows['same concept'].sum())} of {len(rows)} neighbours name the concept "
                    f"“{tok['gloss'].iloc[token_id]}”.")
         st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"]), hide_index=True)
-ui.share_link("meaning")
+ui.share_link()

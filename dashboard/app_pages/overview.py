@@ -4,21 +4,38 @@ import json
 
 import streamlit as st
 
-from dashboard import data, tables, ui
-from precompute import schema
+from dashboard import data, pages, tables, ui
+from precompute import paper, schema
 
-#: The paper's headline figures (Wen-Yi & Mimno 2023), shown beside each model's own for orientation.
-PAPER_K = 50
+PAGE = {"title": "Overview", "url_path": "", "icon": ":material/dashboard:", "order": 10,
+        "summary": "the findings as numbers from the loaded artifacts, one card per model",
+        "needs": ("DIVERSITY", "SEPARABILITY", "MEANING")}
 
 
 def paper_column() -> None:
+    """The paper's headline figures, beside each model's own for orientation."""
     st.markdown("**The paper** (its models)")
-    ui.figure(f"mT5-XL: categories in {PAPER_K}-NN", "7.61", "std 4.24 (XLM-R-XL: std 0.98)",
-              help=f"numNeighborCategory@{PAPER_K} in Wen-Yi & Mimno (2023): mT5-XL's neighbourhoods mix "
+    ui.figure(f"mT5-XL: categories in {paper.K}-NN", f"{paper.MT5_XL_CATEGORIES_MEAN:.2f}",
+              f"std {paper.MT5_XL_CATEGORIES_STD:.2f} (XLM-R-XL: std {paper.XLMR_XL_CATEGORIES_STD:.2f})",
+              help=f"numNeighborCategory@{paper.K} in {paper.CITATION}: mT5-XL's neighbourhoods mix "
                    "writing systems, XLM-R-XL's mostly stay within one.")
-    ui.figure("XLM-R: separability", "99.2%", "linear probe, one script vs the rest",
-              help="Wen-Yi & Mimno (2023): XLM-R's tokens of different writing systems are linearly separable "
-                   "with 99.2% average accuracy.")
+    ui.figure("XLM-R: separability", f"{paper.XLMR_SEPARABILITY:.1%}", "linear probe, one script vs the rest",
+              help=f"{paper.CITATION}: XLM-R's tokens of different writing systems are linearly separable "
+                   f"with {paper.XLMR_SEPARABILITY:.1%} average accuracy.")
+
+
+def page_list(registry: pages.Registry) -> str:
+    """The other pages as a Markdown list, each with the one line its file declares."""
+    return "\n".join(f"- **{p.title}** — {p.summary}." for p in registry.pages if p.url_path)
+
+
+def not_built(m: data.ModelInfo, registry: pages.Registry) -> list[str]:
+    """The artifacts some page shows that this model's build lacks, each with the pages that need it."""
+    needed: dict[str, list[str]] = {}
+    for p in registry.pages:
+        for name in p.needs:
+            needed.setdefault(name, []).append(p.title)
+    return [f"{name} ({', '.join(titles)})" for name, titles in needed.items() if not m.has(name)]
 
 
 def not_the_papers_models(models: list[data.ModelInfo]) -> None:
@@ -39,10 +56,10 @@ st.caption("How language models represent languages in their token embeddings �
 if ui.require_models(v):
     st.subheader("Findings")
     not_the_papers_models(v.models)
-    if v.k != PAPER_K:
-        st.caption(f"The paper's diversity figure is at k = {PAPER_K}; set k = {PAPER_K} in the sidebar to compare.")
-    paper, *cols = st.columns(len(v.models) + 1)
-    with paper:
+    if v.k != paper.K:
+        st.caption(f"The paper's diversity figure is at k = {paper.K}; set k = {paper.K} in the sidebar to compare.")
+    papers_column, *cols = st.columns(len(v.models) + 1)
+    with papers_column:
         paper_column()
     for col, m in zip(cols, v.models, strict=True):
         with col:
@@ -103,8 +120,7 @@ if ui.require_models(v):
             if annoy:
                 st.markdown(f"- Annoy: {annoy.get('n_trees', '?')} trees, search_k {annoy.get('search_k', '?')}, "
                             f"recall@10 {float(annoy.get('recall_at_10', float('nan'))):.3f}")
-            absent = [name for name in (schema.TOKENS, schema.NEIGHBORS, schema.ANNOY, schema.DIVERSITY,
-                                        schema.SEPARABILITY, schema.MAP, schema.MEANING) if not m.has(name)]
+            absent = not_built(m, pages.current())
             if absent:
                 st.info("Not built: " + ", ".join(absent))
             for note in m.manifest.get("notes", []):
@@ -113,17 +129,7 @@ if ui.require_models(v):
                 st.code(json.dumps(m.params, indent=2, ensure_ascii=False), language="json")
 
 st.subheader("Pages")
-st.markdown(
-    """
-- **Map** — each model's vocabulary in 2-D (UMAP or PCA), coloured by writing system; click a token for its neighbours.
-- **Separability** — how well a linear probe tells one writing system from the rest, per category and pair.
-- **Neighbours** — the nearest neighbours of any token, or of `king - man + woman`, in each model side by side.
-- **Diversity** — how many writing systems a token's neighbours span, by category and by frequency.
-- **Meaning** — how often neighbours are translations of the token.
-- **Geometry** — how similar two models' neighbourhoods are (Jaccard, CKA, Procrustes).
-- **Vocabulary** — how many tokens the tokenizers share.
-
-The sidebar choices (models, categories, k) and each page's settings live in the address bar: copy it to share a view.
-"""
-)
-ui.share_link("")
+st.markdown(page_list(pages.current()))
+st.markdown("The sidebar choices (models, categories, k) and each page's settings live in the address bar: "
+            "copy it to share a view.")
+ui.share_link()

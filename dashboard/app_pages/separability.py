@@ -8,6 +8,10 @@ from dashboard import charts, state, ui
 from precompute import schema
 from precompute.categories import display_category
 
+PAGE = {"title": "Separability", "url_path": "separability", "icon": ":material/call_split:", "order": 30,
+        "summary": "how well a linear probe tells one writing system from the rest, per category and pair",
+        "needs": ("SEPARABILITY", "SEPARABILITY_PAIRWISE", "SEPARABILITY_PREDICTIONS", "TOKENS")}
+
 AXES = {"half": "from 0.5 (chance)", "paper": "0.85–1.0 (as in the paper)"}
 DOMAINS = {"half": (0.5, 1.0), "paper": (0.85, 1.0)}
 
@@ -15,8 +19,9 @@ v = ui.view()
 st.title("Separability")
 st.caption("Per category: a logistic-regression probe, category vs the rest, balanced by undersampling; "
            "mean accuracy over the folds, error bars ± one standard deviation.")
-axis = state.choose(state.AXIS, list(AXES), "half", label="axis")
-st.segmented_control("Accuracy axis", list(AXES), key=state.AXIS.key, format_func=AXES.get, required=True)
+axis = st.segmented_control("Accuracy axis", list(AXES), default="half", required=True,
+                            **state.bind(state.AXIS, list(AXES), "axis"),
+                            help="; ".join(f"{k}: {text}" for k, text in AXES.items()))
 
 if ui.require_models(v):
     frames = []
@@ -67,7 +72,7 @@ if ui.require_models(v):
         wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
             "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
         shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
-        shown = shown.assign(open=[ui.neighbours_href(t, [m.slug]) for t in shown["text"]])
+        shown = shown.assign(open=[ui.neighbors_href(t, [m.slug]) for t in shown["text"]])
         st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions.")
         st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
                             "open"]],
@@ -76,4 +81,4 @@ if ui.require_models(v):
                          "probability": st.column_config.NumberColumn(format="%.3f"),
                          "open": st.column_config.LinkColumn("neighbours", display_text="open")})
         ui.downloads(wrong, f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}")
-ui.share_link("separability")
+ui.share_link()

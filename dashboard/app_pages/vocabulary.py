@@ -5,6 +5,9 @@ import streamlit as st
 from dashboard import charts, ui
 from precompute import schema
 
+PAGE = {"title": "Vocabulary", "url_path": "vocabulary", "icon": ":material/abc:", "order": 80,
+        "summary": "how many tokens the tokenizers share"}
+
 v = ui.view()
 st.title("Vocabulary overlap")
 st.caption("Token texts after normalisation (word-boundary mark ▁ for every tokenizer).")
@@ -31,4 +34,4 @@ for cmp in v.catalog.comparisons.values():
         "non_latin_share": st.column_config.NumberColumn("share not LATIN", format="percent"),
     })
     ui.downloads(df, f"vocab_overlap_{cmp.slug}", models, f"voc_{cmp.slug}", {"comparison": cmp.manifest})
-ui.share_link("vocabulary")
+ui.share_link()

@@ -10,6 +10,10 @@ import streamlit as st
 from dashboard import data, lookup, state, tables, ui
 from precompute import schema
 
+PAGE = {"title": "Neighbours", "url_path": "neighbours", "icon": ":material/hub:", "order": 40,
+        "summary": "the nearest neighbours of any token, or of `king - man + woman`, in each model side by side",
+        "needs": ("TOKENS", "NEIGHBORS", "SIMILARITIES", "ANNOY")}
+
 #: The poster's three examples (its Table 1): a Swedish word, a katakana loanword, a French word.
 PRESETS = ("när", "アメリカ", "Comment")
 
@@ -48,9 +52,6 @@ st.title("Neighbours")
 st.caption("Exact top-k neighbours by cosine similarity. Arithmetic such as `king - man + woman` or "
            "`mean(dog, Hund, perro)` is answered by each model's Annoy index (approximate).")
 
-query = state.choose_text(state.QUERY, label="query")
-
-
 def _open(text: str) -> None:
     state.set_value(state.QUERY, text)
 
@@ -62,10 +63,12 @@ def _open_selected(key: str, table: pd.DataFrame) -> None:
 
 
 if ui.require_models(v):
-    indices = {m.slug: data.text_index(m) for m in v.models}
+    tokens = {m.slug: ui.load(m, schema.TOKENS, "token table") for m in v.models}
+    indices = {m.slug: ui.load_text_index(m) or {} for m in v.models if tokens[m.slug] is not None}
     with st.container(horizontal=True):
-        st.text_input("Token or expression", key=state.QUERY.key, placeholder="▁när, アメリカ, king - man + woman",
-                      help="Any script. Tried as typed, with the word-boundary mark ▁, and in other cases.")
+        query = st.text_input("Token or expression", placeholder="▁när, アメリカ, king - man + woman",
+                              **state.bind_text(state.QUERY, "query"),
+                              help="Any script. Tried as typed, with the word-boundary mark ▁, and in other cases.")
         for preset in PRESETS:
             if any(lookup.find_token(ix, preset) for ix in indices.values()):
                 st.button(preset, key=f"nb_preset_{preset}", on_click=_open, args=(preset,))
@@ -79,15 +82,14 @@ if ui.require_models(v):
             except ValueError as e:
                 st.warning(f"Cannot read the expression: {e}")
                 break
-            tok = ui.load(m, schema.TOKENS, "token table")
+            tok = tokens[m.slug]
             if tok is None:
                 continue
             if expression:
-                index = data.annoy(m)
+                index = ui.load_annoy(m)
                 if index is None:
-                    ui.missing_message(m, schema.ANNOY, "Annoy index (needed for expressions)")
                     continue
-                from precompute.annoy_index import query_vector
+                from precompute.indices import query_vector
 
                 resolved = lookup.expression_vector(terms, indices[m.slug], index.get_item_vector)
                 if resolved.vector is None:
@@ -107,7 +109,7 @@ if ui.require_models(v):
                 sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
                 if nb is None or sim is None:
                     continue
-                results[m.slug] = tables.neighbour_rows(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
+                results[m.slug] = tables.neighbor_rows(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
                 row = tok.iloc[found[0]]
                 results[m.slug].attrs["caption"] = (
                     f"{row['text']} · id {found[0]} · {row['category']}"
@@ -116,8 +118,7 @@ if ui.require_models(v):
                 )
         if not results and not expression:
             suggestions = []
-            for m in v.models:
-                tok = data.table(m, schema.TOKENS, ["text"])
+            for tok in tokens.values():
                 if tok is not None:
                     suggestions += lookup.prefix_matches(tok["text"].to_numpy(), query)
             if suggestions:
@@ -144,6 +145,6 @@ if ui.require_models(v):
         st.caption("Highlighted: neighbours another selected model also lists (darker: two or more others). "
                    "Select a row to open its neighbours.")
         everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
-        ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbours",
+        ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbors",
                      {"query": query, "k": v.k})
-ui.share_link("neighbours")
+ui.share_link()

@@ -1,0 +1,25 @@
+"""The paper's reported figures, written once: Wen-Yi & Mimno, *Hyperpolyglot LLMs: Cross-Lingual
+Interpretability in Token Embeddings* (EMNLP 2023).
+
+The dashboard shows them beside each model's own figures for orientation (the Overview's first
+column, the Diversity page's caption). They are the paper's numbers for its models (XLM-R, mT5),
+not something this tool computes: nothing here is imported by the build. A light module (no
+imports) so that the hosted dashboard may read it.
+"""
+
+#: Citation the dashboard names next to the figures.
+CITATION = "Wen-Yi & Mimno (EMNLP 2023)"
+
+#: The neighbourhood size of the paper's diversity figures (numNeighborCategory@k).
+K = 50
+
+#: mT5-XL: mean number of categories among a token's 50 nearest neighbours (its neighbourhoods mix
+#: writing systems).
+MT5_XL_CATEGORIES_MEAN = 7.61
+#: mT5-XL: standard deviation of that number over the vocabulary.
+MT5_XL_CATEGORIES_STD = 4.24
+#: XLM-R-XL: standard deviation of the same number (its neighbourhoods mostly stay in one system).
+XLMR_XL_CATEGORIES_STD = 0.98
+
+#: XLM-R: average accuracy of the one-vs-rest linear probes that tell a writing system from the rest.
+XLMR_SEPARABILITY = 0.992
