@@ -9,7 +9,7 @@ Prints figures against the goals (every page <= 1 s warm, a lookup <= 50 ms, ser
 - warm render per page: Streamlit's AppTest ``run()`` of the page after one warm-up run (script time,
   caches filled), and the browser's navigation time to the drawn page on the running server;
 - neighbour lookups through the dashboard's own functions: a token via the exact table
-  (find_token + neighbour_rows) and a vector expression ``a - b + c`` via Annoy (expression_vector +
+  (find_token + neighbor_rows) and a vector expression ``a - b + c`` via Annoy (expression_vector +
   query_vector), p50/p95 over ``--queries`` random queries each;
 - resident memory (psutil RSS) of the streamlit server after the browser has visited every page.
 
@@ -119,7 +119,7 @@ def lookup_figures(root: Path, n: int, k: int, seed: int = 0) -> list[str]:
     """Token and expression lookups through the dashboard's functions; returns the token queries used."""
     from dashboard import data, lookup, tables
     from precompute import schema
-    from precompute.annoy_index import query_vector
+    from precompute.indices import query_vector
 
     catalog = data.scan(root)
     rng = np.random.default_rng(seed)
@@ -136,7 +136,7 @@ def lookup_figures(root: Path, n: int, k: int, seed: int = 0) -> list[str]:
 
         def by_token(text: str, m=m, tok=tok, nb=nb, sim=sim, index=index) -> object:
             found = lookup.find_token(index, text)
-            return tables.neighbour_rows(nb, sim, tok, found[0], min(k, nb.shape[1]))
+            return tables.neighbor_rows(nb, sim, tok, found[0], min(k, nb.shape[1]))
 
         p50, p95 = percentiles(timed([lambda t=t: by_token(t) for t in tokens]))
         print(f"  {m.slug:<28} token (exact table)     {p50:7.2f} / {p95:7.2f} ms "

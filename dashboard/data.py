@@ -50,7 +50,9 @@ class ArtifactInfo:
         return self.manifest.get("params", {})
 
     def has(self, name: str) -> bool:
-        return name in self.manifest.get("files", {}) and (self.path / name).exists()
+        """Whether the build wrote ``name``. A listed file that has gone missing since is not absent:
+        loading it raises ArtifactError ("missing", with the rebuild command)."""
+        return name in self.manifest.get("files", {})
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class ComparisonInfo(ArtifactInfo):
         return [str(m) for m in self.manifest.get("models", [])]
 
     @property
-    def neighbour_k(self) -> int:
+    def neighbor_k(self) -> int:
         """The k of the comparison's Jaccard@k: the build's k, lowered (with a manifest note) to one
         less than the number of shared tokens when the shared vocabulary is tiny."""
         k = int(self.params.get("k", 0))
@@ -118,8 +120,9 @@ class Catalog:
         return not self.models
 
 
-def _model_hint(slug: str) -> str:
-    return f"python -m precompute build {slug} --force"
+def rebuild_command(info: ArtifactInfo) -> str:
+    """The command that rebuilds ``info``'s directory, as its build recorded it (precompute.rebuild)."""
+    return ArtifactDir(info.path, info.manifest).rebuild_hint
 
 
 def scan(root: Path) -> Catalog:
@@ -131,7 +134,7 @@ def scan(root: Path) -> Catalog:
         if path.name == schema.COMPARISONS_DIR:
             for cmp_path in sorted(p for p in path.iterdir() if p.is_dir()):
                 try:
-                    d = ArtifactDir.open(cmp_path, "python -m precompute compare --force")
+                    d = ArtifactDir.open(cmp_path)
                     catalog.comparisons[cmp_path.name] = ComparisonInfo(cmp_path.name, cmp_path, d.manifest)
                 except ArtifactError as e:
                     catalog.broken.append((f"comparison {cmp_path.name}", str(e)))
@@ -139,7 +142,7 @@ def scan(root: Path) -> Catalog:
         if not (path / schema.MANIFEST).exists():
             continue
         try:
-            d = ArtifactDir.open(path, _model_hint(path.name))
+            d = ArtifactDir.open(path)
         except ArtifactError as e:
             catalog.broken.append((path.name, str(e)))
             continue
@@ -154,8 +157,7 @@ def catalog(root: str) -> Catalog:
 
 
 def _dir(info: ArtifactInfo) -> ArtifactDir:
-    hint = _model_hint(info.slug) if isinstance(info, ModelInfo) else "python -m precompute compare --force"
-    return ArtifactDir(info.path, hint, info.manifest)
+    return ArtifactDir(info.path, info.manifest)
 
 
 def _sha(info: ArtifactInfo, name: str) -> str:
@@ -204,7 +206,7 @@ def array(info: ModelInfo, name: str) -> np.ndarray | None:
 
 @st.cache_resource(show_spinner="Opening the Annoy index…", max_entries=16)
 def _annoy(_info: ModelInfo, path: str, sha: str) -> Any:
-    from precompute.annoy_index import open_annoy
+    from precompute.indices import open_annoy
 
     _dir(_info).verify(schema.ANNOY)
     return open_annoy(Path(path) / schema.ANNOY, int(_info.model.get("dim") or _info.manifest["files"][schema.ANNOY]

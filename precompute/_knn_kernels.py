@@ -24,7 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from precompute.neighbors import EMPTY_ID
+from precompute.indices import EMPTY_ID
 
 #: Entries per group in a filling row's floor: small, so that a 4096-column block has well over
 #: k groups. Of G groups, group c holds the entries c, c + G, c + 2G, ..., so that the group

@@ -11,7 +11,7 @@ High-dimensional embeddings need a large ``search_k`` (on use-multilingual-v3, 5
 Annoy's default search_k find only two thirds of the true neighbours), so ``build_annoy`` tunes it
 against the exact table and reports the recall it reached.
 
-This module is imported by the dashboard: it needs only annoy and numpy.
+Building and tuning only: the dashboard reads indices through ``precompute.indices``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 
-from precompute.neighbors import valid_rows
+from precompute import schema
+from precompute.indices import METRIC, valid_rows
+from precompute.steps import BuildContext, Step, StepOutput
 
 #: Held-out tokens on which the reported recall is measured, and tokens used to tune search_k.
 HELD_OUT = 1000
@@ -49,6 +51,7 @@ def build_annoy(
     target_recall: float = 0.95,
     seed: int = 0,
     n_jobs: int = 0,
+    build_threads: int = 1,
     progress: bool = True,
 ) -> dict:
     """Build, tune and save an angular Annoy index over the valid rows of ``embeddings``.
@@ -64,7 +67,9 @@ def build_annoy(
             confirms it on HELD_OUT other tokens (raising it further if needed).
         target_recall: recall@10 to reach against the exact table.
         seed: seeds the trees and the token samples.
-        n_jobs: threads for building and for the tuning queries; 0 uses all cores.
+        n_jobs: threads for the tuning queries; 0 uses all cores.
+        build_threads: threads that build the trees. Annoy's threaded build gives other trees each
+            run; with 1 (the default) the file is byte-identical run to run.
         progress: print what is being tried.
 
     Returns:
@@ -90,14 +95,14 @@ def build_annoy(
     n_trees = n_trees or DEFAULT_TREES
 
     start = time.perf_counter()
-    index = AnnoyIndex(dim, "angular")
+    index = AnnoyIndex(dim, METRIC)
     index.set_seed(seed)
     # Annoy has no bulk insert; it reads Python lists fastest, so rows go in as lists, a slice at a time.
     for lo in range(0, ids.size, _ADD_SLICE):
         part = ids[lo : lo + _ADD_SLICE]
         for i, row in zip(part.tolist(), embeddings[part].tolist(), strict=True):
             index.add_item(i, row)
-    index.build(n_trees, n_jobs=threads)
+    index.build(n_trees, n_jobs=build_threads)
     build_seconds = time.perf_counter() - start
 
     rng = np.random.default_rng(seed)
@@ -127,7 +132,7 @@ def build_annoy(
         "sample_size": int(held_out.size),
         "build_seconds": round(build_seconds, 3),
         "dim": int(dim),
-        "metric": "angular",
+        "metric": METRIC,
     }
 
 
@@ -176,38 +181,21 @@ def recalls(
     return {n: float(total) / (n * len(tokens)) for n, total in zip(depths, totals, strict=True)}
 
 
-def open_annoy(path: Path, dim: int) -> AnnoyIndex:
-    """Memory-map a saved index (pages are read on demand, so opening is instant)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Annoy index {path} not found; build it with `python -m precompute build`")
-    index = AnnoyIndex(dim, "angular")
-    index.load(str(path))
-    return index
+def _annoy_step(ctx: BuildContext) -> StepOutput:
+    valid = ~ctx.table(schema.TOKENS, columns=["is_zero"])["is_zero"].to_numpy(bool)
+    c = ctx.config
+
+    def write(tmp: Path) -> dict:
+        ctx.store.manifest["annoy"] = build_annoy(
+            ctx.model.embeddings, tmp, exact_neighbors=ctx.array(schema.NEIGHBORS), valid=valid,
+            n_trees=c.annoy_trees, search_k=c.annoy_search_k, target_recall=c.annoy_target_recall, seed=c.seed,
+            n_jobs=c.n_jobs, build_threads=c.annoy_build_threads, progress=ctx.progress,
+        )
+        return {}
+
+    return {schema.ANNOY: write}
 
 
-def query_vector(
-    index: AnnoyIndex,
-    vector: np.ndarray,
-    n: int,
-    search_k: int,
-    exclude: set[int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The n nearest items to ``vector``, best first: (ids int32, cosine similarities float32).
-
-    Annoy's angular distance is the Euclidean distance between unit vectors, sqrt(2 - 2 cos), so
-    cos = 1 - d² / 2. Ids in ``exclude`` (e.g. the query token itself) are skipped.
-    """
-    vector = np.asarray(vector, dtype=np.float32)
-    if vector.shape != (index.f,):
-        raise ValueError(f"query vector must have shape ({index.f},) like the index, got {vector.shape}")
-    if not np.any(vector):
-        raise ValueError("query vector is all zeros: it has no direction, so no cosine neighbours")
-    exclude = exclude or set()
-    found, distances = index.get_nns_by_vector(
-        vector, n + len(exclude), search_k=search_k, include_distances=True
-    )
-    kept = [(j, dist) for j, dist in zip(found, distances, strict=True) if j not in exclude][:n]
-    ids = np.array([j for j, _ in kept], dtype=np.int32)
-    dist = np.array([dist for _, dist in kept], dtype=np.float32)
-    return ids, (1 - dist**2 / 2).astype(np.float32)
+STEP = Step("annoy", needs=("tokens", "neighbors"),
+            params=("annoy_trees", "annoy_search_k", "annoy_target_recall", "seed"),
+            writes=(schema.ANNOY,), compute=_annoy_step)

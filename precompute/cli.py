@@ -21,7 +21,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from precompute import __version__, schema
 from precompute.config import BuildConfig
-from precompute.store import ArtifactDir, ArtifactError, default_root, slugify
+from precompute.locks import Busy
+from precompute.store import ArtifactDir, ArtifactError, check_name, default_root, model_slug, slugify
 
 DEFAULT_COMPARISON = "default"
 
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--artifacts", type=Path, default=None,
                         help=f"Artifact directory (default: ${schema.ARTIFACTS_ENV} or ./artifacts).")
     common.add_argument("--quiet", action="store_true", help="No progress bars, warnings only.")
+    builds = argparse.ArgumentParser(add_help=False)
+    builds.add_argument("--no-wait", dest="wait", action="store_false",
+                        help="Fail at once, naming the other process, when the directory is being built; "
+                             "by default wait for it.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser(
@@ -70,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     build = sub.add_parser(
-        "build", parents=[common], help="Build (or bring up to date) the artifacts of one or more models."
+        "build", parents=[common, builds], help="Build (or bring up to date) the artifacts of one or more models."
     )
     build.add_argument("models", nargs="*", metavar="MODEL",
                        help="Built-in name, Hugging Face hub id, checkpoint directory, or matrix file.")
@@ -84,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arguments(build)
 
     compare = sub.add_parser(
-        "compare", parents=[common], help="Compare models already built: vocabulary overlap, geometry, maps."
+        "compare", parents=[common, builds], help="Compare models already built: vocabulary overlap, geometry, maps."
     )
     compare.add_argument("models", nargs="+", metavar="MODEL", help="Artifact names of built models (two or more).")
     compare.add_argument("--name", help="Comparison name (default: the model names joined by __).")
@@ -92,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arguments(compare)
 
     freq = sub.add_parser(
-        "frequency", parents=[common], help="Count a model's tokens over a text corpus (the paper's Figure 9)."
+        "frequency", parents=[common, builds], help="Count a model's tokens over a text corpus (the paper's Figure 9)."
     )
     freq.add_argument("model", metavar="MODEL", help="The model, as given to build.")
     freq.add_argument("--corpus", required=True,
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with logging_redirect_tqdm([logger]):  # log lines above the progress bars, not through them
             return COMMANDS[args.command](args, root)
-    except (ValueError, ArtifactError) as e:
+    except (ValueError, ArtifactError, Busy) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -176,21 +181,21 @@ def _build(args: argparse.Namespace, root: Path) -> int:
     slugs = []
     for name in names:
         try:
+            slug = check_name(args.name) if args.name else model_slug(name)
             model = _load(name, args)
-        except SourceError as e:
-            print(f"error: {e}", file=sys.stderr)
+            report = build_model(model, root, config, slug=slug, force=args.force, dictionaries=dictionaries,
+                                 progress=not args.quiet, wait=args.wait)
+        except (SourceError, ValueError, Busy) as e:  # this model cannot be built; the others still are
+            print(f"error: {name}: {e}", file=sys.stderr)
             failed.append(name)
             continue
-        slug = args.name or slugify(name)
-        report = build_model(model, root, config, slug=slug, force=args.force, dictionaries=dictionaries,
-                             progress=not args.quiet)
         slugs.append(slug)
         _print_report(name, report)
         if not report.ok:
             failed.append(name)
     if args.default and len(slugs) >= 2:
         report = build_comparison(slugs, root, config, name=DEFAULT_COMPARISON, force=args.force,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, wait=args.wait)
         _print_report(f"comparison {DEFAULT_COMPARISON}", report)
         if not report.ok:
             failed.append(DEFAULT_COMPARISON)
@@ -200,9 +205,10 @@ def _build(args: argparse.Namespace, root: Path) -> int:
 def _compare(args: argparse.Namespace, root: Path) -> int:
     from precompute.pipeline import build_comparison
 
-    slugs = [slugify(m) for m in args.models]
-    report = build_comparison(slugs, root, _config_from(args), name=args.name, force=args.force,
-                              progress=not args.quiet)
+    slugs = [check_name(slugify(m)) for m in args.models]
+    name = check_name(args.name) if args.name else None
+    report = build_comparison(slugs, root, _config_from(args), name=name, force=args.force,
+                              progress=not args.quiet, wait=args.wait)
     _print_report("comparison", report)
     return 0 if report.ok else 1
 
@@ -219,34 +225,43 @@ def _frequency(args: argparse.Namespace, root: Path) -> int:
     texts = corpus_texts(args.corpus, split=args.split, text_column=args.text_column, limit=args.limit,
                          config_name=args.config_name)
     counts = count_tokens(model.encode, texts, len(model.vocab), progress=not args.quiet)
-    slug = args.name or slugify(args.model)
-    store = ArtifactDir.create(root / slug, rebuild_hint=f"python -m precompute build {args.model}")
-    store.write_table(schema.CORPUS_FREQUENCY, frequency_table(counts))
-    store.manifest["corpus"] = {"corpus": args.corpus, "config_name": args.config_name, "split": args.split,
-                                "limit": args.limit, "tokens_counted": int(counts.sum())}
-    store.save_manifest()
+    slug = check_name(args.name) if args.name else model_slug(args.model)
+
+    def write_counts(store: ArtifactDir) -> None:
+        store.write_table(schema.CORPUS_FREQUENCY, frequency_table(counts))
+        store.manifest["corpus"] = {"corpus": args.corpus, "config_name": args.config_name, "split": args.split,
+                                    "limit": args.limit, "tokens_counted": int(counts.sum())}
+        store.save_manifest()
+
     print(f"counted {int(counts.sum()):,} tokens; rebuilding the statistics that use frequency")
-    report = build_model(model, root, _config_from(args), slug=slug, progress=not args.quiet)
+    report = build_model(model, root, _config_from(args), slug=slug, progress=not args.quiet, wait=args.wait,
+                         before=write_counts)
     _print_report(args.model, report)
     return 0 if report.ok else 1
 
 
 def _verify(args: argparse.Namespace, root: Path) -> int:
+    """Every directory: its manifest, every step declared for its kind, every file's presence and sha256."""
+    from precompute.steps import discover
+
     manifests = sorted(root.glob(f"*/{schema.MANIFEST}")) + sorted(
         root.glob(f"{schema.COMPARISONS_DIR}/*/{schema.MANIFEST}"))
     if not manifests:
         print(f"no artifacts under {root}; build them: python -m precompute build --default", file=sys.stderr)
         return 1
+    steps = discover()
     bad = 0
     for manifest in manifests:
         try:
             d = ArtifactDir.open(manifest.parent)
-            for name in d.manifest.get("files", {}):
-                d.verify(name)
-            print(f"ok       {manifest.parent}")
         except ArtifactError as e:
             bad += 1
             print(f"PROBLEM  {e}")
+            continue
+        expected = [s.name for s in steps if s.kind == d.manifest.get("kind", "model")]
+        problems = d.problems(expected)
+        bad += bool(problems)
+        print(f"ok       {manifest.parent}" if not problems else "\n".join(f"PROBLEM  {p}" for p in problems))
     return 1 if bad else 0
 
 

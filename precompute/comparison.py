@@ -22,19 +22,12 @@ from tqdm.auto import tqdm
 from precompute import schema
 from precompute.config import BuildConfig
 from precompute.geometry import Prepared, neighbor_jaccard, pair_similarity
+from precompute.intervals import ci95
 from precompute.maps import umap_2d
 from precompute.neighbors import top_k_neighbors
 from precompute.overlap import shared_vocabulary, vocabulary_overlap
+from precompute.steps import BuildContext, Step, StepOutput
 
-#: Column types of the tables this module makes (names from schema; nullable "Float64" where a
-#: value can be missing, so pandas and parquet both show null rather than a number).
-GEOMETRY_DTYPES = {
-    "model_a": "string", "model_b": "string", "category": "string", "n_tokens": "int64",
-    "jaccard_mean": "float64", "jaccard_ci95": "Float64", "overlap_mean": "float64",
-    "cka": "Float64", "procrustes_residual": "Float64",
-}
-GEOMETRY_TOKEN_DTYPES = {"model_a": "string", "model_b": "string", "text": "string", "jaccard": "float32"}
-SHARED_MAP_DTYPES = {"model": "string", "text": "string", "x": "float32", "y": "float32"}
 #: Fewest shared tokens with a neighbour (k >= 1), and fewest UMAP accepts.
 MIN_SHARED_GEOMETRY = 2
 MIN_SHARED_MAP = 3
@@ -74,18 +67,14 @@ def compare_artifacts(
         if np.ndim(embeddings) != 2 or len(embeddings) != len(tokens):
             raise ValueError(
                 f"model {slug!r}: embeddings of shape {np.shape(embeddings)} do not match its "
-                f"{len(tokens)}-row token table (rebuild it: python -m precompute build {slug} --force)"
+                f"{len(tokens)}-row token table: rebuild the model with the command in its manifest"
             )
     slugs = list(models)
     tokens_by_model = {slug: tokens for slug, (tokens, _) in models.items()}
     shared = shared_vocabulary(tokens_by_model)
     tables = {schema.VOCAB_OVERLAP: vocabulary_overlap(tokens_by_model), schema.SHARED_TOKENS: shared}
     notes: list[str] = []
-    empty = {
-        schema.GEOMETRY: _typed(pd.DataFrame(columns=list(GEOMETRY_DTYPES)), GEOMETRY_DTYPES),
-        schema.GEOMETRY_TOKENS: _typed(pd.DataFrame(columns=list(GEOMETRY_TOKEN_DTYPES)), GEOMETRY_TOKEN_DTYPES),
-        schema.SHARED_MAP: _typed(pd.DataFrame(columns=list(SHARED_MAP_DTYPES)), SHARED_MAP_DTYPES),
-    }
+    empty = {name: schema.TABLES[name].empty() for name in (schema.GEOMETRY, schema.GEOMETRY_TOKENS, schema.SHARED_MAP)}
     n = len(shared)
     if n < MIN_SHARED_GEOMETRY:
         notes.append(
@@ -125,8 +114,8 @@ def compare_artifacts(
         if a != b:
             summaries += [summary.assign(model_a=b, model_b=a)]
             per_token.append(pd.DataFrame({"model_a": a, "model_b": b, "text": texts, "jaccard": jaccard}))
-    tables[schema.GEOMETRY] = _typed(pd.concat(summaries, ignore_index=True), GEOMETRY_DTYPES)
-    tables[schema.GEOMETRY_TOKENS] = _typed(pd.concat(per_token, ignore_index=True), GEOMETRY_TOKEN_DTYPES)
+    tables[schema.GEOMETRY] = schema.TABLES[schema.GEOMETRY].cast(pd.concat(summaries, ignore_index=True))
+    tables[schema.GEOMETRY_TOKENS] = schema.TABLES[schema.GEOMETRY_TOKENS].cast(pd.concat(per_token, ignore_index=True))
 
     if n < MIN_SHARED_MAP:
         notes.append(f"Only {n} shared tokens: UMAP needs at least {MIN_SHARED_MAP}, so no shared maps.")
@@ -136,7 +125,7 @@ def compare_artifacts(
         for slug in tqdm(slugs, desc="shared-vocabulary maps", disable=not progress):
             xy = umap_2d(subsets[slug], config, progress=progress)
             maps.append(pd.DataFrame({"model": slug, "text": texts, "x": xy[:, 0], "y": xy[:, 1]}))
-        tables[schema.SHARED_MAP] = _typed(pd.concat(maps, ignore_index=True), SHARED_MAP_DTYPES)
+        tables[schema.SHARED_MAP] = schema.TABLES[schema.SHARED_MAP].cast(pd.concat(maps, ignore_index=True))
     return Comparison(tables, notes)
 
 
@@ -151,7 +140,7 @@ def _summarise(jaccard: np.ndarray, overlap: np.ndarray, categories: np.ndarray)
         n_tokens=("jaccard", "count"), jaccard_mean=("jaccard", "mean"), jaccard_std=("jaccard", "std"),
         overlap_mean=("overlap", "mean"),
     )
-    stats["jaccard_ci95"] = 1.96 * stats["jaccard_std"] / np.sqrt(stats["n_tokens"])
+    stats["jaccard_ci95"] = ci95(stats["jaccard_std"].to_numpy(), stats["n_tokens"].to_numpy())
     names = stats.index.to_numpy(str)
     order = np.lexsort((names, -stats["n_tokens"].to_numpy(), names != schema.ALL_CATEGORIES))
     stats = stats.iloc[order].reset_index()
@@ -164,6 +153,14 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def _typed(frame: pd.DataFrame, dtypes: dict[str, str]) -> pd.DataFrame:
-    """``frame``'s columns in the contract's order and types (NaN becomes null in nullable columns)."""
-    return frame[list(dtypes)].astype(dtypes).reset_index(drop=True)
+def _compare_step(ctx: BuildContext) -> StepOutput:
+    tables, notes = compare_artifacts(ctx.extra["models"], ctx.config, progress=ctx.progress)
+    ctx.extra["notes"].extend(notes)
+    return tables
+
+
+STEP = Step(
+    "compare", kind="comparison", params=("k", "umap_neighbors", "umap_min_dist", "seed"),
+    writes=(schema.VOCAB_OVERLAP, schema.SHARED_TOKENS, schema.GEOMETRY, schema.GEOMETRY_TOKENS, schema.SHARED_MAP),
+    compute=_compare_step,
+)

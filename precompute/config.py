@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+#: Settings that change how fast a build runs, never what it writes: no step declares them, every
+#: step may read them, and a rebuild command need not repeat them.
+RUNTIME_PARAMS = frozenset({"device", "block_size", "n_jobs", "annoy_build_threads"})
+
 
 def _param(default: Any, help: str) -> Any:
     """A field with its help text, which the CLI shows as the option's help."""
@@ -24,6 +28,10 @@ class BuildConfig:
     annoy_trees: int = _param(0, "Annoy trees to build; 0 tunes them for annoy_target_recall.")
     annoy_search_k: int = _param(0, "Annoy search_k per query; 0 tunes it for annoy_target_recall.")
     annoy_target_recall: float = _param(0.95, "Annoy tuning target: recall@10 against exact search.")
+    annoy_build_threads: int = _param(
+        1, "Threads that build the Annoy trees: 1 writes byte-identical files run to run; more build faster, "
+        "with trees (and bytes) that differ between runs."
+    )
     min_category_tokens: int = _param(500, "Separability (METHODS §5): categories with fewer tokens are not probed.")
     folds: int = _param(10, "Separability: cross-validation folds.")
     pairwise_max_per_class: int = _param(
@@ -44,6 +52,8 @@ class BuildConfig:
             raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
         if self.block_size < 0:
             raise ValueError(f"block_size must be 0 (automatic) or positive, got {self.block_size}")
+        if self.annoy_build_threads < 1:
+            raise ValueError(f"annoy_build_threads must be at least 1, got {self.annoy_build_threads}")
         if self.annoy_trees < 0 or self.annoy_search_k < 0:
             raise ValueError("annoy_trees and annoy_search_k must be 0 (tune) or positive")
         if not 0 < self.annoy_target_recall <= 1:

@@ -26,10 +26,12 @@ import numpy as np
 import pandas as pd
 
 from precompute import schema
-from precompute.tokens import eligible_mask
+from precompute.intervals import ci95
+from precompute.steps import Step
+from precompute.tokens import eligible_mask, tokens_by_frequency
 
-_BY_CATEGORY = ["k", "category", "n_tokens", "mean", "std", "entropy_mean", "entropy_ci95"]
-_BY_DECILE = ["k", "decile", "n_tokens", "mean", "ci95", "entropy_mean", "entropy_ci95"]
+_BY_CATEGORY = list(schema.TABLES[schema.DIVERSITY_BY_CATEGORY].column_names)
+_BY_DECILE = list(schema.TABLES[schema.DIVERSITY_BY_DECILE].column_names)
 #: Rows per block when counting neighbour categories, bounding the (rows, categories) buffer.
 _BLOCK = 16384
 
@@ -66,11 +68,6 @@ def count_entropy(counts: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(p), 0.0)
     return -terms.sum(axis=1) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def _ci95(std: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """95% interval half-width of a mean: 1.96 x standard error."""
-    return 1.96 * std / np.sqrt(n)
 
 
 def diversity_artifacts(
@@ -111,8 +108,8 @@ def diversity_artifacts(
         counts = neighbor_category_counts(rows, codes, len(names), k)
         n_cat = (counts > 0).sum(axis=1).astype(np.int16)
         entropy = count_entropy(counts)
-        per_token[f"n_categories_at_{k}"] = n_cat
-        per_token[f"entropy_at_{k}"] = entropy.astype(np.float32)
+        per_token[schema.n_categories_column(k)] = n_cat
+        per_token[schema.entropy_column(k)] = entropy.astype(np.float32)
         breakdown.append(_breakdown(counts, token_codes, names, k))
         stats = pd.DataFrame({"n": n_cat.astype(np.float64), "h": entropy})
         by_category.append(_summary(stats, names[token_codes], "category", k)[_BY_CATEGORY])
@@ -120,7 +117,7 @@ def diversity_artifacts(
         by_decile.append(_summary(stats[ranked], deciles[ranked].astype(np.int8), "decile", k)[_BY_DECILE])
 
     diversity = pd.DataFrame(per_token)
-    order = ["id"] + [f"n_categories_at_{k}" for k in ks] + [f"entropy_at_{k}" for k in ks]
+    order = ["id"] + [schema.n_categories_column(k) for k in ks] + [schema.entropy_column(k) for k in ks]
     return {
         schema.DIVERSITY: diversity[order],
         schema.DIVERSITY_BREAKDOWN: pd.concat(breakdown, ignore_index=True),
@@ -146,7 +143,7 @@ def _breakdown(counts: np.ndarray, token_codes: np.ndarray, names: np.ndarray, k
             "category": np.repeat(mean.index.to_numpy(), cols),
             "neighbor_category": np.tile(mean.columns.to_numpy(), rows),
             "mean": mean.to_numpy().ravel(),
-            "ci95": _ci95(std.to_numpy(), n[:, None]).ravel(),
+            "ci95": ci95(std.to_numpy(), n[:, None]).ravel(),
             "n_tokens": np.repeat(n, cols),
         }
     )
@@ -169,8 +166,17 @@ def _summary(stats: pd.DataFrame, groups: np.ndarray, column: str, k: int) -> pd
             "n_tokens": n,
             "mean": agg["mean"].to_numpy(),
             "std": agg["std"].to_numpy(),
-            "ci95": _ci95(agg["std"].to_numpy(), n),
+            "ci95": ci95(agg["std"].to_numpy(), n),
             "entropy_mean": agg["entropy_mean"].to_numpy(),
-            "entropy_ci95": _ci95(agg["entropy_std"].to_numpy(), n),
+            "entropy_ci95": ci95(agg["entropy_std"].to_numpy(), n),
         }
     )
+
+
+STEP = Step(
+    "diversity", needs=("tokens", "neighbors"), params=("diversity_ks",),
+    writes=(schema.DIVERSITY, schema.DIVERSITY_BREAKDOWN, schema.DIVERSITY_BY_CATEGORY, schema.DIVERSITY_BY_DECILE),
+    inputs=lambda ctx: [ctx.file_sha(schema.CORPUS_FREQUENCY)],
+    compute=lambda ctx: diversity_artifacts(ctx.array(schema.NEIGHBORS), tokens_by_frequency(ctx),
+                                            ctx.config.diversity_ks),
+)

@@ -32,7 +32,6 @@ from precompute.categories import BOUNDARY, SCRIPT_LANGUAGE
 #: The wordfreq list consulted: "best" merges every source wordfreq has for a language.
 WORDLIST = "best"
 SOURCE_WORDFREQ, SOURCE_CLDR, SOURCE_SCRIPT, SOURCE_NONE = "wordfreq", "cldr", "script", "none"
-LANGUAGE_COLUMNS = ("language", "language_confidence", "language_source", "frequency")
 
 
 def wordfreq_languages() -> tuple[str, ...]:

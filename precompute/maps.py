@@ -1,6 +1,8 @@
 """2-D maps of the vocabulary (METHODS §9): UMAP as in the paper, PCA as a linear, deterministic check.
 
 Both work on L2-normalised rows, so distances follow the cosine geometry the neighbour table uses.
+UMAP can take that exact neighbour table as its k-NN graph instead of searching again (its slowest
+part at 250k tokens): ``map_table(embeddings, tokens, config, neighbors=ids, similarities=sims)``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from precompute import schema
 from precompute.config import BuildConfig
+from precompute.steps import Step
 from precompute.tokens import eligible_mask
 
 
@@ -20,7 +24,67 @@ def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
     return x / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
-def umap_2d(embeddings: np.ndarray, config: BuildConfig, progress: bool = False) -> np.ndarray:
+def umap_knn(neighbors: np.ndarray, similarities: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
+    """An exact neighbour table in the form umap-learn's ``precomputed_knn`` takes: (indices, distances).
+
+    ``neighbors``, ``similarities``: (n, k) over the same n rows as the data, self excluded, best
+    first, -1 (similarity 0) where there is none. umap-learn wants each row itself first at distance
+    0, then its ``n_neighbors - 1`` nearest, so both returned arrays are (n, n_neighbors), int32 and
+    float32. Distances are Euclidean between unit vectors, sqrt(2 − 2 cos): the metric UMAP runs
+    with here, whose ranking equals the cosine ranking of the table. A missing neighbour becomes
+    index -1 at distance inf, umap-learn's own mark for an edge it disconnected.
+
+    >>> idx, dist = umap_knn(np.array([[1], [-1]]), np.array([[0.5], [0.0]]), 2)
+    >>> idx.tolist(), dist.round(3).tolist()
+    ([[0, 1], [1, -1]], [[0.0, 1.0], [0.0, inf]])
+    """
+    n, k = neighbors.shape
+    if similarities.shape != (n, k):
+        raise ValueError(f"similarities must have the neighbours' shape {(n, k)}, got {similarities.shape}")
+    if k < n_neighbors - 1:
+        raise ValueError(
+            f"UMAP with n_neighbors={n_neighbors} needs {n_neighbors - 1} neighbours per row, the table has {k}; "
+            "build the neighbour table with a larger k or lower umap_neighbors"
+        )
+    ids = neighbors[:, : n_neighbors - 1]
+    missing = ids < 0
+    dists = np.sqrt(np.maximum(2 - 2 * similarities[:, : n_neighbors - 1].astype(np.float32), 0))
+    indices = np.hstack([np.arange(n, dtype=np.int32)[:, None], np.where(missing, -1, ids).astype(np.int32)])
+    distances = np.hstack([np.zeros((n, 1), np.float32), np.where(missing, np.inf, dists).astype(np.float32)])
+    return indices, distances
+
+
+def eligible_neighbors(
+    neighbors: np.ndarray, similarities: np.ndarray, eligible: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The table restricted to eligible tokens: (n_eligible, width) rows and ids as eligible-row positions.
+
+    ``neighbors``, ``similarities``: (N, k) by vocabulary id (the NEIGHBORS/SIMILARITIES artifacts);
+    ``eligible``: (N,) bool. A token's neighbours that are not eligible (a special token, say) are
+    skipped and the next ones move up, keeping their order; a row with fewer than ``width``
+    eligible neighbours ends in -1 (similarity 0).
+    """
+    position = np.full(len(eligible) + 1, -1, dtype=np.int64)  # the extra last entry maps id -1 to -1
+    position[np.flatnonzero(eligible)] = np.arange(int(eligible.sum()))
+    mapped = position[neighbors[eligible]]
+    keep = mapped >= 0
+    rank = np.cumsum(keep, axis=1, dtype=np.int32) - 1  # column each kept entry moves to
+    rows, cols = np.nonzero(keep & (rank < width))
+    ids = np.full((len(mapped), width), -1, dtype=np.int32)
+    sims = np.zeros((len(mapped), width), dtype=np.float32)
+    ids[rows, rank[rows, cols]] = mapped[rows, cols]
+    sims[rows, rank[rows, cols]] = similarities[eligible][rows, cols]
+    return ids, sims
+
+
+def umap_2d(
+    embeddings: np.ndarray,
+    config: BuildConfig,
+    progress: bool = False,
+    *,
+    neighbors: np.ndarray | None = None,
+    similarities: np.ndarray | None = None,
+) -> np.ndarray:
     """UMAP of the L2-normalised rows: (n, 2) float32.
 
     ``n_neighbors=config.umap_neighbors`` (15) and ``min_dist=config.umap_min_dist`` (0.2) as in
@@ -28,25 +92,37 @@ def umap_2d(embeddings: np.ndarray, config: BuildConfig, progress: bool = False)
     must not move every point — at the price of umap-learn running single-threaded (it disables
     its parallel optimisation under a fixed seed); measured about 70 s for 128,000 x 512.
     With fewer rows than ``umap_neighbors + 1`` the neighbourhood shrinks to ``n - 1``.
+
+    ``neighbors``, ``similarities``: optionally the exact neighbour table of these same rows ((n, k),
+    self excluded, best first, -1 where none; see ``umap_knn``). UMAP then uses it as its k-NN graph
+    instead of searching for an approximate one, with the same seed and layout parameters.
     """
     n = len(embeddings)
     if n < 3:
         raise ValueError(f"UMAP needs at least 3 tokens, got {n}")
+    if (neighbors is None) != (similarities is None):
+        raise ValueError("pass both neighbors and similarities (the exact table), or neither")
     try:
         import umap  # slow import (numba): only when a map is built
     except ImportError:
         raise ImportError("umap-learn is required for the map: pip install umap-learn") from None
+    n_neighbors = min(config.umap_neighbors, n - 1)
+    if neighbors is not None and len(neighbors) != n:
+        raise ValueError(f"the neighbour table has {len(neighbors)} rows for {n} embedding rows")
     reducer = umap.UMAP(
         n_components=2,
-        n_neighbors=min(config.umap_neighbors, n - 1),
+        n_neighbors=n_neighbors,
         min_dist=config.umap_min_dist,
         random_state=config.seed,
         init="spectral" if n > config.umap_neighbors + 1 else "random",
+        precomputed_knn=(None, None, None) if neighbors is None else umap_knn(neighbors, similarities, n_neighbors),
         tqdm_kwds={"disable": not progress, "desc": "UMAP epochs", "unit": "epoch"},
     )
     with warnings.catch_warnings():
         # "n_jobs value 1 overridden to 1 by setting random_state": the trade-off documented above.
         warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
+        # Without a search index umap-learn cannot transform new points; the map never does.
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*", category=UserWarning)
         return reducer.fit_transform(_unit_rows(embeddings)).astype(np.float32)
 
 
@@ -66,12 +142,24 @@ def pca_2d(embeddings: np.ndarray) -> np.ndarray:
 
 
 def map_table(
-    embeddings: np.ndarray, tokens: pd.DataFrame, config: BuildConfig, progress: bool = False
+    embeddings: np.ndarray,
+    tokens: pd.DataFrame,
+    config: BuildConfig,
+    progress: bool = False,
+    *,
+    neighbors: np.ndarray | None = None,
+    similarities: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """``schema.MAP`` rows for the eligible tokens: id, umap_x, umap_y, pca_x, pca_y (float32)."""
+    """``schema.MAP`` rows for the eligible tokens: id, umap_x, umap_y, pca_x, pca_y (float32).
+
+    ``neighbors``, ``similarities``: optionally the model's exact neighbour table (the NEIGHBORS and
+    SIMILARITIES artifacts, (N, k) by vocabulary id), which UMAP then uses as its k-NN graph.
+    """
     eligible = eligible_mask(tokens)
     rows = embeddings[eligible]
-    u = umap_2d(rows, config, progress=progress)
+    if neighbors is not None and similarities is not None:
+        neighbors, similarities = eligible_neighbors(neighbors, similarities, eligible, config.umap_neighbors - 1)
+    u = umap_2d(rows, config, progress=progress, neighbors=neighbors, similarities=similarities)
     p = pca_2d(rows)
     return pd.DataFrame(
         {
@@ -82,3 +170,10 @@ def map_table(
             "pca_y": p[:, 1],
         }
     )
+
+
+STEP = Step(
+    "map", needs=("tokens",), params=("umap_neighbors", "umap_min_dist", "seed"), writes=(schema.MAP,),
+    compute=lambda ctx: {schema.MAP: map_table(ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config,
+                                               progress=ctx.progress)},
+)

@@ -17,6 +17,7 @@ Tokens are looked up by their normalised text (boundary marks removed, lower-cas
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from babel import localedata
 
 from precompute import schema
 from precompute.categories import char_label
+from precompute.intervals import ci95
 from precompute.language import normalised_texts
+from precompute.steps import Step
 from precompute.tokens import eligible_mask
 
 #: CLDR name tables that form concepts. A name that several concepts share goes to the concept the
@@ -203,6 +206,7 @@ def load_muse_dictionaries(directory: Path) -> pd.DataFrame:
         )
     result = pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True)
     result.attrs["malformed"] = malformed
+    result.attrs["directory"] = str(directory)  # the rebuild command repeats it
     return result
 
 
@@ -270,11 +274,6 @@ def shared_meaning(neighbors: np.ndarray, sets: sp.csr_matrix, chunk: int = 1 <<
     return out
 
 
-def _ci95(values: pd.core.groupby.SeriesGroupBy) -> pd.Series:
-    """1.96 x standard error of the mean per group (NaN for a group of one)."""
-    return 1.96 * values.std(ddof=1) / np.sqrt(values.count())
-
-
 def meaning_artifacts(
     neighbors: np.ndarray, tokens: pd.DataFrame, k: int, dictionaries: pd.DataFrame | None = None
 ) -> dict[str, pd.DataFrame]:
@@ -311,9 +310,10 @@ def meaning_artifacts(
     )
     grouped = pd.Series(n_shared[has], dtype=np.float64).groupby(categories[category_codes[has]])
     by_category = pd.DataFrame(
-        {"n_tokens": grouped.size(), "mean": grouped.mean(), "ci95": _ci95(grouped)}
+        {"n_tokens": grouped.size(), "mean": grouped.mean(), "ci95": ci95(grouped.std(ddof=1), grouped.count())}
     ).rename_axis("category").reset_index()
     by_category.insert(0, "k", np.int32(k))
+    by_category = schema.TABLES[schema.MEANING].cast(by_category)  # typed also when empty
 
     # Translations in another category: concept-by-category counts, then per token.
     one_hot = sp.csr_matrix(
@@ -330,4 +330,21 @@ def meaning_artifacts(
     ).groupby(categories[category_codes[has_other]])
     retrieval = hits.mean().assign(n_tokens=hits.size()).rename_axis("category").reset_index()
     retrieval = retrieval[["category", "n_tokens"] + [f"p_at_{n}" for n in RETRIEVAL_AT]]
+    retrieval["category"] = retrieval["category"].astype("str")  # also when empty (the contract's dtype)
     return {schema.MEANING: by_category, schema.MEANING_TOKENS: per_token, schema.TRANSLATION_RETRIEVAL: retrieval}
+
+
+def _dictionaries_fingerprint(frame: pd.DataFrame | None) -> str | None:
+    """What the meaning step's result depends on in the dictionaries given to the build (None: none)."""
+    if frame is None:
+        return None
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+STEP = Step(
+    "meaning", needs=("tokens", "neighbors"), params=("meaning_k",),
+    writes=(schema.MEANING, schema.MEANING_TOKENS, schema.TRANSLATION_RETRIEVAL),
+    inputs=lambda ctx: [_dictionaries_fingerprint(ctx.extra.get("dictionaries"))],
+    compute=lambda ctx: meaning_artifacts(ctx.array(schema.NEIGHBORS), ctx.table(schema.TOKENS), ctx.config.meaning_k,
+                                          ctx.extra.get("dictionaries")),
+)

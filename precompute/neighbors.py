@@ -44,6 +44,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from precompute import schema
+from precompute.indices import EMPTY_ID, valid_rows
+from precompute.steps import BuildContext, Step, StepOutput
+
 if TYPE_CHECKING:
     import torch
 
@@ -59,25 +63,6 @@ CLUSTERS_PER_BLOCK = 4
 #: Columns per column candidate listed in a product row before the row is rescanned instead
 #: (numba scan): room for 256 candidates in a 4096-column block.
 _COLUMNS_PER_PENDING = 16
-#: Id of an empty heap slot: larger than any real id, so any real entry beats it on a tie.
-EMPTY_ID = int(np.iinfo(np.int32).max)
-
-
-def valid_rows(embeddings: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """(N,) bool: rows that take part in the search — those allowed by ``valid`` with non-zero norm.
-
-    A zero row has no direction, so its cosine is undefined: it gets no neighbours and is nobody's.
-    """
-    n = embeddings.shape[0]
-    nonzero = np.any(embeddings != 0, axis=1)
-    if valid is None:
-        return nonzero
-    valid = np.asarray(valid, dtype=bool)
-    if valid.shape != (n,):
-        raise ValueError(f"valid must have shape ({n},) like the embedding rows, got {valid.shape}")
-    return valid & nonzero
-
-
 def top_k_neighbors(
     embeddings: np.ndarray,
     k: int,
@@ -434,3 +419,15 @@ class _TorchSelect:
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         return self.values.cpu().numpy(), self.ids.cpu().numpy()
 
+
+
+def _neighbors_step(ctx: BuildContext) -> StepOutput:
+    valid = ~ctx.table(schema.TOKENS, columns=["is_zero"])["is_zero"].to_numpy(bool)
+    c = ctx.config
+    ids, sims = top_k_neighbors(ctx.model.embeddings, c.k, valid=valid, device=c.device, block_size=c.block_size,
+                                n_threads=c.n_jobs, progress=ctx.progress)
+    return {schema.NEIGHBORS: ids, schema.SIMILARITIES: sims}
+
+
+STEP = Step("neighbors", needs=("tokens",), params=("k",), writes=(schema.NEIGHBORS, schema.SIMILARITIES),
+            compute=_neighbors_step)

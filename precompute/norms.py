@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from precompute import schema
+from precompute.steps import Step
 from precompute.tokens import eligible_mask
 
 
@@ -25,4 +26,8 @@ def norm_artifacts(tokens: pd.DataFrame) -> dict[str, pd.DataFrame]:
     out = agg.reset_index(names="category")
     out["category"] = out["category"].astype("string")
     out["n_tokens"] = out["n_tokens"].astype("int64")
-    return {schema.NORMS_BY_CATEGORY: out[["category", "n_tokens", "mean", "std", "median"]]}
+    return {schema.NORMS_BY_CATEGORY: out[list(schema.TABLES[schema.NORMS_BY_CATEGORY].column_names)]}
+
+
+STEP = Step("norms", needs=("tokens",), writes=(schema.NORMS_BY_CATEGORY,),
+            compute=lambda ctx: norm_artifacts(ctx.table(schema.TOKENS)))

@@ -1,9 +1,9 @@
-"""Build steps: from a loaded model to its artifact directory, each step skipped when current.
+"""Running the build: every declared step (precompute.steps) against one artifact directory.
 
-A step's fingerprint hashes its inputs (the model's data fingerprint, the fingerprints of the steps
-it reads) and the parameters it uses; when the manifest already holds that fingerprint and the
-step's files are intact, the step is skipped. Files are written atomically by the store, and the
-manifest is saved after every step, so an interrupted build resumes where it stopped.
+The steps themselves live beside their analyses; this module only runs them, in dependency order,
+skipping each one whose fingerprint (see ``Step.fingerprint_inputs``) the manifest already holds
+with its files intact. Files are written atomically by the store, and the manifest is saved after
+every step, so an interrupted build resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -14,25 +14,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from precompute import schema
+from precompute import locks, rebuild, schema
 from precompute.config import BuildConfig
+from precompute.indices import valid_rows
 from precompute.sources.base import ModelData
-from precompute.store import ArtifactDir, ArtifactError, fingerprint, slugify
+from precompute.steps import BuildContext, DeclaredConfig, Step, StepOutput, discover, params_that_change_artifacts
+from precompute.store import ArtifactDir, ArtifactError, fingerprint, model_slug
 
 log = logging.getLogger("precompute")
-
-#: A file a step writes itself (e.g. an Annoy index): called with the temporary path, returns
-#: facts about the file that the manifest records beside it.
-FileWriter = Callable[[Path], dict[str, Any]]
-#: What a step returns: artifact file name -> a table, an array or a FileWriter; the runner writes it.
-StepOutput = dict[str, pd.DataFrame | np.ndarray | FileWriter]
-
 
 @dataclass
 class BuildReport:
@@ -59,49 +53,122 @@ def data_fingerprint(model: ModelData) -> str:
 
 
 class StepRunner:
-    """Runs named steps against one artifact directory, skipping current ones."""
+    """Runs declared steps against one artifact directory, skipping current ones."""
 
-    def __init__(self, store: ArtifactDir, report: BuildReport, force: bool = False) -> None:
-        self.store, self.report, self.force = store, report, force
+    def __init__(self, ctx: BuildContext, report: BuildReport, force: bool = False) -> None:
+        self.ctx, self.store, self.report, self.force = ctx, ctx.store, report, force
 
-    def fingerprint_of(self, step: str) -> str:
-        return self.store.manifest["steps"][step]["fingerprint"]
+    def run_all(self, steps: list[Step]) -> None:
+        """Each step in order; a step whose needs failed is reported as not built."""
+        bar = tqdm(steps, desc=self.report.path.name, unit="step", disable=not self.ctx.progress)
+        for step in bar:
+            bar.set_postfix_str(step.name)
+            missing = [n for n in step.needs if n in self.report.failed or n not in self.store.manifest["steps"]]
+            if missing:
+                self.report.failed[step.name] = f"not built: it needs {', '.join(missing)}, which failed"
+                continue
+            self.ctx.config = DeclaredConfig(self.ctx.full_config, step.name, step.params)
+            needs = [self.store.manifest["steps"][n]["fingerprint"] for n in step.needs]
+            self.run(step, step.fingerprint_inputs(self.ctx, needs))
 
-    def run(self, step: str, inputs: list[Any], compute: Callable[[], StepOutput | None]) -> bool:
-        """Run ``compute`` unless ``step`` is current for ``inputs``; return whether it succeeded."""
-        fp = fingerprint(step, *inputs)
-        if not self.force and self.store.step_is_current(step, fp):
-            log.info("%-13s current, skipped", step)
-            self.report.skipped.append(step)
+    def run(self, step: Step, inputs: list) -> bool:
+        """Compute ``step`` unless it is current for ``inputs``; return whether it succeeded."""
+        fp = fingerprint(step.name, *inputs)
+        if not self.force and self.store.step_is_current(step.name, fp):
+            log.info("%-13s current, skipped", step.name)
+            self.report.skipped.append(step.name)
             return True
-        log.info("%-13s running …", step)
+        log.info("%-13s running …", step.name)
         start = time.perf_counter()
         try:
-            output = compute() or {}
-            for name, value in output.items():
-                if isinstance(value, np.ndarray):
-                    self.store.write_array(name, value)
-                elif isinstance(value, pd.DataFrame):
-                    self.store.write_table(name, value)
-                else:
-                    self.store.write_file(name, value, fmt=Path(name).suffix.lstrip("."))
-        except (KeyboardInterrupt, ArtifactError):
+            output = step.compute(self.ctx) or {}
+            self._write(step, output)
+        except (KeyboardInterrupt, ArtifactError, schema.SchemaError):
             raise
         except Exception as e:  # one failing analysis must not lose the others; reported below
-            log.exception("%s failed", step)
-            self.report.failed[step] = f"{type(e).__name__}: {e}"
-            self.store.manifest.setdefault("steps", {}).pop(step, None)
+            log.exception("%s failed", step.name)
+            self.report.failed[step.name] = f"{type(e).__name__}: {e}"
+            self.store.manifest.setdefault("steps", {}).pop(step.name, None)
             self.store.save_manifest()
             return False
         seconds = time.perf_counter() - start
-        self.store.record_step(step, fp, seconds, sorted(output))
-        log.info("%-13s done in %.1f s", step, seconds)
-        self.report.ran.append(step)
+        self.store.record_step(step.name, fp, seconds, sorted(output))
+        log.info("%-13s done in %.1f s", step.name, seconds)
+        self.report.ran.append(step.name)
         return True
+
+    def _write(self, step: Step, output: StepOutput) -> None:
+        if set(output) != set(step.writes):
+            raise schema.SchemaError(
+                f"step {step.name!r} returned {sorted(output)} but declares it writes {sorted(step.writes)}"
+            )
+        for name, value in output.items():
+            if isinstance(value, np.ndarray):
+                self.store.write_array(name, value)
+            elif isinstance(value, pd.DataFrame):
+                self.store.write_table(name, value)
+            else:
+                self.store.write_file(name, value, fmt=Path(name).suffix.lstrip("."))
+
+
+#: Fewest non-zero rows a model needs: the Annoy step measures recall@10 against exact neighbours.
+MIN_ROWS = 12
+
+
+def check_model(model: ModelData, config: BuildConfig) -> None:
+    """Refuse, before any work, a model whose neighbour table cannot be built, saying what would work."""
+    n = int(valid_rows(model.embeddings).sum())
+    name = model.metadata.get("id", "the model")
+    if n < MIN_ROWS:
+        raise ValueError(
+            f"{name} has {n} tokens with a non-zero embedding; a build needs at least {MIN_ROWS} (neighbour "
+            "tables and the Annoy recall check need more than 10). Check that the matrix holds the model's "
+            "input embeddings, one row per token."
+        )
+    if config.k >= n:
+        k = n - 1
+        raise ValueError(
+            f"k={config.k} neighbours need more than k tokens with a non-zero embedding, and {name} has {n}: "
+            f"pass --k {k} --diversity-ks {' '.join(map(str, sorted({min(x, k) for x in config.diversity_ks})))} "
+            f"--meaning-k {min(config.meaning_k, k)}"
+        )
+
+
+def _rebuild_params(steps: list[Step] | None) -> list[str]:
+    """What a rebuild command must repeat: every parameter any step reads (so the command also
+    passes the checks that relate parameters, such as diversity_ks <= k)."""
+    return params_that_change_artifacts([*discover(), *(steps or [])])
 
 
 def model_dir(root: Path, slug: str) -> Path:
     return root / slug
+
+
+def _finish(store: ArtifactDir, notes: list[str], report: BuildReport) -> None:
+    store.manifest["notes"] = notes + [f"step {s} failed: {why}" for s, why in report.failed.items()]
+    store.manifest["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    store.save_manifest()
+
+
+def open_model_dir(
+    model: ModelData,
+    root: Path,
+    config: BuildConfig,
+    *,
+    slug: str | None = None,
+    steps: list[Step] | None = None,
+    dictionaries: pd.DataFrame | None = None,
+) -> ArtifactDir:
+    """The model's artifact directory, opened for building, its manifest naming how to rebuild it."""
+    slug = slug or model_slug(str(model.metadata["id"]))
+    return ArtifactDir.create(
+        model_dir(root, slug),
+        rebuild.model_command(model.metadata, slug, root, config, _rebuild_params(steps),
+                              None if dictionaries is None else dictionaries.attrs.get("directory")),
+        kind="model",
+        model={**model.metadata, "slug": slug},
+        params=config.to_dict(),
+    )
 
 
 def build_model(
@@ -113,120 +180,38 @@ def build_model(
     force: bool = False,
     dictionaries: pd.DataFrame | None = None,
     progress: bool = True,
+    steps: list[Step] | None = None,
+    wait: bool = True,
+    before: Callable[[ArtifactDir], None] | None = None,
 ) -> BuildReport:
     """Write (or bring up to date) every artifact of one model under ``root/<slug>``.
 
-    Steps: embeddings, tokens, neighbors, annoy, diversity, separability, norms, map, meaning.
+    ``steps`` defaults to every model step the package declares (:func:`precompute.steps.discover`).
     A failing step is logged and reported (``BuildReport.failed``) and the steps that do not need
-    it still run; steps that need it are reported as failed too.
+    it still run; steps that need it are reported as failed too. ``dictionaries`` (MUSE pairs from
+    ``meaning.load_muse_dictionaries``) feed the meaning statistics.
+
+    The directory is locked for the whole build (:mod:`precompute.locks`; ``wait=False`` raises
+    ``locks.Busy`` instead of waiting), and temporary files an interrupted build left are removed
+    first. ``before(store)`` runs under the lock before the steps (``precompute frequency`` writes
+    its counts there).
     """
-    from precompute import annoy_index, diversity, language, maps, meaning, neighbors, norms, separability
-    from precompute.tokens import base_token_table, eligible_mask, frequency_deciles
-
-    slug = slug or slugify(str(model.metadata["id"]))
-    path = model_dir(root, slug)
-    store = ArtifactDir.create(
-        path,
-        rebuild_hint=f"python -m precompute build {model.metadata['id']} --force",
-        kind="model",
-        model={**model.metadata, "slug": slug},
-        params=config.to_dict(),
-    )
-    report = BuildReport(path)
-    runner = StepRunner(store, report, force)
-    data_fp = data_fingerprint(model)
-    store.manifest["data_fingerprint"] = data_fp
-    store.save_manifest()
-
-    def load_tokens() -> pd.DataFrame:
-        return store.load_table(schema.TOKENS)
-
-    def load_neighbors() -> np.ndarray:
-        return store.load_array(schema.NEIGHBORS, mmap=False)
-
-    corpus_fp = None
-    if store.has(schema.CORPUS_FREQUENCY):
-        corpus_fp = store.manifest["files"][schema.CORPUS_FREQUENCY]["sha256"]
-
-    def tokens_by_frequency() -> pd.DataFrame:
-        """The token table, its deciles from corpus counts where `precompute frequency` wrote them."""
-        table = load_tokens()
-        if corpus_fp is not None:
-            counts = store.load_table(schema.CORPUS_FREQUENCY)["count"].to_numpy()
-            table["frequency_decile"] = frequency_deciles(counts, eligible_mask(table))
-        return table
-
-    def tokens_step() -> StepOutput:
-        table = base_token_table(model.vocab, model.embeddings)
-        texts = model.vocab.texts
-        concepts = meaning.concept_columns(texts)
-        langs = language.language_columns(
-            texts, table["category"].to_numpy(object), concepts["concept_language"].tolist()
-        )
-        table = pd.concat([table, langs, concepts[["gloss", "concept"]]], axis=1)
-        table["frequency_decile"] = frequency_deciles(table["frequency"].to_numpy(), eligible_mask(table))
-        return {schema.TOKENS: table[list(schema.TOKEN_COLUMNS)]}
-
-    def neighbors_step() -> StepOutput:
-        valid = ~store.load_table(schema.TOKENS, columns=["is_zero"])["is_zero"].to_numpy(bool)
-        ids, sims = neighbors.top_k_neighbors(
-            model.embeddings, config.k, valid=valid, device=config.device,
-            block_size=config.block_size, n_threads=config.n_jobs, progress=progress,
-        )
-        return {schema.NEIGHBORS: ids, schema.SIMILARITIES: sims}
-
-    def annoy_step() -> StepOutput:
-        valid = ~load_tokens()["is_zero"].to_numpy(bool)
-
-        def write(tmp: Path) -> dict[str, Any]:
-            store.manifest["annoy"] = annoy_index.build_annoy(
-                model.embeddings, tmp, exact_neighbors=load_neighbors(), valid=valid,
-                n_trees=config.annoy_trees, search_k=config.annoy_search_k,
-                target_recall=config.annoy_target_recall, seed=config.seed, n_jobs=config.n_jobs,
-                progress=progress,
-            )
-            return {}
-
-        return {schema.ANNOY: write}
-
-    steps: list[tuple[str, list[str], list[Any], Callable[[], StepOutput]]] = [
-        # (name, steps it reads, parameters it uses, compute)
-        ("embeddings", [], [], lambda: {schema.EMBEDDINGS: model.embeddings}),
-        ("tokens", [], [], tokens_step),
-        ("neighbors", ["tokens"], [config.subset("k")], neighbors_step),
-        ("annoy", ["neighbors"], [config.subset("annoy_trees", "annoy_search_k", "annoy_target_recall", "seed")],
-         annoy_step),
-        ("diversity", ["tokens", "neighbors"], [config.subset("diversity_ks"), corpus_fp],
-         lambda: diversity.diversity_artifacts(load_neighbors(), tokens_by_frequency(), config.diversity_ks)),
-        ("separability", ["tokens"],
-         [config.subset("min_category_tokens", "folds", "pairwise_max_per_class", "seed")],
-         lambda: separability.separability_artifacts(model.embeddings, load_tokens(), config, progress=progress)),
-        ("norms", ["tokens"], [], lambda: norms.norm_artifacts(load_tokens())),
-        ("map", ["tokens"], [config.subset("umap_neighbors", "umap_min_dist", "seed")],
-         lambda: {schema.MAP: maps.map_table(model.embeddings, load_tokens(), config, progress=progress)}),
-        ("meaning", ["tokens", "neighbors"], [config.subset("meaning_k"), _frame_fingerprint(dictionaries)],
-         lambda: meaning.meaning_artifacts(load_neighbors(), load_tokens(), config.meaning_k, dictionaries)),
-    ]
-    bar = tqdm(steps, desc=slug, unit="step", disable=not progress)
-    for name, needs, params, compute in bar:
-        bar.set_postfix_str(name)
-        missing = [n for n in needs if n in report.failed or n not in store.manifest.get("steps", {})]
-        if missing:
-            report.failed[name] = f"not built: it needs {', '.join(missing)}, which failed"
-            continue
-        inputs = [data_fp, *[runner.fingerprint_of(n) for n in needs], *params]
-        runner.run(name, inputs, compute)
-
-    store.manifest["notes"] = [f"step {s} failed: {why}" for s, why in report.failed.items()]
-    store.manifest["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    store.save_manifest()
+    check_model(model, config)
+    steps = [s for s in (steps if steps is not None else discover()) if s.kind == "model"]
+    slug = slug or model_slug(str(model.metadata["id"]))
+    with locks.building(model_dir(root, slug), wait=wait):
+        store = open_model_dir(model, root, config, slug=slug, steps=steps, dictionaries=dictionaries)
+        store.remove_stale_temporaries()
+        if before is not None:
+            before(store)
+        report = BuildReport(store.path)
+        store.manifest["data_fingerprint"] = data_fingerprint(model)
+        store.save_manifest()
+        ctx = BuildContext(store, config, store.manifest["data_fingerprint"], model=model, progress=progress,
+                           extra={"dictionaries": dictionaries})
+        StepRunner(ctx, report, force).run_all(steps)
+        _finish(store, [], report)
     return report
-
-
-def _frame_fingerprint(frame: pd.DataFrame | None) -> str | None:
-    if frame is None:
-        return None
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
 
 def build_comparison(
@@ -237,39 +222,35 @@ def build_comparison(
     name: str | None = None,
     force: bool = False,
     progress: bool = True,
+    steps: list[Step] | None = None,
+    wait: bool = True,
 ) -> BuildReport:
     """Compare models already built under ``root`` (vocabulary overlap, geometry, shared maps).
 
     Written to ``root/comparisons/<name>``; ``name`` defaults to the slugs joined by ``__``.
+    Holds the models' read locks and the comparison's write lock meanwhile (:mod:`precompute.locks`).
     """
-    from precompute.comparison import compare_artifacts
-
     if len(slugs) < 2:
         raise ValueError(f"compare needs at least two models, got {slugs}")
+    steps = [s for s in (steps if steps is not None else discover()) if s.kind == "comparison"]
     name = name or "__".join(slugs)
-    models: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
-    fingerprints = []
-    for slug in slugs:
-        d = ArtifactDir.open(model_dir(root, slug), rebuild_hint=f"python -m precompute build {slug}")
-        models[slug] = (d.load_table(schema.TOKENS), d.load_array(schema.EMBEDDINGS))
-        fingerprints.append(d.manifest.get("data_fingerprint"))
-    store = ArtifactDir.create(
-        root / schema.COMPARISONS_DIR / name,
-        rebuild_hint=f"python -m precompute compare {' '.join(slugs)} --name {name} --force",
-        kind="comparison", slug=name, models=slugs, params=config.to_dict(),
-    )
-    report = BuildReport(store.path)
-    runner = StepRunner(store, report, force)
-    notes: list[str] = []
-
-    def compare() -> StepOutput:
-        tables, step_notes = compare_artifacts(models, config, progress=progress)
-        notes.extend(step_notes)
-        return tables
-
-    runner.run("compare", [fingerprints, config.subset("k", "umap_neighbors", "umap_min_dist", "seed")], compare)
-    if notes or "compare" in report.failed:
-        store.manifest["notes"] = notes + [f"step {s} failed: {why}" for s, why in report.failed.items()]
-    store.manifest["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    store.save_manifest()
+    path = root / schema.COMPARISONS_DIR / name
+    for slug in slugs:  # before locking: a model that was never built gets no lock file either
+        ArtifactDir.open(model_dir(root, slug))
+    with locks.comparing(path, [model_dir(root, slug) for slug in slugs], wait=wait):
+        models: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}
+        fingerprints = []
+        for slug in slugs:
+            d = ArtifactDir.open(model_dir(root, slug))
+            models[slug] = (d.load_table(schema.TOKENS), d.load_array(schema.EMBEDDINGS))
+            fingerprints.append(d.manifest.get("data_fingerprint"))
+        store = ArtifactDir.create(
+            path, rebuild.comparison_command(slugs, name, root, config, _rebuild_params(steps)),
+            kind="comparison", slug=name, models=slugs, params=config.to_dict(),
+        )
+        store.remove_stale_temporaries()
+        report = BuildReport(store.path)
+        ctx = BuildContext(store, config, fingerprints, progress=progress, extra={"models": models, "notes": []})
+        StepRunner(ctx, report, force).run_all(steps)
+        _finish(store, ctx.extra["notes"], report)
     return report

@@ -1,43 +1,155 @@
-"""The artifact contract: every file name and column the dashboard and outside tools rely on.
+"""The artifact contract: every file name, table column and dtype the dashboard and outside tools rely on.
 
-One home for these names — import them, never spell them out elsewhere. The README documents the
-same contract for people. Changing a name here is a breaking change: bump ``SCHEMA_VERSION``.
+One home for these names — import them, never spell them out elsewhere. The store checks every
+table against its declaration when it writes it (:meth:`Table.check`), so a producer cannot drift
+from the contract. The README documents the same contract for people. Changing a name here is a
+breaking change: bump ``SCHEMA_VERSION``.
 
 Layout::
 
-    artifacts/<model-slug>/manifest.json       per-model build (see store.Manifest)
+    artifacts/<model-slug>/manifest.json       per-model build (see precompute.store)
     artifacts/<model-slug>/<file>               files listed in the manifest
     artifacts/comparisons/<slug>/manifest.json  cross-model build
+
+A new analysis declares its own tables with :func:`declare` in its module (see precompute.steps).
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 COMPARISONS_DIR = "comparisons"
 #: Environment variable naming the artifact directory (default ``./artifacts``).
 ARTIFACTS_ENV = "HYPERPOLYGLOT_ARTIFACTS"
+#: The category value of a comparison row that covers every category.
+ALL_CATEGORIES = "ALL"
+
+
+class SchemaError(ValueError):
+    """A table does not match its declaration (a bug in the step that made it, not in the user's input)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column, or a family of columns when ``name`` holds a ``{placeholder}`` (``n_categories_at_{k}``)."""
+
+    name: str
+    dtype: str
+    doc: str = ""
+
+    @property
+    def is_family(self) -> bool:
+        return "{" in self.name
+
+    def named(self, **values: object) -> str:
+        """The column's name for one member of a family: ``N_CATEGORIES.named(k=50)``."""
+        return self.name.format(**values)
+
+    def matches(self, column: str) -> bool:
+        pattern = re.sub(r"\\\{\w+\\\}", r"[^_].*", re.escape(self.name))
+        return re.fullmatch(pattern, column) is not None
+
+
+@dataclass(frozen=True)
+class Table:
+    """A parquet artifact: its file name, what a row is, and its columns in order."""
+
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The fixed column names (families left out)."""
+        return tuple(c.name for c in self.columns if not c.is_family)
+
+    def empty(self, **families: list[object]) -> pd.DataFrame:
+        """A table with no rows and every column typed (families expanded from ``families``)."""
+        names: dict[str, str] = {}
+        for c in self.columns:
+            if c.is_family:
+                key = re.search(r"\{(\w+)\}", c.name)[1]  # type: ignore[index]
+                names.update({c.named(**{key: v}): c.dtype for v in families.get(key, [])})
+            else:
+                names[c.name] = c.dtype
+        return pd.DataFrame({n: pd.Series([], dtype=d) for n, d in names.items()})
+
+    def cast(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s declared columns, in order, cast to their dtypes (NaN becomes null in nullable ones).
+
+        For producers whose columns can come out untyped (an empty group-by, an all-null column).
+        Tables with column families are cast by their producers.
+        """
+        dtypes = {c.name: c.dtype for c in self.columns}
+        return frame[list(dtypes)].astype(dtypes).reset_index(drop=True)
+
+    def check(self, frame: pd.DataFrame) -> None:
+        """Raise SchemaError unless ``frame`` has exactly the declared columns, in order, with their dtypes.
+
+        A family column matches one or more consecutive columns (``n_categories_at_10, _50, _100``).
+        """
+        actual = [str(c) for c in frame.columns]
+        i = 0
+        for spec in self.columns:
+            run = 0
+            while i < len(actual) and spec.matches(actual[i]) and (spec.is_family or run == 0):
+                self._check_dtype(frame, actual[i], spec)
+                i, run = i + 1, run + 1
+            if run == 0:
+                raise SchemaError(
+                    f"{self.name}: expected column {spec.name!r} at position {i}, got "
+                    f"{actual[i] if i < len(actual) else 'nothing'!r} (columns: {actual})"
+                )
+        if i != len(actual):
+            declared = [c.name for c in self.columns]
+            raise SchemaError(f"{self.name}: undeclared columns {actual[i:]} (declared: {declared})")
+
+    def _check_dtype(self, frame: pd.DataFrame, column: str, spec: Column) -> None:
+        dtype = str(frame[column].dtype)
+        if dtype != spec.dtype:
+            raise SchemaError(f"{self.name}: column {column!r} has dtype {dtype}, declared {spec.dtype}")
+
+
+#: Every declared table by file name. Built-in tables below; :func:`declare` adds others.
+TABLES: dict[str, Table] = {}
+
+
+def declare(table: Table) -> str:
+    """Add ``table`` to the contract (the store then enforces it); returns its file name."""
+    if table.name in TABLES and TABLES[table.name] != table:
+        raise ValueError(f"table {table.name} is declared twice, differently")
+    TABLES[table.name] = table
+    return table.name
+
+
+def _table(name: str, doc: str, *columns: tuple[str, str] | tuple[str, str, str]) -> str:
+    return declare(Table(name, doc, tuple(Column(*c) for c in columns)))
+
 
 # ---- per model -------------------------------------------------------------------------------
 #: Embedding matrix, L2 norms untouched: (N, d) float32. Input of every later step.
 EMBEDDINGS = "embeddings.npy"
-#: One row per vocabulary id.
-TOKENS = "tokens.parquet"
-TOKEN_COLUMNS = (
-    "id",                   # int32, the vocabulary id (row of the embedding matrix)
-    "text",                 # surface text, word-initial pieces start with "▁" (METHODS §1)
-    "is_special",           # bool, <pad>, <s>, [CLS] …: excluded from statistics
-    "is_byte",              # bool, an undecodable byte piece such as <0xE3>
-    "is_zero",              # bool, zero-norm row: no neighbours, nobody's neighbour
-    "category",             # str, the paper's rule (precompute.categories)
-    "language",             # str or None, ISO 639-1 guess
-    "language_confidence",  # float32 in [0, 1]
-    "language_source",      # str: "wordfreq", "cldr" (a CLDR name), "script", or "none"
-    "frequency",            # float32, wordfreq word frequency summed over languages (mC4 proxy)
-    "frequency_decile",     # int8, 1 = rarest … 10 = most frequent, 0 = not ranked (special)
-    "norm",                 # float32, L2 norm of the embedding row
-    "gloss",                # str or None, English gloss from the CLDR translation clusters
-    "concept",              # str or None, id of the CLDR concept the token names
+TOKENS = _table(
+    "tokens.parquet", "One row per vocabulary id.",
+    ("id", "int32", "the vocabulary id (row of the embedding matrix)"),
+    ("text", "string", 'surface text, word-initial pieces start with "▁" (METHODS §1)'),
+    ("is_special", "bool", "<pad>, <s>, [CLS] …: excluded from statistics"),
+    ("is_byte", "bool", "an undecodable byte piece such as <0xE3>"),
+    ("is_zero", "bool", "zero-norm row: no neighbours, nobody's neighbour"),
+    ("category", "string", "the paper's rule (precompute.categories)"),
+    ("language", "string", "ISO 639-1 guess, or null"),
+    ("language_confidence", "float32", "in [0, 1]"),
+    ("language_source", "string", '"wordfreq", "cldr" (a CLDR name), "script", or "none"'),
+    ("frequency", "float32", "wordfreq word frequency summed over languages (mC4 proxy)"),
+    ("frequency_decile", "int8", "1 = rarest … 10 = most frequent, 0 = not ranked (special)"),
+    ("norm", "float32", "L2 norm of the embedding row"),
+    ("gloss", "string", "English gloss from the CLDR translation clusters, or null"),
+    ("concept", "string", "id of the CLDR concept the token names, or null"),
 )
 #: Exact top-k neighbours by cosine, self excluded: (N, k) int32, -1 where there is none.
 NEIGHBORS = "neighbors.npy"
@@ -46,58 +158,115 @@ SIMILARITIES = "similarities.npy"
 #: Annoy index (angular) over the same rows, item i = vocabulary id i.
 ANNOY = "annoy.ann"
 
-DIVERSITY = "diversity.parquet"
-#: Columns of DIVERSITY, one row per non-special, non-zero token.
+#: The neighbourhood sizes the diversity statistics use by default.
 DIVERSITY_KS = (10, 50, 100)
-DIVERSITY_COLUMNS = ("id",) + tuple(f"n_categories_at_{k}" for k in DIVERSITY_KS) + tuple(
-    f"entropy_at_{k}" for k in DIVERSITY_KS
+N_CATEGORIES = Column("n_categories_at_{k}", "int16", "numNeighborCategory@k")
+ENTROPY = Column("entropy_at_{k}", "float32", "entropy (nats) of the k neighbours' category counts")
+DIVERSITY = _table(
+    "diversity.parquet", "One row per non-special, non-zero token.",
+    ("id", "int32"), (N_CATEGORIES.name, N_CATEGORIES.dtype), (ENTROPY.name, ENTROPY.dtype),
 )
-#: token category x neighbour category: k, category, neighbor_category, mean, ci95, n_tokens
-DIVERSITY_BREAKDOWN = "diversity_breakdown.parquet"
-#: per token category: k, category, n_tokens, mean, std, entropy_mean, entropy_ci95
-DIVERSITY_BY_CATEGORY = "diversity_by_category.parquet"
-#: per frequency decile: k, decile, n_tokens, mean, ci95, entropy_mean, entropy_ci95
-DIVERSITY_BY_DECILE = "diversity_by_decile.parquet"
 
-SEPARABILITY = "separability.parquet"
-#: category, n_tokens, mean, std, folds (list of 10 floats), note (why a category was skipped —
-#: then mean/std are null and folds empty — or in how many folds lbfgs stopped at max_iter)
-SEPARABILITY_COLUMNS = ("category", "n_tokens", "mean", "std", "folds", "note")
-#: category_a, category_b, n_tokens (the balanced sample, both classes together), mean, std
-SEPARABILITY_PAIRWISE = "separability_pairwise.parquet"
-#: out-of-fold predictions: category (the probe), id, label (bool), predicted (bool), probability
-#: (float32, of label True)
-SEPARABILITY_PREDICTIONS = "separability_predictions.parquet"
 
-#: per token category: category, n_tokens, mean, std, median
-NORMS_BY_CATEGORY = "norms_by_category.parquet"
-#: id, umap_x, umap_y, pca_x, pca_y
-MAP = "map.parquet"
+def n_categories_column(k: int) -> str:
+    """The DIVERSITY column of numNeighborCategory@k."""
+    return N_CATEGORIES.named(k=k)
 
-#: per token category: k, category, n_tokens, mean, ci95  (neighbours sharing a concept, METHODS §6)
-MEANING = "meaning.parquet"
-#: per token with a concept: id, k, n_shared
-MEANING_TOKENS = "meaning_tokens.parquet"
-#: translation retrieval per category: category, n_tokens, p_at_1, p_at_10
-TRANSLATION_RETRIEVAL = "translation_retrieval.parquet"
-#: token counts over a corpus (precompute frequency): id, count
-CORPUS_FREQUENCY = "corpus_frequency.parquet"
+
+def entropy_column(k: int) -> str:
+    """The DIVERSITY column of the neighbour-category entropy at k."""
+    return ENTROPY.named(k=k)
+
+
+DIVERSITY_BREAKDOWN = _table(
+    "diversity_breakdown.parquet", "Token category x neighbour category: mean count of the k neighbours.",
+    ("k", "int16"), ("category", "string"), ("neighbor_category", "string"), ("mean", "float64"),
+    ("ci95", "float64"), ("n_tokens", "int64"),
+)
+DIVERSITY_BY_CATEGORY = _table(
+    "diversity_by_category.parquet", "Per token category: numNeighborCategory@k and entropy.",
+    ("k", "int16"), ("category", "string"), ("n_tokens", "int64"), ("mean", "float64"), ("std", "float64"),
+    ("entropy_mean", "float64"), ("entropy_ci95", "float64"),
+)
+DIVERSITY_BY_DECILE = _table(
+    "diversity_by_decile.parquet", "Per frequency decile: numNeighborCategory@k and entropy.",
+    ("k", "int16"), ("decile", "int8"), ("n_tokens", "int64"), ("mean", "float64"), ("ci95", "float64"),
+    ("entropy_mean", "float64"), ("entropy_ci95", "float64"),
+)
+
+SEPARABILITY = _table(
+    "separability.parquet", "One-vs-rest probe per category present among eligible tokens.",
+    ("category", "string"), ("n_tokens", "int64"),
+    ("mean", "Float64", "null when the category was not probed"), ("std", "Float64"),
+    ("folds", "object", "list of the fold accuracies, empty when not probed"),
+    ("note", "string", "why a category was skipped, or in how many folds lbfgs stopped at max_iter"),
+)
+SEPARABILITY_PAIRWISE = _table(
+    "separability_pairwise.parquet", "Probe per pair of categories.",
+    ("category_a", "string"), ("category_b", "string"),
+    ("n_tokens", "int64", "the balanced sample, both classes together"), ("mean", "float64"), ("std", "float64"),
+)
+SEPARABILITY_PREDICTIONS = _table(
+    "separability_predictions.parquet", "Out-of-fold predictions of the one-vs-rest probes.",
+    ("category", "string", "the probe"), ("id", "int32"), ("label", "bool"), ("predicted", "bool"),
+    ("probability", "float32", "of label True"),
+)
+
+NORMS_BY_CATEGORY = _table(
+    "norms_by_category.parquet", "L2 norms per token category.",
+    ("category", "string"), ("n_tokens", "int64"), ("mean", "float64"), ("std", "float64"), ("median", "float64"),
+)
+MAP = _table(
+    "map.parquet", "2-D coordinates of each eligible token.",
+    ("id", "int32"), ("umap_x", "float32"), ("umap_y", "float32"), ("pca_x", "float32"), ("pca_y", "float32"),
+)
+
+MEANING = _table(
+    "meaning.parquet", "Per token category: neighbours sharing a translation (METHODS §6).",
+    ("k", "int32"), ("category", "str"), ("n_tokens", "int64"), ("mean", "float64"), ("ci95", "float64"),
+)
+MEANING_TOKENS = _table(
+    "meaning_tokens.parquet", "Per token with a translation set.",
+    ("id", "int32"), ("k", "int32"), ("n_shared", "int32"),
+)
+TRANSLATION_RETRIEVAL = _table(
+    "translation_retrieval.parquet", "Per category: share of tokens whose top neighbours hold a translation.",
+    ("category", "str"), ("n_tokens", "int64"), ("p_at_{n}", "float64", "share with one in the top n"),
+)
+CORPUS_FREQUENCY = _table(
+    "corpus_frequency.parquet", "Token counts over a corpus (precompute frequency).",
+    ("id", "int32"), ("count", "int64"),
+)
 
 # ---- comparisons -----------------------------------------------------------------------------
-#: model_a, model_b, n_shared, n_shared_non_latin, non_latin_share
-VOCAB_OVERLAP = "vocab_overlap.parquet"
-#: text, category, then one column id__<slug> per model
-SHARED_TOKENS = "shared_tokens.parquet"
-#: model_a, model_b, category ("ALL" or a category), n_tokens, jaccard_mean, jaccard_ci95,
-#: overlap_mean, cka, procrustes_residual (the last two only on "ALL" rows)
-GEOMETRY = "geometry.parquet"
-#: per pair and shared token: model_a, model_b, text, jaccard
-GEOMETRY_TOKENS = "geometry_tokens.parquet"
-#: UMAP of the shared vocabulary, one per model: model, text, x, y
-SHARED_MAP = "shared_map.parquet"
-ALL_CATEGORIES = "ALL"
+VOCAB_OVERLAP = _table(
+    "vocab_overlap.parquet", "Every ordered pair of models, diagonal included.",
+    ("model_a", "string"), ("model_b", "string"), ("n_shared", "int64"), ("n_shared_non_latin", "int64"),
+    ("non_latin_share", "Float64", "null when the pair shares nothing"),
+)
+SHARED_ID = Column("id__{slug}", "int32", "the token's id in one model")
+SHARED_TOKENS = _table(
+    "shared_tokens.parquet", "Token texts eligible in every model.",
+    ("text", "string"), ("category", "string"), (SHARED_ID.name, SHARED_ID.dtype),
+)
 
 
 def shared_id_column(slug: str) -> str:
     """Column of SHARED_TOKENS holding one model's vocabulary id."""
-    return f"id__{slug}"
+    return SHARED_ID.named(slug=slug)
+
+
+GEOMETRY = _table(
+    "geometry.parquet", "Per model pair and category (ALL first): neighbourhood overlap and matrix similarity.",
+    ("model_a", "string"), ("model_b", "string"), ("category", "string"), ("n_tokens", "int64"),
+    ("jaccard_mean", "float64"), ("jaccard_ci95", "Float64"), ("overlap_mean", "float64"),
+    ("cka", "Float64", "only on ALL rows"), ("procrustes_residual", "Float64", "only on ALL rows"),
+)
+GEOMETRY_TOKENS = _table(
+    "geometry_tokens.parquet", "Per model pair and shared token.",
+    ("model_a", "string"), ("model_b", "string"), ("text", "string"), ("jaccard", "float32"),
+)
+SHARED_MAP = _table(
+    "shared_map.parquet", "UMAP of the shared vocabulary, one per model.",
+    ("model", "string"), ("text", "string"), ("x", "float32"), ("y", "float32"),
+)

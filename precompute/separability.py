@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from precompute import schema
 from precompute.categories import PLOTTED
 from precompute.config import BuildConfig
+from precompute.steps import Step
 from precompute.tokens import eligible_mask
 
 
@@ -212,20 +213,15 @@ def separability_artifacts(
     for name, note in skipped.items():
         summary.append((name, int(sizes[name]), None, None, [], note))
 
-    table = pd.DataFrame(summary, columns=list(schema.SEPARABILITY_COLUMNS))
-    table = table.sort_values("category", ignore_index=True)
-    table["category"] = table["category"].astype("string")
-    table["n_tokens"] = table["n_tokens"].astype("int64")
-    table[["mean", "std"]] = table[["mean", "std"]].astype("Float64")  # null, not NaN, when skipped
-    table["note"] = table["note"].astype("string")
-    pair_table = pd.DataFrame(pairwise, columns=["category_a", "category_b", "n_tokens", "mean", "std"])
-    pair_table[["category_a", "category_b"]] = pair_table[["category_a", "category_b"]].astype("string")
-    pair_table["n_tokens"] = pair_table["n_tokens"].astype("int64")
+    table = pd.DataFrame(summary, columns=list(schema.TABLES[schema.SEPARABILITY].column_names))
+    # mean and std are nullable: null, not NaN, when a category was skipped
+    table = schema.TABLES[schema.SEPARABILITY].cast(table.sort_values("category", ignore_index=True))
+    pairs = schema.TABLES[schema.SEPARABILITY_PAIRWISE]
+    pair_table = pairs.cast(pd.DataFrame(pairwise, columns=list(pairs.column_names)))
     pred_table = (
         pd.concat(predictions, ignore_index=True)
         if predictions
-        else pd.DataFrame({"category": [], "id": np.array([], np.int32), "label": np.array([], bool),
-                           "predicted": np.array([], bool), "probability": np.array([], np.float32)})
+        else schema.TABLES[schema.SEPARABILITY_PREDICTIONS].empty()
     )
     pred_table["category"] = pred_table["category"].astype("string")
     return {
@@ -233,3 +229,11 @@ def separability_artifacts(
         schema.SEPARABILITY_PAIRWISE: pair_table,
         schema.SEPARABILITY_PREDICTIONS: pred_table,
     }
+
+
+STEP = Step(
+    "separability", needs=("tokens",), params=("min_category_tokens", "folds", "pairwise_max_per_class", "seed"),
+    writes=(schema.SEPARABILITY, schema.SEPARABILITY_PAIRWISE, schema.SEPARABILITY_PREDICTIONS),
+    compute=lambda ctx: separability_artifacts(ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config,
+                                               progress=ctx.progress),
+)

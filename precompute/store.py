@@ -43,6 +43,42 @@ def slugify(name: str) -> str:
     return slug
 
 
+#: What an artifact directory name may be: a slug that stays inside the artifact root.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid artifact directory name, else ValueError saying what is allowed.
+
+    1 to 100 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit: so never a
+    path (``/``), never ``.`` or ``..``, and not the comparisons directory.
+    """
+    if not _NAME.fullmatch(name) or name == schema.COMPARISONS_DIR:
+        shown = name if len(name) <= 60 else name[:60] + "…"
+        raise ValueError(
+            f"{shown!r} is not a valid artifact name: use 1 to 100 letters, digits, '.', '_' or '-', starting "
+            f"with a letter or digit (no '/', not '{schema.COMPARISONS_DIR}'); for example --name my-model"
+        )
+    return name
+
+
+def model_slug(name: str) -> str:
+    """The default artifact directory name of a model as the user named it.
+
+    A local checkpoint directory or matrix file is named after its last component (``./ckpts/my-mt5``
+    -> ``my-mt5``, ``emb.npy`` -> ``emb``), a hub id or built-in name by :func:`slugify`.
+    """
+    path = Path(name).expanduser()
+    try:
+        local = path.resolve().name if path.is_dir() else path.stem if path.is_file() else None
+    except OSError:  # a name too long to be a path is not one
+        local = None
+    slug = slugify(local or name)
+    if len(slug) > 100:
+        raise ValueError(f"the artifact name made from {name[:60]!r}… is longer than 100 characters; pass --name NAME")
+    return check_name(slug)
+
+
 def default_root() -> Path:
     """The artifact directory: ``$HYPERPOLYGLOT_ARTIFACTS`` or ``./artifacts``."""
     return Path(os.environ.get(schema.ARTIFACTS_ENV, "artifacts"))
@@ -56,6 +92,10 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Every artifact file's mode: the owner writes, everyone reads (a dashboard may run as another user).
+FILE_MODE = 0o644
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Run ``write(tmp)`` on a temporary sibling of ``path``, then move it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +104,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -74,12 +115,12 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 class ArtifactDir:
     """One artifact directory (a model's or a comparison's) and its manifest.
 
-    ``rebuild_hint`` is the command a user runs to rebuild it; error messages quote it. The
-    manifest keeps it (``rebuild``), so readers such as the dashboard quote the right command.
+    The manifest keeps the command that rebuilds the directory (``rebuild``, written by the build
+    from :mod:`precompute.rebuild`); every error message quotes it, so readers such as the
+    dashboard and ``verify`` always give the command that works for that directory.
     """
 
     path: Path
-    rebuild_hint: str = "python -m precompute build MODEL --force"
     manifest: dict[str, Any] = field(default_factory=dict)
 
     # ---- manifest ---------------------------------------------------------------------------
@@ -87,18 +128,29 @@ class ArtifactDir:
     def manifest_path(self) -> Path:
         return self.path / schema.MANIFEST
 
+    @property
+    def rebuild_hint(self) -> str:
+        """The command that rebuilds this directory, or what to do when the manifest cannot say."""
+        command = self.manifest.get("rebuild")
+        if isinstance(command, str) and command:
+            return command
+        from precompute.rebuild import unknown_source  # lazy: rebuild imports this module
+
+        return unknown_source(self.path)
+
     @classmethod
-    def open(cls, path: Path | str, rebuild_hint: str | None = None) -> ArtifactDir:
+    def open(cls, path: Path | str) -> ArtifactDir:
         """Open an existing directory, reading and checking its manifest."""
-        d = cls(Path(path), rebuild_hint or cls.rebuild_hint)
+        d = cls(Path(path))
         if not d.manifest_path.exists():
             raise ArtifactError(f"{d.manifest_path} does not exist. Build it: {d.rebuild_hint}")
         try:
-            d.manifest = json.loads(d.manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(d.manifest_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ArtifactError(f"{d.manifest_path} is not valid JSON ({e}). Rebuild: {d.rebuild_hint}") from None
-        if rebuild_hint is None and isinstance(d.manifest.get("rebuild"), str):
-            d.rebuild_hint = d.manifest["rebuild"]
+        if not isinstance(manifest, dict):
+            raise ArtifactError(f"{d.manifest_path} is not a manifest. Rebuild: {d.rebuild_hint}")
+        d.manifest = manifest
         version = d.manifest.get("schema_version")
         if version != schema.SCHEMA_VERSION:
             raise ArtifactError(
@@ -108,17 +160,31 @@ class ArtifactDir:
         return d
 
     @classmethod
-    def create(cls, path: Path | str, rebuild_hint: str | None = None, **header: Any) -> ArtifactDir:
-        """Open ``path`` for building: keep a valid existing manifest (for step skipping), else start one."""
+    def create(cls, path: Path | str, rebuild: str | None = None, **header: Any) -> ArtifactDir:
+        """Open ``path`` for building: keep a valid existing manifest (for step skipping), else start one.
+
+        ``rebuild`` is the command that rebuilds this directory (:mod:`precompute.rebuild`); the
+        pipeline always gives it.
+        """
         try:
-            d = cls.open(path, rebuild_hint)
+            d = cls.open(path)
         except ArtifactError:
-            d = cls(Path(path), rebuild_hint or cls.rebuild_hint)
-            d.manifest = {"schema_version": schema.SCHEMA_VERSION, "files": {}, "steps": {}}
+            d = cls(Path(path), {"schema_version": schema.SCHEMA_VERSION, "files": {}, "steps": {}})
         d.manifest.update(header)
         d.manifest["tool_version"] = __version__
-        d.manifest["rebuild"] = d.rebuild_hint
+        if rebuild is not None:
+            d.manifest["rebuild"] = rebuild
         return d
+
+    def remove_stale_temporaries(self) -> list[str]:
+        """Delete temporary files that a killed write left (``.<name>.*.tmp``); return their names.
+
+        Only safe while holding the directory's build lock (no other write can be in flight).
+        """
+        stale = sorted(self.path.glob(".*.tmp")) if self.path.is_dir() else []
+        for tmp in stale:
+            tmp.unlink(missing_ok=True)
+        return [p.name for p in stale]
 
     def save_manifest(self) -> None:
         text = json.dumps(self.manifest, indent=2, ensure_ascii=False, default=_json_default)
@@ -166,7 +232,12 @@ class ArtifactDir:
         self._register(name, "npy", shape=list(array.shape), dtype=str(array.dtype))
 
     def write_table(self, name: str, table: pd.DataFrame) -> None:
-        """Write a parquet table and list it (with its columns and row count) in the manifest."""
+        """Write a parquet table and list it (with its columns and row count) in the manifest.
+
+        A table declared in :mod:`precompute.schema` must match its declaration (SchemaError).
+        """
+        if name in schema.TABLES:
+            schema.TABLES[name].check(table)
         def write(p: Path) -> None:
             table.to_parquet(p, index=False, engine="pyarrow")
 
@@ -202,6 +273,26 @@ class ArtifactDir:
         if sha256_file(path) != info.get("sha256"):
             raise ArtifactError(f"{path} is corrupt (sha256 differs from the manifest). Rebuild: {self.rebuild_hint}")
         return path
+
+    def problems(self, expected_steps: list[str]) -> list[str]:
+        """What is wrong with this directory, one message each (empty: all is well).
+
+        A step that failed or never ran (so its files were never written), a listed file that is
+        missing, corrupt or unreadable; each message ends with the rebuild command.
+        """
+        found = []
+        done = self.manifest.get("steps", {})
+        failed = {n.split(" ", 2)[1]: n for n in self.manifest.get("notes", []) if n.startswith("step ")}
+        for step in expected_steps:
+            if step not in done:
+                why = failed.get(step, f"step {step} was never run")
+                found.append(f"{self.path}: {why}. Rebuild: {self.rebuild_hint}")
+        for name in self.manifest.get("files", {}):
+            try:
+                self.verify(name)
+            except ArtifactError as e:
+                found.append(str(e))
+        return found
 
     def load_array(self, name: str, mmap: bool = True, check_hash: bool = True) -> np.ndarray:
         """Load a listed ``.npy`` (memory-mapped by default), checking hash, shape and dtype."""

@@ -1,6 +1,7 @@
-"""The token table's structural columns: id, text, flags, category and norm (METHODS §1–2).
+"""The token table (METHODS §1–2) and the build's first two steps: the matrix and the token table.
 
-Language, frequency and gloss columns come from ``language`` and ``meaning``; the pipeline joins them.
+Structural columns (id, text, flags, category, norm) come from here; language, frequency and
+gloss columns from ``language`` and ``meaning``.
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from precompute import schema
 from precompute.categories import token_categories
 from precompute.sources.base import Vocabulary
+from precompute.steps import BuildContext, Step
 
 
 def base_token_table(vocab: Vocabulary, embeddings: np.ndarray) -> pd.DataFrame:
@@ -50,3 +53,33 @@ def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray) -> np.ndarray
     order = idx[np.lexsort((idx, frequency[idx]))]
     out[order] = (np.arange(len(order)) * 10 // len(order) + 1).astype(np.int8)
     return out
+
+
+def token_table(vocab: Vocabulary, embeddings: np.ndarray) -> pd.DataFrame:
+    """The whole token table (schema.TOKENS): structure, language guess, frequency, gloss and concept."""
+    from precompute import language, meaning  # they import this module
+
+    table = base_token_table(vocab, embeddings)
+    concepts = meaning.concept_columns(vocab.texts)
+    langs = language.language_columns(
+        vocab.texts, table["category"].to_numpy(object), concepts["concept_language"].tolist()
+    )
+    table = pd.concat([table, langs, concepts[["gloss", "concept"]]], axis=1)
+    table["frequency_decile"] = frequency_deciles(table["frequency"].to_numpy(), eligible_mask(table))
+    return table[list(schema.TABLES[schema.TOKENS].column_names)]
+
+
+def tokens_by_frequency(ctx: BuildContext) -> pd.DataFrame:
+    """The token table, its deciles from corpus counts where ``precompute frequency`` wrote them."""
+    table = ctx.table(schema.TOKENS)
+    if ctx.store.has(schema.CORPUS_FREQUENCY):
+        counts = ctx.table(schema.CORPUS_FREQUENCY)["count"].to_numpy()
+        table["frequency_decile"] = frequency_deciles(counts, eligible_mask(table))
+    return table
+
+
+STEPS = (
+    Step("embeddings", writes=(schema.EMBEDDINGS,), compute=lambda ctx: {schema.EMBEDDINGS: ctx.model.embeddings}),
+    Step("tokens", writes=(schema.TOKENS,),
+         compute=lambda ctx: {schema.TOKENS: token_table(ctx.model.vocab, ctx.model.embeddings)}),
+)

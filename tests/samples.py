@@ -7,6 +7,9 @@ sample differ from the full model's, so tests assert facts of the sample, not th
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from precompute.config import BuildConfig
@@ -46,3 +49,19 @@ def sample_model(model: ModelData, name: str, size: int = SAMPLE_SIZE, seed: int
     meta = {key: value for key, value in model.metadata.items() if key not in ("vocab_size", "dim")}
     meta.update(id=name, description=f"{len(ids):,} real tokens of {model.metadata['id']}")
     return ModelData(vocab, model.embeddings[ids], meta)
+
+
+def write_matrix_model(directory: Path, rows: slice | np.ndarray = np.r_[0:5, 1000:1300]) -> tuple[Path, Path]:
+    """all-MiniLM-L6-v2's real rows (specials, then word pieces) as a plain matrix and a JSON vocabulary."""
+    from precompute.sources import load_model
+
+    real = load_model("all-MiniLM-L6-v2")
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / "m.npy", real.embeddings[rows])
+    (directory / "vocab.json").write_text(json.dumps([real.vocab.texts[i] for i in rows]), encoding="utf-8")
+    return directory / "m.npy", directory / "vocab.json"
+
+
+#: Small parameters as command-line options (every step runs on a few hundred tokens).
+SMALL_FLAGS = ["--k", "10", "--diversity-ks", "5", "10", "--meaning-k", "5", "--min-category-tokens", "30",
+               "--folds", "3", "--umap-neighbors", "5"]

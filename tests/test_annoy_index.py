@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute.annoy_index import build_annoy, open_annoy, query_vector, recalls
+from precompute.annoy_index import build_annoy, recalls
+from precompute.indices import open_annoy, query_vector
 from precompute.neighbors import normalize_rows, top_k_neighbors
 
 

@@ -107,5 +107,5 @@ def test_the_toy_page_tells_what_is_missing_and_how_to_rebuild(monkeypatch, arti
     (root / slug / schema.NORMS_BY_CATEGORY).unlink()
     at = run_app(monkeypatch, root, "toy", app=app_with_a_toy_page)
     assert len(at.dataframe) == 1
-    [info] = [i.value for i in at.info if schema.NORMS_BY_CATEGORY in i.value]
-    assert slug in info and manifest(root, slug)["rebuild"] in info
+    [error] = [e.value for e in at.error if schema.NORMS_BY_CATEGORY in e.value]
+    assert "is missing" in error and slug in error and manifest(root, slug)["rebuild"] in error

@@ -45,7 +45,7 @@ def test_every_artifact_is_listed_with_its_hash(artifact_root: Path) -> None:
 def test_token_table_has_the_contract_columns(artifact_root: Path) -> None:
     d = ArtifactDir.open(artifact_root / SAMPLES["use-multilingual-v3"])
     tokens = d.load_table(schema.TOKENS)
-    assert tuple(tokens.columns) == schema.TOKEN_COLUMNS
+    assert tuple(tokens.columns) == schema.TABLES[schema.TOKENS].column_names
     assert len(tokens) == d.manifest["model"]["vocab_size"]
     row = tokens.set_index("text").loc["▁アメリカ"]
     assert row["category"] == "KATAKANA"

@@ -35,7 +35,7 @@ st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = {paper.
            f"{paper.XLMR_XL_CATEGORIES_STD:.2f} ({paper.CITATION}).")
 
 if ui.require_models(v):
-    column = f"n_categories_at_{v.k}"
+    column = schema.n_categories_column(v.k)
     counts, summary = [], []
     for m in v.models:
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")

@@ -4,7 +4,7 @@ neighbours."""
 
 import streamlit as st
 
-from dashboard import charts, state, tables, ui
+from dashboard import charts, lookup, state, tables, ui
 from precompute import schema
 
 PAGE = {"title": "Map", "url_path": "map", "icon": ":material/scatter_plot:", "order": 20,
@@ -40,10 +40,11 @@ if ui.require_models(v):
         df = df[~df["is_special"].to_numpy(bool)].dropna(subset=["x", "y"])
         value = "category"
         if colour == "diversity":
-            div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity", ["id", f"n_categories_at_{v.k}"])
-            if div is not None and f"n_categories_at_{v.k}" in div:
+            column = schema.n_categories_column(v.k)
+            div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity", ["id", column])
+            if div is not None and column in div:
                 value = f"categories@{v.k}"
-                df = df.merge(div.rename(columns={f"n_categories_at_{v.k}": value}), on="id")
+                df = df.merge(div.rename(columns={column: value}), on="id")
         elif colour == "norm":
             value = "norm"
         total = len(df)
@@ -51,7 +52,8 @@ if ui.require_models(v):
         st.caption(f"Showing {len(df):,} of {total:,} tokens ({LAYOUTS[layout]}"
                    + (f", categories: {len(v.categories)} selected" if len(v.categories) < len(ui.CATEGORY_OPTIONS)
                       else "") + ").")
-        event = ui.chart(charts.token_map(df, value, selection="token"), key=f"map_{m.slug}_{layout}",
+        event = ui.chart(charts.token_map(df.assign(text=tables.visible_texts(df["text"])), value, selection="token"),
+                         key=f"map_{m.slug}_{layout}",
                          on_select="rerun", selection_mode="token")
         ui.downloads(df.drop(columns=["is_special"]), f"map_{m.slug}_{layout}", [m], f"map_{m.slug}",
                      {"layout": layout, "sampled_rows": len(df), "total_rows": total})
@@ -61,9 +63,11 @@ if ui.require_models(v):
             nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
             sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
             text = str(tok["text"].iloc[token_id])
-            st.markdown(f"Nearest neighbours of **{text}**")
+            st.markdown(f"Nearest neighbours of **{tables.visible(text)}**")
             if nb is not None and sim is not None:
-                st.dataframe(tables.neighbor_rows(nb, sim, tok, token_id, min(v.k, nb.shape[1]))
-                             .drop(columns=["id"]), hide_index=True)
-            ui.page_link_to_neighbors(text, [x.slug for x in v.models])
+                rows = tables.neighbor_rows(nb, sim, tok, token_id, min(v.k, nb.shape[1]))
+                st.dataframe(rows.drop(columns=["id"]).assign(token=tables.visible_texts(rows["token"])),
+                             hide_index=True)
+            ui.page_link_to_neighbors(lookup.query_for(ui.load_text_index(m) or {}, text, token_id),
+                                      [x.slug for x in v.models])
 ui.share_link()

@@ -65,7 +65,7 @@ if ui.require_models(v):
         with col:
             st.markdown(f"**{m.label}**")
             div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
-            column = f"n_categories_at_{v.k}"
+            column = schema.n_categories_column(v.k)
             if div is not None and column in div:
                 mean, std = tables.mean_std(div[column])
                 ui.figure(f"Categories in {v.k}-NN", f"{mean:.2f}",
@@ -92,7 +92,7 @@ if ui.require_models(v):
             continue
         overall = geometry[(geometry["category"] == schema.ALL_CATEGORIES)
                            & (geometry["model_a"] < geometry["model_b"])]
-        k = cmp.neighbour_k
+        k = cmp.neighbor_k
         st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary the models share")
         for col, row in zip(st.columns(max(len(overall), 1)), overall.itertuples(), strict=False):
             ui.figure(f"{row.model_a} vs {row.model_b}",

@@ -59,5 +59,15 @@ class ModelData:
                 f"embedding matrix has {self.embeddings.shape[0]} rows but the vocabulary has "
                 f"{len(self.vocab)} tokens; pass the matching tokenizer/vocabulary file"
             )
+        if self.embeddings.shape[0] == 0:
+            raise SourceError("the model has no tokens: its vocabulary and embedding matrix are empty")
+        finite = np.isfinite(self.embeddings).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise SourceError(
+                f"the embedding matrix has NaN or infinite values in {bad.size} rows (ids {bad[:5].tolist()}"
+                f"{' …' if bad.size > 5 else ''}): the weights are damaged. Load them again, or set those rows "
+                "to zero in a matrix file (zero rows are left out of every statistic) and build that"
+            )
         self.metadata.setdefault("vocab_size", int(self.embeddings.shape[0]))
         self.metadata.setdefault("dim", int(self.embeddings.shape[1]))

@@ -27,9 +27,10 @@ from functools import cache
 
 import numpy as np
 
+from precompute.categories import BOUNDARY
+
 from .base import Vocabulary
 
-BOUNDARY = "▁"
 #: The tokenizer families we decode; ``plain`` keeps texts as given (a hand-made vocabulary).
 KINDS = ("sentencepiece", "byte-bpe", "wordpiece", "plain")
 

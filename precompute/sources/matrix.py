@@ -12,11 +12,12 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+
+from precompute.store import sha256_file
 
 from .base import ModelData, SourceError
 from .decode import build_vocabulary, guess_kind
@@ -24,15 +25,6 @@ from .hf import read_safetensors_tensor, safetensors_keys
 
 MATRIX_SUFFIXES = (".npy", ".safetensors")
 VOCAB_SUFFIXES = (".txt", ".json")
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 8 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(8 * 2**20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_matrix(path: Path, tensor: str | None = None) -> tuple[np.ndarray, str | None]:
@@ -54,13 +46,26 @@ def read_matrix(path: Path, tensor: str | None = None) -> tuple[np.ndarray, str 
     raise SourceError(f"Unsupported matrix file {path}: expected one of {', '.join(MATRIX_SUFFIXES)}.")
 
 
+def _vocabulary_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SourceError(
+            f"The vocabulary file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8."
+        ) from None
+
+
 def read_vocabulary_file(path: Path) -> list[str]:
     """Token pieces by id from a ``.txt`` (one per line) or ``.json`` (list or {token: id}) file."""
     if path.suffix == ".txt":
-        return path.read_text(encoding="utf-8").removesuffix("\n").split("\n")
+        text = _vocabulary_text(path).removesuffix("\n")
+        return text.split("\n") if text else []
     if path.suffix != ".json":
         raise SourceError(f"Unsupported vocabulary file {path}: expected one of {', '.join(VOCAB_SUFFIXES)}.")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(_vocabulary_text(path))
+    except json.JSONDecodeError as e:
+        raise SourceError(f"The vocabulary file {path} is not valid JSON ({e}).") from None
     if isinstance(data, list) and all(isinstance(t, str) for t in data):
         return data
     if isinstance(data, dict):
@@ -82,6 +87,8 @@ def load_matrix(path: str | Path, vocab_path: str | Path, *, tensor: str | None 
             raise SourceError(f"The {what} file {p} does not exist.")
     matrix, tensor = read_matrix(path, tensor)
     pieces = read_vocabulary_file(vocab_path)
+    if not pieces:
+        raise SourceError(f"The vocabulary file {vocab_path} holds no tokens; pass the model's vocabulary.")
     if matrix.ndim != 2 or matrix.shape[0] != len(pieces):
         raise SourceError(
             f"The matrix {path} has shape {matrix.shape} but the vocabulary {vocab_path} has {len(pieces)} "
@@ -94,7 +101,7 @@ def load_matrix(path: str | Path, vocab_path: str | Path, *, tensor: str | None 
         metadata={
             "id": str(path),
             "source": "matrix",
-            "revision": "sha256:" + file_sha256(path),
+            "revision": "sha256:" + sha256_file(path),
             "origin": str(path.resolve()),
             "tensor": tensor,
             "vocab_file": str(vocab_path.resolve()),

@@ -1,0 +1,195 @@
+"""Build steps, declared once beside the analysis they run, and found by the pipeline.
+
+An analysis module declares its step as a module-level ``STEP`` (or a tuple ``STEPS``)::
+
+    STEP = Step(
+        name="norms",
+        needs=("tokens",),                    # steps whose artifacts it reads
+        params=(),                            # BuildConfig fields it reads
+        writes=(schema.NORMS_BY_CATEGORY,),   # artifact names (declared in precompute.schema)
+        compute=lambda ctx: norm_artifacts(ctx.table(schema.TOKENS)),
+    )
+
+:func:`discover` imports every module of the ``precompute`` package and collects those
+declarations, so a new analysis is one new module (``precompute/my_analysis.py``) and nothing
+else. The pipeline runs the steps in dependency order; a step's fingerprint is made of the
+model's data, the fingerprints of the steps it needs, the values of the parameters it declares,
+and whatever else it declares as ``inputs`` (a corpus count, a dictionary). A step that reads a
+build parameter it did not declare fails at once (:class:`DeclaredConfig`), so a fingerprint can
+never miss a parameter the result depends on.
+
+Deliberately light (no analysis imports): analysis modules import it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from precompute.config import RUNTIME_PARAMS, BuildConfig
+
+if TYPE_CHECKING:
+    from precompute.sources.base import ModelData
+    from precompute.store import ArtifactDir
+
+#: A file a step writes itself (e.g. an Annoy index): called with the temporary path, returns
+#: facts about the file that the manifest records beside it.
+FileWriter = Callable[[Path], dict[str, Any]]
+#: What a step returns: artifact file name -> a table, an array or a FileWriter; the runner writes it.
+StepOutput = dict[str, pd.DataFrame | np.ndarray | FileWriter]
+
+
+class DeclaredConfig:
+    """The build parameters a step declared, and nothing else (plus runtime settings such as threads).
+
+    Reading an undeclared parameter raises, naming the step and the field to add to its ``params``.
+    """
+
+    def __init__(self, config: BuildConfig, step: str, declared: Iterable[str]) -> None:
+        self._config, self._step = config, step
+        self._allowed = frozenset(declared) | RUNTIME_PARAMS
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._allowed:
+            raise AttributeError(
+                f"step {self._step!r} reads build parameter {name!r} without declaring it: add it to the "
+                f"step's params so that changing it rebuilds the step"
+            )
+        return getattr(self._config, name)
+
+
+@dataclass
+class BuildContext:
+    """What a step's ``compute`` gets: the model (None for a comparison), its store, its settings.
+
+    ``config`` is restricted to the parameters the running step declared (:class:`DeclaredConfig`).
+    ``extra`` holds inputs given to the build from outside (``dictionaries``, ``models`` of a
+    comparison, ``notes`` a step may append to).
+    """
+
+    store: ArtifactDir
+    full_config: BuildConfig
+    data_fingerprint: Any
+    model: ModelData | None = None
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+    config: Any = None
+
+    def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A table a needed step wrote (checked against its sha256)."""
+        return self.store.load_table(name, columns=columns)
+
+    def array(self, name: str, mmap: bool = False) -> np.ndarray:
+        """An array a needed step wrote (checked against its sha256)."""
+        return self.store.load_array(name, mmap=mmap)
+
+    def file_sha(self, name: str) -> str | None:
+        """The recorded sha256 of an optional input file, None when the directory has none."""
+        return self.store.manifest["files"][name]["sha256"] if self.store.has(name) else None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One build step: what it reads, which parameters change it, what it writes, how it computes.
+
+    ``kind`` is "model" (runs per model directory) or "comparison" (per comparison directory).
+    ``inputs(ctx)`` returns further values the result depends on (fingerprinted, e.g. the sha256
+    of an optional corpus count); None when there are none.
+    """
+
+    name: str
+    compute: Callable[[BuildContext], StepOutput | None]
+    writes: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    inputs: Callable[[BuildContext], list[Any]] | None = None
+    kind: Literal["model", "comparison"] = "model"
+
+    def __post_init__(self) -> None:
+        known = {f.name for f in fields(BuildConfig)}
+        unknown = sorted(set(self.params) - known)
+        if unknown:
+            raise ValueError(f"step {self.name!r} declares unknown build parameters {unknown}; known: {sorted(known)}")
+
+    def fingerprint_inputs(self, ctx: BuildContext, need_fingerprints: list[str]) -> list[Any]:
+        """Everything the step's result depends on, in a fixed order (hashed by the store)."""
+        parts: list[Any] = [ctx.data_fingerprint, *need_fingerprints]
+        if self.params:
+            parts.append(ctx.full_config.subset(*self.params))
+        if self.inputs is not None:
+            parts.extend(self.inputs(ctx))
+        return parts
+
+
+def _declared(module: Any) -> list[Step]:
+    found = getattr(module, "STEPS", ())
+    single = getattr(module, "STEP", None)
+    return [*found, *([single] if single is not None else [])]
+
+
+def discover(package: str = "precompute") -> list[Step]:
+    """Every step declared by a module of ``package`` (``STEP`` or ``STEPS``), in dependency order.
+
+    Modules are imported in name order; among steps whose needs are met, the first declared runs
+    first. Raises ValueError for two steps of one name, an unknown need, or a cycle.
+    """
+    root = importlib.import_module(package)
+    steps: list[Step] = []
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+        if info.ispkg or info.name.startswith("_"):
+            continue
+        steps += _declared(importlib.import_module(f"{package}.{info.name}"))
+    return ordered(steps)
+
+
+def ordered(steps: list[Step]) -> list[Step]:
+    """``steps`` with every step after the steps it needs.
+
+    Among the steps that are ready, the one that more steps wait for (directly or not) runs first,
+    then the one declared first: the neighbour table before the map, whatever the module names.
+    """
+    by_name: dict[str, Step] = {}
+    for s in steps:
+        if s.name in by_name:
+            raise ValueError(f"two build steps are named {s.name!r}; step names must be unique")
+        by_name[s.name] = s
+    for s in steps:
+        unknown = [n for n in s.needs if n not in by_name or by_name[n].kind != s.kind]
+        if unknown:
+            raise ValueError(f"step {s.name!r} needs {unknown}, which no {s.kind} step declares")
+    waiting = {s.name: _dependents(s.name, steps) for s in steps}
+    done: list[Step] = []
+    pending = list(steps)
+    while pending:
+        ready = [s for s in pending if all(n in {d.name for d in done} for n in s.needs)]
+        if not ready:
+            raise ValueError(f"build steps depend on each other in a cycle: {[s.name for s in pending]}")
+        first = max(ready, key=lambda s: waiting[s.name])  # max keeps the first of equals
+        done.append(first)
+        pending.remove(first)
+    return done
+
+
+def _dependents(name: str, steps: list[Step]) -> int:
+    """How many steps need ``name``, directly or through others (bounded by the step count on a cycle)."""
+    found: set[str] = set()
+    frontier = {name}
+    while frontier:
+        frontier = {s.name for s in steps if set(s.needs) & frontier} - found
+        found |= frontier
+    return len(found - {name})
+
+
+def params_that_change_artifacts(steps: Iterable[Step]) -> list[str]:
+    """The build parameters some step declares, in BuildConfig order (what a rebuild must repeat)."""
+    declared = {p for s in steps for p in s.params}
+    return [f.name for f in fields(BuildConfig) if f.name in declared]
