@@ -3,7 +3,9 @@
 METHODS.md §2: each character gets a label — the first word of its Unicode name for letters
 (``LATIN``, ``CJK``, ``HIRAGANA`` …), else the first letter of its general category (``N``, ``P``,
 ``S``, ``M``, ``C``, ``Z``); the token's category is the most common label, ties going to the label
-seen first. Unlike the paper we strip the word-boundary mark first, so ``▁a`` is LATIN, not S.
+seen first. The paper ran the rule on the raw vocabulary string, where the word-boundary mark
+(a symbol) counts, so ``▁a`` is S; we strip the mark first, so ``▁a`` is LATIN. Both are kept
+(``precompute.conventions``): the token table's ``category_paper`` and ``category``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections import Counter
 from functools import lru_cache
 
 import numpy as np
+
+from precompute.conventions import PAPER, REFINED
 
 #: The word-boundary mark SentencePiece writes, and that we write for every tokenizer (METHODS §1).
 BOUNDARY = "\u2581"
@@ -57,22 +61,22 @@ def strip_boundary(text: str) -> str:
     return text.replace(BOUNDARY, "")
 
 
-def token_category(text: str) -> str:
-    """Category of one token's surface text (boundary mark stripped first; see module docstring).
+def token_category(text: str, convention: str = REFINED) -> str:
+    """Category of one token's surface text under ``convention`` (see the module docstring).
 
-    >>> token_category("▁a"), token_category("アメリカ"), token_category("2019"), token_category("")
-    ('LATIN', 'KATAKANA', 'N', 'Unknown')
+    >>> token_category("▁a"), token_category("▁a", "paper"), token_category("アメリカ"), token_category("")
+    ('LATIN', 'S', 'KATAKANA', 'Unknown')
     """
-    labels = [char_label(ch) for ch in strip_boundary(text)]
+    labels = [char_label(ch) for ch in (text if convention == PAPER else strip_boundary(text))]
     if not labels:
         return UNKNOWN
     counts = Counter(labels)  # insertion-ordered, so max() keeps the first label among ties
     return max(counts, key=counts.__getitem__)
 
 
-def token_categories(texts: list[str]) -> np.ndarray:
-    """Categories of many tokens, as an object array aligned with ``texts``."""
-    return np.array([token_category(t) for t in texts], dtype=object)
+def token_categories(texts: list[str], convention: str = REFINED) -> np.ndarray:
+    """Categories of many tokens under ``convention``, as an object array aligned with ``texts``."""
+    return np.array([token_category(t, convention) for t in texts], dtype=object)
 
 
 def display_category(category: str) -> str:

@@ -1,4 +1,4 @@
-"""Neighbourhood diversity (METHODS §4): how many writing systems a token's nearest neighbours span.
+"""Neighbourhood diversity (METHODS §4) and its chance baselines (§10), under both conventions.
 
 Per eligible token and neighbourhood size k, from the first k columns of the neighbour table:
 
@@ -7,9 +7,18 @@ Per eligible token and neighbourhood size k, from the first k columns of the nei
 - ``entropy_at_k`` — the entropy, in nats (natural logarithm), of the neighbours' category counts.
 
 Then three summaries: a token-category x neighbour-category breakdown (mean count), per token
-category (mean, std, mean entropy with its 95% interval) and per frequency decile.
+category (mean, std, mean entropy with its 95% interval) and per frequency decile; and the chance
+baselines: what numNeighborCategory@k would be for k random tokens (exact) and under categories
+shuffled over the tokens (a permutation null on the real neighbour table).
 
-Conventions, so that the numbers can be checked against the paper's notebooks:
+Every statistic exists under both conventions (``precompute.conventions``): ``refined`` (the
+columns above; the token itself left out, categories with ``▁`` stripped) and ``paper`` (columns
+``…_paper``: the token itself counted, as the authors' top-(k+1) lists did, paper categories). The
+summaries carry a ``convention`` column. Under the paper's convention a breakdown cell is the mean
+over the tokens of the row category that have at least one neighbour in the column category (the
+authors averaged only the pairs that occur); under ours, over all of them, zeros included.
+
+Further conventions, so that the numbers can be checked against the paper's notebooks:
 
 - Neighbour ids of -1 (no neighbour) are skipped, so a token with fewer than k neighbours is
   described by those it has; a token with none gets 0 categories and entropy 0.
@@ -18,29 +27,34 @@ Conventions, so that the numbers can be checked against the paper's notebooks:
   kept every neighbour it listed.
 - ``std`` is the sample standard deviation (ddof=1, pandas' default as in the paper's notebooks);
   ``ci95`` is 1.96 x std / sqrt(n). Both are NaN for a group of one token.
+- The paper's figures used a 1% sample of tokens, special tokens included; we use every eligible
+  token (not special, not a byte piece, not a zero row) under both conventions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 from precompute import schema
+from precompute.conventions import PAPER, REFINED, column_suffix
 from precompute.intervals import ci95
 from precompute.steps import Step
-from precompute.tokens import eligible_mask, tokens_by_frequency
+from precompute.tokens import UNSEEN, eligible_mask, tokens_by_frequency
 
-_BY_CATEGORY = list(schema.TABLES[schema.DIVERSITY_BY_CATEGORY].column_names)
-_BY_DECILE = list(schema.TABLES[schema.DIVERSITY_BY_DECILE].column_names)
 #: Rows per block when counting neighbour categories, bounding the (rows, categories) buffer.
 _BLOCK = 16384
 
 
-def neighbor_category_counts(neighbors: np.ndarray, codes: np.ndarray, n_codes: int, k: int) -> np.ndarray:
+def neighbor_category_counts(
+    neighbors: np.ndarray, codes: np.ndarray, n_codes: int, k: int, own: np.ndarray | None = None
+) -> np.ndarray:
     """How many of each row's first ``k`` neighbours fall in each category: (n, n_codes) int32.
 
     ``neighbors`` is (n, >=k) int32 with -1 where there is no neighbour; ``codes`` (N,) maps every
-    vocabulary id to its category code in ``0..n_codes-1``. Vectorised with one ``bincount`` per
+    vocabulary id to its category code in ``0..n_codes-1``. ``own`` (n,), the rows' own codes,
+    counts each row itself too (the paper's convention). Vectorised with one ``bincount`` per
     block of rows: row r's code c lands in bin ``r * (n_codes + 1) + c``, and -1 neighbours in the
     extra bin ``n_codes`` that is dropped.
     """
@@ -54,7 +68,39 @@ def neighbor_category_counts(neighbors: np.ndarray, codes: np.ndarray, n_codes: 
         bins = nb_codes + (np.arange(rows, dtype=np.int64) * width)[:, None]
         counts = np.bincount(bins.ravel(), minlength=rows * width).reshape(rows, width)
         out[start : start + rows] = counts[:, :n_codes]
+    if own is not None:
+        out[np.arange(n), own] += 1
     return out
+
+
+def expected_random_categories(sizes: np.ndarray, k: int, include_self: bool = False) -> float:
+    """Expected number of distinct categories among k tokens drawn at random without replacement.
+
+    ``sizes``: tokens per category (N in all). E = Σ_c [1 − C(N − n_c, k) / C(N, k)] (METHODS §10).
+    With ``include_self`` (the paper's convention) a token of category c adds itself to k draws
+    from the N − 1 others: 1 + Σ_{c' ≠ c} [1 − C(N − 1 − n_c', k) / C(N − 1, k)], averaged over the
+    tokens. Ratios of binomials go through log-gamma, exact to rounding at any vocabulary size.
+
+    >>> round(expected_random_categories(np.array([1, 1]), 1), 3)  # one draw: one category
+    1.0
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    sizes = sizes[sizes > 0]
+    n = sizes.sum()
+
+    def miss(pool: float, size: np.ndarray) -> np.ndarray:
+        """P(no draw of k from ``pool`` falls in a category of ``size``) = C(pool − size, k) / C(pool, k)."""
+        rest = pool - size
+        possible = rest >= k  # otherwise some draw must fall in the category
+        r = np.where(possible, rest, k)
+        log = gammaln(r + 1) - gammaln(r - k + 1) - gammaln(pool + 1) + gammaln(max(pool - k, 0) + 1)
+        return np.where(possible, np.exp(log), 0.0)
+
+    if not include_self:
+        return float(np.sum(1 - miss(n, sizes)))
+    hit = 1 - miss(n - 1, sizes)  # per other category c'
+    per_own = 1 + hit.sum() - hit  # a token of category c: itself, plus every c' != c hit
+    return float(np.sum(sizes / n * per_own))
 
 
 def count_entropy(counts: np.ndarray) -> np.ndarray:
@@ -71,17 +117,17 @@ def count_entropy(counts: np.ndarray) -> np.ndarray:
 
 
 def diversity_artifacts(
-    neighbors: np.ndarray, tokens: pd.DataFrame, ks: tuple[int, ...]
+    neighbors: np.ndarray, tokens: pd.DataFrame, ks: tuple[int, ...], seed: int = 0
 ) -> dict[str, pd.DataFrame]:
-    """The four diversity tables, keyed by their schema file names.
+    """The diversity tables, keyed by their schema file names, under both conventions.
 
     ``neighbors``: (N, k_stored) int32, rows by id, self excluded, best first, -1 where none.
-    ``tokens``: the token table (``id, category, is_special, is_zero, frequency_decile`` used).
-    ``ks``: neighbourhood sizes, each at most ``neighbors.shape[1]``.
+    ``tokens``: the token table (``id, category, category_paper``, the flags, ``frequency_decile``).
+    ``ks``: neighbourhood sizes, each at most ``neighbors.shape[1]``. ``seed``: of the permutation null.
 
     Returns ``schema.DIVERSITY`` (one row per eligible token), ``schema.DIVERSITY_BREAKDOWN``,
-    ``schema.DIVERSITY_BY_CATEGORY`` and ``schema.DIVERSITY_BY_DECILE`` (see the schema comments).
-    Deciles 1..10 only; tokens with decile 0 (not ranked) are left out of that table.
+    ``schema.DIVERSITY_BY_CATEGORY``, ``schema.DIVERSITY_BY_DECILE`` and ``schema.DIVERSITY_CHANCE``
+    (see the schema). Never-seen tokens form decile 0; tokens not ranked (-1) are left out there.
     """
     if neighbors.ndim != 2 or len(neighbors) != len(tokens):
         raise ValueError(
@@ -96,46 +142,64 @@ def diversity_artifacts(
         )
 
     eligible = eligible_mask(tokens)
-    codes, names = pd.factorize(tokens["category"].astype(str), sort=True)
-    names = np.asarray(names, dtype=object)
     rows = neighbors[eligible]
-    token_codes = codes[eligible]
     deciles = tokens["frequency_decile"].to_numpy()[eligible]
+    rng = np.random.default_rng(seed)
+    columns: dict[str, np.ndarray] = {"id": tokens["id"].to_numpy(np.int32)[eligible]}
+    breakdown, by_category, by_decile, chance = [], [], [], []
+    for convention in (REFINED, PAPER):
+        paper = convention == PAPER
+        codes, names = pd.factorize(tokens["category" + column_suffix(convention)].astype(str), sort=True)
+        names = np.asarray(names, dtype=object)
+        token_codes = codes[eligible]
+        shuffled = rng.permutation(codes)
+        sizes = np.bincount(token_codes, minlength=len(names))
+        for k in ks:
+            counts = neighbor_category_counts(rows, codes, len(names), k, own=token_codes if paper else None)
+            n_cat = (counts > 0).sum(axis=1).astype(np.int16)
+            entropy = count_entropy(counts)
+            columns[schema.n_categories_column(k, convention)] = n_cat
+            columns[schema.entropy_column(k, convention)] = entropy.astype(np.float32)
+            breakdown.append(_breakdown(counts, token_codes, names, k, occurring_only=paper).assign(
+                convention=convention))
+            stats = pd.DataFrame({"n": n_cat.astype(np.float64), "h": entropy})
+            by_category.append(_summary(stats, names[token_codes], "category", k).assign(convention=convention))
+            ranked = deciles >= UNSEEN
+            by_decile.append(_summary(stats[ranked], deciles[ranked].astype(np.int8), "decile", k).assign(
+                convention=convention))
+            null = (neighbor_category_counts(rows, shuffled, len(names), k, own=shuffled[eligible] if paper else None)
+                    > 0).sum(axis=1)
+            chance.append((convention, k, float(n_cat.mean()), float(np.std(n_cat, ddof=1)) if len(n_cat) > 1
+                           else np.nan, expected_random_categories(sizes, k, include_self=paper),
+                           float(null.mean()), float(np.std(null, ddof=1)) if len(null) > 1 else np.nan))
 
-    per_token = {"id": tokens["id"].to_numpy(np.int32)[eligible]}
-    breakdown, by_category, by_decile = [], [], []
-    for k in ks:
-        counts = neighbor_category_counts(rows, codes, len(names), k)
-        n_cat = (counts > 0).sum(axis=1).astype(np.int16)
-        entropy = count_entropy(counts)
-        per_token[schema.n_categories_column(k)] = n_cat
-        per_token[schema.entropy_column(k)] = entropy.astype(np.float32)
-        breakdown.append(_breakdown(counts, token_codes, names, k))
-        stats = pd.DataFrame({"n": n_cat.astype(np.float64), "h": entropy})
-        by_category.append(_summary(stats, names[token_codes], "category", k)[_BY_CATEGORY])
-        ranked = deciles > 0
-        by_decile.append(_summary(stats[ranked], deciles[ranked].astype(np.int8), "decile", k)[_BY_DECILE])
-
-    diversity = pd.DataFrame(per_token)
-    order = ["id"] + [schema.n_categories_column(k) for k in ks] + [schema.entropy_column(k) for k in ks]
-    return {
-        schema.DIVERSITY: diversity[order],
+    per_token = pd.DataFrame(columns)
+    order = ["id"] + [schema.n_categories_column(k, c) for c in (REFINED, PAPER) for k in ks]
+    order += [schema.entropy_column(k, c) for c in (REFINED, PAPER) for k in ks]
+    tables = {
         schema.DIVERSITY_BREAKDOWN: pd.concat(breakdown, ignore_index=True),
         schema.DIVERSITY_BY_CATEGORY: pd.concat(by_category, ignore_index=True),
         schema.DIVERSITY_BY_DECILE: pd.concat(by_decile, ignore_index=True),
+        schema.DIVERSITY_CHANCE: pd.DataFrame(chance, columns=schema.TABLES[schema.DIVERSITY_CHANCE].column_names),
     }
+    return {schema.DIVERSITY: per_token[order], **{name: schema.TABLES[name].cast(t) for name, t in tables.items()}}
 
 
-def _breakdown(counts: np.ndarray, token_codes: np.ndarray, names: np.ndarray, k: int) -> pd.DataFrame:
+def _breakdown(counts: np.ndarray, token_codes: np.ndarray, names: np.ndarray, k: int,
+               occurring_only: bool = False) -> pd.DataFrame:
     """For tokens of category c, the mean count of their k neighbours in category c′ (with ci95).
 
     Rows for every token category present x every neighbour category seen at least once, so a
-    heatmap can show true zeros.
+    heatmap can show true zeros. With ``occurring_only`` (the paper's convention) a cell averages
+    only the tokens with at least one neighbour in c′ (``n_tokens`` counts them), and cells where
+    no token has one are left out, as the authors' long table had no such pairs.
     """
     seen = np.flatnonzero(counts.sum(axis=0) > 0)
     frame = pd.DataFrame(counts[:, seen], columns=names[seen])
+    if occurring_only:
+        frame = frame.where(frame > 0)  # zeros become NaN, which mean/std/count skip
     grouped = frame.groupby(names[token_codes], sort=True)
-    mean, std, n = grouped.mean(), grouped.std(), grouped.size().to_numpy(np.int64)
+    mean, std, n = grouped.mean(), grouped.std(), grouped.count().to_numpy(np.int64)
     rows, cols = mean.shape
     out = pd.DataFrame(
         {
@@ -143,13 +207,15 @@ def _breakdown(counts: np.ndarray, token_codes: np.ndarray, names: np.ndarray, k
             "category": np.repeat(mean.index.to_numpy(), cols),
             "neighbor_category": np.tile(mean.columns.to_numpy(), rows),
             "mean": mean.to_numpy().ravel(),
-            "ci95": ci95(std.to_numpy(), n[:, None]).ravel(),
-            "n_tokens": np.repeat(n, cols),
+            "ci95": ci95(std.to_numpy(), n).ravel(),
+            "n_tokens": n.ravel(),
         }
     )
+    if occurring_only:
+        out = out[out["n_tokens"] > 0]
     for column in ("category", "neighbor_category"):
         out[column] = out[column].astype("string")
-    return out
+    return out.reset_index(drop=True)
 
 
 def _summary(stats: pd.DataFrame, groups: np.ndarray, column: str, k: int) -> pd.DataFrame:
@@ -174,9 +240,10 @@ def _summary(stats: pd.DataFrame, groups: np.ndarray, column: str, k: int) -> pd
 
 
 STEP = Step(
-    "diversity", needs=("tokens", "neighbors"), params=("diversity_ks",),
-    writes=(schema.DIVERSITY, schema.DIVERSITY_BREAKDOWN, schema.DIVERSITY_BY_CATEGORY, schema.DIVERSITY_BY_DECILE),
+    "diversity", needs=("tokens", "neighbors"), params=("diversity_ks", "seed"),
+    writes=(schema.DIVERSITY, schema.DIVERSITY_BREAKDOWN, schema.DIVERSITY_BY_CATEGORY, schema.DIVERSITY_BY_DECILE,
+            schema.DIVERSITY_CHANCE),
     inputs=lambda ctx: [ctx.file_sha(schema.CORPUS_FREQUENCY)],
     compute=lambda ctx: diversity_artifacts(ctx.array(schema.NEIGHBORS), tokens_by_frequency(ctx),
-                                            ctx.config.diversity_ks),
+                                            ctx.config.diversity_ks, ctx.config.seed),
 )

@@ -34,6 +34,12 @@ def valid_rows(embeddings: np.ndarray, valid: np.ndarray | None = None) -> np.nd
     return valid & nonzero
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, float32; a zero row stays zero (cosine geometry for maps and probes)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+
+
 def open_annoy(path: Path, dim: int) -> AnnoyIndex:
     """Memory-map a saved index (pages are read on demand, so opening is instant)."""
     path = Path(path)

@@ -14,14 +14,9 @@ import pandas as pd
 
 from precompute import schema
 from precompute.config import BuildConfig
+from precompute.indices import unit_rows
 from precompute.steps import Step
 from precompute.tokens import eligible_mask
-
-
-def _unit_rows(embeddings: np.ndarray) -> np.ndarray:
-    x = np.asarray(embeddings, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, np.finfo(np.float32).tiny)
 
 
 def umap_knn(neighbors: np.ndarray, similarities: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +118,7 @@ def umap_2d(
         warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
         # Without a search index umap-learn cannot transform new points; the map never does.
         warnings.filterwarnings("ignore", message=".*knn_search_index.*", category=UserWarning)
-        return reducer.fit_transform(_unit_rows(embeddings)).astype(np.float32)
+        return reducer.fit_transform(unit_rows(embeddings)).astype(np.float32)
 
 
 def pca_2d(embeddings: np.ndarray) -> np.ndarray:
@@ -133,7 +128,7 @@ def pca_2d(embeddings: np.ndarray) -> np.ndarray:
     makes the result independent of the eigensolver's sign choice. The scatter matrix is summed in
     float32 (half the time of float64; its error, ~1e-5 relative, cannot move a 2-D map).
     """
-    x = _unit_rows(embeddings)
+    x = unit_rows(embeddings)
     centred = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
     _, vectors = np.linalg.eigh((centred.T @ centred).astype(np.float64))
     top = vectors[:, ::-1][:, :2]

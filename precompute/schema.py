@@ -51,7 +51,10 @@ class Column:
         return self.name.format(**values)
 
     def matches(self, column: str) -> bool:
-        pattern = re.sub(r"\\\{\w+\\\}", r"[^_].*", re.escape(self.name))
+        """Whether ``column`` is this column, or a member of this family (``{k}``/``{n}``: digits)."""
+        pattern = re.escape(self.name)
+        for placeholder, value in (("k", r"\d+"), ("n", r"\d+"), ("slug", r".+")):
+            pattern = pattern.replace(re.escape("{" + placeholder + "}"), value)
         return re.fullmatch(pattern, column) is not None
 
 
@@ -141,12 +144,13 @@ TOKENS = _table(
     ("is_special", "bool", "<pad>, <s>, [CLS] …: excluded from statistics"),
     ("is_byte", "bool", "an undecodable byte piece such as <0xE3>"),
     ("is_zero", "bool", "zero-norm row: no neighbours, nobody's neighbour"),
-    ("category", "string", "the paper's rule (precompute.categories)"),
+    ("category", "string", "the category rule, boundary mark stripped (refined convention, METHODS §2)"),
+    ("category_paper", "string", "the category rule on the raw text, ▁ a symbol (paper convention)"),
     ("language", "string", "ISO 639-1 guess, or null"),
     ("language_confidence", "float32", "in [0, 1]"),
     ("language_source", "string", '"wordfreq", "cldr" (a CLDR name), "script", or "none"'),
     ("frequency", "float32", "wordfreq word frequency summed over languages (mC4 proxy)"),
-    ("frequency_decile", "int8", "1 = rarest … 10 = most frequent, 0 = not ranked (special)"),
+    ("frequency_decile", "int8", "1 = rarest … 10 = most frequent seen, 0 = never seen, -1 = not ranked"),
     ("norm", "float32", "L2 norm of the embedding row"),
     ("gloss", "string", "English gloss from the CLDR translation clusters, or null"),
     ("concept", "string", "id of the CLDR concept the token names, or null"),
@@ -160,55 +164,73 @@ ANNOY = "annoy.ann"
 
 #: The neighbourhood sizes the diversity statistics use by default.
 DIVERSITY_KS = (10, 50, 100)
-N_CATEGORIES = Column("n_categories_at_{k}", "int16", "numNeighborCategory@k")
+N_CATEGORIES = Column("n_categories_at_{k}", "int16", "numNeighborCategory@k, the token itself left out")
 ENTROPY = Column("entropy_at_{k}", "float32", "entropy (nats) of the k neighbours' category counts")
+N_CATEGORIES_PAPER = Column("n_categories_at_{k}_paper", "int16",
+                            "numNeighborCategory@k as the paper counted: the token itself included, paper categories")
+ENTROPY_PAPER = Column("entropy_at_{k}_paper", "float32", "entropy under the paper's convention")
 DIVERSITY = _table(
-    "diversity.parquet", "One row per non-special, non-zero token.",
-    ("id", "int32"), (N_CATEGORIES.name, N_CATEGORIES.dtype), (ENTROPY.name, ENTROPY.dtype),
+    "diversity.parquet", "One row per eligible token (not special, not a byte piece, not a zero row).",
+    ("id", "int32"), *((c.name, c.dtype, c.doc) for c in (N_CATEGORIES, N_CATEGORIES_PAPER, ENTROPY, ENTROPY_PAPER)),
 )
 
 
-def n_categories_column(k: int) -> str:
-    """The DIVERSITY column of numNeighborCategory@k."""
-    return N_CATEGORIES.named(k=k)
+def n_categories_column(k: int, convention: str = "refined") -> str:
+    """The DIVERSITY column of numNeighborCategory@k under ``convention`` (precompute.conventions)."""
+    return (N_CATEGORIES_PAPER if convention == "paper" else N_CATEGORIES).named(k=k)
 
 
-def entropy_column(k: int) -> str:
-    """The DIVERSITY column of the neighbour-category entropy at k."""
-    return ENTROPY.named(k=k)
+def entropy_column(k: int, convention: str = "refined") -> str:
+    """The DIVERSITY column of the neighbour-category entropy at k under ``convention``."""
+    return (ENTROPY_PAPER if convention == "paper" else ENTROPY).named(k=k)
 
 
+CONVENTION = ("convention", "string", '"paper" or "refined" (precompute.conventions)')
 DIVERSITY_BREAKDOWN = _table(
-    "diversity_breakdown.parquet", "Token category x neighbour category: mean count of the k neighbours.",
-    ("k", "int16"), ("category", "string"), ("neighbor_category", "string"), ("mean", "float64"),
-    ("ci95", "float64"), ("n_tokens", "int64"),
+    "diversity_breakdown.parquet",
+    "Token category x neighbour category: mean count of the k neighbours (paper: over the tokens with one or more).",
+    CONVENTION, ("k", "int16"), ("category", "string"), ("neighbor_category", "string"), ("mean", "float64"),
+    ("ci95", "float64"), ("n_tokens", "int64", "tokens averaged"),
 )
 DIVERSITY_BY_CATEGORY = _table(
     "diversity_by_category.parquet", "Per token category: numNeighborCategory@k and entropy.",
-    ("k", "int16"), ("category", "string"), ("n_tokens", "int64"), ("mean", "float64"), ("std", "float64"),
-    ("entropy_mean", "float64"), ("entropy_ci95", "float64"),
+    CONVENTION, ("k", "int16"), ("category", "string"), ("n_tokens", "int64"), ("mean", "float64"),
+    ("std", "float64"), ("ci95", "float64"), ("entropy_mean", "float64"), ("entropy_ci95", "float64"),
 )
 DIVERSITY_BY_DECILE = _table(
-    "diversity_by_decile.parquet", "Per frequency decile: numNeighborCategory@k and entropy.",
-    ("k", "int16"), ("decile", "int8"), ("n_tokens", "int64"), ("mean", "float64"), ("ci95", "float64"),
-    ("entropy_mean", "float64"), ("entropy_ci95", "float64"),
+    "diversity_by_decile.parquet", "Per frequency decile (0 = never seen): numNeighborCategory@k and entropy.",
+    CONVENTION, ("k", "int16"), ("decile", "int8"), ("n_tokens", "int64"), ("mean", "float64"), ("std", "float64"),
+    ("ci95", "float64"), ("entropy_mean", "float64"), ("entropy_ci95", "float64"),
+)
+DIVERSITY_CHANCE = _table(
+    "diversity_chance.parquet", "numNeighborCategory@k observed and for neighbours carrying no information (§10).",
+    CONVENTION, ("k", "int16"), ("observed_mean", "float64"), ("observed_sd", "float64"),
+    ("expected_random", "float64", "exact expectation for k tokens drawn at random without replacement"),
+    ("permutation_mean", "float64", "categories shuffled over the tokens (seeded), the real neighbour table"),
+    ("permutation_sd", "float64", "its standard deviation over tokens"),
 )
 
-SEPARABILITY = _table(
-    "separability.parquet", "One-vs-rest probe per category present among eligible tokens.",
-    ("category", "string"), ("n_tokens", "int64"),
-    ("mean", "Float64", "null when the category was not probed"), ("std", "Float64"),
+PROBE_COLUMNS = (
+    CONVENTION, ("category", "string"), ("n_tokens", "int64"),
+    ("mean", "Float64", "mean fold accuracy, null when the category was not probed"),
+    ("std", "Float64", "over the folds (ddof=0): the refined error bar"),
+    ("ci_low", "Float64", "95% bootstrap interval of the mean fold accuracy: the paper's error bar"),
+    ("ci_high", "Float64"),
     ("folds", "object", "list of the fold accuracies, empty when not probed"),
     ("note", "string", "why a category was skipped, or in how many folds lbfgs stopped at max_iter"),
 )
+SEPARABILITY = _table(
+    "separability.parquet", "One-vs-rest probe per convention and category present among eligible tokens.",
+    *PROBE_COLUMNS,
+)
 SEPARABILITY_PAIRWISE = _table(
-    "separability_pairwise.parquet", "Probe per pair of categories.",
-    ("category_a", "string"), ("category_b", "string"),
+    "separability_pairwise.parquet", "Probe per pair of categories (refined convention).",
+    CONVENTION, ("category_a", "string"), ("category_b", "string"),
     ("n_tokens", "int64", "the balanced sample, both classes together"), ("mean", "float64"), ("std", "float64"),
 )
 SEPARABILITY_PREDICTIONS = _table(
     "separability_predictions.parquet", "Out-of-fold predictions of the one-vs-rest probes.",
-    ("category", "string", "the probe"), ("id", "int32"), ("label", "bool"), ("predicted", "bool"),
+    CONVENTION, ("category", "string", "the probe"), ("id", "int32"), ("label", "bool"), ("predicted", "bool"),
     ("probability", "float32", "of label True"),
 )
 
@@ -256,6 +278,10 @@ def shared_id_column(slug: str) -> str:
     return SHARED_ID.named(slug=slug)
 
 
+SEPARABILITY_SHARED = _table(
+    "separability_shared.parquet", "Each model's one-vs-rest probes on the tokens all the compared models share.",
+    ("model", "string"), *PROBE_COLUMNS,
+)
 GEOMETRY = _table(
     "geometry.parquet", "Per model pair and category (ALL first): neighbourhood overlap and matrix similarity.",
     ("model_a", "string"), ("model_b", "string"), ("category", "string"), ("n_tokens", "int64"),

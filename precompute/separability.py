@@ -3,16 +3,26 @@
 For each category with at least ``config.min_category_tokens`` (500) eligible tokens: its tokens are
 labelled 1, all other eligible tokens 0; the larger class is randomly undersampled to the size of
 the smaller (seeded by ``config.seed``); ``LogisticRegression()`` with scikit-learn's defaults
-(lbfgs, C=1, max_iter=100) is scored by ``config.folds``-fold (10) cross-validation; we report the
-mean and standard deviation of the fold accuracies (std with ddof=0, as ``np.std`` of
-``cross_val_score``'s output).
+(lbfgs, C=1, max_iter=100) on the **L2-normalised** rows (as the authors did) is scored by
+``config.folds``-fold (10) cross-validation; we report the mean of the fold accuracies, their
+standard deviation (ddof=0, as ``np.std`` of ``cross_val_score``'s output) and a 95% bootstrap
+interval of their mean (seaborn's default error bar, which the paper's figure shows).
 
-Choices the paper leaves open, and where we differ:
+Under both conventions (``precompute.conventions``, a ``convention`` column in every table):
 
-- Folds are ``StratifiedKFold(shuffle=True, random_state=seed)``. ``cross_val_score(cv=10)`` would
-  use unshuffled stratified folds, which on a sample ordered by id put contiguous id ranges (in
-  SentencePiece vocabularies, frequency ranges) in each test fold; shuffled folds measure the probe,
-  not the vocabulary's order.
+- ``paper``: paper categories (``category_paper``) and ``cross_val_score(cv=10)``'s folds, stratified
+  and unshuffled, as the authors ran them; the dashboard draws the bootstrap interval.
+- ``refined``: our categories, and ``StratifiedKFold(shuffle=True, random_state=seed)``: unshuffled
+  folds on a sample ordered by id put contiguous id ranges (in SentencePiece vocabularies,
+  frequency ranges) in each test fold; shuffled folds measure the probe, not the vocabulary's
+  order. The dashboard draws mean ± sd.
+
+The paper probed two models on the vocabulary they share; a comparison does the same
+(``schema.SEPARABILITY_SHARED``, the comparison step ``separability_shared``), beside each model's
+probes on its whole vocabulary.
+
+Choices the paper leaves open:
+
 - The defaults may stop lbfgs at 100 iterations before it converges. We keep them for faithfulness,
   silence the ConvergenceWarning, and record in ``note`` in how many folds it stopped (on
   use-multilingual-v3 every probe converged).
@@ -23,7 +33,7 @@ Choices the paper leaves open, and where we differ:
 
 Beyond the paper: ``schema.SEPARABILITY_PAIRWISE``, the same probe for each pair of plotted
 categories (13 writing systems, S, N) that both have enough tokens, each class undersampled to at
-most ``config.pairwise_max_per_class`` tokens.
+most ``config.pairwise_max_per_class`` tokens (refined convention only).
 
 The (probe, fold) fits run on ``config.n_jobs`` threads (0 = all cores): numpy's BLAS calls and
 scikit-learn's loss release the GIL, and threads share the feature matrix without copying it to
@@ -48,10 +58,15 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from precompute import schema
-from precompute.categories import PLOTTED
+from precompute.categories import PLOTTED, token_categories
 from precompute.config import BuildConfig
+from precompute.conventions import CONVENTIONS, PAPER, REFINED, column_suffix
+from precompute.indices import unit_rows
 from precompute.steps import Step
 from precompute.tokens import eligible_mask
+
+#: Bootstrap resamples of the fold accuracies for the 95% interval (seaborn's default count).
+BOOTSTRAP = 1000
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class Probe:
     pair: tuple[str, str] | None  # (a, b) for a pairwise probe, None for one-vs-rest
     rows: np.ndarray
     labels: np.ndarray
+    shuffle: bool = True  # shuffled stratified folds (refined) or cross_val_score's unshuffled ones (paper)
 
 
 @dataclass(frozen=True)
@@ -132,7 +148,8 @@ def run_probes(
     """
     tasks = []
     for i, probe in enumerate(probes):
-        cv = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+        cv = (StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed) if probe.shuffle
+              else StratifiedKFold(n_splits=config.folds))
         for fold, (train, test) in enumerate(cv.split(probe.rows, probe.labels)):
             tasks.append((len(train), i, fold, train, test))
     tasks.sort(key=lambda t: -t[0])
@@ -155,22 +172,27 @@ def _convergence_note(folds: list[FoldResult]) -> str | None:
     return f"lbfgs stopped at max_iter=100 in {stopped} of {len(folds)} folds (scikit-learn defaults kept)"
 
 
-def separability_artifacts(
-    embeddings: np.ndarray, tokens: pd.DataFrame, config: BuildConfig, progress: bool = True
-) -> dict[str, pd.DataFrame]:
-    """The separability tables, keyed by their schema file names (see the module docstring).
+def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, n: int = BOOTSTRAP) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of ``values`` (seaborn's ``errorbar=("ci", 95)``)."""
+    values = np.asarray(values, dtype=np.float64)
+    means = values[rng.integers(0, len(values), size=(n, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
 
-    ``embeddings``: (N, d) matrix, rows by id; ``tokens``: the token table (id, category, flags).
-    ``schema.SEPARABILITY`` has one row per category present among eligible tokens; categories
-    that are not probed have null mean/std, empty folds and a note saying why.
+
+def probe_categories(
+    x: np.ndarray, categories: np.ndarray, config: BuildConfig, *, convention: str, pairwise: bool = False,
+    progress: bool = True,
+) -> tuple[list[tuple], list[tuple], list[tuple[Probe, list[FoldResult]]]]:
+    """One-vs-rest probes (and pairwise ones) of ``categories`` over the rows of ``x``.
+
+    ``x``: (n, d) features (already normalised); ``categories``: (n,) labels. Returns the summary
+    rows (convention, category, n_tokens, mean, std, ci_low, ci_high, folds, note), the pairwise rows
+    (convention, a, b, n_tokens, mean, std) and each one-vs-rest probe with its folds.
     """
-    eligible = eligible_mask(tokens)
-    x = np.ascontiguousarray(embeddings[eligible], dtype=np.float32)
-    ids = tokens["id"].to_numpy(np.int32)[eligible]
-    categories = tokens["category"].astype(str).to_numpy()[eligible]
     sizes = pd.Series(categories).value_counts().sort_index()
     minimum = config.min_category_tokens
-
+    shuffle = convention != PAPER
     probes: list[Probe] = []
     skipped: dict[str, str] = {}
     for name, n in sizes.items():
@@ -183,57 +205,113 @@ def separability_artifacts(
             positive = np.flatnonzero(categories == name)
             negative = np.flatnonzero(categories != name)
             rows, labels = balanced_sample(positive, negative, _rng(config.seed, name))
-            probes.append(Probe(name, None, rows, labels))
-    plotted = [c for c in PLOTTED if sizes.get(c, 0) >= minimum]
-    for a, b in combinations(plotted, 2):
-        rows, labels = balanced_sample(
-            np.flatnonzero(categories == a), np.flatnonzero(categories == b),
-            _rng(config.seed, f"{a}|{b}"), cap=config.pairwise_max_per_class,
-        )
-        probes.append(Probe(f"{a}|{b}", (a, b), rows, labels))
+            probes.append(Probe(name, None, rows, labels, shuffle))
+    if pairwise:
+        plotted = [c for c in PLOTTED if sizes.get(c, 0) >= minimum]
+        for a, b in combinations(plotted, 2):
+            rows, labels = balanced_sample(
+                np.flatnonzero(categories == a), np.flatnonzero(categories == b),
+                _rng(config.seed, f"{a}|{b}"), cap=config.pairwise_max_per_class,
+            )
+            probes.append(Probe(f"{a}|{b}", (a, b), rows, labels, shuffle))
 
     results = run_probes(x, probes, config, progress=progress) if probes else []
-
-    summary, pairwise, predictions = [], [], []
+    summary, pairs, fitted = [], [], []
     for probe, folds in zip(probes, results, strict=True):
         accuracies = np.array([f.accuracy for f in folds])
         if probe.pair is not None:
-            pairwise.append((*probe.pair, len(probe.rows), accuracies.mean(), accuracies.std()))
+            pairs.append((convention, *probe.pair, len(probe.rows), accuracies.mean(), accuracies.std()))
             continue
-        summary.append((probe.name, int(sizes[probe.name]), accuracies.mean(), accuracies.std(),
-                        accuracies.tolist(), _convergence_note(folds)))
-        test = np.concatenate([f.test_rows for f in folds])
-        predictions.append(pd.DataFrame({
-            "category": probe.name,
-            "id": ids[probe.rows[test]],
-            "label": probe.labels[test].astype(bool),
-            "predicted": np.concatenate([f.predicted for f in folds]).astype(bool),
-            "probability": np.concatenate([f.probability for f in folds]),
-        }).sort_values("id", kind="stable"))
+        low, high = bootstrap_interval(accuracies, _rng(config.seed, f"bootstrap|{probe.name}"))
+        summary.append((convention, probe.name, int(sizes[probe.name]), accuracies.mean(), accuracies.std(), low,
+                        high, accuracies.tolist(), _convergence_note(folds)))
+        fitted.append((probe, folds))
     for name, note in skipped.items():
-        summary.append((name, int(sizes[name]), None, None, [], note))
+        summary.append((convention, name, int(sizes[name]), None, None, None, None, [], note))
+    return summary, pairs, fitted
 
-    table = pd.DataFrame(summary, columns=list(schema.TABLES[schema.SEPARABILITY].column_names))
-    # mean and std are nullable: null, not NaN, when a category was skipped
-    table = schema.TABLES[schema.SEPARABILITY].cast(table.sort_values("category", ignore_index=True))
-    pairs = schema.TABLES[schema.SEPARABILITY_PAIRWISE]
-    pair_table = pairs.cast(pd.DataFrame(pairwise, columns=list(pairs.column_names)))
-    pred_table = (
-        pd.concat(predictions, ignore_index=True)
-        if predictions
-        else schema.TABLES[schema.SEPARABILITY_PREDICTIONS].empty()
-    )
-    pred_table["category"] = pred_table["category"].astype("string")
+
+def _summary_table(rows: list[tuple], name: str, leading: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows of :func:`probe_categories` as the declared table ``name`` (``leading`` columns first)."""
+    table = schema.TABLES[name]
+    frame = pd.DataFrame(rows, columns=[*leading, *[c for c in table.column_names if c not in leading]])
+    # mean, std and the interval are nullable: null, not NaN, when a category was skipped
+    return table.cast(frame.sort_values([*leading, "convention", "category"], ignore_index=True))
+
+
+def separability_artifacts(
+    embeddings: np.ndarray, tokens: pd.DataFrame, config: BuildConfig, progress: bool = True
+) -> dict[str, pd.DataFrame]:
+    """The separability tables, keyed by their schema file names (see the module docstring).
+
+    ``embeddings``: (N, d) matrix, rows by id; ``tokens``: the token table (id, both categories, flags).
+    ``schema.SEPARABILITY`` has one row per convention and category present among eligible tokens;
+    categories that are not probed have null statistics, empty folds and a note saying why.
+    """
+    eligible = eligible_mask(tokens)
+    x = unit_rows(embeddings[eligible])
+    ids = tokens["id"].to_numpy(np.int32)[eligible]
+    summary, pairwise, predictions = [], [], []
+    for convention in CONVENTIONS:
+        categories = tokens["category" + column_suffix(convention)].astype(str).to_numpy()[eligible]
+        rows, pairs, fitted = probe_categories(x, categories, config, convention=convention,
+                                               pairwise=convention == REFINED, progress=progress)
+        summary += rows
+        pairwise += pairs
+        for probe, folds in fitted:
+            test = np.concatenate([f.test_rows for f in folds])
+            predictions.append(pd.DataFrame({
+                "convention": convention,
+                "category": probe.name,
+                "id": ids[probe.rows[test]],
+                "label": probe.labels[test].astype(bool),
+                "predicted": np.concatenate([f.predicted for f in folds]).astype(bool),
+                "probability": np.concatenate([f.probability for f in folds]),
+            }).sort_values("id", kind="stable"))
+    pairs_table = schema.TABLES[schema.SEPARABILITY_PAIRWISE]
+    predictions_table = schema.TABLES[schema.SEPARABILITY_PREDICTIONS]
     return {
-        schema.SEPARABILITY: table,
-        schema.SEPARABILITY_PAIRWISE: pair_table,
-        schema.SEPARABILITY_PREDICTIONS: pred_table,
+        schema.SEPARABILITY: _summary_table(summary, schema.SEPARABILITY),
+        schema.SEPARABILITY_PAIRWISE: pairs_table.cast(pd.DataFrame(pairwise, columns=pairs_table.column_names)),
+        schema.SEPARABILITY_PREDICTIONS: predictions_table.cast(
+            pd.concat(predictions, ignore_index=True) if predictions else predictions_table.empty()),
     }
 
 
-STEP = Step(
-    "separability", needs=("tokens",), params=("min_category_tokens", "folds", "pairwise_max_per_class", "seed"),
-    writes=(schema.SEPARABILITY, schema.SEPARABILITY_PAIRWISE, schema.SEPARABILITY_PREDICTIONS),
-    compute=lambda ctx: separability_artifacts(ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config,
-                                               progress=ctx.progress),
+def shared_separability(
+    models: dict[str, tuple[pd.DataFrame, np.ndarray]], shared: pd.DataFrame, config: BuildConfig,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """``schema.SEPARABILITY_SHARED``: each model's one-vs-rest probes on the tokens all the models share.
+
+    ``shared``: the SHARED_TOKENS table (text, category, one id column per model). The same texts,
+    so the same categories and balanced samples, for every model: bars that rest on one token set,
+    as in the paper's figure.
+    """
+    texts = shared["text"].astype(str).tolist()
+    categories = {REFINED: shared["category"].astype(str).to_numpy(), PAPER: token_categories(texts, PAPER)}
+    rows = []
+    for slug, (_, embeddings) in models.items():
+        x = unit_rows(embeddings[shared[schema.shared_id_column(slug)].to_numpy()])
+        for convention in CONVENTIONS:
+            summary, _, _ = probe_categories(x, np.asarray(categories[convention], dtype=str), config,
+                                             convention=convention, progress=progress)
+            rows += [(slug, *row) for row in summary]
+    return _summary_table(rows, schema.SEPARABILITY_SHARED, leading=("model",))
+
+
+STEPS = (
+    Step(
+        "separability", needs=("tokens",),
+        params=("min_category_tokens", "folds", "pairwise_max_per_class", "seed"),
+        writes=(schema.SEPARABILITY, schema.SEPARABILITY_PAIRWISE, schema.SEPARABILITY_PREDICTIONS),
+        compute=lambda ctx: separability_artifacts(ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config,
+                                                   progress=ctx.progress),
+    ),
+    Step(
+        "separability_shared", kind="comparison", needs=("compare",), params=("min_category_tokens", "folds", "seed"),
+        writes=(schema.SEPARABILITY_SHARED,),
+        compute=lambda ctx: {schema.SEPARABILITY_SHARED: shared_separability(
+            ctx.extra["models"], ctx.table(schema.SHARED_TOKENS), ctx.config, progress=ctx.progress)},
+    ),
 )

@@ -11,12 +11,13 @@ import pandas as pd
 
 from precompute import schema
 from precompute.categories import token_categories
+from precompute.conventions import PAPER
 from precompute.sources.base import Vocabulary
 from precompute.steps import BuildContext, Step
 
 
 def base_token_table(vocab: Vocabulary, embeddings: np.ndarray) -> pd.DataFrame:
-    """One row per id: ``id, text, is_special, is_byte, is_zero, category, norm``.
+    """One row per id: ``id, text, is_special, is_byte, is_zero, category, category_paper, norm``.
 
     ``embeddings`` is the (N, d) float32 matrix; rows of norm 0 (padding rows are often all
     zeros) are flagged ``is_zero`` so the neighbour search can leave them out.
@@ -30,24 +31,38 @@ def base_token_table(vocab: Vocabulary, embeddings: np.ndarray) -> pd.DataFrame:
             "is_byte": vocab.is_byte,
             "is_zero": norms == 0,
             "category": pd.array(token_categories(vocab.texts), dtype="string"),
+            "category_paper": pd.array(token_categories(vocab.texts, PAPER), dtype="string"),
             "norm": norms,
         }
     )
 
 
 def eligible_mask(tokens: pd.DataFrame) -> np.ndarray:
-    """Tokens that enter statistics: not special, not a zero row (METHODS §1). (N,) bool."""
-    return ~(tokens["is_special"].to_numpy(bool) | tokens["is_zero"].to_numpy(bool))
+    """Tokens that enter statistics (METHODS §1): (N,) bool.
+
+    Not special, not a zero row, and not an undecodable byte piece (``<0x41>``: a byte, not text,
+    so it has no writing system); byte pieces stay in the neighbour table and can be looked up.
+    """
+    flags = tokens["is_special"].to_numpy(bool) | tokens["is_zero"].to_numpy(bool)
+    if "is_byte" in tokens:
+        flags |= tokens["is_byte"].to_numpy(bool)
+    return ~flags
+
+
+#: ``frequency_decile`` of an eligible token never seen (frequency 0), and of a token not ranked.
+UNSEEN, NOT_RANKED = 0, -1
 
 
 def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Deciles of frequency among eligible tokens: 1 = rarest … 10 = most frequent; 0 = not ranked.
+    """Deciles of frequency among eligible tokens seen at least once: 1 = rarest … 10 = most frequent.
 
-    Ranks (ties by id) rather than value cut points, so the many zero-frequency tokens still
-    spread over the lowest deciles instead of collapsing into one bin.
+    Tokens never seen get their own bin, ``UNSEEN`` (0): ordering them into the lowest deciles by id
+    would mix a fifth of a vocabulary into deciles that then mean nothing. Tokens that are not
+    eligible get ``NOT_RANKED`` (-1). Ranks, ties by id, so equal frequencies still split evenly.
     """
-    out = np.zeros(len(frequency), dtype=np.int8)
-    idx = np.flatnonzero(eligible)
+    out = np.full(len(frequency), NOT_RANKED, dtype=np.int8)
+    out[eligible] = UNSEEN
+    idx = np.flatnonzero(eligible & (np.asarray(frequency) > 0))
     if len(idx) == 0:
         return out
     order = idx[np.lexsort((idx, frequency[idx]))]

@@ -9,14 +9,19 @@ import pandas as pd
 import pytest
 
 from precompute import schema
-from precompute.diversity import count_entropy, diversity_artifacts, neighbor_category_counts
+from precompute.diversity import (
+    count_entropy,
+    diversity_artifacts,
+    expected_random_categories,
+    neighbor_category_counts,
+)
 
 H_2_1 = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))  # counts (2, 1): 0.6365 nats
 H_1_1_1 = math.log(3)
 
 
 def hand_tokens() -> pd.DataFrame:
-    """0-2 LATIN, 3 CJK, 4 CYRILLIC, 5 a special token (category S), 6 a zero row."""
+    """0-2 LATIN, 3 CJK, 4 CYRILLIC, 5 a special token (category S), 6 a zero row; deciles: 4 never seen."""
     return pd.DataFrame(
         {
             "id": np.arange(7, dtype=np.int32),
@@ -25,6 +30,8 @@ def hand_tokens() -> pd.DataFrame:
             "is_byte": [False] * 7,
             "is_zero": [False] * 6 + [True],
             "category": ["LATIN", "LATIN", "LATIN", "CJK", "CYRILLIC", "S", "LATIN"],
+            # under the paper's convention token 0 is a symbol (as "▁a" would be)
+            "category_paper": ["S", "LATIN", "LATIN", "CJK", "CYRILLIC", "S", "LATIN"],
             "norm": np.ones(7, dtype=np.float32),
             "frequency_decile": np.array([1, 1, 2, 2, 0, 0, 0], dtype=np.int8),
         }
@@ -52,12 +59,17 @@ def hand() -> dict[str, pd.DataFrame]:
 
 def test_per_token_counts_and_entropy(hand: dict[str, pd.DataFrame]) -> None:
     table = hand[schema.DIVERSITY]
-    assert list(table.columns) == ["id", "n_categories_at_1", "n_categories_at_3", "entropy_at_1", "entropy_at_3"]
+    assert list(table.columns) == ["id", "n_categories_at_1", "n_categories_at_3", "n_categories_at_1_paper",
+                                   "n_categories_at_3_paper", "entropy_at_1", "entropy_at_3", "entropy_at_1_paper",
+                                   "entropy_at_3_paper"]
     assert table["id"].tolist() == [0, 1, 2, 3, 4]  # special and zero rows left out
     assert table["n_categories_at_3"].tolist() == [2, 2, 3, 1, 2]
     assert table["n_categories_at_1"].tolist() == [1, 1, 1, 1, 1]
     assert table["entropy_at_3"].tolist() == pytest.approx([H_2_1, H_2_1, H_1_1_1, 0.0, H_2_1], rel=1e-6)
     assert table["entropy_at_1"].tolist() == [0.0] * 5
+    # the paper's convention: the token itself counts, with its paper category
+    assert table["n_categories_at_3_paper"].tolist() == [3, 2, 4, 2, 4]
+    assert table["n_categories_at_1_paper"].tolist() == [2, 2, 2, 2, 2]  # token 1: itself and 0, now S
 
 
 def test_default_columns_match_the_contract() -> None:
@@ -69,7 +81,10 @@ def test_default_columns_match_the_contract() -> None:
 
 def test_by_category(hand: dict[str, pd.DataFrame]) -> None:
     t = hand[schema.DIVERSITY_BY_CATEGORY]
-    assert list(t.columns) == ["k", "category", "n_tokens", "mean", "std", "entropy_mean", "entropy_ci95"]
+    schema.TABLES[schema.DIVERSITY_BY_CATEGORY].check(t)
+    paper = t[(t.convention == "paper") & (t.k == 3)].set_index("category")
+    assert paper.loc["S", "mean"] == 3 and paper.loc["LATIN", "mean"] == 3.0  # tokens 1, 2: 2 and 4
+    t = t[t.convention == "refined"]
     latin = t[(t.k == 3) & (t.category == "LATIN")].iloc[0]
     assert latin.n_tokens == 3
     assert latin["mean"] == pytest.approx(7 / 3)
@@ -83,8 +98,17 @@ def test_by_category(hand: dict[str, pd.DataFrame]) -> None:
     assert sorted(t.category.unique()) == ["CJK", "CYRILLIC", "LATIN"]  # no S: the special is out
 
 
+def test_breakdown_under_the_papers_convention(hand: dict[str, pd.DataFrame]) -> None:
+    b = hand[schema.DIVERSITY_BREAKDOWN]
+    latin = b[(b.convention == "paper") & (b.k == 3) & (b.category == "LATIN")].set_index("neighbor_category")
+    # paper-LATIN tokens 1, 2 (self included): LATIN 2, 1; S 2, 1; CJK -, 1; CYRILLIC -, 1: only tokens with one
+    assert latin["mean"].to_dict() == {"LATIN": 1.5, "S": 1.5, "CJK": 1.0, "CYRILLIC": 1.0}
+    assert latin["n_tokens"].to_dict() == {"LATIN": 2, "S": 2, "CJK": 1, "CYRILLIC": 1}
+
+
 def test_breakdown(hand: dict[str, pd.DataFrame]) -> None:
     b = hand[schema.DIVERSITY_BREAKDOWN]
+    b = b[b.convention == "refined"]
     latin = b[(b.k == 3) & (b.category == "LATIN")].set_index("neighbor_category")
     # LATIN tokens 0, 1, 2 have LATIN neighbours 2, 2, 1; CJK 1, 0, 1; CYRILLIC 0, 0, 1; S 0, 1, 0.
     assert latin["mean"].to_dict() == pytest.approx({"LATIN": 5 / 3, "CJK": 2 / 3, "CYRILLIC": 1 / 3, "S": 1 / 3})
@@ -97,9 +121,10 @@ def test_breakdown(hand: dict[str, pd.DataFrame]) -> None:
 
 def test_by_decile(hand: dict[str, pd.DataFrame]) -> None:
     d = hand[schema.DIVERSITY_BY_DECILE]
-    assert list(d.columns) == ["k", "decile", "n_tokens", "mean", "ci95", "entropy_mean", "entropy_ci95"]
-    d3 = d[d.k == 3].set_index("decile")
-    assert d3.index.tolist() == [1, 2]  # decile 0 (not ranked) left out
+    schema.TABLES[schema.DIVERSITY_BY_DECILE].check(d)
+    d3 = d[(d.k == 3) & (d.convention == "refined")].set_index("decile")
+    assert d3.index.tolist() == [0, 1, 2]  # token 4, never seen, has its own bin
+    assert d3.loc[0, "mean"] == 2.0
     assert d3.loc[1, "mean"] == 2.0 and d3.loc[1, "ci95"] == 0.0
     assert d3.loc[2, "mean"] == 2.0  # tokens 2 and 3: 3 and 1 categories
     assert d3.loc[2, "ci95"] == pytest.approx(1.96 * math.sqrt(2) / math.sqrt(2))
@@ -117,3 +142,24 @@ def test_k_beyond_the_table_and_missing_deciles_are_errors() -> None:
         diversity_artifacts(HAND_NEIGHBORS, hand_tokens(), ks=(5,))
     with pytest.raises(ValueError, match="frequency_deciles"):
         diversity_artifacts(HAND_NEIGHBORS, hand_tokens().drop(columns="frequency_decile"), ks=(3,))
+
+
+def test_chance_expectation_matches_a_simulation() -> None:
+    sizes = np.array([5, 3, 2, 1])
+    labels = np.repeat(np.arange(4), sizes)
+    rng = np.random.default_rng(0)
+    draws = np.array([len(set(rng.choice(labels, 3, replace=False))) for _ in range(40000)])
+    assert expected_random_categories(sizes, 3) == pytest.approx(draws.mean(), abs=0.01)
+    own = rng.integers(0, len(labels), 40000)  # a random token, then 3 others
+    with_self = [len({labels[t], *rng.choice(np.delete(labels, t), 3, replace=False)}) for t in own[:20000]]
+    assert expected_random_categories(sizes, 3, include_self=True) == pytest.approx(np.mean(with_self), abs=0.015)
+    assert expected_random_categories(np.array([10]), 5) == 1.0
+
+
+def test_chance_table(hand: dict[str, pd.DataFrame]) -> None:
+    c = hand[schema.DIVERSITY_CHANCE].set_index(["convention", "k"])
+    refined = c.loc[("refined", 3)]
+    assert refined.observed_mean == pytest.approx(2.0)  # (2, 2, 3, 1, 2)
+    # 5 eligible tokens, LATIN 3, CJK 1, CYRILLIC 1, three drawn
+    assert refined.expected_random == pytest.approx(expected_random_categories(np.array([3, 1, 1]), 3))
+    assert c.loc[("paper", 3)].observed_mean == pytest.approx(3.0)

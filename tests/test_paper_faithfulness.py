@@ -1,10 +1,15 @@
-"""Issue 4, "Faithfulness, checked": the diversity figures recomputed the way the paper's notebooks did.
+"""The diversity figures recomputed the way the paper's notebooks did, under both conventions.
 
 The notebooks wrote one line per (token, neighbour) pair, read them into a long pandas table, kept
 rank <= k, and grouped: ``nunique`` of the neighbour category per token (numNeighborCategory@k),
 neighbour-category counts per token averaged per token category (the breakdown), and
 ``scipy.stats.entropy`` of those counts. Here that slow, obvious route runs on a random neighbour
 table and must give exactly what the vectorised ``diversity_artifacts`` stored.
+
+Under the paper's convention the long table also holds each token itself (rank 0: their top-(k+1)
+lists included it), categories are the paper's (``category_paper``), and the breakdown groups the
+(token, neighbour category) counts that occur, so a mean is over the tokens with at least one. Under
+the refined one the token is left out and the breakdown fills absent pairs with zeros.
 """
 
 from __future__ import annotations
@@ -38,19 +43,22 @@ def data() -> tuple[np.ndarray, pd.DataFrame]:
     short = rng.random(N) < 0.2  # some tokens have fewer than K neighbours
     neighbors[short, 12:] = -1
     neighbors[3] = -1
+    paper = np.where(rng.random(N) < 0.15, "S", category)  # "▁" makes some tokens symbols for the paper
     tokens = pd.DataFrame(
         {
             "id": np.arange(N, dtype=np.int32),
             "is_special": special,
+            "is_byte": np.zeros(N, bool),
             "is_zero": zero,
             "category": pd.array(category, dtype="string"),
-            "frequency_decile": np.where(special | zero, 0, rng.integers(1, 11, N)).astype(np.int8),
+            "category_paper": pd.array(paper, dtype="string"),
+            "frequency_decile": np.where(special | zero, -1, rng.integers(1, 11, N)).astype(np.int8),
         }
     )
     return neighbors, tokens
 
 
-def paper_long_table(neighbors: np.ndarray, tokens: pd.DataFrame) -> pd.DataFrame:
+def paper_long_table(neighbors: np.ndarray, tokens: pd.DataFrame, convention: str) -> pd.DataFrame:
     """(token, neighbour, rank, token category, neighbour category), one row per listed neighbour."""
     long = pd.DataFrame(
         {
@@ -59,8 +67,11 @@ def paper_long_table(neighbors: np.ndarray, tokens: pd.DataFrame) -> pd.DataFram
             "rank": np.tile(np.arange(1, K + 1), N),
         }
     )
+    if convention == "paper":
+        itself = pd.DataFrame({"token": np.arange(N), "neighbor": np.arange(N), "rank": 0})
+        long = pd.concat([itself, long], ignore_index=True)
     long = long[long["neighbor"] >= 0]
-    category = tokens["category"].astype(str).to_numpy()
+    category = tokens["category" + ("_paper" if convention == "paper" else "")].astype(str).to_numpy()
     long["token_category"] = category[long["token"]]
     long["neighbor_category"] = category[long["neighbor"]]
     excluded = (tokens["is_special"] | tokens["is_zero"]).to_numpy()
@@ -72,13 +83,16 @@ def stored(data: tuple[np.ndarray, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return diversity_artifacts(*data, ks=KS)
 
 
+@pytest.mark.parametrize("convention", ["paper", "refined"])
 @pytest.mark.parametrize("k", KS)
 def test_diversity_equals_the_paper_group_by(
-    data: tuple[np.ndarray, pd.DataFrame], stored: dict[str, pd.DataFrame], k: int
+    data: tuple[np.ndarray, pd.DataFrame], stored: dict[str, pd.DataFrame], k: int, convention: str
 ) -> None:
     neighbors, tokens = data
-    at_k = paper_long_table(neighbors, tokens).query("rank <= @k")
-    token_category = tokens.set_index("id")["category"].astype(str)
+    at_k = paper_long_table(neighbors, tokens, convention).query("rank <= @k")
+    suffix = "_paper" if convention == "paper" else ""
+    token_category = tokens.set_index("id")["category" + suffix].astype(str)
+    stored = {name: t[t["convention"] == convention] if "convention" in t else t for name, t in stored.items()}
 
     # numNeighborCategory@k and entropy, per token.
     num = at_k.groupby("token")["neighbor_category"].nunique()
@@ -86,16 +100,26 @@ def test_diversity_equals_the_paper_group_by(
     entropy = counts.apply(lambda row: scipy.stats.entropy(row.to_numpy()), axis=1)
     per_token = stored[schema.DIVERSITY].set_index("id")
     assert per_token.index.tolist() == num.index.tolist()
-    assert (per_token[f"n_categories_at_{k}"] == num).all()
-    np.testing.assert_allclose(per_token[f"entropy_at_{k}"], entropy, rtol=1e-6)  # stored as float32
+    assert (per_token[schema.n_categories_column(k, convention)] == num).all()
+    np.testing.assert_allclose(per_token[schema.entropy_column(k, convention)], entropy, rtol=1e-6)  # float32
 
     # Breakdown: mean count of neighbours in each category, per token category.
-    paper = counts.groupby(token_category.loc[counts.index].to_numpy()).agg(["mean", "sem"])
     ours = stored[schema.DIVERSITY_BREAKDOWN].query("k == @k")
-    for _, row in ours.iterrows():
-        assert row["mean"] == pytest.approx(paper.loc[row.category, (row.neighbor_category, "mean")], rel=1e-12)
-        assert row["ci95"] == pytest.approx(1.96 * paper.loc[row.category, (row.neighbor_category, "sem")])
-    assert len(ours) == paper.shape[0] * counts.shape[1]
+    if convention == "paper":  # the pairs that occur, as the long table has them, then a mean per cell
+        pairs = at_k.groupby(["token", "neighbor_category"]).size().rename("n").reset_index()
+        pairs["category"] = token_category.loc[pairs["token"]].to_numpy()
+        cells = pairs.groupby(["category", "neighbor_category"])["n"].agg(["mean", "sem", "size"])
+        assert len(ours) == len(cells)
+        for _, row in ours.iterrows():
+            cell = cells.loc[(row.category, row.neighbor_category)]
+            assert (row["mean"], row["n_tokens"]) == (pytest.approx(cell["mean"], rel=1e-12), cell["size"])
+            assert row["ci95"] == pytest.approx(1.96 * cell["sem"], nan_ok=True)
+    else:
+        paper = counts.groupby(token_category.loc[counts.index].to_numpy()).agg(["mean", "sem"])
+        for _, row in ours.iterrows():
+            assert row["mean"] == pytest.approx(paper.loc[row.category, (row.neighbor_category, "mean")], rel=1e-12)
+            assert row["ci95"] == pytest.approx(1.96 * paper.loc[row.category, (row.neighbor_category, "sem")])
+        assert len(ours) == paper.shape[0] * counts.shape[1]
 
     # Per token category: mean, std of numNeighborCategory@k; mean and 95% interval of entropy.
     frame = pd.DataFrame({"num": num, "entropy": entropy, "category": token_category.loc[num.index]})
@@ -121,6 +145,6 @@ def test_diversity_equals_the_paper_group_by(
 
 def test_special_neighbours_count_with_their_category(stored: dict[str, pd.DataFrame]) -> None:
     """Special tokens are listed as neighbours and counted as such, but are never rows themselves."""
-    breakdown = stored[schema.DIVERSITY_BREAKDOWN]
+    breakdown = stored[schema.DIVERSITY_BREAKDOWN].query("convention == 'refined'")
     assert "Z" in set(breakdown["neighbor_category"])
     assert "Z" not in set(breakdown["category"])

@@ -12,15 +12,12 @@ import pytest
 
 from precompute import schema
 from precompute.pipeline import build_model
+from precompute.steps import discover
 from precompute.store import ArtifactDir
 from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
 
-MODEL_FILES = [
-    schema.EMBEDDINGS, schema.TOKENS, schema.NEIGHBORS, schema.SIMILARITIES, schema.ANNOY, schema.DIVERSITY,
-    schema.DIVERSITY_BREAKDOWN, schema.DIVERSITY_BY_CATEGORY, schema.DIVERSITY_BY_DECILE, schema.SEPARABILITY,
-    schema.SEPARABILITY_PAIRWISE, schema.SEPARABILITY_PREDICTIONS, schema.NORMS_BY_CATEGORY, schema.MAP,
-    schema.MEANING, schema.MEANING_TOKENS, schema.TRANSLATION_RETRIEVAL,
-]
+#: Every file the declared model steps write (precompute.steps): what each sample must hold.
+MODEL_FILES = [name for step in discover() if step.kind == "model" for name in step.writes]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,14 @@ import pytest
 
 from precompute import schema
 from precompute.config import BuildConfig
-from precompute.separability import FoldResult, _convergence_note, balanced_sample, separability_artifacts
+from precompute.separability import (
+    FoldResult,
+    _convergence_note,
+    _rng,
+    balanced_sample,
+    bootstrap_interval,
+    separability_artifacts,
+)
 
 CONFIG = BuildConfig(min_category_tokens=40, folds=5, pairwise_max_per_class=50, n_jobs=2)
 
@@ -22,7 +29,9 @@ def make_tokens(categories: list[str], special: int = 2) -> pd.DataFrame:
             "id": np.arange(n, dtype=np.int32),
             "is_special": np.arange(n) < special,
             "is_zero": np.zeros(n, bool),
+            "is_byte": np.zeros(n, bool),
             "category": pd.array(cats, dtype="string"),
+            "category_paper": pd.array(cats, dtype="string"),
         }
     )
 
@@ -41,15 +50,17 @@ def clustered(sizes: dict[str, int], spread: float, d: int = 6, seed: int = 1) -
 @pytest.fixture(scope="module")
 def separable() -> dict[str, pd.DataFrame]:
     x, tokens = clustered({"LATIN": 120, "CYRILLIC": 60, "CJK": 80, "GREEK": 10}, spread=0.3)
-    return separability_artifacts(x, tokens, CONFIG, progress=False)
+    tables = separability_artifacts(x, tokens, CONFIG, progress=False)
+    return {name: t[t["convention"] == "refined"].drop(columns="convention").reset_index(drop=True)
+            for name, t in tables.items()}
 
 
 def test_separable_categories_score_one(separable: dict[str, pd.DataFrame]) -> None:
     t = separable[schema.SEPARABILITY].set_index("category")
-    assert list(separable[schema.SEPARABILITY].columns) == list(schema.TABLES[schema.SEPARABILITY].column_names)
     assert t.index.tolist() == ["CJK", "CYRILLIC", "GREEK", "LATIN"]  # specials (S) are not tokens here
     for c in ["CJK", "CYRILLIC", "LATIN"]:
         assert t.loc[c, "mean"] == 1.0 and t.loc[c, "std"] == 0.0
+        assert (t.loc[c, "ci_low"], t.loc[c, "ci_high"]) == (1.0, 1.0)
         assert list(t.loc[c, "folds"]) == [1.0] * 5
     assert t.loc["LATIN", "n_tokens"] == 120
 
@@ -57,13 +68,13 @@ def test_separable_categories_score_one(separable: dict[str, pd.DataFrame]) -> N
 def test_small_category_gets_a_note_not_a_number(separable: dict[str, pd.DataFrame]) -> None:
     greek = separable[schema.SEPARABILITY].set_index("category").loc["GREEK"]
     assert greek["note"] == "only 10 tokens (< 40): not probed"
-    assert greek["mean"] is pd.NA and greek["std"] is pd.NA
+    assert greek["mean"] is pd.NA and greek["std"] is pd.NA and greek["ci_low"] is pd.NA
     assert len(greek["folds"]) == 0
 
 
 def test_predictions_cover_each_balanced_sample(separable: dict[str, pd.DataFrame]) -> None:
     p = separable[schema.SEPARABILITY_PREDICTIONS]
-    assert list(p.columns) == ["category", "id", "label", "predicted", "probability"]
+    assert list(p.columns) == ["category", "id", "label", "predicted", "probability"]  # convention dropped above
     # CYRILLIC: 60 positives, 60 of the 210 other tokens.
     cyr = p[p.category == "CYRILLIC"]
     assert len(cyr) == 120 and cyr["id"].is_unique and cyr["label"].sum() == 60
@@ -77,7 +88,7 @@ def test_predictions_cover_each_balanced_sample(separable: dict[str, pd.DataFram
 
 def test_pairwise_only_among_plotted_categories_with_enough_tokens(separable: dict[str, pd.DataFrame]) -> None:
     pw = separable[schema.SEPARABILITY_PAIRWISE]
-    assert list(pw.columns) == ["category_a", "category_b", "n_tokens", "mean", "std"]
+    assert list(pw.columns) == ["category_a", "category_b", "n_tokens", "mean", "std"]  # convention dropped above
     pairs = set(zip(pw.category_a, pw.category_b, strict=True))
     assert pairs == {("LATIN", "CYRILLIC"), ("LATIN", "CJK"), ("CYRILLIC", "CJK")}  # PLOTTED order
     assert pw["n_tokens"].tolist() == [100, 100, 100]  # capped at 50 per class
@@ -88,10 +99,9 @@ def test_indistinguishable_categories_score_one_half() -> None:
     rng = np.random.default_rng(7)
     tokens = make_tokens(["LATIN"] * 300 + ["CYRILLIC"] * 300)
     x = rng.standard_normal((len(tokens), 4)).astype(np.float32)  # one distribution for both
-    t = separability_artifacts(x, tokens, CONFIG, progress=False)[schema.SEPARABILITY].set_index("category")
+    t = separability_artifacts(x, tokens, CONFIG, progress=False)[schema.SEPARABILITY]
     for c in ["LATIN", "CYRILLIC"]:
-        print(c, t.loc[c, "mean"])
-        assert t.loc[c, "mean"] == pytest.approx(0.5, abs=0.08)
+        assert t[t.category == c]["mean"].tolist() == pytest.approx([0.5, 0.5], abs=0.08)  # both conventions
 
 
 def test_same_seed_same_numbers_and_absent_scripts_are_absent() -> None:
@@ -100,14 +110,14 @@ def test_same_seed_same_numbers_and_absent_scripts_are_absent() -> None:
     b = separability_artifacts(x, tokens, CONFIG, progress=False)
     pd.testing.assert_frame_equal(a[schema.SEPARABILITY], b[schema.SEPARABILITY])
     pd.testing.assert_frame_equal(a[schema.SEPARABILITY_PREDICTIONS], b[schema.SEPARABILITY_PREDICTIONS])
-    assert a[schema.SEPARABILITY]["category"].tolist() == ["HANGUL", "LATIN"]  # no CJK row, no crash
+    assert a[schema.SEPARABILITY]["category"].tolist() == ["HANGUL", "LATIN"] * 2  # no CJK row, no crash
     assert 0.5 < a[schema.SEPARABILITY]["mean"].iloc[0] < 1.0  # overlapping clusters
 
 
 def test_a_category_with_too_few_others_is_noted() -> None:
     x, tokens = clustered({"LATIN": 100, "CJK": 20}, spread=0.3)
     t = separability_artifacts(x, tokens, CONFIG, progress=False)
-    notes = t[schema.SEPARABILITY].set_index("category")["note"]
+    notes = t[schema.SEPARABILITY].query("convention == 'refined'").set_index("category")["note"]
     assert notes["LATIN"] == "only 20 tokens outside it (< 40): not probed"
     assert notes["CJK"] == "only 20 tokens (< 40): not probed"
     assert t[schema.SEPARABILITY_PAIRWISE].empty and t[schema.SEPARABILITY_PREDICTIONS].empty
@@ -130,3 +140,36 @@ def test_convergence_note_counts_folds_stopped_at_max_iter() -> None:
     assert _convergence_note([fold(True), fold(False), fold(True)]) == (
         "lbfgs stopped at max_iter=100 in 2 of 3 folds (scikit-learn defaults kept)"
     )
+
+
+def test_the_papers_probe_is_cross_val_score_on_normalised_rows() -> None:
+    """Paper convention = LogisticRegression() scored by cross_val_score(cv=folds) on unit rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    x, tokens = clustered({"LATIN": 80, "HANGUL": 60}, spread=3.0, seed=5)
+    x *= np.random.default_rng(0).uniform(0.1, 10, size=(len(x), 1)).astype(np.float32)  # norms that mislead
+    table = separability_artifacts(x, tokens, CONFIG, progress=False)[schema.SEPARABILITY]
+    paper = table[table.convention == "paper"].set_index("category")
+    categories = tokens["category"].to_numpy()[2:]
+    unit = x[2:] / np.linalg.norm(x[2:], axis=1, keepdims=True)
+    rows, labels = balanced_sample(np.flatnonzero(categories == "HANGUL"), np.flatnonzero(categories != "HANGUL"),
+                                   _rng(CONFIG.seed, "HANGUL"))
+    expected = cross_val_score(LogisticRegression(), unit[rows], labels, cv=CONFIG.folds)
+    assert list(paper.loc["HANGUL", "folds"]) == pytest.approx(expected.tolist(), abs=1e-6)
+    low, high = paper.loc["HANGUL", "ci_low"], paper.loc["HANGUL", "ci_high"]
+    assert expected.min() <= low <= expected.mean() <= high <= expected.max()
+
+
+def test_each_convention_probes_its_own_categories() -> None:
+    x, tokens = clustered({"LATIN": 80, "CYRILLIC": 60}, spread=0.3)
+    tokens["category_paper"] = tokens["category"].replace({"CYRILLIC": "S"})  # as "▁" would make them
+    table = separability_artifacts(x, tokens, CONFIG, progress=False)[schema.SEPARABILITY]
+    assert set(table[table.convention == "paper"].category) == {"LATIN", "S"}
+    assert set(table[table.convention == "refined"].category) == {"LATIN", "CYRILLIC"}
+
+
+def test_bootstrap_interval_brackets_the_mean() -> None:
+    low, high = bootstrap_interval(np.array([0.8, 0.9, 1.0, 0.85]), np.random.default_rng(0))
+    assert 0.8 <= low < 0.8875 < high <= 1.0
+    assert bootstrap_interval(np.ones(5), np.random.default_rng(0)) == (1.0, 1.0)

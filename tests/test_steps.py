@@ -112,7 +112,7 @@ def test_every_declared_step_and_table_of_the_package() -> None:
     steps = discover()
     assert [s.name for s in steps if s.kind == "model"] == [
         "tokens", "neighbors", "annoy", "diversity", "map", "meaning", "norms", "separability", "embeddings"]
-    assert [s.name for s in steps if s.kind == "comparison"] == ["compare"]
+    assert [s.name for s in steps if s.kind == "comparison"] == ["compare", "separability_shared"]
     written = {name for s in steps for name in s.writes if name.endswith(".parquet")}
     assert written | {schema.CORPUS_FREQUENCY} == set(schema.TABLES)  # every table has a producer, and a schema
     assert "n_jobs" not in params_that_change_artifacts(steps) and "k" in params_that_change_artifacts(steps)
