@@ -15,7 +15,7 @@ test: install browser-deps  ## Install and run the test suite.
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dashboard.txt
+$(STAMP): requirements.txt dashboard/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@

@@ -11,7 +11,9 @@ raises :class:`precompute.store.ArtifactError`, whose message names the rebuild 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from precompute import schema
+from dashboard import remote
+from precompute import bundle, schema
 from precompute.categories import display_category
 from precompute.store import ArtifactDir, ArtifactError, default_root
 
@@ -29,12 +32,53 @@ TOKEN_VIEW_COLUMNS = ["id", "text", "is_special", "is_zero", "category", "langua
                       "gloss", "concept"]
 
 
-def artifact_root(argv: list[str] | None = None) -> Path:
-    """``--artifacts DIR`` after ``streamlit run dashboard/app.py --``, else $HYPERPOLYGLOT_ARTIFACTS or ./artifacts."""
+def configured_root(argv: list[str] | None = None) -> str:
+    """``--artifacts DIR|URL`` after ``streamlit run dashboard/app.py --``, else $HYPERPOLYGLOT_ARTIFACTS or
+    ./artifacts, as given (a directory, or the http(s) URL of a published bundle)."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--artifacts", type=Path)
+    parser.add_argument("--artifacts")
     known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return known.artifacts or default_root()
+    return known.artifacts or os.environ.get(schema.ARTIFACTS_ENV) or str(default_root())
+
+
+#: Bundles synced by this server process, by URL: a bundle is fetched once, whichever session comes first.
+_SYNCED: dict[str, remote.SyncReport] = {}
+_SYNC_LOCK = threading.Lock()
+
+
+def artifact_root(argv: list[str] | None = None) -> Path:
+    """The local directory the dashboard reads: the configured one, or the cache of a bundle URL.
+
+    A URL is synced once per server process, with a progress bar on the page of whoever comes first;
+    what could not be fetched is said on every page. When no index can be had at all, the page says
+    what failed and how to fix it, and stops.
+    """
+    value = configured_root(argv)
+    if not remote.is_url(value):
+        return Path(value)
+    with _SYNC_LOCK:
+        if value not in _SYNCED:
+            bar = st.progress(0.0, text="Fetching the published artifacts …")
+
+            def show(done: int, total: int, path: str) -> None:
+                bar.progress(done / max(total, 1), text=f"Fetching the published artifacts: {path} "
+                                                         f"({done / 2**20:,.0f} of {total / 2**20:,.0f} MiB)")
+
+            try:
+                _SYNCED[value] = remote.sync(value, progress=show)
+            except bundle.BundleError as e:
+                bar.empty()
+                st.error(f"The artifacts cannot be loaded: {e}", icon=":material/cloud_off:")
+                st.stop()
+            bar.empty()
+    report = _SYNCED[value]
+    if report.offline:
+        st.info(report.offline, icon=":material/cloud_off:")
+    if report.failed:
+        with st.expander(f"{len(report.failed)} published file(s) could not be fetched; the pages that need "
+                         "them say so", icon=":material/warning:"):
+            st.markdown("\n".join(f"- `{path}`: {why}" for path, why in sorted(report.failed.items())))
+    return report.root
 
 
 @dataclass(frozen=True)

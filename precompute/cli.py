@@ -7,6 +7,7 @@
     python -m precompute compare use-multilingual-v3 wordllama-l2
     python -m precompute frequency wordllama-l2 --corpus ./texts/
     python -m precompute verify
+    python -m precompute publish --all --out bundle/
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -113,6 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "verify", parents=[common], help="Check every artifact against its manifest (presence, sha256, shape)."
     )
+
+    publish = sub.add_parser(
+        "publish", parents=[common],
+        help="Write a hosting bundle (what the dashboard reads, compressed and indexed) for any static file host.",
+    )
+    publish.add_argument("models", nargs="*", metavar="MODEL", help="Artifact names of built models to publish.")
+    publish.add_argument("--all", action="store_true", help="Publish every built model and their comparisons.")
+    publish.add_argument("--out", type=Path, required=True,
+                         help="The bundle directory to write (an earlier bundle there is replaced).")
     return parser
 
 
@@ -130,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    raw = str(args.artifacts) if args.artifacts else os.environ.get(schema.ARTIFACTS_ENV, "")
+    if raw.startswith(("http:/", "https:/")):
+        print(f"error: the artifact root {raw} is a URL; precompute reads and writes local directories. Pass "
+              "--artifacts DIR (a URL is for the dashboard, serving a bundle that `publish` wrote)", file=sys.stderr)
+        return 2
     root = args.artifacts or default_root()
     try:
         with logging_redirect_tqdm([logger]):  # log lines above the progress bars, not through them
@@ -265,10 +281,26 @@ def _verify(args: argparse.Namespace, root: Path) -> int:
     return 1 if bad else 0
 
 
+def _publish(args: argparse.Namespace, root: Path) -> int:
+    from precompute.publish import publish
+
+    if bool(args.models) == args.all:
+        print("error: name the MODELs to publish, or pass --all", file=sys.stderr)
+        return 2
+    report = publish(root, args.out, None if args.all else [check_name(m) for m in args.models],
+                     progress=not args.quiet)
+    print(f"published {len(report.directories)} directories, {report.files} files: "
+          f"{report.stored_bytes / 2**20:,.1f} MiB (the artifacts they hold: {report.built_bytes / 2**20:,.1f} MiB "
+          f"as built) -> {report.out}")
+    print(f"serve it from any static host and run the dashboard with {schema.ARTIFACTS_ENV}=<its URL>")
+    return 0
+
+
 def _print_report(name: str, report) -> None:
     print(f"{name}: {len(report.ran)} steps built, {len(report.skipped)} current -> {report.path}")
     for step, why in report.failed.items():
         print(f"  FAILED {step}: {why}", file=sys.stderr)
 
 
-COMMANDS = {"models": _models, "build": _build, "compare": _compare, "frequency": _frequency, "verify": _verify}
+COMMANDS = {"models": _models, "build": _build, "compare": _compare, "frequency": _frequency, "verify": _verify,
+            "publish": _publish}

@@ -14,7 +14,8 @@ An analysis module declares its step as a module-level ``STEP`` (or a tuple ``ST
 declarations, so a new analysis is one new module (``precompute/my_analysis.py``) and nothing
 else. The pipeline runs the steps in dependency order; a step's fingerprint is made of the
 model's data, the fingerprints of the steps it needs, the values of the parameters it declares,
-and whatever else it declares as ``inputs`` (a corpus count, a dictionary). A step that reads a
+whatever else it declares as ``inputs`` (a corpus count, a dictionary), and the declared columns of
+the tables it writes (so a build after an upgrade that changed a table rebuilds it). A step that reads a
 build parameter it did not declare fails at once (:class:`DeclaredConfig`), so a fingerprint can
 never miss a parameter the result depends on.
 
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from precompute import schema
 from precompute.config import RUNTIME_PARAMS, BuildConfig
 
 if TYPE_CHECKING:
@@ -127,6 +129,10 @@ class Step:
             parts.append(ctx.full_config.subset(*self.params))
         if self.inputs is not None:
             parts.extend(self.inputs(ctx))
+        contract = [[name, [(c.name, c.dtype) for c in schema.TABLES[name].columns]]
+                    for name in self.writes if name in schema.TABLES]
+        if contract:  # a table whose declared columns change is rebuilt, not read back without them
+            parts.append(contract)
         return parts
 
 

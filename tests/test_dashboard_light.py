@@ -9,7 +9,7 @@ HEAVY = ("torch", "transformers", "sklearn", "umap", "numba", "scipy", "datasets
 
 
 def test_dashboard_modules_import_nothing_heavy() -> None:
-    """requirements-dashboard.txt (streamlit, altair, numpy, pandas, pyarrow, annoy) is enough to host it."""
+    """dashboard/requirements.txt (streamlit, altair, numpy, pandas, pyarrow, annoy, requests) can host it."""
     modules = sorted(p.stem for p in (REPO / "dashboard").glob("*.py") if p.stem != "__init__")
     code = (
         "import sys\n"

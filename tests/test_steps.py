@@ -116,3 +116,15 @@ def test_every_declared_step_and_table_of_the_package() -> None:
     written = {name for s in steps for name in s.writes if name.endswith(".parquet")}
     assert written | {schema.CORPUS_FREQUENCY} == set(schema.TABLES)  # every table has a producer, and a schema
     assert "n_jobs" not in params_that_change_artifacts(steps) and "k" in params_that_change_artifacts(steps)
+
+
+def test_a_changed_table_declaration_rebuilds_its_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Artifacts built before an upgrade that changed a table's columns are rebuilt, not read back."""
+    first = build_model(tiny_model(), tmp_path, CONFIG, progress=False)
+    assert first.ok, first.failed
+    norms = schema.TABLES[schema.NORMS_BY_CATEGORY]
+    changed = schema.Table(norms.name, norms.doc, (*norms.columns, schema.Column("iqr", "float64")))
+    monkeypatch.setitem(schema.TABLES, schema.NORMS_BY_CATEGORY, changed)
+    again = build_model(tiny_model(), tmp_path, CONFIG, progress=False)
+    assert "norms" not in again.skipped and "iqr" in again.failed["norms"]  # run again (and it lacks iqr)
+    assert sorted(again.skipped) == sorted(set(first.ran) - {"norms"})  # nothing else
