@@ -11,8 +11,15 @@ Two sources of meaning, used together:
   translations.
 
 A token's translation set is the union of its concept and its English translations (an English
-word translates to itself); a neighbour shares meaning with the token when their sets intersect.
-Tokens are looked up by their normalised text (boundary marks removed, lower-cased).
+word translates to itself); a neighbour shares meaning with the token when their sets intersect and
+it is not the same word written differently (``surface_keys``: ``▁Welt``/``welt``, ``Türk``/``turk``
+are one word, not a translation). Tokens are looked up by their normalised text (boundary marks
+removed, lower-cased).
+
+CLDR names that are mostly common words ("here" is October in one locale, "man" the Isle of Man,
+"dan" Danish) are dropped (``common_word_names``), from the matches and from the glosses alike. The
+precision of the matches, judged by hand on seeded samples of 200, is recomputed by
+``benchmarks/translation_precision.py`` from ``docs/translation_precision*.csv``.
 """
 
 from __future__ import annotations
@@ -26,13 +33,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from babel import localedata
 
 from precompute import schema
 from precompute.categories import char_label
 from precompute.intervals import ci95
-from precompute.language import normalised_texts
+from precompute.language import frequency_table, normalised_texts, wordfreq_languages
 from precompute.steps import Step
 from precompute.tokens import eligible_mask
 
@@ -50,6 +59,18 @@ MIN_TERRITORY_NAMES = 280
 #: that write whole words in two characters (日本, 미국, 1月) are kept from two characters on.
 MIN_NAME_LENGTH = 3
 DENSE_SCRIPTS = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL"})
+#: A name that is a common word of a language that does not use it for its concept is that word, not
+#: the name: zipf frequency (log10 of occurrences per 10^9 words, wordfreq) at or above this in any
+#: such language ("dan", "and" in Indonesian; "mai", "never" in Italian; "fin", "end" in French) ...
+COMMON_WORD_ZIPF = 5.5
+#: ... or at or above this in English, where glosses are read and most vocabularies have their
+#: words: "here" (October), "man" (Isle of Man), "real" (Brazilian Real), "pole" (Poland).
+ENGLISH_WORD_ZIPF = 4.0
+#: A name far more frequent than names are, even in a language that uses it, is mostly another word
+#: there (Romanian "mai", May and "more"; Filipino "hindi", Hindi and "not").
+OWN_WORD_ZIPF = 6.5
+#: CLDR languages that wordfreq lists under another code (Serbo-Croatian, Norwegian Bokmål).
+WORDFREQ_CODE = {"sr": "sh", "hr": "sh", "bs": "sh", "no": "nb"}
 #: The locale whose names are the glosses.
 GLOSS_LOCALE = "en"
 #: Prefix of a dictionary translation in a translation set, beside the CLDR concept ids.
@@ -58,6 +79,7 @@ ENGLISH_PREFIX = "en:"
 RETRIEVAL_AT = (1, 10)
 #: MUSE file names: en-de.txt, de-en.txt, and the split files en-de.0-5000.txt, en-de.5000-6500.txt.
 _MUSE_NAME = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})(?:\.[\w-]+)?\.txt$")
+_ACCENTS = "[\u0300-\u036f]"
 
 
 def _locale_names(data: dict) -> list[tuple[str, str]]:
@@ -94,7 +116,9 @@ def concept_table() -> pd.DataFrame:
     territories but "unknown" (ZZ); languages that have a locale themselves (not the hundreds of
     rarely named ones such as Ao Naga, whose names are often common words); currencies except the
     X codes (gold, test and fund units). Names with whitespace are dropped (no token equals them),
-    as are names shorter than ``MIN_NAME_LENGTH``.
+    as are names shorter than ``MIN_NAME_LENGTH`` and names that are common words
+    (``common_word_names``; not acronyms such as "USA"; reading wordfreq's lists takes a few seconds,
+    shared with the language guess).
     Indexed by ``name`` (lower-cased); columns ``concept``, ``gloss`` (the English name),
     ``concept_language`` (the language using the name for that concept, NaN when several
     languages do — "Nigeria" is no hint, "미국" is Korean).
@@ -118,7 +142,9 @@ def concept_table() -> pd.DataFrame:
         | ((kind == "currency") & ~code.str.startswith("X"))
         | kind.isin(["month", "day"])
     )
-    names = names[keep].assign(name=names["name"].str.lower())
+    names = names[keep]
+    acronyms = pd.Index(names.loc[names["name"].str.fullmatch(r"[A-Z]{2,}"), "name"].str.lower().unique())
+    names = names.assign(name=names["name"].str.lower())
     names = names[~names["name"].str.contains(r"\s", regex=True)]
     long_enough = {n for n in names["name"].unique() if len(n) >= MIN_NAME_LENGTH or _is_dense(n)}
     names = names[names["name"].isin(long_enough)]
@@ -133,6 +159,8 @@ def concept_table() -> pd.DataFrame:
     )
     best = per_concept.sort_values(["name", "n_locales", "rank", "concept"], ascending=[True, False, True, True])
     best = best.drop_duplicates("name").set_index("name")
+    users = names.merge(best["concept"].reset_index(), on=["name", "concept"])[["name", "language"]]
+    best = best.drop(index=common_word_names(users).difference(acronyms))  # "USA" is no common word
 
     glosses = dict(_locale_names(data[GLOSS_LOCALE]))
     return pd.DataFrame(
@@ -143,6 +171,46 @@ def concept_table() -> pd.DataFrame:
         },
         index=best.index,
     )
+
+
+def common_word_names(users: pd.DataFrame) -> pd.Index:
+    """The names among ``users`` (columns ``name``, ``language``: which CLDR languages use the name
+    for its concept) that are mostly another word: see ``COMMON_WORD_ZIPF``, ``ENGLISH_WORD_ZIPF`` and
+    ``OWN_WORD_ZIPF``. Frequencies come from wordfreq's lists (42 languages); a language wordfreq
+    does not list cannot object.
+
+        >>> common_word_names(pd.DataFrame({"name": ["here", "januari", "mai"], "language": ["ee", "sv", "ro"]}))
+        Index(['here', 'mai'], dtype='object', name='word')
+    """
+    table = frequency_table()
+    hits = table.filter(pc.is_in(table["word"], value_set=pa.array(users["name"].unique(), type=pa.string())))
+    hits = hits.to_pandas()
+    hits["language"] = np.asarray(wordfreq_languages(), dtype=object)[hits["language"].to_numpy()]
+    hits["zipf"] = np.log10(hits["frequency"].astype(np.float64)) + 9
+    own_pairs = users.assign(language=users["language"].replace(WORDFREQ_CODE)).rename(columns={"name": "word"})
+    hits = hits.merge(own_pairs.drop_duplicates().assign(own=True), on=["word", "language"], how="left")
+    own = hits["own"].eq(True)
+    common = (
+        (~own & (hits["zipf"] >= COMMON_WORD_ZIPF))
+        | (~own & (hits["language"] == "en") & (hits["zipf"] >= ENGLISH_WORD_ZIPF))
+        | (own & (hits["zipf"] >= OWN_WORD_ZIPF))
+    )
+    return pd.Index(sorted(hits.loc[common, "word"].unique()), dtype=object, name="word")
+
+
+def surface_keys(texts: list[str]) -> np.ndarray:
+    """(N,) int codes, equal for texts that differ only by case, boundary marks or accents.
+
+    Such a pair is one word written twice (``▁Welt`` and ``welt``, ``▁Türk`` and ``turk``), not a
+    translation. Accents are the combining diacritics (U+0300–U+036F) after NFKD decomposition:
+    Latin, Greek and Cyrillic accents, not the marks that make other scripts' letters (kana's
+    dakuten, Indic vowel signs).
+
+        >>> surface_keys(["▁Welt", "welt", "Türk", "▁turk", "ト", "ド"]).tolist()
+        [0, 0, 1, 1, 2, 3]
+    """
+    folded = normalised_texts(texts).str.casefold().str.normalize("NFKD").str.replace(_ACCENTS, "", regex=True)
+    return pd.factorize(folded)[0]
 
 
 def concept_columns(texts: list[str]) -> pd.DataFrame:
@@ -257,21 +325,43 @@ def translation_sets(
     return TranslationSets(matrix=matrix, labels=np.asarray(labels, dtype=object))
 
 
-def shared_meaning(neighbors: np.ndarray, sets: sp.csr_matrix, chunk: int = 1 << 20) -> np.ndarray:
-    """(N, k) bool: ``neighbors[i, j]`` shares a translation with token i. -1 (no neighbour) is False.
+def shared_meaning(
+    neighbors: np.ndarray, sets: sp.csr_matrix, keys: np.ndarray, chunk: int = 1 << 20
+) -> np.ndarray:
+    """(N, k) bool: ``neighbors[i, j]`` shares a translation with token i and is another word.
 
-    Only pairs where both tokens have a set are tested, ``chunk`` pairs at a time, as the
+    ``keys`` are the tokens' ``surface_keys``: a neighbour with the token's own key (the same word
+    in another case, with or without ``▁`` or accents) is no translation. -1 (no neighbour) is
+    False. Only pairs where both tokens have a set are tested, ``chunk`` pairs at a time, as the
     row-wise product of the two tokens' sparse rows.
     """
     has = sets.getnnz(axis=1) > 0
     valid = neighbors >= 0
-    rows, cols = np.nonzero(valid & has[:, None] & has[np.where(valid, neighbors, 0)])
+    safe = np.where(valid, neighbors, 0)
+    rows, cols = np.nonzero(valid & has[:, None] & has[safe] & (keys[safe] != keys[:, None]))
     out = np.zeros(neighbors.shape, dtype=bool)
     for start in range(0, len(rows), chunk):
         r, c = rows[start:start + chunk], cols[start:start + chunk]
         common = sets[r].multiply(sets[neighbors[r, c]]).sum(axis=1)
         out[r, c] = np.asarray(common).ravel() > 0
     return out
+
+
+def translations_per_token(sets: sp.csr_matrix, keys: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """(N,) int64: how many other tokens share meaning with each token (as ``shared_meaning`` counts).
+
+    The boolean product ``sets @ setsᵀ`` by blocks of ``chunk`` rows, the token itself and its
+    surface variants (same ``keys``) left out.
+    """
+    sets = sets.astype(np.int32)
+    counts = np.zeros(sets.shape[0], dtype=np.int64)
+    transposed = sets.T.tocsc()
+    for start in range(0, sets.shape[0], chunk):
+        block = (sets[start:start + chunk] @ transposed).tocoo()
+        row = block.row + start
+        other = keys[row] != keys[block.col]  # also drops the token itself
+        counts += np.bincount(row[other], minlength=len(counts))
+    return counts
 
 
 def meaning_artifacts(
@@ -284,7 +374,9 @@ def meaning_artifacts(
     (``tokens.eligible_mask``) have translation sets.
 
     * MEANING: per category, over eligible tokens with a non-empty set, the mean number of their k
-      nearest neighbours sharing meaning, with 1.96 x SEM.
+      nearest neighbours sharing meaning, with 1.96 x SEM; and ``chance_mean``, the same mean for
+      k neighbours drawn at random from the other eligible tokens (METHODS §10). Exact: a token
+      that shares meaning with m of the n - 1 others expects k·m / (n - 1) of k random ones.
     * MEANING_TOKENS: that number per such token.
     * TRANSLATION_RETRIEVAL: per category, over tokens that have a translation in another
       category (another token sharing meaning, of a different category), the share whose top-1 /
@@ -299,18 +391,24 @@ def meaning_artifacts(
     sets = (sp.diags(eligible.astype(np.int8), dtype=np.int8) @ sets).tocsr()
     sets.eliminate_zeros()
     has = sets.getnnz(axis=1) > 0
+    keys = surface_keys(tokens["text"].tolist())
     category_codes, categories = pd.factorize(tokens["category"].astype(object))
 
     depth = min(max(k, max(RETRIEVAL_AT)), neighbors.shape[1])
-    shared = shared_meaning(neighbors[:, :depth], sets)
+    shared = shared_meaning(neighbors[:, :depth], sets, keys)
     n_shared = shared[:, :k].sum(axis=1)
+    others = max(int(eligible.sum()) - 1, 1)
+    chance = min(k, others) * translations_per_token(sets, keys) / others
 
     per_token = pd.DataFrame(
         {"id": tokens["id"].to_numpy(np.int32)[has], "k": np.int32(k), "n_shared": n_shared[has].astype(np.int32)}
     )
-    grouped = pd.Series(n_shared[has], dtype=np.float64).groupby(categories[category_codes[has]])
+    grouped = pd.DataFrame(
+        {"n_shared": n_shared[has].astype(np.float64), "chance": chance[has]}
+    ).groupby(categories[category_codes[has]])
     by_category = pd.DataFrame(
-        {"n_tokens": grouped.size(), "mean": grouped.mean(), "ci95": ci95(grouped.std(ddof=1), grouped.count())}
+        {"n_tokens": grouped.size(), "mean": grouped["n_shared"].mean(),
+         "ci95": ci95(grouped["n_shared"].std(ddof=1), grouped.size()), "chance_mean": grouped["chance"].mean()}
     ).rename_axis("category").reset_index()
     by_category.insert(0, "k", np.int32(k))
     by_category = schema.TABLES[schema.MEANING].cast(by_category)  # typed also when empty

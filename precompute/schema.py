@@ -246,6 +246,7 @@ MAP = _table(
 MEANING = _table(
     "meaning.parquet", "Per token category: neighbours sharing a translation (METHODS §6).",
     ("k", "int32"), ("category", "str"), ("n_tokens", "int64"), ("mean", "float64"), ("ci95", "float64"),
+    ("chance_mean", "float64", "the same mean for k neighbours drawn at random (exact expectation, METHODS §10)"),
 )
 MEANING_TOKENS = _table(
     "meaning_tokens.parquet", "Per token with a translation set.",

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from precompute import schema
-from precompute.meaning import concept_columns, load_muse_dictionaries, meaning_artifacts, translation_sets
+from precompute.meaning import (
+    concept_columns,
+    load_muse_dictionaries,
+    meaning_artifacts,
+    surface_keys,
+    translation_sets,
+    translations_per_token,
+)
 
 
 def test_cldr_names_in_many_languages_form_one_concept():
@@ -22,6 +29,19 @@ def test_cldr_names_in_many_languages_form_one_concept():
     assert got.loc[5, ["concept", "gloss", "concept_language"]].tolist() == ["day:1", "Monday", "de"]
     assert got["concept"][6] == "month:5"  # May in seven languages beats Maithili in one
     assert got[["concept", "gloss", "concept_language"]].iloc[7:].isna().all().all()
+
+
+def test_names_that_are_common_words_name_no_concept():
+    # "here" is October, "man" the Isle of Man, "dan" Danish, "mai" May in some locale: as tokens
+    # they are the English, Indonesian and Romanian/Italian words, so neither concept nor gloss.
+    got = concept_columns(["▁here", "▁Man", "dan", "▁mai", "▁Deutschland", "▁januari", "▁world"])
+    assert got["concept"].isna().tolist() == [True] * 4 + [False] * 3
+    assert got["gloss"].tolist()[4:] == ["Germany", "January", "world"]
+
+
+def test_surface_keys_join_case_boundary_and_accent_variants_only():
+    keys = surface_keys(["▁Welt", "welt", "WELT", "▁Türk", "turk", "İtalya", "▁italya", "ト", "ド", "▁world"])
+    assert keys.tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 4, 5]
 
 
 @pytest.fixture
@@ -68,6 +88,9 @@ def test_meaning_artifacts_by_hand(vocabulary, dictionary):
     assert meaning.loc["LATIN", "ci95"] == pytest.approx(1.96 * 0.5 / 2)  # std 0.5 over 4 tokens
     assert meaning.loc["CJK", "mean"] == 1 and math.isnan(meaning.loc["CJK", "ci95"])
     assert "P" not in meaning.index
+    # Chance: each of the six tokens shares meaning with one of the 5 other eligible tokens, so
+    # 2 random neighbours hold 2 x 1/5 of a translation on average, in every category.
+    assert meaning["chance_mean"].tolist() == pytest.approx([0.4] * 3)
 
     # dog/hund share meaning but not a script: only the four country names enter retrieval
     retrieval = out[schema.TRANSLATION_RETRIEVAL].set_index("category")
@@ -80,6 +103,42 @@ def test_meaning_without_dictionary_counts_concepts_only(vocabulary):
     neighbors = np.array([[5, 4], [0, 2], [3, 0], [2, 1], [5, 0], [4, 0], [0, 1]], dtype=np.int32)
     out = meaning_artifacts(neighbors, vocabulary, k=2)
     assert out[schema.MEANING_TOKENS]["n_shared"].tolist() == [0, 1, 1, 1]
+
+
+def test_surface_variants_are_no_translation(vocabulary):
+    # ▁USA's neighbour "usa" names the same concept but is the same word: not counted, by chance either.
+    tokens = pd.concat([vocabulary, pd.DataFrame({
+        "id": [7], "text": ["usa"], "category": ["LATIN"], "is_special": [False], "is_zero": [False],
+        "concept": ["territory:US"],
+    })], ignore_index=True).astype({"id": np.int32})
+    neighbors = np.array([[7, 1], [7, 0], [3, 0], [2, 0], [5, 0], [4, 0], [0, 1], [1, 0]], dtype=np.int32)
+    out = meaning_artifacts(neighbors, tokens, k=2)
+    assert out[schema.MEANING_TOKENS]["n_shared"].tolist() == [1, 2, 1, 1, 1]  # 美国 has two translations
+    meaning = out[schema.MEANING].set_index("category")
+    # LATIN ▁USA, ▁Sverige, usa share with 1, 1, 1 others; CJK 美国 with 2 (of 6 other eligible tokens).
+    assert meaning.loc["LATIN", "chance_mean"] == pytest.approx(2 * 1 / 6)
+    assert meaning.loc["CJK", "chance_mean"] == pytest.approx(2 * 2 / 6)
+
+
+def test_chance_expectation_matches_a_simulation():
+    # 40 tokens in 6 meaning clusters plus 10 without one; some clusters hold surface variants.
+    rng = np.random.default_rng(3)
+    words = [f"▁w{i}" for i in range(40)]
+    words[1], words[2] = "▁W0", "w0"  # variants of ▁w0
+    concepts = pd.Series([f"c{i % 6}" if i < 30 else None for i in range(40)], dtype=object)
+    sets = translation_sets(words, concepts).matrix
+    keys = surface_keys(words)
+    k, draws = 5, 200_000
+    expected = k * translations_per_token(sets, keys) / 39
+    dense = (sets @ sets.T).toarray() > 0
+    same = (keys[:, None] != keys[None, :])
+    token = np.repeat(np.arange(40), draws // 40)
+    others = np.argsort(rng.random((len(token), 40)) + (np.arange(40) == token[:, None]), axis=1)[:, :k]
+    hits = (dense[token[:, None], others] & same[token[:, None], others]).sum(axis=1)
+    simulated = np.bincount(token, weights=hits) / np.bincount(token)
+    print(f"chance, exact vs simulated: max |difference| {np.abs(expected - simulated).max():.3f}")
+    assert translations_per_token(sets, keys)[[0, 6, 35]].tolist() == [4, 4, 0]  # ▁w0: c0 minus its 2 variants
+    assert simulated == pytest.approx(expected, abs=0.04)  # 5,000 draws per token: s.e. <= 0.01
 
 
 def test_k_beyond_the_stored_neighbours_is_an_error(vocabulary):
