@@ -1,13 +1,16 @@
 """Across models: vocabulary overlap, geometry similarity and side-by-side maps (METHODS §7–9).
 
 ``compare_artifacts`` takes each model's token table and embedding matrix and returns the tables of
-a comparison directory. Geometry and maps use the vocabulary shared by *all* the models given
-(METHODS §1, §3): each model's embeddings are restricted to it and its neighbour table recomputed
-over it, so neighbour ids of every model index the same list of texts and can be compared.
+a comparison directory. Geometry compares each pair of models on the vocabulary *that pair* shares
+(METHODS §1, §3): both models' embeddings are restricted to it and their neighbour tables
+recomputed over it, so neighbour ids of both index the same list of texts and can be compared. The
+shared maps, and the diagonal of the geometry matrix (a model against itself, a visible check), use
+the vocabulary *all* the models share (SHARED_TOKENS).
 
-For the default three models (USEm-v3, WordLlama-L2, all-MiniLM-L6-v2) the shared vocabulary is
-7,586 texts: overlap, neighbours and geometry take about 16 s on 2 busy CPU cores; the three UMAPs
-about 35 s, plus numba's one-off compilation of UMAP (about 2 min, once per process).
+For the default three models (USEm-v3, WordLlama-L2, all-MiniLM-L6-v2) all three share 7,586
+texts, the pairs 9,193–20,109; overlap, the nine neighbour tables and geometry take 25–50 s on 2
+busy CPU cores (13–14 s when every pair used the 7,586), the three UMAPs about 35 s, plus numba's
+one-off compilation of UMAP (about 2 min, once per process).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from tqdm.auto import tqdm
 
 from precompute import schema
 from precompute.config import BuildConfig
-from precompute.geometry import Prepared, neighbor_jaccard, pair_similarity
+from precompute.geometry import Prepared, neighbor_jaccard, pair_similarity, random_set_overlap
+from precompute.indices import unit_rows
 from precompute.intervals import ci95
 from precompute.maps import umap_2d
 from precompute.neighbors import top_k_neighbors
@@ -31,6 +35,9 @@ from precompute.steps import BuildContext, Step, StepOutput
 #: Fewest shared tokens with a neighbour (k >= 1), and fewest UMAP accepts.
 MIN_SHARED_GEOMETRY = 2
 MIN_SHARED_MAP = 3
+#: Neighbourhood sizes geometry is reported at (METHODS §7): those up to a pair's k (the build's k,
+#: lowered below the pair's shared tokens), and that k itself.
+GEOMETRY_KS = (10, 50, 100)
 
 
 class Comparison(NamedTuple):
@@ -44,6 +51,15 @@ class Comparison(NamedTuple):
     notes: list[str]
 
 
+class SharedView(NamedTuple):
+    """Some models restricted to the texts they all share: rows aligned across the models."""
+
+    shared: pd.DataFrame  # overlap.shared_vocabulary of the models
+    k: int  # neighbours per token: the build's k, or fewer when few texts are shared
+    neighbors: dict[str, np.ndarray]  # slug -> (n, k) int32 ids into ``shared``
+    prepared: dict[str, Prepared]  # slug -> unit rows prepared for CKA and Procrustes
+
+
 def compare_artifacts(
     models: dict[str, tuple[pd.DataFrame, np.ndarray]], config: BuildConfig, progress: bool = True
 ) -> Comparison:
@@ -52,12 +68,15 @@ def compare_artifacts(
     Returns ``Comparison(tables, notes)``; ``tables`` holds schema.VOCAB_OVERLAP,
     schema.SHARED_TOKENS, schema.GEOMETRY, schema.GEOMETRY_TOKENS and schema.SHARED_MAP.
 
-    * GEOMETRY is a full square: every ordered pair (a, b), diagonal included, so a heatmap draws
-      straight from it. All four statistics are symmetric, so (b, a) repeats (a, b); the diagonal
-      is computed like any pair (Jaccard 1, CKA 1, residual 0 up to rounding) as a visible check.
-      One ``ALL`` row per pair carries CKA and the Procrustes residual (null on category rows).
+    * GEOMETRY is a full square per k (``geometry_ks``): every ordered pair (a, b), diagonal
+      included, so a heatmap draws straight from it. All statistics are symmetric, so (b, a)
+      repeats (a, b); the diagonal is computed like any pair (Jaccard 1, CKA 1, residual 0 up to
+      rounding) as a visible check. One ``ALL`` row per pair and k carries CKA and the Procrustes
+      residual (null on category rows; the same at every k). ``jaccard_chance`` and
+      ``overlap_chance`` are the exact values for two random k-sets of the pair's other shared
+      tokens (``geometry.random_set_overlap``), the reference for "how much is a lot".
     * GEOMETRY_TOKENS holds each unordered pair once (model_a before model_b in the order given),
-      one row per shared text, for the "whose neighbourhood moved most" table.
+      one row per k and text the pair shares, for the "whose neighbourhood moved most" table.
     * CKA and Procrustes use the L2-normalised rows: the cosine geometry the neighbours see, not
       the norms (which mostly track token frequency).
     """
@@ -74,59 +93,96 @@ def compare_artifacts(
     shared = shared_vocabulary(tokens_by_model)
     tables = {schema.VOCAB_OVERLAP: vocabulary_overlap(tokens_by_model), schema.SHARED_TOKENS: shared}
     notes: list[str] = []
-    empty = {name: schema.TABLES[name].empty() for name in (schema.GEOMETRY, schema.GEOMETRY_TOKENS, schema.SHARED_MAP)}
-    n = len(shared)
-    if n < MIN_SHARED_GEOMETRY:
-        notes.append(
-            f"The {len(slugs)} models share {n} eligible token text(s); geometry needs at least "
-            f"{MIN_SHARED_GEOMETRY}, so geometry similarity and the shared maps were not computed. "
-            f"{schema.VOCAB_OVERLAP} shows what each pair shares."
-        )
-        return Comparison({**tables, **empty}, notes)
+    views: dict[tuple[str, ...], SharedView | None] = {}
 
-    k = min(config.k, n - 1)
-    if k < config.k:
-        notes.append(f"Neighbours per token lowered from k={config.k} to {k}: only {n} shared tokens.")
-    subsets = {
-        slug: np.ascontiguousarray(models[slug][1][shared[schema.shared_id_column(slug)].to_numpy()],
-                                   dtype=np.float32)
-        for slug in slugs
-    }
-    neighbors = {}
-    for slug in tqdm(slugs, desc="shared-vocabulary neighbours", disable=not progress):
-        neighbors[slug], _ = top_k_neighbors(
-            subsets[slug], k, valid=None, device=config.device, n_threads=config.n_jobs, progress=progress
-        )
-    prepared = {slug: Prepared.of(_unit_rows(x), slug) for slug, x in subsets.items()}
-    texts = shared["text"].to_numpy(object)
-    categories = shared["category"].to_numpy(object)
+    def view(group: tuple[str, ...]) -> SharedView | None:
+        if group not in views:
+            texts = shared if group == tuple(slugs) else shared_vocabulary({s: tokens_by_model[s] for s in group})
+            views[group] = _shared_view(models, group, texts, config, notes, progress)
+        return views[group]
 
     summaries, per_token = [], []
     pairs = list(combinations_with_replacement(slugs, 2))
     for a, b in tqdm(pairs, desc="geometry", disable=not progress):
-        jaccard, overlap = neighbor_jaccard(neighbors[a], neighbors[b], k)
-        summary = _summarise(jaccard, overlap, categories)
-        is_all = summary["category"] == schema.ALL_CATEGORIES
-        cka, residual = pair_similarity(prepared[a], prepared[b])
-        summary["cka"] = np.where(is_all, cka, np.nan)
-        summary["procrustes_residual"] = np.where(is_all, residual, np.nan)
-        summaries += [summary.assign(model_a=a, model_b=b)]
-        if a != b:
-            summaries += [summary.assign(model_a=b, model_b=a)]
-            per_token.append(pd.DataFrame({"model_a": a, "model_b": b, "text": texts, "jaccard": jaccard}))
-    tables[schema.GEOMETRY] = schema.TABLES[schema.GEOMETRY].cast(pd.concat(summaries, ignore_index=True))
-    tables[schema.GEOMETRY_TOKENS] = schema.TABLES[schema.GEOMETRY_TOKENS].cast(pd.concat(per_token, ignore_index=True))
+        pair = view(tuple(slugs) if a == b else (a, b))
+        if pair is None:
+            continue
+        cka, residual = pair_similarity(pair.prepared[a], pair.prepared[b])
+        texts = pair.shared["text"].to_numpy(object)
+        for k in geometry_ks(pair.k):
+            jaccard, overlap = neighbor_jaccard(pair.neighbors[a], pair.neighbors[b], k)
+            summary = _summarise(jaccard, overlap, pair.shared["category"].to_numpy(object))
+            summary.insert(0, "k", k)
+            summary["jaccard_chance"], summary["overlap_chance"] = random_set_overlap(len(texts), k)
+            is_all = summary["category"] == schema.ALL_CATEGORIES
+            summary["cka"] = np.where(is_all, cka, np.nan)
+            summary["procrustes_residual"] = np.where(is_all, residual, np.nan)
+            summaries += [summary.assign(model_a=a, model_b=b)]
+            if a != b:
+                summaries += [summary.assign(model_a=b, model_b=a)]
+                per_token.append(pd.DataFrame({"model_a": a, "model_b": b, "k": k, "text": texts, "jaccard": jaccard}))
+    for name, rows in ((schema.GEOMETRY, summaries), (schema.GEOMETRY_TOKENS, per_token)):
+        table = schema.TABLES[name]
+        tables[name] = table.cast(pd.concat(rows, ignore_index=True)) if rows else table.empty()
 
-    if n < MIN_SHARED_MAP:
+    n = len(shared)
+    if n < MIN_SHARED_GEOMETRY:
+        tables[schema.SHARED_MAP] = schema.TABLES[schema.SHARED_MAP].empty()
+    elif n < MIN_SHARED_MAP:
         notes.append(f"Only {n} shared tokens: UMAP needs at least {MIN_SHARED_MAP}, so no shared maps.")
-        tables[schema.SHARED_MAP] = empty[schema.SHARED_MAP]
+        tables[schema.SHARED_MAP] = schema.TABLES[schema.SHARED_MAP].empty()
     else:
         maps = []
+        texts = shared["text"].to_numpy(object)
         for slug in tqdm(slugs, desc="shared-vocabulary maps", disable=not progress):
-            xy = umap_2d(subsets[slug], config, progress=progress)
+            xy = umap_2d(_subset(models[slug][1], shared, slug), config, progress=progress)
             maps.append(pd.DataFrame({"model": slug, "text": texts, "x": xy[:, 0], "y": xy[:, 1]}))
         tables[schema.SHARED_MAP] = schema.TABLES[schema.SHARED_MAP].cast(pd.concat(maps, ignore_index=True))
     return Comparison(tables, notes)
+
+
+def geometry_ks(k: int) -> list[int]:
+    """The neighbourhood sizes a pair with ``k`` neighbours per token is reported at.
+
+    >>> geometry_ks(100), geometry_ks(60), geometry_ks(5)
+    ([10, 50, 100], [10, 50, 60], [5])
+    """
+    return sorted({x for x in GEOMETRY_KS if x <= k} | {k})
+
+
+def _shared_view(
+    models: dict[str, tuple[pd.DataFrame, np.ndarray]], group: tuple[str, ...], shared: pd.DataFrame,
+    config: BuildConfig, notes: list[str], progress: bool,
+) -> SharedView | None:
+    """``group``'s models on the texts they share (``shared``), or None (with a note) when too few."""
+    n = len(shared)
+    everyone = len(group) == len(models)
+    who = f"The {len(group)} models" if everyone else " and ".join(group)
+    if n < MIN_SHARED_GEOMETRY:
+        notes.append(
+            f"{who} share {n} eligible token text(s); geometry needs at least {MIN_SHARED_GEOMETRY}, so "
+            + ("geometry similarity and the shared maps were not computed. " if everyone else
+               "their geometry similarity was not computed. ")
+            + f"{schema.VOCAB_OVERLAP} shows what each pair shares."
+        )
+        return None
+    k = min(config.k, n - 1)
+    if k < config.k:
+        message = f"neighbours per token lowered from k={config.k} to {k}: only {n} shared tokens."
+        notes.append(message[0].upper() + message[1:] if everyone else f"{who}: {message}")
+    neighbors, prepared = {}, {}
+    for slug in tqdm(group, desc=f"neighbours on the {n:,} texts shared", disable=not progress):
+        rows = _subset(models[slug][1], shared, slug)
+        neighbors[slug], _ = top_k_neighbors(
+            rows, k, valid=None, device=config.device, n_threads=config.n_jobs, progress=progress
+        )
+        prepared[slug] = Prepared.of(unit_rows(rows), slug)
+    return SharedView(shared, k, neighbors, prepared)
+
+
+def _subset(embeddings: np.ndarray, shared: pd.DataFrame, slug: str) -> np.ndarray:
+    """The (n, d) float32 rows of one model's ``embeddings`` for the texts of ``shared``, in its order."""
+    return np.ascontiguousarray(embeddings[shared[schema.shared_id_column(slug)].to_numpy()], dtype=np.float32)
 
 
 def _summarise(jaccard: np.ndarray, overlap: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
@@ -145,12 +201,6 @@ def _summarise(jaccard: np.ndarray, overlap: np.ndarray, categories: np.ndarray)
     order = np.lexsort((names, -stats["n_tokens"].to_numpy(), names != schema.ALL_CATEGORIES))
     stats = stats.iloc[order].reset_index()
     return stats[["category", "n_tokens", "jaccard_mean", "jaccard_ci95", "overlap_mean"]]
-
-
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, float64 (shared rows are never zero: zero rows are not eligible)."""
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def _compare_step(ctx: BuildContext) -> StepOutput:

@@ -3,7 +3,8 @@
 Three views, from local to global:
 
 * **neighbour Jaccard** — per token, |A∩B| / |A∪B| of its top-k neighbour sets in the two models
-  (the paper's measure), and the overlap |A∩B| / k;
+  (the paper's measure), and the overlap |A∩B| / k; both beside their value for two random k-sets
+  (``random_set_overlap``, METHODS §10);
 * **linear CKA** (Kornblith et al., 2019) — similarity of the two Gram structures, invariant to
   rotations and isotropic scaling, defined even when the widths differ;
 * **orthogonal Procrustes residual** — how far one matrix is from a rotation of the other
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import hypergeom
 
 
 def neighbor_jaccard(neighbors_a: np.ndarray, neighbors_b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,6 +49,23 @@ def neighbor_jaccard(neighbors_a: np.ndarray, neighbors_b: np.ndarray, k: int) -
     with np.errstate(invalid="ignore", divide="ignore"):
         jaccard = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
     return jaccard, intersection / k
+
+
+def random_set_overlap(n_tokens: int, k: int) -> tuple[float, float]:
+    """``(Jaccard, overlap)`` expected of two top-k neighbour sets that carry no information.
+
+    A token's two sets are drawn independently and uniformly from the ``n_tokens - 1`` other shared
+    tokens: their intersection I is hypergeometric (population n - 1, k marked, k drawn), so
+    E[I / k] = k / (n - 1) and E[J] = Σ_i P(I = i) · i / (2k - i), both exact.
+
+    >>> random_set_overlap(11, 5)  # 5 of 10 others, twice: half of a set is shared, on average
+    (0.3504031242126481, 0.5)
+    """
+    if not 1 <= k <= n_tokens - 1:
+        raise ValueError(f"k must lie in 1..{n_tokens - 1} (the other tokens), got {k}")
+    shared = np.arange(k + 1)
+    probability = hypergeom.pmf(shared, n_tokens - 1, k, k)
+    return float(probability @ (shared / (2 * k - shared))), k / (n_tokens - 1)
 
 
 @dataclass(frozen=True)

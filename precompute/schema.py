@@ -284,14 +284,19 @@ SEPARABILITY_SHARED = _table(
     ("model", "string"), *PROBE_COLUMNS,
 )
 GEOMETRY = _table(
-    "geometry.parquet", "Per model pair and category (ALL first): neighbourhood overlap and matrix similarity.",
-    ("model_a", "string"), ("model_b", "string"), ("category", "string"), ("n_tokens", "int64"),
-    ("jaccard_mean", "float64"), ("jaccard_ci95", "Float64"), ("overlap_mean", "float64"),
+    "geometry.parquet",
+    "Per model pair, k and category (ALL first), on the tokens the pair shares (the diagonal: those all "
+    "models share): neighbourhood overlap and matrix similarity.",
+    ("model_a", "string"), ("model_b", "string"), ("k", "int32", "neighbours compared: 10, 50, 100 up to the pair's k"),
+    ("category", "string"), ("n_tokens", "int64", "on ALL rows: the texts the pair shares"),
+    ("jaccard_mean", "float64"), ("jaccard_ci95", "Float64"), ("overlap_mean", "float64", "|A∩B| / k"),
+    ("jaccard_chance", "float64", "expected Jaccard of two random k-sets of the other shared tokens (exact)"),
+    ("overlap_chance", "float64", "expected overlap of two random k-sets: k / (n_tokens on ALL - 1)"),
     ("cka", "Float64", "only on ALL rows"), ("procrustes_residual", "Float64", "only on ALL rows"),
 )
 GEOMETRY_TOKENS = _table(
-    "geometry_tokens.parquet", "Per model pair and shared token.",
-    ("model_a", "string"), ("model_b", "string"), ("text", "string"), ("jaccard", "float32"),
+    "geometry_tokens.parquet", "Per model pair, k and text the pair shares.",
+    ("model_a", "string"), ("model_b", "string"), ("k", "int32"), ("text", "string"), ("jaccard", "float32"),
 )
 SHARED_MAP = _table(
     "shared_map.parquet", "UMAP of the shared vocabulary, one per model.",

@@ -60,11 +60,13 @@ def test_rotated_copy_has_identical_geometry(models):
     assert len(shared) == 30
     geometry = tables[schema.GEOMETRY]
     assert list(geometry.columns) == [
-        "model_a", "model_b", "category", "n_tokens", "jaccard_mean", "jaccard_ci95", "overlap_mean",
-        "cka", "procrustes_residual",
+        "model_a", "model_b", "k", "category", "n_tokens", "jaccard_mean", "jaccard_ci95", "overlap_mean",
+        "jaccard_chance", "overlap_chance", "cka", "procrustes_residual",
     ]
-    # Every ordered pair (diagonal included) x (ALL + LATIN, CYRILLIC, N).
+    # Every ordered pair (diagonal included) x (ALL + LATIN, CYRILLIC, N), at the one k (5 < 10).
     assert len(geometry) == 4 * 4
+    assert (geometry["k"] == 5).all()
+    assert geometry["overlap_chance"].tolist() == pytest.approx([5 / 29] * 16)  # 5 of the 29 other tokens
     assert geometry["jaccard_mean"].tolist() == [1.0] * 16
     assert geometry["overlap_mean"].tolist() == [1.0] * 16
     rows = geometry.set_index(["model_a", "model_b", "category"])
@@ -80,7 +82,7 @@ def test_rotated_copy_has_identical_geometry(models):
 
     per_token = tables[schema.GEOMETRY_TOKENS]
     assert len(per_token) == 30
-    assert per_token[["model_a", "model_b"]].drop_duplicates().values.tolist() == [["sp", "wp"]]
+    assert per_token[["model_a", "model_b", "k"]].drop_duplicates().values.tolist() == [["sp", "wp", 5]]
     assert per_token["jaccard"].tolist() == [1.0] * 30
     shared_map = tables[schema.SHARED_MAP]
     assert len(shared_map) == 60 and shared_map.groupby("model")["text"].apply(set).map(len).tolist() == [30, 30]
@@ -110,8 +112,31 @@ def test_unrelated_model_scores_low(models):
     assert noise.cka < 0.6
     assert noise.procrustes_residual > 0.5
     assert rows.loc[("sp", "noise", "ALL"), "cka"] == rows.loc[("noise", "sp", "ALL"), "cka"]
-    # Three models: 3 unordered pairs of per-token rows.
-    assert len(tables[schema.GEOMETRY_TOKENS]) == 3 * 30
+    # Three models: each pair on the texts it shares. wp and noise share all 32 eligible texts of wp
+    # ("wp" and "##x" too); sp shares the 30 of SHARED with either.
+    per_token = tables[schema.GEOMETRY_TOKENS]
+    assert per_token.groupby(["model_a", "model_b"]).size().to_dict() == {
+        ("sp", "wp"): 30, ("sp", "noise"): 30, ("wp", "noise"): 32,
+    }
+    assert rows.loc[("noise", "wp", "ALL"), "n_tokens"] == 32
+    assert rows.loc[("noise", "wp", "ALL"), "jaccard_mean"] < 0.4
+    assert rows.loc[("noise", "wp", "ALL"), "overlap_chance"] == pytest.approx(5 / 31)
+    assert rows.loc[("noise", "noise", "ALL"), "n_tokens"] == 30  # the diagonal: what all three share
+    assert rows.loc[("noise", "noise", "ALL"), "jaccard_mean"] == 1.0
+
+
+def test_geometry_at_each_k_up_to_the_builds(models):
+    tables, _ = compare_artifacts(models, BuildConfig(k=12, diversity_ks=(5,), meaning_k=5, device="cpu", n_jobs=1),
+                                  progress=False)
+    geometry = tables[schema.GEOMETRY]
+    assert sorted(geometry["k"].unique()) == [10, 12]
+    assert len(geometry) == 2 * 4 * 4
+    everything = geometry[geometry["category"] == "ALL"].set_index(["model_a", "model_b", "k"])
+    assert everything.loc[("sp", "wp", 10), "overlap_chance"] == pytest.approx(10 / 29)
+    assert everything.loc[("sp", "wp", 12), "overlap_chance"] == pytest.approx(12 / 29)
+    assert everything["jaccard_mean"].tolist() == [1.0] * 8  # a rotated copy agrees at every k
+    assert everything.loc[("sp", "wp", 10), "cka"] == everything.loc[("sp", "wp", 12), "cka"]
+    assert tables[schema.GEOMETRY_TOKENS].groupby("k").size().to_dict() == {10: 30, 12: 30}
 
 
 def test_small_shared_vocabulary_lowers_k(models):

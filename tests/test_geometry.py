@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from precompute.geometry import linear_cka, neighbor_jaccard, procrustes_residual
+from precompute.geometry import linear_cka, neighbor_jaccard, procrustes_residual, random_set_overlap
 
 
 @pytest.fixture
@@ -40,6 +40,31 @@ def test_jaccard_of_hand_made_tables():
 def test_jaccard_rejects_bad_k():
     with pytest.raises(ValueError, match="k must lie in 1..3"):
         neighbor_jaccard(np.zeros((2, 3), int), np.zeros((2, 4), int), 4)
+
+
+def test_random_set_overlap_by_hand():
+    # One neighbour of two others: the same one half the time, so overlap = Jaccard = 1/2.
+    assert random_set_overlap(3, 1) == pytest.approx((0.5, 0.5))
+    # Two of three others: they share 1 (P = 2/3, J = 1/3) or 2 (P = 1/3, J = 1).
+    assert random_set_overlap(4, 2) == pytest.approx((2 / 3 * 1 / 3 + 1 / 3, 2 / 3))
+    # Every other token: both sets are all of them.
+    assert random_set_overlap(8, 7) == pytest.approx((1.0, 1.0))
+    with pytest.raises(ValueError, match="k must lie in 1..7"):
+        random_set_overlap(8, 8)
+
+
+def test_random_set_overlap_matches_a_simulation(rng):
+    n, k, draws = 60, 10, 40_000
+    keys = rng.random((2, draws, n - 1))
+    a, b = np.argsort(keys[0], axis=1)[:, :k], np.argsort(keys[1], axis=1)[:, :k]
+    jaccard, overlap = neighbor_jaccard(a, b, k)
+    expected_jaccard, expected_overlap = random_set_overlap(n, k)
+    print(f"random {k}-sets of {n - 1}: Jaccard exact {expected_jaccard:.4f}, simulated {jaccard.mean():.4f}; "
+          f"overlap exact {expected_overlap:.4f}, simulated {overlap.mean():.4f}")
+    assert expected_overlap == pytest.approx(10 / 59)
+    # 40,000 draws: standard errors about 0.0006 (Jaccard) and 0.0009 (overlap).
+    assert jaccard.mean() == pytest.approx(expected_jaccard, abs=0.003)
+    assert overlap.mean() == pytest.approx(expected_overlap, abs=0.004)
 
 
 def test_cka_is_one_on_itself_and_invariant_to_rotation_and_scale(rng):

@@ -35,13 +35,16 @@ with controls:
     scope = st.selectbox("Tokens", scopes, **state.bind(state.SCOPE, scopes, "category"),
                          help=f"{schema.ALL_CATEGORIES}: all shared tokens; else the shared tokens of one category.")
 
-if geometry is not None:
+if geometry is not None:  # at the sidebar's k where the comparison has it, else its largest
+    geo_k = v.k if v.k in set(geometry["k"]) else int(geometry["k"].max())
+    geometry = geometry[geometry["k"] == geo_k]
     cell = geometry[geometry["category"] == scope].dropna(subset=[metric])
     if cell.empty:
         st.info(f"{METRICS[metric]} is computed on all shared tokens only; choose “all shared tokens”.")
     else:
         domain = None if metric == "procrustes_residual" else (0.0, 1.0)
-        ui.chart(charts.heatmap(cell, "model_b", "model_a", metric, title=f"{METRICS[metric]} — {scope}", fmt=".3f",
+        ui.chart(charts.heatmap(cell, "model_b", "model_a", metric, title=f"{METRICS[metric]} @{geo_k} — {scope}",
+                                fmt=".3f",
                                 domain=domain), key="geo_matrix")
         ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", [m for m in v.catalog.models.values()
                                                                  if m.slug in cmp.models], "geo",
@@ -50,6 +53,7 @@ if geometry is not None:
 st.subheader("Tokens whose neighbourhoods differ most and least")
 tokens = ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry")
 if tokens is not None and len(tokens):
+    tokens = tokens[tokens["k"] == (v.k if v.k in set(tokens["k"]) else tokens["k"].max())]
     pairs = sorted({f"{a} | {b}" for a, b in zip(tokens["model_a"], tokens["model_b"], strict=True)})
     models = sorted(set(tokens["model_a"]) | set(tokens["model_b"]))
     first_a, first_b = pairs[0].split(" | ")

@@ -92,8 +92,9 @@ if ui.require_models(v):
             continue
         overall = geometry[(geometry["category"] == schema.ALL_CATEGORIES)
                            & (geometry["model_a"] < geometry["model_b"])]
-        k = cmp.neighbor_k
-        st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary the models share")
+        overall = overall[overall["k"] == overall.groupby(["model_a", "model_b"])["k"].transform("max")]
+        k = int(overall["k"].max()) if len(overall) else cmp.neighbor_k
+        st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary each pair shares")
         for col, row in zip(st.columns(max(len(overall), 1)), overall.itertuples(), strict=False):
             ui.figure(f"{row.model_a} vs {row.model_b}",
                       f"{row.jaccard_mean:.3f}", f"over {row.n_tokens:,} shared tokens", container=col,
