@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Build the default models and their comparison (what `make run` shows).")
     build.add_argument("--name", help="Artifact directory name for a single model (default: from MODEL).")
     build.add_argument("--force", action="store_true", help="Rebuild every step, even when current.")
+    build.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                       help="Build each model as a Ray task (then the comparison): alone, a local Ray on this "
+                            "machine; 'auto' or an address joins a cluster, whose workers must share the "
+                            "artifact directory.")
     build.add_argument("--dictionaries", type=Path,
                        help="Folder of MUSE bilingual dictionaries (en-xx.txt) for the meaning statistics.")
     _source_arguments(build)
@@ -193,6 +197,8 @@ def _build(args: argparse.Namespace, root: Path) -> int:
         from precompute.meaning import load_muse_dictionaries
 
         dictionaries = load_muse_dictionaries(args.dictionaries)
+    if args.ray is not None:
+        return _build_on_ray(args, root, names, config)
     failed = []
     slugs = []
     for name in names:
@@ -215,6 +221,33 @@ def _build(args: argparse.Namespace, root: Path) -> int:
         _print_report(f"comparison {DEFAULT_COMPARISON}", report)
         if not report.ok:
             failed.append(DEFAULT_COMPARISON)
+    return 1 if failed else 0
+
+
+def _build_on_ray(args: argparse.Namespace, root: Path, names: list[str], config: BuildConfig) -> int:
+    from precompute.distributed import TaskResult, build_models
+
+    try:
+        models = [(name, check_name(args.name) if args.name else model_slug(name)) for name in names]
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    load = {"revision": args.revision, "vocab_path": args.vocab_path, "tensor": args.tensor,
+            "trust_remote_code": args.trust_remote_code}
+    results = build_models(models, root, config, address=None if args.ray == "local" else args.ray, load=load,
+                           force=args.force, dictionaries=str(args.dictionaries) if args.dictionaries else None,
+                           comparison=DEFAULT_COMPARISON if args.default else None)
+    failed = 0
+    for name, result in results.items():
+        if isinstance(result, TaskResult):
+            print(f"{name}: {len(result.ran)} steps built, {len(result.skipped)} current in {result.seconds:.0f} s "
+                  f"-> {root / result.slug if not name.startswith('comparison') else root}")
+            for step, why in result.failed.items():
+                print(f"  FAILED {step}: {why}", file=sys.stderr)
+            failed += bool(result.failed)
+        else:
+            print(f"error: {name}: {result}", file=sys.stderr)
+            failed += 1
     return 1 if failed else 0
 
 

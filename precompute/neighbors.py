@@ -40,6 +40,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -95,6 +96,42 @@ def top_k_neighbors(
         >>> ids[:, 0].tolist()
         [1, 0, 1, -1]
     """
+    search = prepare_search(embeddings, k, valid=valid, device=device, block_size=block_size)
+    values, local = _exact_top_k(search.unit, k, labels=search.order, block_size=search.block, device=search.device,
+                                 n_threads=n_threads, progress=progress)
+    return search.finish(values, local)
+
+
+@dataclass(frozen=True)
+class Search:
+    """An exact search, prepared: the valid rows in locality order, normalised, and the block size.
+
+    ``finish`` turns the (values, labels) heaps of the searched rows into the (N, k) tables by id.
+    Split out so that the products can run elsewhere (precompute.distributed: Ray tasks, each a
+    part of ``block_plan``), with the same rows, labels and blocks, hence the same bits.
+    """
+
+    n_rows: int
+    ids: np.ndarray  #: the valid rows' vocabulary ids, ascending
+    order: np.ndarray  #: search position -> index into ``ids`` (the heaps' labels)
+    unit: np.ndarray  #: (n, d) float32 unit rows in search order
+    block: int
+    device: torch.device
+
+    def finish(self, values: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = values.shape[1]
+        searched = self.ids[self.order]
+        neighbors = np.full((self.n_rows, k), -1, dtype=np.int32)
+        similarities = np.zeros((self.n_rows, k), dtype=np.float32)
+        neighbors[searched] = self.ids[labels]
+        # Rounding can put identical rows a hair above 1; a cosine lies in [-1, 1].
+        similarities[searched] = np.clip(values, -1.0, 1.0)
+        return neighbors, similarities
+
+
+def prepare_search(embeddings: np.ndarray, k: int, *, valid: np.ndarray | None = None, device: str = "auto",
+                   block_size: int = 0) -> Search:
+    """Check the inputs of :func:`top_k_neighbors` and prepare its search (see :class:`Search`)."""
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D (N, d) matrix, got shape {embeddings.shape}")
@@ -120,17 +157,21 @@ def top_k_neighbors(
     # The search runs over the valid rows in an order that puts similar rows in the same block;
     # its heaps hold indices into `ids`, so the order changes the speed, never the table.
     order = locality_order(embeddings, ids, CLUSTERS_PER_BLOCK * -(-ids.size // b))
-    searched = ids[order]
-    local_v, local_i = _exact_top_k(
-        normalize_rows(embeddings, searched), k, labels=order, block_size=b, device=dev,
-        n_threads=n_threads, progress=progress,
-    )
-    neighbors = np.full((embeddings.shape[0], k), -1, dtype=np.int32)
-    similarities = np.zeros((embeddings.shape[0], k), dtype=np.float32)
-    neighbors[searched] = ids[local_i]
-    # Rounding can put identical rows a hair above 1; a cosine lies in [-1, 1].
-    similarities[searched] = np.clip(local_v, -1.0, 1.0)
-    return neighbors, similarities
+    return Search(embeddings.shape[0], ids, order, normalize_rows(embeddings, ids[order]), b, dev)
+
+
+def merge_top_k(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The top-k of each row over several partial top-k lists, best first (similarity desc, id asc).
+
+    Each part is exact over the products it saw, and every pair is in one part, so the merge is
+    the global top-k with the same tie rule. Empty slots (-inf, EMPTY_ID) sort last.
+    """
+    values = np.concatenate([v for v, _ in parts], axis=1)
+    labels = np.concatenate([i for _, i in parts], axis=1)
+    by_id = np.argsort(labels, axis=1, kind="stable")
+    values, labels = np.take_along_axis(values, by_id, 1), np.take_along_axis(labels, by_id, 1)
+    by_value = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(values, by_value, 1), np.take_along_axis(labels, by_value, 1)
 
 
 def normalize_rows(matrix: np.ndarray, rows: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
@@ -223,11 +264,14 @@ def _exact_top_k(
     progress: bool = True,
     backend: str = "",
     labels: np.ndarray | None = None,
+    plan: Plan | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k over unit rows: ((n, k) float32 similarities, (n, k) int32 ids), sorted, by row position.
 
     ``labels`` gives each row position its id (default: the position); heaps hold these ids and
-    ties go to the smaller one. ``backend`` "numba" (the CPU default) or "torch" (the GPU default)
+    ties go to the smaller one. ``plan`` (default: all of :func:`block_plan`) may be a part of it:
+    the result is then the exact top-k over the pairs those products cover (see merge_top_k).
+    ``backend`` "numba" (the CPU default) or "torch" (the GPU default)
     picks the block selection; tests run both on CPU.
     """
     import torch
@@ -236,7 +280,7 @@ def _exact_top_k(
     n = unit.shape[0]
     backend = backend or ("torch" if device.type == "cuda" else "numba")
     b = min(block_size or choose_block_size(n, device), n)
-    plan = block_plan(n, b, panel_blocks(device) * b)
+    plan = block_plan(n, b, panel_blocks(device) * b) if plan is None else plan
 
     threads = n_threads or os.cpu_count() or 1
     previous_threads = torch.get_num_threads()
