@@ -102,7 +102,9 @@ def build_models(
     A CUDA build asks each task for a GPU; a CPU build for the cores it will use.
     """
     ray = start(address)
-    resources: dict[str, Any] = {"num_cpus": config.n_jobs or 1, "max_retries": RETRIES}
+    # A task asks for the threads its build will use (--n-jobs; 0: this machine's cores), so that two
+    # builds never share cores they each count on, and threads match a local build's (same bits).
+    resources: dict[str, Any] = {"num_cpus": _threads(config), "max_retries": RETRIES}
     if config.device == "cuda":
         resources["num_gpus"] = 1
     build = ray.remote(**resources)(_build_one)
@@ -123,13 +125,17 @@ def build_models(
             log.warning("done %d/%d: %s FAILED: %s", len(results), len(models), name, results[name])
     ok = [slug for name, slug in models if isinstance(results[name], TaskResult) and not results[name].failed]
     if comparison and len(ok) >= 2:
-        compare = ray.remote(num_cpus=config.n_jobs or 1, max_retries=RETRIES)(_compare)
+        compare = ray.remote(num_cpus=_threads(config), max_retries=RETRIES)(_compare)
         key = f"comparison {comparison}"
         try:
             results[key] = ray.get(compare.remote(ok, str(root), config.to_dict(), comparison, force))
         except Exception as e:
             results[key] = _reason(e)
     return results
+
+
+def _threads(config: BuildConfig) -> int:
+    return config.n_jobs or os.cpu_count() or 1
 
 
 def _reason(error: Exception) -> str:
