@@ -16,7 +16,11 @@ import streamlit as st  # noqa: E402
 
 from dashboard import data, pages, sidebar, state, ui  # noqa: E402
 
-st.set_page_config(page_title="Hyperpolyglot", page_icon=":material/translate:", layout="wide")
+#: The browser tab's icon, a local file sent inline: a ":material/…" icon would make the browser fetch it
+#: from a public font host, and a hosted or air-gapped dashboard requests nothing but the app itself.
+ICON = Path(__file__).resolve().parent / "icon.svg"
+
+st.set_page_config(page_title="Hyperpolyglot", page_icon=str(ICON), layout="wide")
 
 st.session_state[ui.ROOT_KEY] = str(data.artifact_root())
 catalog = data.catalog(st.session_state[ui.ROOT_KEY])

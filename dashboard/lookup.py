@@ -1,8 +1,10 @@
-"""Finding tokens by text and reading vector expressions such as ``king - man + woman``.
+"""Finding tokens by text or id, and reading vector expressions such as ``king - man + woman``.
 
 Pure functions over a ``text -> id`` mapping and a vector getter, so they are testable without
 Streamlit or an index. A term is a token text; because users rarely type SentencePiece's ``▁``
 or the exact case, each term is tried as given, with ``▁``, and in case variants (:func:`variants`).
+A text can hide characters (``",\u200e"`` looks like ``","``) or be white space that typing cannot
+reach, so every token can also be looked up by its id: ``id:16006`` (:func:`parse_id`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,28 @@ from precompute.categories import BOUNDARY
 #: An operator is a + or - with white space on both sides, so tokens like "-" or "e-mail" stay terms.
 _OPERATOR = re.compile(r"\s+([+-])\s+")
 _MEAN = re.compile(r"^mean\((.*)\)$", re.IGNORECASE | re.DOTALL)
+#: How a query names a token by id. Not ``#16006``: vocabularies have tokens such as ``#1``.
+ID_PREFIX = "id:"
+_ID = re.compile(rf"^\s*{ID_PREFIX}\s*(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_id(query: str) -> int | None:
+    """The token id a query asks for (``id:16006``), else None (the query is a text or an expression).
+
+    >>> parse_id("id:16006"), parse_id(" ID: 7 "), parse_id("idiom")
+    (16006, 7, None)
+    """
+    match = _ID.match(query)
+    return int(match.group(1)) if match else None
+
+
+def query_for(index: Mapping[str, int], text: str, token_id: int) -> str:
+    """The query that finds exactly this token: its text when a lookup by text finds it, else ``id:N``.
+
+    A text with surrounding white space (``"\r"``) or one whose case variant comes first finds
+    another token by text; links and row selections then open the token by id.
+    """
+    return text if find_token(index, text) == (token_id, text) else f"{ID_PREFIX}{token_id}"
 
 
 def variants(text: str) -> list[str]:

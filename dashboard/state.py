@@ -28,8 +28,15 @@ import streamlit as st
 
 #: Longest link value a warning quotes in full; longer ones are shown cut.
 SHOWN_LENGTH = 40
-#: Longest free text (a token or an expression) a link may set.
-MAX_TEXT_LENGTH = 200
+#: Longest link the app writes or offers: browsers, proxies and chat tools cut or refuse longer ones.
+#: (A link's longer text is cut to :data:`MAX_TEXT_LENGTH` with a warning. The server refuses an address
+#: past about 16 KiB with HTTP 400 before the app runs, when the request arrives in pieces: uvicorn's h11
+#: parser buffers at most 16 KiB of an incomplete request head.)
+MAX_LINK_LENGTH = 2_000
+#: Longest free text (a token or an expression) the query box takes and a link may set. Percent-encoded
+#: in the address bar a character takes up to 12 (4 UTF-8 bytes), so 100 of them stay under 1,200 of the
+#: :data:`MAX_LINK_LENGTH`, leaving the rest to the address, the page and the other parameters.
+MAX_TEXT_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -101,12 +108,16 @@ def bind(param: Param, options: Sequence[Any], label: str | None = None) -> dict
 
 
 def bind_text(param: Param, label: str | None = None) -> dict[str, Any]:
-    """Like :func:`bind` for free text (a token or an expression), cut to :data:`MAX_TEXT_LENGTH` with a warning."""
+    """Like :func:`bind` for free text (a token or an expression), at most :data:`MAX_TEXT_LENGTH` characters.
+
+    The box refuses more as they are typed or pasted (``max_chars``), so a long text never reaches the
+    address bar; a link's longer text is cut, with a warning.
+    """
     if param.name not in st.session_state and param.name in st.query_params:
         text = st.query_params[param.name]
         if len(text) > MAX_TEXT_LENGTH:
-            st.warning(f"The {label or param.name} from the link is {len(text):,} characters long; "
-                       f"keeping the first {MAX_TEXT_LENGTH}.")
+            st.warning(f"The {label or param.name} from the link is {len(text):,} characters long, more than the "
+                       f"{MAX_TEXT_LENGTH} the box takes; keeping the first {MAX_TEXT_LENGTH}.")
             set_value(param, text[:MAX_TEXT_LENGTH])
     return {"key": param.name, "bind": "query-params", "persist_state": "session", "max_chars": MAX_TEXT_LENGTH}
 

@@ -5,12 +5,53 @@ Pure pandas/numpy functions (no Streamlit), so pages stay descriptions of the UI
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from precompute.categories import BOUNDARY
+
+#: Characters a table cell would not show, or would apply to the text around them: controls (``\r``),
+#: format characters (zero-width space and joiners, bidi marks, embeddings and isolates, the BOM, the
+#: soft hyphen), line and paragraph separators; plus the Hangul fillers, letters that draw as blanks.
+#: Unicode puts them all in categories Cc, Cf, Zl and Zp except the fillers; none lies outside planes 0,
+#: 1 and 14, so the scan is 200k code points, once.
+_INVISIBLE = re.compile("[" + "".join(
+    re.escape(chr(c)) for plane in (range(0x20000), range(0xE0000, 0xE1000)) for c in plane
+    if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp")) + "\u115f\u1160\u3164\uffa0]")
+
+
+def visible(text: str) -> str:
+    """Token text as tables, captions and labels show it: each invisible character written out.
+
+    A right-to-left mark, a zero-width joiner or a carriage return in a token would otherwise be
+    invisible (``",\u200e"`` would look like ``","``) or would reorder the text around it; written
+    out, the token is told apart from its look-alikes and the text around it stays as it is. Every
+    place that shows token text uses this one function (downloads keep the text as it is).
+
+    >>> visible(",\u200e")
+    ',⟨U+200E⟩'
+    >>> visible("▁när")
+    '▁när'
+    """
+    return _INVISIBLE.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
+
+
+def visible_texts(texts: pd.Series) -> pd.Series:
+    """:func:`visible` of every text of a column (missing texts stay missing)."""
+    return texts.map(visible, na_action="ignore")
+
+
+def code_points(text: str) -> str:
+    """The code points of ``text``, to see and copy what a token is made of.
+
+    >>> code_points(",\u200e")
+    'U+002C U+200E'
+    """
+    return " ".join(f"U+{ord(c):04X}" for c in text)
 
 
 def stratified_sample(df: pd.DataFrame, by: str, n: int, seed: int = 0, floor: int = 200) -> pd.DataFrame:

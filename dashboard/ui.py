@@ -144,9 +144,19 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ModelInfo], key
 
 
 def share_link() -> None:
-    """The full address of the view on screen, in a code box with a copy button."""
+    """The full address of the view on screen, in a code box with a copy button; refused when too long.
+
+    A link longer than :data:`state.MAX_LINK_LENGTH` would be cut or refused on its way (browsers,
+    proxies, chat tools): the box then says so and what shortens it instead of offering it.
+    """
+    link = state.share_url(pages.shown_url_path(), pages.current().url_paths)
     with st.expander("Copy link to this view", icon=":material/link:"):
-        st.code(state.share_url(pages.shown_url_path(), pages.current().url_paths), language=None)
+        if len(link) > state.MAX_LINK_LENGTH:
+            st.warning(f"The link to this view would be {len(link):,} characters long, more than the "
+                       f"{state.MAX_LINK_LENGTH:,} that browsers and proxies accept. Select fewer models or "
+                       "categories (or all of them: a default is left out of the link) to shorten it.")
+        else:
+            st.code(link, language=None)
 
 
 def neighbors_link_params(text: str, models: Sequence[str]) -> dict[str, str | list[str]]:

@@ -1,9 +1,11 @@
-"""The dashboard in a real browser: headless Chromium against `streamlit run` on the conftest artifacts.
+"""The dashboard in a real browser: headless Chromium against `streamlit run dashboard/server.py` (the
+app as served) on the conftest artifacts.
 
 AppTest (test_dashboard_pages.py) runs the scripts; only a browser shows what users see: that the
-front end draws every Altair chart, that no exception box appears, that a shared link's filters
-come back in the widgets and survive a page switch, and how RTL and CJK tokens look. Every page is
-saved as a full-page screenshot in tests/screenshots/ (git-ignored) for a human look.
+front end draws every Altair chart, that no exception box appears, that no request leaves for
+another host, that a shared link's filters come back in the widgets and survive a page switch, that
+long links and unknown paths are answered, and how RTL and CJK tokens look. Every page is saved as a
+full-page screenshot in tests/screenshots/ (git-ignored) for a human look.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def streamlit_server(artifacts: Path, log: Path, timeout: float = 90) -> Iterato
     """`streamlit run dashboard/app.py` on a free port over ``artifacts``; stopped however the block ends."""
     port = _free_port()
     env = {**os.environ, schema.ARTIFACTS_ENV: str(artifacts)}
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard/server.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--client.showErrorDetails", "full"]  # a traceback, if any, is then on screen for the assertion
     with log.open("w") as out:
@@ -195,6 +197,20 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def record_requests(page) -> list[str]:
+    """Every URL the page requests from now on (documents, scripts, fonts, icons, sockets)."""
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.on("websocket", lambda ws: urls.append(ws.url))
+    return urls
+
+
+def elsewhere(urls: list[str], server: str) -> list[str]:
+    """The requested URLs that are not the app's own (another scheme, host or port)."""
+    own = urlsplit(server).netloc
+    return [u for u in urls if not u.startswith(("data:", "blob:")) and urlsplit(u).netloc != own]
+
+
 def query(page) -> dict[str, list[str]]:
     return parse_qs(urlsplit(page.url).query)
 
@@ -210,8 +226,10 @@ def multiselect_values(page, label: str) -> list[str]:
 def test_every_page_renders_its_charts(page, server, name):
     path = PAGES[name].url_path
     url = f"{server}/{path}" + (f"?q={quote(SHARED_QUERY)}" if name == "neighbors" else "")
+    requested = record_requests(page)
     open_app(page, url)
     assert_no_exception(page)
+    assert requested and not elsewhere(requested, server), elsewhere(requested, server)  # hosted or air-gapped
     assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == HEADINGS.get(name, PAGES[name].title)
     charts = page.locator('[data-testid="stVegaLiteChart"]')
     if name not in WITHOUT_CHARTS:
@@ -261,3 +279,49 @@ def test_nonsense_link_warns_instead_of_failing(page, server):
     assert any("-3" in w for w in warnings), warnings
     assert page.locator("script", has_text="alert(1)").count() == 0
     screenshot(page, "nonsense_link")
+
+
+def test_unknown_nested_path_shows_page_not_found(page, server):
+    """Streamlit's page at /nope/deeper loads its scripts from /nope/static/ (its page again): a blank
+    page; dashboard/server.py sends it to /nope-deeper, where the "Page not found" dialog shows."""
+    open_app(page, f"{server}/nope/deeper?k={SHARED_K}")
+    assert "Page not found" in page.locator('[role="dialog"]').inner_text()
+    assert page.locator('[data-testid="stMain"] h1').first.inner_text().strip() == HEADINGS["overview"]
+    assert_no_exception(page)
+
+
+def test_long_queries_never_reach_the_address_bar(page, server):
+    """A query longer than the box takes is refused as it is pasted or typed (the box counts up to 100),
+    so it never reaches the address; a 10 kB link opens, warns, and is rewritten to the cut text. Every
+    address stays under 2,000 characters.
+
+    A 100 kB link is refused by the server before the app runs (HTTP 400, when the browser's request
+    arrives in pieces: uvicorn's h11 parser buffers at most 16 KiB of an incomplete request head, and
+    Streamlit does not expose that setting). Nothing the app writes comes near it.
+    """
+    from dashboard import state
+
+    open_app(page, f"{server}/{PAGES['neighbors'].url_path}")
+    box = page.locator('input[aria-label="Token or expression"]')
+    box.click()
+    page.keyboard.insert_text("ж" * 150)  # as pasted; 2 UTF-8 bytes: 6 characters each in the address
+    assert box.input_value() == "" and "q" not in query(page)  # refused whole, as Streamlit does
+    assert page.locator('[data-testid="InputInstructions"]').inner_text().endswith(f"0/{state.MAX_TEXT_LENGTH}")
+    page.keyboard.insert_text("ж" * state.MAX_TEXT_LENGTH)
+    page.keyboard.type("жж")  # typed past the limit: not taken
+    assert box.input_value() == "ж" * state.MAX_TEXT_LENGTH
+    box.press("Enter")
+    page.wait_for_function("() => location.search.includes('q=')")
+    settle(page)
+    assert query(page)["q"] == ["ж" * state.MAX_TEXT_LENGTH] and len(page.url) < state.MAX_LINK_LENGTH
+    screenshot(page, "long_query_typed")
+
+    linked = page.context.new_page()  # a link opened in a new tab: a new session
+    seconds = open_app(linked, f"{server}/{PAGES['neighbors'].url_path}?q={'x' * 10_000}")
+    assert_no_exception(linked)
+    warnings = linked.locator('[data-testid="stAlert"]').all_inner_texts()
+    assert any("10,000 characters long" in w for w in warnings), warnings
+    assert linked.locator('input[aria-label="Token or expression"]').input_value() == "x" * state.MAX_TEXT_LENGTH
+    linked.wait_for_function(f"() => location.href.length < {state.MAX_LINK_LENGTH}")
+    print(f"10 kB link: opened and cut in {seconds:.1f} s")
+    screenshot(linked, "long_query_link")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard import pages  # noqa: E402
+from dashboard import pages, state, tables  # noqa: E402
 from precompute import schema  # noqa: E402
 from precompute.categories import WRITING_SYSTEMS, display_category  # noqa: E402
 
@@ -224,3 +225,106 @@ def test_neighbours_page_reports_a_corrupt_file_instead_of_failing(monkeypatch, 
     at = run_app(monkeypatch, root, "neighbors", q="▁king - ▁man + ▁woman", k=str(first_k(root)))
     assert any("corrupt" in e.value and name in e.value for e in at.error), [e.value for e in at.error]
     assert len(at.dataframe) == 1  # the other model still answers
+
+
+# ---- one model's file corrupt: that model's error, every other model's content --------------------------
+#: Link parameters under which a page reads a file it declares: the Neighbours page reads the tables for
+#: a token and the Annoy index for an expression; the Map reads diversity when coloured by it.
+READS_WITH: dict[tuple[str, str], dict[str, str]] = {
+    **{("neighbors", name): {"q": "▁when"} for name in PAGES["neighbors"].needs},
+    ("neighbors", schema.ANNOY): {"q": "▁king - ▁man + ▁woman"},
+    ("map", schema.DIVERSITY): {"color": "diversity"},
+}
+#: Files a page reads only after a click on a chart point, which AppTest cannot make.
+AFTER_A_CLICK = {("map", schema.NEIGHBORS), ("map", schema.SIMILARITIES)}
+CORRUPTIONS = [(p.name, name) for p in PAGES.values() for name in p.needs if (p.name, name) not in AFTER_A_CLICK]
+
+
+def content(at: AppTest) -> tuple[set, list[pd.DataFrame]]:
+    """What a run drew: its headline numbers, and the rows of every table and of every chart's data."""
+    import pyarrow as pa
+
+    frames = [df.value for df in at.dataframe]
+    frames += [pa.ipc.open_stream(d.data.data).read_pandas() for c in at.get("vega_lite_chart")
+               for d in c.proto.datasets]
+    return {(m.label, m.value, m.delta) for m in at.metric}, frames
+
+
+def rows(df: pd.DataFrame) -> set[tuple]:
+    return set(df.reset_index(drop=True).astype(str).itertuples(index=False))
+
+
+def lost(alone: tuple[set, list[pd.DataFrame]], shown: tuple[set, list[pd.DataFrame]]) -> list:
+    """What a model shows alone that a run with another model does not: numbers, and tables or chart data
+    whose rows are in no table or chart of the run (a chart of several models holds its rows among others')."""
+    numbers = sorted(alone[0] - shown[0])
+    tables = [df for df in alone[1] if not any(list(df.columns) == list(other.columns) and rows(df) <= rows(other)
+                                               for other in shown[1])]
+    return numbers + [df.head(3).to_dict("records") for df in tables]
+
+
+@functools.cache
+def _alone(root: Path, page: str, slug: str, params: tuple[tuple[str, str], ...]) -> tuple[set, list[pd.DataFrame]]:
+    with pytest.MonkeyPatch.context() as mp:
+        return content(run_app(mp, root, page, models=slug, **dict(params)))
+
+
+@pytest.mark.parametrize(("page", "name"), CORRUPTIONS, ids=[f"{p}-{n}" for p, n in CORRUPTIONS])
+def test_a_corrupt_file_of_one_model_leaves_the_others_on_screen(monkeypatch, artifact_root, tmp_path, page, name):
+    """Every page, every file it declares: the broken model's error quotes the file and the command that
+    rebuilds it, and the other model shows exactly what it shows alone."""
+    root = tmp_path / "artifacts"
+    shutil.copytree(artifact_root, root)
+    broken, fine = models(root)
+    (root / broken / name).write_bytes(b"garbage")
+    params = READS_WITH.get((page, name), {})
+    at = run_app(monkeypatch, root, page, k=str(first_k(root)), **params)  # no exception (run_app checks)
+    rebuild = manifest(root, broken)["rebuild"]
+    assert any(name in e.value and "corrupt" in e.value and rebuild in e.value for e in at.error), \
+        [e.value for e in at.error]
+    alone = _alone(artifact_root, page, fine, tuple(sorted({"k": str(first_k(root)), **params}.items())))
+    assert alone[0] or alone[1], f"{fine} shows nothing on {page}"
+    assert not lost(alone, content(at)), f"{fine}'s content on {page} is lost when {broken}'s {name} is corrupt"
+
+
+@pytest.mark.parametrize(("page", "name"), [("overview", schema.GEOMETRY), ("geometry", schema.GEOMETRY),
+                                            ("geometry", schema.GEOMETRY_TOKENS), ("vocabulary", schema.VOCAB_OVERLAP)])
+def test_a_corrupt_comparison_file_is_reported(monkeypatch, artifact_root, tmp_path, page, name):
+    root = tmp_path / "artifacts"
+    shutil.copytree(artifact_root, root)
+    comparison = root / schema.COMPARISONS_DIR / "default"
+    (comparison / name).write_bytes(b"garbage")
+    at = run_app(monkeypatch, root, page)
+    rebuild = json.loads((comparison / schema.MANIFEST).read_text())["rebuild"]
+    assert any(name in e.value and rebuild in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_every_token_by_id_its_code_points_and_invisible_characters_written_out(monkeypatch, artifact_root):
+    """wordllama-l2 has tokens ending in a carriage return (``>\\r``), which a lookup by text strips;
+    ``id:N`` finds the token itself, and the caption and the table write the CR out."""
+    slug = "wordllama-sample"
+    tokens = pd.read_parquet(artifact_root / slug / schema.TOKENS)
+    token_id = int(tokens.index[tokens["text"] == ">\r"][0])
+    neighbors = np.load(artifact_root / slug / schema.NEIGHBORS)
+    k = first_k(artifact_root)
+    at = run_app(monkeypatch, artifact_root, "neighbors", q=f"id:{token_id}", models=slug, k=str(k))
+    assert any(c.value.startswith(f">⟨U+000D⟩ · id {token_id} · U+003E U+000D · ") for c in at.caption), \
+        [c.value for c in at.caption]
+    expected = tokens["text"].to_numpy()[neighbors[token_id, :k][neighbors[token_id, :k] >= 0]]
+    shown = list(at.dataframe[0].value["token"])
+    assert shown == [tables.visible(t) for t in expected]
+    assert "()⟨U+000D⟩" in shown and not any("\r" in t for t in shown)  # a CR neighbour, written out
+    # by its text, the token is not found: the lookup strips white space, and a CR is white space
+    at = run_app(monkeypatch, artifact_root, "neighbors", q=">\r", models=slug, k=str(k))
+    assert not any(f"id {token_id}" in c.value for c in at.caption)
+
+
+def test_long_links_are_refused_before_they_are_offered(monkeypatch, artifact_root):
+    at = run_app(monkeypatch, artifact_root, "neighbors", q="▁when")
+    assert at.text_input(key="q").max_chars == state.MAX_TEXT_LENGTH == 100
+    [link] = [c.value for c in at.code]
+    assert link.startswith("/neighbours?") and "q=%E2%96%81when" in link
+    monkeypatch.setattr(state, "MAX_LINK_LENGTH", len(link) - 1)
+    at = run_app(monkeypatch, artifact_root, "neighbors", q="▁when")
+    assert not at.code
+    assert any(f"would be {len(link)} characters long, more than the {len(link) - 1}" in w.value for w in at.warning)

@@ -137,3 +137,34 @@ def test_headline_helpers():
     assert tables.separability_headline(sep) == (pytest.approx(0.95), 2)
     assert tables.weighted_mean(pd.DataFrame({"mean": [1.0, 4.0], "n_tokens": [3, 1]})) == pytest.approx(1.75)
     assert tables.mean_std(pd.Series([1, 2, 3])) == (2.0, 1.0)
+
+
+def test_invisible_characters_are_written_out_and_nothing_else():
+    # wordllama-l2's token 16006 is a comma and a left-to-right mark: it looks like "," (id 29892)
+    assert tables.visible(",\u200e") == ",⟨U+200E⟩" and tables.code_points(",\u200e") == "U+002C U+200E"
+    # a right-to-left override would reverse the cell's text after it; a ZWJ, a CR, a BOM vanish
+    assert tables.visible("a\u202eb\u200dc\r\ufeff") == "a⟨U+202E⟩b⟨U+200D⟩c⟨U+000D⟩⟨U+FEFF⟩"
+    for text in ("▁när", "アメリカ", "שלום", "▁मैं", "<0x0A>", "a b"):  # RTL, combining marks, byte pieces
+        assert tables.visible(text) == text
+    shown = tables.visible_texts(pd.Series(["x\u2066y", None], dtype="string"))
+    assert shown.iloc[0] == "x⟨U+2066⟩y" and pd.isna(shown.iloc[1])
+
+
+def test_lookup_by_id_and_the_query_that_finds_a_token():
+    assert lookup.parse_id("id:16006") == 16006 and lookup.parse_id(" ID: 7 ") == 7
+    assert lookup.parse_id("#1") is None and lookup.parse_id("idiom") is None and lookup.parse_id("id:-1") is None
+    index = {",": 1919, ",\u200e": 16006, ">": 29, ">\r": 153, "▁king": 12, "King": 13}
+    assert lookup.query_for(index, ",\u200e", 16006) == ",\u200e"  # found by its text
+    assert lookup.query_for(index, ">\r", 153) == "id:153"  # its text, stripped, is ">"
+    assert lookup.query_for(index, "King", 99) == "id:99"  # a duplicate text: the first id wins the text
+
+
+def test_unknown_nested_paths_go_to_one_segment():
+    from dashboard.server import flat_path
+
+    assert flat_path("/nope/deeper") == "/nope-deeper" and flat_path("/map/x/y") == "/map-x-y"
+    assert flat_path("/") is None and flat_path("/nope") is None and flat_path("/neighbours") is None
+    # Streamlit's own routes, also where the front end probes them under a page
+    for path in ("/static/js/index.js", "/_stcore/health", "/neighbours/_stcore/host-config", "/media/x.png"):
+        assert flat_path(path) is None, path
+    assert flat_path("/hp/nope/deeper", base="hp") == "/hp/nope-deeper" and flat_path("/hp/map", base="/hp/") is None

@@ -5,7 +5,7 @@ whose neighbourhoods differ most and least."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, state, ui
+from dashboard import charts, state, tables, ui
 from precompute import schema
 
 PAGE = {"title": "Geometry", "url_path": "geometry", "icon": ":material/grid_on:", "order": 70,
@@ -65,16 +65,17 @@ if tokens is not None and len(tokens):
     if pair.empty:
         st.info(f"No per-token comparison of {a} and {b} in this build; pairs: {', '.join(pairs)}.")
     else:
-        pair = pair.assign(open=[ui.neighbors_href(t, [a, b]) for t in pair["text"]])
-        config = {"jaccard": st.column_config.NumberColumn(format="%.3f"),
+        pair = pair.assign(open=[ui.neighbors_href(t, [a, b]) for t in pair["text"]],
+                           shown=tables.visible_texts(pair["text"]))
+        config = {"shown": st.column_config.TextColumn("text"), "jaccard": st.column_config.NumberColumn(format="%.3f"),
                   "open": st.column_config.LinkColumn("neighbours", display_text="open")}
         left, right = st.columns(2)
         left.markdown("**Most different** (lowest Jaccard)")
-        left.dataframe(pair.nsmallest(50, "jaccard")[["text", "jaccard", "open"]], hide_index=True,
+        left.dataframe(pair.nsmallest(50, "jaccard")[["shown", "jaccard", "open"]], hide_index=True,
                        column_config=config)
         right.markdown("**Most alike** (highest Jaccard)")
-        right.dataframe(pair.nlargest(50, "jaccard")[["text", "jaccard", "open"]], hide_index=True,
+        right.dataframe(pair.nlargest(50, "jaccard")[["shown", "jaccard", "open"]], hide_index=True,
                         column_config=config)
-        ui.downloads(pd.DataFrame(pair.drop(columns=["open"])), f"geometry_tokens_{a}_{b}",
+        ui.downloads(pd.DataFrame(pair.drop(columns=["open", "shown"])), f"geometry_tokens_{a}_{b}",
                      [m for m in v.catalog.models.values() if m.slug in (a, b)], "geo_tokens")
 ui.share_link()

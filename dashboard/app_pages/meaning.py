@@ -55,9 +55,10 @@ if ui.require_models(v):
         if best.empty:
             st.info("No token among the selected categories has a translated neighbour.")
             continue
-        options = best["text"].head(200).tolist()
+        shown = tables.visible_texts(best["text"].head(200))  # options as the URL spells them: written out
+        options = shown.tolist()
         chosen = st.selectbox("Token", options, **state.bind(state.example(m.slug), options, "example token"))
-        token_id = int(best.loc[best["text"] == chosen, "id"].iloc[0])
+        token_id = int(best["id"].head(200)[shown == chosen].iloc[0])
         k = int(mt["k"].iloc[0])
         rows = tables.neighbor_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
         concept = tok["concept"].iloc[token_id]
@@ -65,5 +66,6 @@ if ui.require_models(v):
         rows["same concept"] = same.fillna(False).to_numpy(bool)
         st.caption(f"{int(rows['same concept'].sum())} of {len(rows)} neighbours name the concept "
                    f"“{tok['gloss'].iloc[token_id]}”.")
-        st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"]), hide_index=True)
+        st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"])
+                     .assign(token=lambda r: tables.visible_texts(r["token"])), hide_index=True)
 ui.share_link()

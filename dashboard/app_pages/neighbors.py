@@ -1,5 +1,5 @@
-"""Neighbours: the k nearest neighbours of a token (exact table) or of a vector expression (Annoy),
-one column per model, neighbours that several models share highlighted."""
+"""Neighbours: the k nearest neighbours of a token (by text, or by id: ``id:16006``, exact table) or of
+a vector expression (Annoy), one column per model, neighbours that several models share highlighted."""
 
 import functools
 
@@ -34,8 +34,17 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     by its shade (:func:`shade`), not a column."""
     language = table["language"].astype("string")
     category = table["category"].astype("string").str.cat(language, sep="·", na_rep="").str.rstrip("·")
-    return table[["rank", "token", "similarity"]].assign(category=category,
+    return table[["rank", "token", "similarity"]].assign(token=tables.visible_texts(table["token"]),
+                                                         category=category,
                                                          gloss=table["gloss"].astype("string").fillna(""))
+
+
+def looked_up(row: pd.Series, token_id: int) -> str:
+    """The caption over a model's neighbours: the token (invisible characters written out), its id and
+    code points (to see and copy what it is made of), category, language, gloss."""
+    return (f"{tables.visible(row['text'])} · id {token_id} · {tables.code_points(row['text'])} · {row['category']}"
+            + (f" · {row['language']}" if pd.notna(row["language"]) else "")
+            + (f" · “{row['gloss']}”" if pd.notna(row["gloss"]) else ""))
 
 
 #: Row shades by how many other selected models list the same neighbour: none, one, two or more.
@@ -52,23 +61,44 @@ st.title("Neighbours")
 st.caption("Exact top-k neighbours by cosine similarity. Arithmetic such as `king - man + woman` or "
            "`mean(dog, Hund, perro)` is answered by each model's Annoy index (approximate).")
 
+def find(m: data.ModelInfo, tok: pd.DataFrame, index: dict[str, int], query: str,
+         by_id: int | None) -> tuple[int, str] | None:
+    """The token a query names in one model (by id, else by text), or None after saying it has none."""
+    if by_id is not None:
+        if by_id < len(tok):
+            return by_id, str(tok["text"].iloc[by_id])
+        st.info(f"**{m.label}** has no token {lookup.ID_PREFIX}{by_id}: its ids go from 0 to {len(tok) - 1}.")
+        return None
+    found = lookup.find_token(index, query)
+    if found is None:
+        tried = ", ".join(lookup.variants(query)[1:4])
+        st.info(f"**{m.label}** has no token {tables.visible(repr(query))} (also tried {tables.visible(tried)}; "
+                f"look a token up by id with `{lookup.ID_PREFIX}N`).")
+    return found
+
+
 def _open(text: str) -> None:
     state.set_value(state.QUERY, text)
 
 
-def _open_selected(key: str, table: pd.DataFrame) -> None:
+def _open_selected(key: str, table: pd.DataFrame, index: dict[str, int]) -> None:
     rows = st.session_state[key].selection.rows
     if rows:
-        _open(str(table["token"].iloc[rows[0]]))
+        row = table.iloc[rows[0]]
+        _open(lookup.query_for(index, str(row["token"]), int(row["id"])))
 
 
 if ui.require_models(v):
     tokens = {m.slug: ui.load(m, schema.TOKENS, "token table") for m in v.models}
     indices = {m.slug: ui.load_text_index(m) or {} for m in v.models if tokens[m.slug] is not None}
     with st.container(horizontal=True):
-        query = st.text_input("Token or expression", placeholder="▁när, アメリカ, king - man + woman",
+        query = st.text_input("Token or expression",
+                              placeholder=f"▁när, アメリカ, king - man + woman, {lookup.ID_PREFIX}16006",
                               **state.bind_text(state.QUERY, "query"),
-                              help="Any script. Tried as typed, with the word-boundary mark ▁, and in other cases.")
+                              help="Any script. Tried as typed, with the word-boundary mark ▁, and in other cases. "
+                                   f"`{lookup.ID_PREFIX}16006` is the token of id 16006 in each model (ids are per "
+                                   f"model): every token, even one with invisible characters. At most "
+                                   f"{state.MAX_TEXT_LENGTH} characters, so that the link stays short.")
         for preset in PRESETS:
             if any(lookup.find_token(ix, preset) for ix in indices.values()):
                 st.button(preset, key=f"nb_preset_{preset}", on_click=_open, args=(preset,))
@@ -76,6 +106,7 @@ if ui.require_models(v):
     results: dict[str, pd.DataFrame] = {}
     if query:
         expression = lookup.is_expression(query)
+        by_id = lookup.parse_id(query)
         for m in v.models:
             try:
                 terms = lookup.parse_expression(query) if expression else None
@@ -100,30 +131,23 @@ if ui.require_models(v):
                                          exclude=set(resolved.ids))
                 results[m.slug] = tables.rows_for_ids(tok, ids, sims)
             else:
-                found = lookup.find_token(indices[m.slug], query)
+                found = find(m, tok, indices[m.slug], query, by_id)
                 if found is None:
-                    tried = ", ".join(lookup.variants(query)[1:4])
-                    st.info(f"**{m.label}** has no token {query!r} (also tried {tried}).")
                     continue
                 nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
                 sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
                 if nb is None or sim is None:
                     continue
                 results[m.slug] = tables.neighbor_rows(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
-                row = tok.iloc[found[0]]
-                results[m.slug].attrs["caption"] = (
-                    f"{row['text']} · id {found[0]} · {row['category']}"
-                    + (f" · {row['language']}" if pd.notna(row["language"]) else "")
-                    + (f" · “{row['gloss']}”" if pd.notna(row["gloss"]) else "")
-                )
-        if not results and not expression:
+                results[m.slug].attrs["caption"] = looked_up(tok.iloc[found[0]], found[0])
+        if not results and not expression and by_id is None:
             suggestions = []
             for tok in tokens.values():
                 if tok is not None:
                     suggestions += lookup.prefix_matches(tok["text"].to_numpy(), query)
             if suggestions:
                 st.pills("Tokens starting with your text", list(dict.fromkeys(suggestions))[:20], key="nb_suggest",
-                         on_change=lambda: _open(st.session_state["nb_suggest"] or query))
+                         format_func=tables.visible, on_change=lambda: _open(st.session_state["nb_suggest"] or query))
 
     if results:
         shared = tables.mark_shared(results)
@@ -139,7 +163,7 @@ if ui.require_models(v):
                 styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({"similarity": "{:.3f}"})
                 key = f"nb_table_{slug}"
                 st.dataframe(styled, hide_index=True, key=key,
-                             on_select=functools.partial(_open_selected, key, shown_table),
+                             on_select=functools.partial(_open_selected, key, table, indices[slug]),
                              selection_mode="single-row", height=min(38 + 35 * len(table), 740),
                              column_config=COLUMNS)
         st.caption("Highlighted: neighbours another selected model also lists (darker: two or more others). "

@@ -4,7 +4,7 @@ models side by side; the pairwise matrix; the tokens the probe gets wrong."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, state, ui
+from dashboard import charts, lookup, state, tables, ui
 from precompute import schema
 from precompute.categories import display_category
 
@@ -72,7 +72,10 @@ if ui.require_models(v):
         wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
             "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
         shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
-        shown = shown.assign(open=[ui.neighbors_href(t, [m.slug]) for t in shown["text"]])
+        index = ui.load_text_index(m) or {}
+        shown = shown.assign(open=[ui.neighbors_href(lookup.query_for(index, t, i), [m.slug])
+                                   for t, i in zip(shown["text"], shown["id"], strict=True)],
+                             text=tables.visible_texts(shown["text"]))
         st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions.")
         st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
                             "open"]],
