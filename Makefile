@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 run: install  ## Install, build the default artifacts if missing or stale, start the dashboard.
 	@# A failed step is reported above and noted in its manifest; the dashboard still shows the rest.
 	-$(PY) -m precompute build --default
-	$(VENV)/bin/streamlit run dashboard/app.py
+	$(VENV)/bin/streamlit run dashboard/server.py
 
 test: install browser-deps  ## Install and run the test suite.
 	$(PY) -m pytest
