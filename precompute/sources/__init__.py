@@ -34,8 +34,8 @@ __all__ = [
     "load_model",
 ]
 
-#: The models a build uses when none are named: all three ship with the requirements.
-DEFAULT_MODELS = ("use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2")
+#: The models a build uses when none are named: every built-in one (their packages are in the requirements).
+DEFAULT_MODELS = tuple(BUILTINS)
 
 
 def load_model(

