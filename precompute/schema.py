@@ -146,8 +146,10 @@ TOKENS = _table(
     ("is_zero", "bool", "zero-norm row: no neighbours, nobody's neighbour"),
     ("category", "string", "the category rule, boundary mark stripped (refined convention, METHODS §2)"),
     ("category_paper", "string", "the category rule on the raw text, ▁ a symbol (paper convention)"),
-    ("language", "string", "ISO 639-1 guess, or null"),
-    ("language_confidence", "float32", "in [0, 1]"),
+    ("language", "string", "the language shown: language_guess where its confidence is at least "
+                           "language.SHOWN_CONFIDENCE, else null"),
+    ("language_guess", "string", "ISO 639-1 guess whatever its confidence, or null (tokens without a letter)"),
+    ("language_confidence", "float32", "in [0, 1]: the guess's posterior share, 1.0 for cldr and script"),
     ("language_source", "string", '"wordfreq", "cldr" (a CLDR name), "script", or "none"'),
     ("frequency", "float32", "wordfreq word frequency summed over languages (mC4 proxy)"),
     ("frequency_decile", "int8", "1 = rarest … 10 = most frequent seen, 0 = never seen, -1 = not ranked"),
