@@ -39,8 +39,8 @@ PAGES = {p.name: p for p in pages.discover().pages}
 #: The h1 of the pages whose heading is not their title in the navigation.
 HEADINGS = {"overview": "Hyperpolyglot", "diversity": "Neighbourhood diversity", "geometry": "Geometry similarity",
             "vocabulary": "Vocabulary overlap"}
-#: Pages that show tables and numbers but no chart.
-WITHOUT_CHARTS = {"overview", "neighbors"}
+#: Pages that show tables and numbers but no Altair chart (the Map draws with WebGL).
+WITHOUT_CHARTS = {"overview", "neighbors", "map"}
 #: The shared link of the round-trip test: one model, three categories, a non-default k, a katakana query.
 SHARED_MODEL = "usem3-sample"
 SHARED_CATEGORIES = ["LATIN", "KATAKANA", "HEBREW"]
@@ -325,3 +325,41 @@ def test_long_queries_never_reach_the_address_bar(page, server):
     linked.wait_for_function(f"() => location.href.length < {state.MAX_LINK_LENGTH}")
     print(f"10 kB link: opened and cut in {seconds:.1f} s")
     screenshot(linked, "long_query_link")
+
+
+def test_map_pans_hovers_searches_and_links_the_selection(page, server):
+    """The WebGL map: every panel drawn, a hover shows the token, a pan redraws, a search flies to the token and
+    selects it, and the same text lights up in the other panel with its neighbours (sent back by Python)."""
+    requested = record_requests(page)
+    open_app(page, f"{server}/{PAGES['map'].url_path}")
+    assert_no_exception(page)
+    stages = page.locator(".hpmap .stage")
+    assert stages.count() == 2
+    box = stages.nth(0).bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tip = page.locator(".hpmap .tip")
+    for step in range(80):  # the sample is sparse: walk until a point is under the pointer
+        page.mouse.move(box["x"] + 20 + (step * 37) % (box["width"] - 40), cy - 120 + (step * 53) % 240)
+        page.wait_for_timeout(40)
+        if tip.is_visible():
+            break
+    assert tip.is_visible() and " · " in tip.inner_text(), "no tooltip while hovering the map"
+    frames = page.evaluate("() => globalThis.__hpMapStats.frames.length")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for i in range(10):
+        page.mouse.move(cx + 8 * i, cy + 4 * i)
+    page.mouse.up()
+    page.wait_for_function(f"() => globalThis.__hpMapStats.frames.length > {frames}")
+    box = page.locator('input[aria-label="Find a token"]')
+    box.fill("when")
+    box.press("Enter")
+    page.wait_for_function("() => location.search.includes('find=when') && location.search.includes('sel=')")
+    settle(page)
+    selected = [int(stages.nth(i).get_attribute("data-selected") or 0) for i in range(2)]
+    near = [int(stages.nth(i).get_attribute("data-near") or 0) for i in range(2)]
+    assert selected == [1, 1], f"the searched token is not lit in both panels: {selected}"
+    assert all(n > 0 for n in near), f"no neighbours lit: {near}"
+    assert "Nearest neighbours of" in page.locator('[data-testid="stMain"]').inner_text()
+    assert not elsewhere(requested, server), elsewhere(requested, server)
+    screenshot(page, "map_linked_selection")

@@ -1,0 +1,220 @@
+"""What the WebGL map (:mod:`dashboard.webmap`) is sent: every token of a panel packed into one compact
+binary payload, the density shading, and the link between a selection and the URL.
+
+Pure numpy/pandas (no Streamlit), tested in tests/test_map_page.py.
+
+Why a hand-packed payload: a panel of 250,000 tokens as JSON rows (pydeck's way) is 17 MB; packed it is
+about 19 bytes a token: positions as two uint16 (1/65,535 of the panel's extent, finer than a pixel
+at 100× zoom), the category, numNeighborCategory@k, norm and frequency each one byte (so switching the
+colour sends nothing), the language as a code into a list of names, and the texts and glosses as JSON
+strings. The payload does not change when a token is selected, so Streamlit sends it once per session
+and afterwards only a reference to it (its forward-message cache); what changes (selection, search,
+neighbours) travels in a second, small message.
+
+Layout of a payload (little endian)::
+
+    b"HPM1" | uint32 n_header | header JSON (utf-8, space-padded to 4) | per panel: x, y, language
+    (uint16 × n), category, diversity, norm, frequency (uint8 × n), density (uint8 × G²), zero padding to 4
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MAGIC = b"HPM1"
+#: Side of the density grid (G × G cells over the panel's extent), drawn under the points.
+DENSITY_GRID = 128
+#: One byte per value: 0–254 are values, this one is "no value" (drawn grey).
+MISSING = 255
+#: Numeric colourings and the token-table column each reads (diversity is joined per k by the page).
+VALUE_COLUMNS: dict[str, str] = {"diversity": "diversity", "norm": "norm", "frequency": "frequency_decile"}
+#: Vega's viridis (Altair's sequential scheme on the other pages), the ramp of numeric colourings.
+VIRIDIS = ("#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#22a884", "#44bf70",
+           "#7ad151", "#bddf26", "#fde725")
+#: Most neighbours' tokens highlighted per panel for a lasso (each selected token brings k of them).
+MAX_LINKED = 400
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One map panel: a model (or a model on the shared vocabulary) and its tokens.
+
+    ``tokens`` has one row per drawn point: ``x, y`` (float), ``text``, ``category`` (as charts colour
+    it), ``language``, ``gloss``, ``diversity``, ``norm``, ``frequency_decile`` (missing allowed) and
+    ``id`` (the model's vocabulary id, to look up neighbours).
+    """
+
+    slug: str
+    label: str
+    tokens: pd.DataFrame
+
+
+def quantize(values: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
+    """``values`` mapped linearly from ``[lo, hi]`` onto the integers ``0 … levels - 1`` (clipped).
+
+    >>> quantize(np.array([0.0, 0.5, 1.0]), 0.0, 1.0, 255).tolist()
+    [0, 127, 254]
+    """
+    span = (hi - lo) or 1.0
+    steps = np.floor((np.asarray(values, float) - lo) / span * (levels - 1) + 0.5)
+    return np.clip(steps, 0, levels - 1).astype(np.uint16 if levels > 256 else np.uint8)
+
+
+def value_bytes(values: pd.Series) -> tuple[np.ndarray, float, float, bool]:
+    """One byte per token for a numeric colouring, with the range it spans and whether it is integral.
+
+    Integer values spanning fewer than 255 steps (numNeighborCategory@k, deciles) keep their exact
+    value (byte = value - min); others are quantised over their 1st–99th percentile, so one outlier
+    (a 120-norm special token) does not flatten the ramp. Missing values become :data:`MISSING`.
+    """
+    v = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    ok = np.isfinite(v)
+    out = np.full(len(v), MISSING, np.uint8)
+    if not ok.any():
+        return out, 0.0, 0.0, True
+    lo, hi = float(v[ok].min()), float(v[ok].max())
+    integral = bool(np.all(v[ok] == np.round(v[ok]))) and hi - lo < MISSING
+    if integral:
+        out[ok] = (v[ok] - lo).astype(np.uint8)
+        return out, lo, hi, True
+    lo, hi = (float(q) for q in np.percentile(v[ok], [1, 99]))
+    out[ok] = quantize(v[ok], lo, hi, MISSING)
+    return out, lo, hi, False
+
+
+def density(x: np.ndarray, y: np.ndarray, grid: int = DENSITY_GRID) -> np.ndarray:
+    """How crowded each cell of a ``grid × grid`` raster over the unit square is: (grid, grid) uint8, row = y.
+
+    Counts smoothed by a 5-cell binomial kernel and scaled by their square root (so that a sparse
+    script's cluster still shows next to LATIN's crowd), 255 at the most crowded cell.
+    """
+    counts, _, _ = np.histogram2d(y, x, bins=grid, range=[[0, 1], [0, 1]])
+    kernel = np.array([1, 4, 6, 4, 1], float) / 16
+    for axis in (0, 1):
+        counts = np.apply_along_axis(np.convolve, axis, counts, kernel, mode="same")
+    shade = np.sqrt(counts)
+    return (shade / (shade.max() or 1) * 255).astype(np.uint8)
+
+
+def _panel_arrays(panel: Panel, categories: Sequence[str]) -> tuple[dict, list[np.ndarray]]:
+    df = panel.tokens
+    x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
+    x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
+    ux, uy = (x - x0) / ((x1 - x0) or 1), (y - y0) / ((y1 - y0) or 1)
+    rank = {c: i for i, c in enumerate(categories)}
+    cat = df["category"].astype(str).map(rank).fillna(len(categories) - 1).to_numpy(np.uint8)
+    languages, lang = np.unique(df["language"].fillna("").astype(str).to_numpy(), return_inverse=True)
+    values, ranges = [], {}
+    for name, column in VALUE_COLUMNS.items():
+        b, lo, hi, integral = value_bytes(df[column] if column in df else pd.Series(np.nan, index=df.index))
+        values.append(b)
+        ranges[name] = {"min": lo, "max": hi, "integral": integral}
+    gloss = df["gloss"].astype("string") if "gloss" in df else pd.Series(pd.NA, index=df.index, dtype="string")
+    has_gloss = gloss.notna().to_numpy() & (gloss.fillna("") != "").to_numpy()
+    meta = {
+        "slug": panel.slug, "label": panel.label, "n": len(df), "extent": [x0, x1, y0, y1],
+        "texts": df["text"].fillna("").astype(str).tolist(), "languages": languages.tolist(),
+        "glosses": dict(zip(np.flatnonzero(has_gloss).astype(str).tolist(), gloss[has_gloss].tolist(), strict=True)),
+        "ranges": ranges,
+    }
+    arrays = [quantize(ux, 0, 1, 65_536), quantize(uy, 0, 1, 65_536), lang.astype(np.uint16), cat, *values,
+              density(ux, uy).ravel()]
+    return meta, arrays
+
+
+def pack(panels: Sequence[Panel], categories: Sequence[str], colours: Mapping[str, str], signature: str) -> bytes:
+    """The payload of the map: the panels' points and texts, the category names and their colours.
+
+    ``categories`` are in legend order (the last one takes any category not listed); ``signature``
+    names the payload, so the browser knows a payload it has already drawn.
+    """
+    metas, blobs = [], []
+    for panel in panels:
+        meta, arrays = _panel_arrays(panel, categories)
+        metas.append(meta)
+        blob = b"".join(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for a in arrays)
+        blobs.append(blob + b"\0" * (-len(blob) % 4))  # the next panel's uint16 arrays start aligned
+    header = json.dumps({"signature": signature, "categories": list(categories),
+                         "colours": [colours.get(c, "#999999") for c in categories], "ramp": list(VIRIDIS),
+                         "grid": DENSITY_GRID, "panels": metas}, ensure_ascii=False).encode("utf-8")
+    header += b" " * (-len(header) % 4)  # the arrays after it start on a 4-byte boundary (JSON allows the spaces)
+    return MAGIC + np.uint32(len(header)).astype("<u4").tobytes() + header + b"".join(blobs)
+
+
+# ---- the selection in the URL --------------------------------------------------------------------------
+_IDS = re.compile(r"^[0-9a-z]+(\.[0-9a-z]+)*$")
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out
+
+
+def encode_ids(ids: Sequence[int]) -> str:
+    """Sorted ids as base-36 gaps joined by dots: a lasso of 100 tokens in a few hundred characters.
+
+    >>> encode_ids([5, 1, 40, 41])
+    '1.4.z.1'
+    """
+    s = sorted({int(i) for i in ids})
+    return ".".join(_base36(b - a) for a, b in zip([0, *s], s, strict=False))
+
+
+def decode_ids(text: str) -> list[int]:
+    """The ids :func:`encode_ids` wrote; [] for anything else (a hand-edited link).
+
+    >>> decode_ids('1.4.z.1'), decode_ids('nonsense!')
+    ([1, 5, 40, 41], [])
+    """
+    if not _IDS.match(text or ""):
+        return []
+    return np.cumsum([int(part, 36) for part in text.split(".")]).tolist()
+
+
+def rows_of_texts(texts: pd.Series, wanted: Sequence[str]) -> np.ndarray:
+    """Positions in ``texts`` (a panel's token texts) of the tokens spelled like one of ``wanted``."""
+    return np.flatnonzero(texts.isin(list(wanted)).to_numpy())
+
+
+def neighbour_rows(ids: np.ndarray, neighbors: np.ndarray, selected: Sequence[int], k: int,
+                   limit: int = MAX_LINKED) -> np.ndarray:
+    """Positions in a panel (whose points are the vocabulary ids ``ids``) of the ``k`` nearest neighbours
+    of the ``selected`` vocabulary ids, the selected ones themselves left out; at most ``limit``.
+
+    ``neighbors`` is the model's (N, k_stored) table, -1 for none. A neighbour that the panel does not
+    draw (a special token, a category filtered out) is left out.
+    """
+    chosen = np.asarray(list(selected), dtype=np.int64)
+    chosen = chosen[(chosen >= 0) & (chosen < len(neighbors))]
+    if not len(chosen):
+        return np.empty(0, np.int64)
+    near = np.asarray(neighbors[np.sort(chosen)][:, :k]).ravel()
+    near = np.setdiff1d(near[near >= 0], chosen)
+    order = np.argsort(ids, kind="stable")
+    at = np.searchsorted(ids, near, sorter=order)
+    hit = at < len(ids)
+    rows = order[at[hit]][ids[order[at[hit]]] == near[hit]]
+    return np.sort(rows)[:limit]
+
+
+def differing_texts(geometry_tokens: pd.DataFrame, a: str, b: str, k: int, n: int) -> list[str]:
+    """The ``n`` shared texts whose neighbourhoods in models ``a`` and ``b`` overlap least (Jaccard@k),
+    from the comparison's per-token table (either pair order; the nearest k it holds)."""
+    pair = geometry_tokens[((geometry_tokens["model_a"] == a) & (geometry_tokens["model_b"] == b))
+                           | ((geometry_tokens["model_a"] == b) & (geometry_tokens["model_b"] == a))]
+    if pair.empty:
+        return []
+    ks = pair["k"].unique()
+    nearest = ks[np.argmin(np.abs(ks - k))]
+    return pair[pair["k"] == nearest].nsmallest(n, "jaccard")["text"].astype(str).tolist()

@@ -1,0 +1,177 @@
+"""The WebGL map: its payload (dashboard.mapdata) on hand-made tokens, and the Map page through AppTest on
+the conftest artifacts (the browser test drives the drawing itself: tests/test_browser.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import charts, mapdata
+from precompute import schema
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+
+
+def tokens(n: int = 5) -> pd.DataFrame:
+    return pd.DataFrame({
+        "id": np.arange(10, 10 + n), "x": np.linspace(-1, 3, n), "y": np.linspace(5, 7, n),
+        "text": ["▁when", "▁quando", "когда", "東京", "!"][:n],
+        "category": ["LATIN", "LATIN", "CYRILLIC", "CJK", "ARMENIAN"][:n],
+        "language": ["en", "it", "ru", None, None][:n], "gloss": [None, "when", "when", "Tokyo", None][:n],
+        "diversity": [1, 3, 3, 2, np.nan][:n], "norm": [1.0, 2.0, 3.0, 4.0, 5.0][:n],
+        "frequency_decile": [9, 8, 0, 5, -1][:n],
+    })
+
+
+def unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """The payload read back as the browser reads it (dashboard/webmap.js `parse`), for one panel."""
+    assert blob[:4] == mapdata.MAGIC
+    n0 = int(np.frombuffer(blob[4:8], "<u4")[0])
+    header = json.loads(blob[8:8 + n0])
+    p, off, out = header["panels"][0], 8 + n0, {}
+    for name, dtype, count in [("x", "<u2", p["n"]), ("y", "<u2", p["n"]), ("lang", "<u2", p["n"]),
+                               ("cat", "u1", p["n"]), ("diversity", "u1", p["n"]), ("norm", "u1", p["n"]),
+                               ("frequency", "u1", p["n"]), ("density", "u1", header["grid"] ** 2)]:
+        out[name] = np.frombuffer(blob, dtype, count, off)
+        off += out[name].nbytes
+    return header, out
+
+
+def test_payload_holds_every_token_compactly():
+    blob = mapdata.pack([mapdata.Panel("m", "model m", tokens())], charts.CATEGORY_ORDER, charts.CATEGORY_COLORS,
+                        "sig")
+    header, arrays = unpack(blob)
+    p = header["panels"][0]
+    assert header["signature"] == "sig" and p["n"] == 5 and p["extent"] == [-1, 3, 5, 7]
+    assert arrays["x"].tolist() == [0, 16384, 32768, 49151, 65535]  # a quarter of the extent each
+    assert arrays["y"].tolist() == arrays["x"].tolist()
+    order = list(charts.CATEGORY_ORDER)
+    # ARMENIAN is no plotted category: it takes the last entry ("other")
+    assert arrays["cat"].tolist() == [order.index("LATIN")] * 2 + [order.index("CYRILLIC"), order.index("CJK"),
+                                                                    len(order) - 1]
+    assert header["colours"][order.index("LATIN")] == charts.CATEGORY_COLORS["LATIN"]
+    assert [p["languages"][i] for i in arrays["lang"]] == ["en", "it", "ru", "", ""]
+    assert p["glosses"] == {"1": "when", "2": "when", "3": "Tokyo"}
+    # integer colourings keep their values (byte = value - min), a missing one is MISSING
+    assert arrays["diversity"].tolist() == [0, 2, 2, 1, mapdata.MISSING]
+    assert p["ranges"]["diversity"] == {"min": 1.0, "max": 3.0, "integral": True}
+    assert arrays["frequency"].tolist() == [10, 9, 1, 6, 0]
+    assert arrays["density"].max() == 255
+    assert len(blob) % 4 == 0
+
+
+def test_value_bytes_quantise_real_values_over_their_central_range():
+    values = pd.Series(np.r_[np.linspace(0, 1, 99), 100.0])  # one outlier
+    b, lo, hi, integral = mapdata.value_bytes(values)
+    assert not integral and hi < 2  # the 99th percentile, not the outlier
+    assert b[0] == 0 and b[-1] == 254 and np.all(np.diff(b[:99].astype(int)) >= 0)
+
+
+def test_density_peaks_where_points_pile_up():
+    x = np.r_[np.full(50, 0.25), np.linspace(0, 1, 50)]
+    grid = mapdata.density(x, np.full(100, 0.5), grid=8)
+    assert grid.shape == (8, 8) and grid[4, 2] == 255 and grid[0].max() == 0
+
+
+@pytest.mark.parametrize("ids", [[], [0], [7], [3, 1, 2], list(range(0, 5000, 37)), [123456, 5]])
+def test_ids_round_trip_through_the_link(ids):
+    text = mapdata.encode_ids(ids)
+    assert mapdata.decode_ids(text) == sorted(set(ids))
+    assert len(text) <= 4 * max(len(ids), 1)
+
+
+def test_neighbour_rows_are_positions_of_drawn_neighbours():
+    # vocabulary ids 0..5; the panel draws 5, 3, 1, 0 (2 and 4 are not drawn)
+    neighbors = np.array([[1, 2, 3], [0, 5, 4], [3, 0, 1], [2, 1, -1], [0, 1, 2], [1, 0, 3]])
+    ids = np.array([5, 3, 1, 0])
+    # neighbours of 1 at k=2: 0 and 5, at rows 3 and 0; of 1 and 3 at k=3: 0, 5, 4, 2 -> drawn 0, 5
+    assert mapdata.neighbour_rows(ids, neighbors, [1], 2).tolist() == [0, 3]
+    assert mapdata.neighbour_rows(ids, neighbors, [1, 3], 3).tolist() == [0, 3]
+    assert mapdata.neighbour_rows(ids, neighbors, [0], 3).tolist() == [1, 2]  # 1 and 3; 2 is not drawn
+    assert mapdata.neighbour_rows(ids, neighbors, [], 3).tolist() == []
+
+
+def test_differing_texts_take_the_lowest_jaccard_of_the_pair_in_either_order():
+    table = pd.DataFrame({"model_a": ["a", "a", "a", "b", "a"], "model_b": ["b", "b", "b", "c", "b"],
+                          "k": [10, 10, 10, 10, 50], "text": ["x", "y", "z", "w", "v"],
+                          "jaccard": [0.5, 0.1, 0.3, 0.0, 0.0]})
+    assert mapdata.differing_texts(table, "b", "a", 10, 2) == ["y", "z"]
+    assert mapdata.differing_texts(table, "a", "b", 40, 5) == ["v"]  # the nearest k the table holds
+    assert mapdata.differing_texts(table, "a", "c", 10, 5) == []
+
+
+# ---- the page ----------------------------------------------------------------------------------------
+def run_map(monkeypatch: pytest.MonkeyPatch, root: Path, **params: str | list[str]) -> AppTest:
+    monkeypatch.setenv(schema.ARTIFACTS_ENV, str(root))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(str(APP.parent / "app_pages" / "map.py")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def map_data(at: AppTest) -> tuple[dict, dict]:
+    """The payload's header and the link the page sent to the map."""
+    elements = [e for e in at.get("bidi_component")]
+    blob = next(e.proto.bytes for e in elements if e.proto.component_name == "hp_map")
+    link = json.loads(next(e.proto.json for e in elements if e.proto.component_name == "hp_map_link"))
+    return unpack(blob)[0], link
+
+
+def test_map_page_sends_every_token_of_every_model(monkeypatch, artifact_root):
+    at = run_map(monkeypatch, artifact_root)
+    header, link = map_data(at)
+    assert link["signature"] == header["signature"] and link["colour"] == "category"
+    for p in header["panels"]:
+        tok = pd.read_parquet(artifact_root / p["slug"] / schema.TOKENS)
+        coords = pd.read_parquet(artifact_root / p["slug"] / schema.MAP)
+        drawn = coords.merge(tok[~tok["is_special"]], on="id").dropna(subset=["umap_x"])
+        assert p["n"] == len(drawn) > 100
+
+
+def test_a_shared_selection_comes_back_with_its_neighbours_in_every_model(monkeypatch, artifact_root):
+    at = run_map(monkeypatch, artifact_root)
+    header, _ = map_data(at)
+    first, second = header["panels"][:2]
+    text = next(t for t in first["texts"] if t in set(second["texts"]) and t.startswith("▁"))
+    token_id = int(pd.read_parquet(artifact_root / first["slug"] / schema.TOKENS).set_index("text")
+                   .loc[text, "id"])
+    at = run_map(monkeypatch, artifact_root, sel=f"{first['slug']}~{mapdata.encode_ids([token_id])}",
+                 color="norm", only="LATIN")
+    _, link = map_data(at)
+    row = first["texts"].index(text)
+    assert link["init"] == {"selection": {"panel": first["slug"], "rows": [row]}, "only": "LATIN", "zoom": {}}
+    assert link["colour"] == "norm"
+    assert link["neighbours"]["key"] == f"{first['slug']}:1:{row}"
+    assert set(link["neighbours"]["rows"]) == {p["slug"] for p in header["panels"]}
+    assert all(0 < len(rows) <= 50 for rows in link["neighbours"]["rows"].values())
+    assert any(text in md.value for md in at.markdown)  # the neighbour tables under the map
+    assert len(at.dataframe) == len(header["panels"])
+
+
+def test_search_finds_the_token_in_each_panel(monkeypatch, artifact_root):
+    at = run_map(monkeypatch, artifact_root, find="when")
+    header, link = map_data(at)
+    assert link["focus"]["key"] == "when"
+    for p in header["panels"]:
+        row = link["focus"]["rows"].get(p["slug"])
+        assert row is not None and p["texts"][row] in {"▁when", "when", "When", "▁When"}
+
+
+def test_figure1_mode_draws_two_models_on_their_shared_vocabulary(monkeypatch, artifact_root):
+    at = run_map(monkeypatch, artifact_root, mapmode="figure1", differ="True")
+    header, link = map_data(at)
+    shared = pd.read_parquet(next((artifact_root / schema.COMPARISONS_DIR).iterdir()) / schema.SHARED_MAP)
+    assert len(header["panels"]) == 2
+    for p in header["panels"]:
+        assert p["n"] == (shared["model"] == p["slug"]).sum()
+    assert all(0 < len(link["marks"][p["slug"]]) <= 200 for p in header["panels"])
