@@ -11,11 +11,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
 from precompute import schema
 from precompute.config import BuildConfig
-from precompute.maps import map_table, pca_2d, umap_2d
+from precompute.maps import eligible_neighbors, map_table, pca_2d, spectral_init, umap_2d, umap_knn
+from precompute.neighbors import top_k_neighbors
 from precompute.norms import norm_artifacts
 
 CONFIG = BuildConfig(umap_neighbors=8, seed=3)
@@ -61,6 +63,71 @@ def test_umap_separates_the_clusters_and_is_reproducible(table: pd.DataFrame) ->
     x, tokens = two_clusters()
     again = umap_2d(x[2:], CONFIG)  # the same seed gives the same map
     np.testing.assert_array_equal(again, xy)
+
+
+def test_umap_knn_puts_each_row_first_at_distance_zero() -> None:
+    ids = np.array([[2, 1, -1], [0, 2, -1], [0, -1, -1]])
+    sims = np.array([[1.0, 0.5, 0.0], [0.5, -1.0, 0.0], [1.0, 0.0, 0.0]], dtype=np.float32)
+    indices, distances = umap_knn(ids, sims, 3)
+    assert indices.tolist() == [[0, 2, 1], [1, 0, 2], [2, 0, -1]]
+    assert indices.dtype == np.int32 and distances.dtype == np.float32
+    # sqrt(2 - 2 cos): 0 for cos 1, 1 for cos 0.5, 2 for cos -1; a missing neighbour is infinitely far.
+    assert distances.tolist() == [[0, 0, 1], [0, 1, 2], [0, 0, np.inf]]
+    with pytest.raises(ValueError, match="needs 3 neighbours per row, the table has 2"):
+        umap_knn(ids[:, :2], sims[:, :2], 4)
+
+
+def test_eligible_neighbors_skips_special_and_zero_tokens() -> None:
+    """Vocabulary ids 0 (special) and 3 (zero) leave; ids 1, 2, 4, 5 become rows 0, 1, 2, 3."""
+    eligible = np.array([False, True, True, False, True, True])
+    ids = np.array([[1, 2, 4], [0, 2, 5], [3, 0, 1], [-1, -1, -1], [5, 2, 1], [4, -1, -1]])
+    sims = np.array([[.9, .8, .7], [.9, .8, .7], [.9, .8, .7], [0, 0, 0], [.6, .5, .4], [.3, 0, 0]], dtype=np.float32)
+    rows, row_sims = eligible_neighbors(ids, sims, eligible, 2)
+    assert rows.tolist() == [[1, 3], [0, -1], [3, 1], [2, -1]]
+    np.testing.assert_array_equal(row_sims, np.array([[.8, .7], [.7, 0], [.6, .5], [.3, 0]], dtype=np.float32))
+
+
+def test_umap_takes_the_exact_table_as_its_graph() -> None:
+    """With the exact table UMAP still separates the clusters, reproducibly; and it follows the graph it
+    is given: a table that pairs tokens by the parity of their id splits the map by parity instead."""
+    x, tokens = two_clusters()
+    ids, sims = top_k_neighbors(x, 20, valid=~tokens["is_zero"].to_numpy(), progress=False)
+    table = map_table(x, tokens, CONFIG, neighbors=ids, similarities=sims)
+    xy = table[["umap_x", "umap_y"]].to_numpy()
+    gap = np.linalg.norm(xy[:30].mean(0) - xy[30:].mean(0))
+    spread = max(np.linalg.norm(c - c.mean(0), axis=1).max() for c in (xy[:30], xy[30:]))
+    print(f"UMAP on the exact table: gap {gap:.2f}, largest spread {spread:.2f}")
+    assert gap > 2 * spread
+    again = map_table(x, tokens, CONFIG, neighbors=ids, similarities=sims)
+    np.testing.assert_array_equal(again[["umap_x", "umap_y"]].to_numpy(), xy)
+
+    rows = np.arange(60)
+    parity = np.stack([(rows + 2 * s) % 60 for s in range(1, 15)], axis=1)  # same parity, both clusters
+    odd_even = umap_2d(x[2:], CONFIG, neighbors=parity, similarities=np.full(parity.shape, 0.9, np.float32))
+    even, odd = odd_even[::2], odd_even[1::2]
+    gap = np.linalg.norm(even.mean(0) - odd.mean(0))
+    spread = max(np.linalg.norm(c - c.mean(0), axis=1).max() for c in (even, odd))
+    print(f"UMAP on the parity graph: gap {gap:.2f}, largest spread {spread:.2f}")
+    assert gap > 2 * spread
+
+
+def test_spectral_init_is_umaps_own_up_to_sign() -> None:
+    """On a connected graph: umap-learn's spectral_layout, before its scaling and noise; None on two components."""
+    from sklearn.utils import check_random_state
+    from umap.spectral import spectral_layout
+    from umap.umap_ import fuzzy_simplicial_set
+
+    x = np.random.default_rng(2).standard_normal((300, 6)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    ids, sims = top_k_neighbors(x, 14, progress=False)
+    knn = umap_knn(ids, sims, 15)
+    graph = fuzzy_simplicial_set(x, 15, None, "euclidean", knn_indices=knn[0], knn_dists=knn[1])[0]
+    ours = spectral_init(graph, seed=0)
+    theirs = spectral_layout(x, graph, 2, check_random_state(0))
+    theirs = theirs * 10 / np.abs(theirs).max()  # umap-learn's noisy_scale_coords, less its 1e-4 noise
+    assert ours.shape == (300, 2) and ours.dtype == np.float32
+    np.testing.assert_allclose(np.abs(ours), np.abs(theirs), atol=0.002)  # measured 3e-4: the noise, the tolerance
+    assert spectral_init(sp.block_diag([graph, graph]), seed=0) is None
 
 
 def test_pca_sees_direction_not_norm(table: pd.DataFrame) -> None:
