@@ -1,8 +1,12 @@
 """The one artifact loader of the dashboard: finds what was built, loads it once, caches it.
 
-Tables go through ``st.cache_data`` (copied per caller, safe to filter), memory-mapped arrays and
-Annoy indices through ``st.cache_resource`` (shared, never mutated). Cache keys include the file's
-sha256 from the manifest, so a rebuilt artifact is picked up without restarting the app.
+Everything is loaded once per server process and shared by all sessions (``st.cache_resource``):
+tables, memory-mapped arrays, Annoy indices. A table is handed out as a shallow copy, which pandas'
+Copy-on-Write makes safe: a page that adds or changes a column changes its own copy, never the
+shared one. (``st.cache_data`` would unpickle a fresh copy for every call: with many readers the
+token tables alone cost each page run a vocabulary-sized copy and most of its time; measured with
+benchmarks/load.py.) Cache keys include the file's sha256 from the manifest, so a rebuilt artifact
+is picked up without restarting the app.
 
 A file a model does not have (its step failed or was skipped) loads as ``None``; a corrupt one
 raises :class:`precompute.store.ArtifactError`, whose message names the rebuild command.
@@ -208,27 +212,34 @@ def _sha(info: ArtifactInfo, name: str) -> str:
     return str(info.manifest.get("files", {}).get(name, {}).get("sha256"))
 
 
-@st.cache_data(show_spinner="Loading…", max_entries=256)
+@st.cache_resource(show_spinner="Loading…", max_entries=256)
 def _table(_info: ArtifactInfo, path: str, name: str, sha: str, columns: tuple[str, ...] | None
            ) -> pd.DataFrame:
     return _dir(_info).load_table(name, list(columns) if columns else None)
 
 
 def table(info: ArtifactInfo, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
-    """A parquet artifact, or None when this build has none. Raises ArtifactError when it is corrupt."""
+    """A parquet artifact (the shared table, as a Copy-on-Write copy), or None when this build has none.
+    Raises ArtifactError when it is corrupt."""
     if not info.has(name):
         return None
     present = info.manifest["files"][name].get("columns")
     cols = tuple(c for c in columns if present is None or c in present) if columns else None
-    return _table(info, str(info.path), name, _sha(info, name), cols)
+    return _table(info, str(info.path), name, _sha(info, name), cols).copy(deep=False)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _tokens(_info: ModelInfo, path: str, sha: str) -> pd.DataFrame:
+    df = table(_info, schema.TOKENS, TOKEN_VIEW_COLUMNS)
+    return df.assign(shown_category=_shown_categories(df))
 
 
 def tokens(info: ModelInfo) -> pd.DataFrame | None:
-    """The token table with a ``shown_category`` column: the category as charts colour it."""
-    df = table(info, schema.TOKENS, TOKEN_VIEW_COLUMNS)
-    if df is None:
+    """The token table with a ``shown_category`` column: the category as charts colour it (computed once,
+    shared like :func:`table`)."""
+    if not info.has(schema.TOKENS):
         return None
-    return df.assign(shown_category=_shown_categories(df))
+    return _tokens(info, str(info.path), _sha(info, schema.TOKENS)).copy(deep=False)
 
 
 def _shown_categories(df: pd.DataFrame) -> pd.Series:

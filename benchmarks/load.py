@@ -1,0 +1,338 @@
+"""Many readers at once: N concurrent sessions that speak Streamlit's websocket protocol, no browser.
+
+    .venv/bin/python benchmarks/load.py --artifacts ./artifacts              # N = 1, 10, 20, 50
+    .venv/bin/python benchmarks/load.py --artifacts ./artifacts --sessions 5 --samples 10
+
+A browser does two things for a page: it asks the server to run the page's script, and it renders
+what comes back. Twenty headless Chromiums on two cores spend the machine on rendering (issue #15),
+so this client does only the first, as the front end does it: it opens ``/_stcore/stream`` with the
+``streamlit`` subprotocol, sends a ``rerun_script`` BackMsg holding the page's URL path
+(``page_name``) and query string, and reads ForwardMsgs until ``script_finished`` (a run that ends
+early for a rerun is followed to the end of the next one). A run's time is from that request to its
+end, as the client sees it over loopback: the server's time, queueing for its threads included.
+
+It starts its own server (``streamlit run``, on 127.0.0.1: loopback only), runs every page once to
+fill the caches, then for each N opens N sessions at once; each runs every visit (each page, with its
+query parameters) in its own rotation until every visit has at least ``--samples`` runs. The
+sessions then stay open, idle, while the server's memory is read again (what they hold), and close;
+it is read once more after they closed.
+Bounded: at most :data:`MAX_SESSIONS` sessions, ``--timeout`` seconds a run, ``--phase-timeout`` a
+phase. Printed per N: per-page p50/p95, errors (exception elements in the ForwardMsgs, compile
+errors, runs past the timeout, refused connections), the server's peak RSS (psutil, the process and
+its children, sampled every 50 ms), what an open session costs, and server CPU per run. With
+``--browsers B`` (and /usr/bin/chromium), B headless Chromium tabs then open every page at once, to
+see that pages still draw (no exception, heading shown). Not a test: run it once; it says how loaded
+the machine was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402 (installed with streamlit)
+
+from dashboard import pages, state  # noqa: E402
+
+#: Upper bound on concurrent sessions (a benchmark, not a flood).
+MAX_SESSIONS = 100
+#: The Neighbours page is run with a token and with an expression (the exact table, then Annoy).
+NEIGHBOUR_QUERIES = ("▁when", "king - man + woman")
+GOAL_RATIO, GOAL_RSS_GB = 3.0, 1.5
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One page opened by a link: its URL path and query string."""
+
+    label: str
+    url_path: str
+    query: str = ""
+
+
+def visits() -> list[Visit]:
+    """Every declared page with its default view; the Neighbours page once per :data:`NEIGHBOUR_QUERIES`."""
+    out = []
+    for page in pages.discover().pages:
+        if page.name == "neighbors":
+            out += [Visit(f"{page.name} {q!r}", page.url_path, urlencode({state.QUERY.name: q}))
+                    for q in NEIGHBOUR_QUERIES]
+        else:
+            out.append(Visit(page.name, page.url_path))
+    return out
+
+
+@dataclass
+class Tally:
+    """What the runs of one phase gave: seconds per visit, and every error with where it happened."""
+
+    seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def runs(self) -> int:
+        return sum(len(s) for s in self.seconds.values())
+
+
+async def run_page(ws, visit: Visit, timeout: float) -> tuple[float, list[str]]:
+    """Ask for one page run and read its ForwardMsgs to the end; (seconds, exception messages)."""
+    request = BackMsg()
+    request.rerun_script.query_string = visit.query
+    request.rerun_script.page_name = visit.url_path
+    start = time.perf_counter()
+    await ws.send(request.SerializeToString())
+    problems: list[str] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = ForwardMsg()
+            msg.ParseFromString(await ws.recv())
+            kind = msg.WhichOneof("type")
+            if kind == "delta" and msg.delta.new_element.WhichOneof("type") == "exception":
+                e = msg.delta.new_element.exception
+                problems.append(f"{e.type}: {e.message}"[:300])
+            elif kind == "page_not_found":
+                problems.append(f"page not found: {visit.url_path!r}")
+            elif kind == "script_finished":
+                if msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                    problems.append("compile error")
+                if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    return time.perf_counter() - start, problems
+
+
+async def session(url: str, order: list[Visit], timeout: float, tally: Tally, done: asyncio.Event,
+                  release: asyncio.Event) -> None:
+    """One reader: connect, run ``order``, signal ``done``, stay connected until ``release``."""
+    try:
+        async with connect(f"ws://{url.split('://', 1)[1]}/_stcore/stream", subprotocols=["streamlit"],
+                           max_size=None, open_timeout=timeout) as ws:
+            for visit in order:
+                try:
+                    seconds, problems = await run_page(ws, visit, timeout)
+                except TimeoutError:
+                    tally.errors.append(f"{visit.label}: no end of run within {timeout:.0f} s")
+                    break
+                tally.seconds[visit.label].append(seconds)
+                tally.errors += [f"{visit.label}: {p}" for p in problems]
+            done.set()
+            await release.wait()
+    except (OSError, TimeoutError, Exception) as e:  # a refused or dropped connection is a measured error
+        tally.errors.append(f"session: {type(e).__name__}: {e}")
+        done.set()
+
+
+class MemorySampler:
+    """Peak RSS of a process and its children, sampled in a thread every ``every`` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        self.process = psutil.Process(pid)
+        self.every = every
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss(self) -> int:
+        procs = [self.process, *self.process.children(recursive=True)]
+        total = 0
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def cpu_seconds(self) -> float:
+        t = self.process.cpu_times()
+        return t.user + t.system
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> MemorySampler:
+        self.peak = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class Phase:
+    """The figures of one N."""
+
+    n: int
+    tally: Tally
+    wall: float
+    rss_before: int
+    rss_peak: int
+    rss_open: int
+    rss_closed: int
+    cpu_per_run: float
+
+    def p(self, label: str, q: float) -> float:
+        return float(np.percentile(np.asarray(self.tally.seconds[label]) * 1000, q))
+
+
+async def phase(url: str, pid: int, all_visits: list[Visit], n: int, samples: int, timeout: float,
+                phase_timeout: float) -> Phase:
+    """N sessions at once, each running every visit ``ceil(samples / n)`` times in its own rotation."""
+    rounds = -(-samples // n)
+    tally = Tally()
+    release = asyncio.Event()
+    dones = [asyncio.Event() for _ in range(n)]
+    orders = [[all_visits[(i + j) % len(all_visits)] for j in range(len(all_visits))] * rounds for i in range(n)]
+    sampler = MemorySampler(pid)
+    rss_before, cpu_before = sampler.rss(), sampler.cpu_seconds()
+    start = time.perf_counter()
+    with sampler:
+        tasks = [asyncio.create_task(session(url, orders[i], timeout, tally, dones[i], release)) for i in range(n)]
+        try:
+            async with asyncio.timeout(phase_timeout):
+                await asyncio.gather(*(d.wait() for d in dones))
+        except TimeoutError:
+            tally.errors.append(f"phase not done within {phase_timeout:.0f} s")
+        wall = time.perf_counter() - start
+        cpu = sampler.cpu_seconds() - cpu_before
+        await asyncio.sleep(1.0)  # let the last messages go out; the sessions are now open and idle
+        rss_open = sampler.rss()
+        release.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(2.0)  # the server has seen the sessions go
+        rss_closed = sampler.rss()
+    return Phase(n, tally, wall, rss_before, sampler.peak, rss_open, rss_closed, cpu / max(tally.runs, 1))
+
+
+def machine() -> str:
+    """The CPU, whether it has AVX-512, and the load when the benchmark starts."""
+    name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), "unknown CPU")
+    avx512 = " avx512f " in Path("/proc/cpuinfo").read_text().replace("\n", " ")
+    return (f"{name} ({'AVX-512' if avx512 else 'no AVX-512'}), {os.cpu_count()} CPUs, "
+            f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def report(p: Phase, all_visits: list[Visit]) -> None:
+    gb = 2**30
+    per_session = (p.rss_open - p.rss_before) / p.n
+    print(f"\nN = {p.n}: {p.tally.runs} runs in {p.wall:.1f} s, {len(p.tally.errors)} errors; server RSS before "
+          f"{p.rss_before / gb:.2f} GB, peak {p.rss_peak / gb:.2f} GB, with the {p.n} sessions open "
+          f"{p.rss_open / gb:.2f} GB ({per_session / 2**20:+.1f} MiB a session), after they closed "
+          f"{p.rss_closed / gb:.2f} GB; server CPU {p.cpu_per_run:.2f} s "
+          f"a run; load average {os.getloadavg()[0]:.1f}")
+    print(f"  {'page':<34} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8}")
+    for v in all_visits:
+        print(f"  {v.label:<34} {len(p.tally.seconds[v.label]):>5} {p.p(v.label, 50):>8.0f} {p.p(v.label, 95):>8.0f}")
+    for e in sorted(set(p.tally.errors))[:10]:
+        print(f"  error ({p.tally.errors.count(e)}x): {e}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tests.test_browser import streamlit_server
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="artifact root (default ./artifacts)")
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 20, 50], help="the Ns (default 1 10 20 50)")
+    parser.add_argument("--samples", type=int, default=20, help="at least this many runs of each visit per N")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds one run may take")
+    parser.add_argument("--phase-timeout", type=float, default=1200, help="seconds one N may take")
+    parser.add_argument("--browsers", type=int, default=0, help="then this many Chromium tabs at once (<= 5)")
+    args = parser.parse_args(argv)
+    if not all(1 <= n <= MAX_SESSIONS for n in args.sessions):
+        parser.error(f"--sessions: each N between 1 and {MAX_SESSIONS}")
+    if not 0 <= args.browsers <= 5:
+        parser.error("--browsers: between 0 and 5")
+    all_visits = visits()
+    print(f"machine: {machine()}")
+    print(f"artifacts: {args.artifacts}; {len(all_visits)} visits: {', '.join(v.label for v in all_visits)}")
+    log = Path(tempfile.mkdtemp(prefix="hp_load_")) / "server.log"
+    with streamlit_server(args.artifacts, log, timeout=300) as (url, process):
+        warm = asyncio.run(phase(url, process.pid, all_visits, 1, 1, args.timeout, args.phase_timeout))
+        print(f"warm-up (every visit once, caches filled): {warm.wall:.1f} s, {len(warm.tally.errors)} errors, "
+              f"server RSS {warm.rss_open / 2**30:.2f} GB")
+        results = []
+        for n in args.sessions:
+            results.append(asyncio.run(phase(url, process.pid, all_visits, n, args.samples, args.timeout,
+                                             args.phase_timeout)))
+            report(results[-1], all_visits)
+        if args.browsers:
+            browsers_at_once(url, args.browsers)
+    print(f"\nserver log: {log}")
+    summarise(results, all_visits)
+    return 0
+
+
+def browsers_at_once(url: str, n: int) -> None:
+    """``n`` headless Chromiums (one thread each), each opening every page; seconds per page, and problems."""
+    from tests.test_browser import CHROMIUM, HEADINGS, PAGES, assert_no_exception, chromium, open_app
+
+    if not CHROMIUM.exists():
+        print(f"browser check skipped: {CHROMIUM} not found")
+        return
+    seconds: dict[str, list[float]] = defaultdict(list)
+    problems: list[str] = []
+
+    def reader() -> None:
+        with chromium() as browser:
+            tab = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            for name, spec in PAGES.items():
+                try:
+                    seconds[name].append(open_app(tab, f"{url}/{spec.url_path}"))
+                    assert_no_exception(tab)
+                    heading = tab.locator('[data-testid="stMain"] h1').first.inner_text().strip()
+                    assert heading == HEADINGS.get(name, spec.title), f"heading {heading!r}"
+                except AssertionError as e:
+                    problems.append(f"{name}: {str(e)[:300]}")
+
+    threads = [threading.Thread(target=reader) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(f"\n{n} Chromium tabs at once, every page (open -> drawn, slowest of the {n}): " + ", ".join(
+        f"{name} {max(s):.1f} s" for name, s in seconds.items()) + f"; {len(problems)} problems")
+    for p in problems:
+        print(f"  problem: {p}")
+
+
+def summarise(results: list[Phase], all_visits: list[Visit]) -> None:
+    """The goals: no error at the largest N, p95 at N = 20 within 3x N = 1, peak RSS within 1.5 GB."""
+    by_n = {p.n: p for p in results}
+    print("\n  N  runs  errors  p50 ms (all)  p95 ms (all)  peak RSS GB  MiB a session  CPU s a run")
+    for p in results:
+        every = np.concatenate([p.tally.seconds[v.label] for v in all_visits]) * 1000
+        print(f"{p.n:>3} {p.tally.runs:>5} {len(p.tally.errors):>7} {np.percentile(every, 50):>13.0f} "
+              f"{np.percentile(every, 95):>13.0f} {p.rss_peak / 2**30:>12.2f} "
+              f"{(p.rss_open - p.rss_before) / p.n / 2**20:>14.1f} {p.cpu_per_run:>12.2f}")
+    top = results[-1]
+    print(f"goal: no error at N = {top.n}: {'ok' if not top.tally.errors else 'MISSED'}")
+    print(f"goal: peak RSS <= {GOAL_RSS_GB} GB at N = {top.n}: "
+          f"{'ok' if top.rss_peak / 2**30 <= GOAL_RSS_GB else 'MISSED'}")
+    if 1 in by_n and 20 in by_n:
+        ratios = {v.label: by_n[20].p(v.label, 95) / by_n[1].p(v.label, 95) for v in all_visits}
+        worst = max(ratios, key=ratios.get)
+        print(f"goal: p95 at N = 20 <= {GOAL_RATIO:.0f}x N = 1, per page: worst {ratios[worst]:.1f}x ({worst}): "
+              f"{'ok' if ratios[worst] <= GOAL_RATIO else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
