@@ -85,42 +85,59 @@ def token_map(df: pd.DataFrame, color: str = "category", title: str = "", select
     return exportable(chart)
 
 
-def grouped_bars(df: pd.DataFrame, y: str, err: str | None = None, x: str = "category", group: str = "model",
-                 y_title: str | None = None, y_domain: tuple[float, float] | None = None, title: str = "",
-                 err_is_interval: bool = True) -> alt.LayerChart:
+def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = None, x: str = "category",
+                 group: str = "model", y_title: str | None = None, y_domain: tuple[float, float] | None = None,
+                 title: str = "", reference: str | None = None, color: str | None = None,
+                 shade: str | None = None) -> alt.LayerChart:
     """Bars of ``y`` per ``x`` (categories), one bar per ``group`` (model) side by side, with error bars.
 
-    ``err`` is a column of half-widths (a standard deviation or a 95% interval): the bar spans
-    ``y ± err``. ``y_domain`` clips the axis (the paper's separability chart spans 0.85–1.0).
+    ``err`` is a column of half-widths (a standard deviation or a 95% interval: the bar spans
+    ``y ± err``), or a pair of columns ``(low, high)`` holding the interval itself (a bootstrap interval
+    is not symmetric). ``reference`` is a column of reference values (a chance value, a median) drawn as a
+    black tick on each bar. ``y_domain`` clips the axis (the paper's separability chart spans 0.85–1.0); a bar below
+    it would vanish, so it is marked at the axis' foot with a ▼ and its value. ``color`` colours the
+    bars by another column than ``group`` (the model, when a group is "model · vocabulary") and
+    ``shade`` draws a column as opacity (two levels at most: full vocabulary, shared tokens).
     """
     order = category_sort(df[x]) if x == "category" else sorted(df[x].unique())
     scale = alt.Scale(domain=list(y_domain), clamp=True, zero=False) if y_domain else alt.Scale(zero=True)
-    base = alt.Chart(df, title=title).encode(
-        x=alt.X(f"{x}:N", sort=order, title=x),
-        xOffset=alt.XOffset(f"{group}:N"),
-    )
+    position = {"x": alt.X(f"{x}:N", sort=order, title=title_of(x), axis=alt.Axis(labelLimit=260)),
+                "xOffset": alt.XOffset(f"{group}:N")}
     tooltip = [alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip(f"{y}:Q", format=".4f")]
-    if err:
+    if isinstance(err, str):
         tooltip.append(alt.Tooltip(f"{err}:Q", format=".4f", title=f"± {err}"))
-    bars = base.mark_bar().encode(
-        y=alt.Y(f"{y}:Q", scale=scale, title=y_title or y),
-        color=alt.Color(f"{group}:N", title=group),
-        tooltip=tooltip,
-    )
-    layers = [bars]
+    elif err:
+        tooltip += [alt.Tooltip(f"{e}:Q", format=".4f") for e in err]
+    if reference:
+        tooltip.append(alt.Tooltip(f"{reference}:Q", format=".4g"))
+    encoding = {"y": alt.Y(f"{y}:Q", scale=scale, title=y_title or y),
+                "color": alt.Color(f"{color or group}:N", title=color or group,
+                                   legend=alt.Legend(orient="bottom", columns=2)), "tooltip": tooltip}
+    if shade:
+        levels = sorted(df[shade].dropna().unique())
+        encoding["opacity"] = alt.Opacity(f"{shade}:N", scale=alt.Scale(domain=levels, range=[1.0, 0.45][:len(levels)]),
+                                          title=shade)
+    layers = [alt.Chart(df).mark_bar().encode(**position, **encoding)]
     if err:
-        data = df.assign(_lo=df[y] - df[err], _hi=df[y] + df[err])
+        lo, hi = (df[y] - df[err], df[y] + df[err]) if isinstance(err, str) else (df[err[0]], df[err[1]])
+        data = df.assign(_lo=lo, _hi=hi)
         if y_domain:
             data = data.assign(_lo=data["_lo"].clip(*y_domain), _hi=data["_hi"].clip(*y_domain))
         elif (df[y].dropna() >= 0).all():  # counts and rates: a wide interval must not draw below zero
             data = data.assign(_lo=data["_lo"].clip(lower=0))
-        layers.append(
-            alt.Chart(data).mark_rule(color="black").encode(
-                x=alt.X(f"{x}:N", sort=order), xOffset=alt.XOffset(f"{group}:N"),
-                y=alt.Y("_lo:Q", scale=scale), y2="_hi:Q",
-            )
-        )
-    return exportable(alt.layer(*layers).properties(height=360))
+        layers.append(alt.Chart(data).mark_rule(color="black").encode(
+            **position, y=alt.Y("_lo:Q", scale=scale), y2="_hi:Q"))
+    if reference:
+        layers.append(alt.Chart(df).mark_tick(color="black", thickness=2, opacity=0.9).encode(
+            **position, y=alt.Y(f"{reference}:Q", scale=scale), tooltip=tooltip))
+    if y_domain:
+        below = df[pd.to_numeric(df[y], errors="coerce") < y_domain[0]].assign(_foot=y_domain[0])
+        if len(below):
+            foot = alt.Chart(below).encode(**position, y=alt.Y("_foot:Q", scale=scale), tooltip=tooltip)
+            layers += [foot.mark_point(shape="triangle-down", filled=True, size=70, color="#c92a2a", yOffset=-8),
+                       foot.mark_text(angle=270, align="left", dy=0, dx=0, yOffset=-18, fontSize=10,
+                                      color="#c92a2a").encode(text=alt.Text(f"{y}:Q", format=".2f"))]
+    return exportable(alt.layer(*layers, title=title).properties(height=360))
 
 
 def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: str = ".2f",
@@ -154,36 +171,59 @@ def _midpoint(values: pd.Series, domain: tuple[float, float] | None) -> float:
     return float((v.min() + v.max()) / 2) if len(v) else 0.0
 
 
+#: How each reference line of a histogram is drawn, by its label: colour and dash.
+REFERENCE_STYLES: dict[str, tuple[str, list[int]]] = {
+    "mean": ("black", [1, 0]),
+    "chance: k random tokens": ("#c92a2a", [6, 3]),
+    "chance: categories shuffled": ("#e67700", [2, 2]),
+}
+
+
 def facet_histogram(df: pd.DataFrame, value: str, facet: str = "model", title: str = "",
-                    x_title: str | None = None) -> alt.Chart:
+                    x_title: str | None = None, references: pd.DataFrame | None = None) -> alt.Chart:
     """Counts of an integer ``value`` (e.g. numNeighborCategory@k), one panel per ``facet`` (model).
 
     ``df`` holds one row per distinct (facet, value) with its ``count``, aggregated by the page so
-    that a 250k-token model sends a few dozen rows, not 250k.
+    that a 250k-token model sends a few dozen rows, not 250k. ``references`` (columns ``facet``,
+    ``reference``, ``at``) are vertical rules in their facet's panel: the mean and its chance values,
+    labelled as in :data:`REFERENCE_STYLES` (a quantitative axis, so that a rule sits at 7.99, between
+    the bars of 7 and 8).
     """
-    chart = (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X(f"{value}:O", title=x_title or value),
-            y=alt.Y("share:Q", title="share of tokens", axis=alt.Axis(format="%")),
-            color=alt.Color(f"{facet}:N", legend=None),
-            tooltip=[alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{value}:O"), alt.Tooltip("count:Q"),
-                     alt.Tooltip("share:Q", format=".1%")],
-        )
-        .properties(width=280, height=240)
-        .facet(column=alt.Column(f"{facet}:N", title=None))
-        .properties(title=title)
-    )
+    refs = references if references is not None else pd.DataFrame(columns=[facet, "reference", "at"])
+    data = pd.concat([df.assign(_lo=df[value] - 0.4, _hi=df[value] + 0.4, _kind="count"),
+                      refs.assign(_kind="reference")], ignore_index=True)
+    bars = alt.Chart().mark_bar(color="#4c78a8").encode(
+        x=alt.X("_lo:Q", title=x_title or value, axis=alt.Axis(tickMinStep=1, format="d")), x2="_hi:Q",
+        y=alt.Y("share:Q", title="share of tokens", axis=alt.Axis(format="%")), y2=alt.datum(0),
+        tooltip=[alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{value}:Q", format="d"), alt.Tooltip("count:Q"),
+                 alt.Tooltip("share:Q", format=".1%")],
+    ).transform_filter(alt.datum._kind == "count")
+    labels = list(REFERENCE_STYLES)
+    rules = alt.Chart().mark_rule(strokeWidth=2).encode(
+        x=alt.X("at:Q"),
+        color=alt.Color("reference:N", title=None, legend=alt.Legend(orient="bottom", columns=1),
+                        scale=alt.Scale(domain=labels, range=[REFERENCE_STYLES[r][0] for r in labels])),
+        strokeDash=alt.StrokeDash("reference:N", scale=alt.Scale(domain=labels,
+                                                                  range=[REFERENCE_STYLES[r][1] for r in labels])),
+        tooltip=[alt.Tooltip(f"{facet}:N"), alt.Tooltip("reference:N"), alt.Tooltip("at:Q", format=".2f")],
+    ).transform_filter(alt.datum._kind == "reference")
+    chart = (alt.layer(bars, rules, data=data).properties(width=280, height=240)
+             .facet(column=alt.Column(f"{facet}:N", title=None)).properties(title=title))
     return exportable(chart)
 
 
 def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "model", title: str = "",
-                   x_title: str | None = None, y_title: str | None = None) -> alt.LayerChart:
-    """``y`` against an ordered ``x`` (frequency decile), one line per model, a band of ``y ± err``."""
+                   x_title: str | None = None, y_title: str | None = None,
+                   x_sort: Sequence[str] | None = None) -> alt.LayerChart:
+    """``y`` against an ordered ``x`` (frequency decile), one line per model, a band of ``y ± err``.
+
+    ``x_sort``: the order of ``x``'s values when they are labels ("never seen", "1", …, "10").
+    """
     data = df.assign(_lo=df[y] - df[err], _hi=df[y] + df[err])
     base = alt.Chart(data, title=title).encode(
-        x=alt.X(f"{x}:O", title=x_title or x), color=alt.Color(f"{group}:N", title=group)
+        x=alt.X(f"{x}:O", title=x_title or x, sort=list(x_sort) if x_sort else "ascending",
+                axis=alt.Axis(labelAngle=0)),
+        color=alt.Color(f"{group}:N", title=group)
     )
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("_lo:Q", title=y_title or y), y2="_hi:Q")
     line = base.mark_line(point=True).encode(

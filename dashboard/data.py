@@ -27,13 +27,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import remote
-from precompute import bundle, schema
+from precompute import bundle, conventions, schema
 from precompute.categories import display_category
 from precompute.store import ArtifactDir, ArtifactError, default_root
 
 #: Token-table columns the pages need (the full table also holds flags only the build uses).
-TOKEN_VIEW_COLUMNS = ["id", "text", "is_special", "is_zero", "category", "language", "frequency_decile", "norm",
-                      "gloss", "concept"]
+TOKEN_VIEW_COLUMNS = ["id", "text", "is_special", "is_zero", "category", "category_paper", "language",
+                      "frequency_decile", "norm", "gloss", "concept"]
 
 
 def configured_root(argv: list[str] | None = None) -> str:
@@ -229,17 +229,25 @@ def table(info: ArtifactInfo, name: str, columns: list[str] | None = None) -> pd
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _tokens(_info: ModelInfo, path: str, sha: str) -> pd.DataFrame:
+def _tokens(_info: ModelInfo, path: str, sha: str, convention: str | None) -> pd.DataFrame:
     df = table(_info, schema.TOKENS, TOKEN_VIEW_COLUMNS)
+    chosen = "category" + conventions.column_suffix(convention) if convention else "category"
+    if chosen in df:  # a build from before the paper's categories has only the refined ones
+        df = df.assign(category=df[chosen])
     return df.assign(shown_category=_shown_categories(df))
 
 
-def tokens(info: ModelInfo) -> pd.DataFrame | None:
-    """The token table with a ``shown_category`` column: the category as charts colour it (computed once,
-    shared like :func:`table`)."""
+def tokens(info: ModelInfo, convention: str | None = None) -> pd.DataFrame | None:
+    """The token table with a ``shown_category`` column: the category as charts colour it.
+
+    Under ``convention`` (precompute.conventions), ``category`` and ``shown_category`` are that
+    convention's (``category_paper`` of the file under the paper's), so that a page filters and shows
+    one convention's categories; without, ``category`` is the file's (refined). Computed once per
+    convention, shared like :func:`table`.
+    """
     if not info.has(schema.TOKENS):
         return None
-    return _tokens(info, str(info.path), _sha(info, schema.TOKENS)).copy(deep=False)
+    return _tokens(info, str(info.path), _sha(info, schema.TOKENS), convention).copy(deep=False)
 
 
 def _shown_categories(df: pd.DataFrame) -> pd.Series:

@@ -1,10 +1,11 @@
-"""The shared sidebar: models, token categories and k, bound to the URL (see :mod:`dashboard.state`)."""
+"""The shared sidebar: models, token categories, k, conventions, bound to the URL (see :mod:`dashboard.state`)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import data, state, ui
+from precompute import conventions
 from precompute.categories import WRITING_SYSTEMS
 
 #: k shown first: the paper's headline neighbourhood size, when the build has it.
@@ -43,3 +44,9 @@ def draw(catalog: data.Catalog) -> None:
         st.select_slider("k (neighbourhood size)", ks, value=PREFERRED_K if PREFERRED_K in ks else ks[len(ks) // 2],
                          **state.bind(state.K, ks, "k"),
                          help="How many nearest neighbours the statistics and lists use.")
+        st.segmented_control(
+            "Conventions", conventions.CONVENTIONS, default=conventions.DEFAULT, required=True,
+            **state.bind(state.CONVENTION, conventions.CONVENTIONS, "conventions"),
+            help="paper: as the authors' code counted (▁ a symbol, the token itself among its neighbours, "
+                 "bootstrap error bars), so that numbers compare with the publication. refined: ours (▁ stripped "
+                 "before the category rule, the token itself left out, mean ± sd). See docs/METHODS.md.")

@@ -68,6 +68,8 @@ SCOPE = Param("scope")
 COMPARISON = Param("cmp")
 MODEL_A = Param("a")
 MODEL_B = Param("b")
+CONVENTION = Param("conv")
+SHARED_VOCABULARY = Param("shared")
 
 
 def example(slug: str) -> Param:

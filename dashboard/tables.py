@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from precompute.categories import BOUNDARY
+from precompute.tokens import UNSEEN
 
 #: Characters a table cell would not show, or would apply to the text around them: controls (``\r``),
 #: format characters (zero-width space and joiners, bidi marks, embeddings and isolates, the BOM, the
@@ -134,3 +135,37 @@ def weighted_mean(df: pd.DataFrame, value: str = "mean", weight: str = "n_tokens
     v = pd.to_numeric(df[value], errors="coerce").to_numpy(float)
     ok = ~np.isnan(v) & (w > 0)
     return float(np.average(v[ok], weights=w[ok])) if ok.any() else float("nan")
+
+
+#: How the bin of the tokens a corpus never showed (decile 0, ``UNSEEN``) is labelled on axes.
+NEVER_SEEN = "never seen"
+
+
+def decile_label(decile: int) -> str:
+    """A frequency bin as axes label it: "1" … "10" for the deciles of the tokens seen, else "never seen"."""
+    return NEVER_SEEN if decile == UNSEEN else str(int(decile))
+
+
+def decile_labels(deciles: pd.Series) -> tuple[pd.Series, list[str]]:
+    """Each row's :func:`decile_label`, and the labels in axis order (rarest first).
+
+    >>> decile_labels(pd.Series([2, 0, 1]))[1]
+    ['never seen', '1', '2']
+    """
+    return deciles.map(decile_label), [decile_label(d) for d in sorted(deciles.unique())]
+
+
+def row_at_k(df: pd.DataFrame | None, k: int) -> pd.Series | None:
+    """The row of a one-row-per-k table (one convention's ``diversity_chance``) at ``k``, or None without one."""
+    rows = df[df["k"] == k] if df is not None else None
+    return rows.iloc[0] if rows is not None and len(rows) else None
+
+
+def with_chance(value: float, chance: float | None, fmt: str = ".2f") -> str:
+    """A statistic beside its value for neighbours carrying no information, as tables and notes write it.
+
+    >>> with_chance(6.1234, 7.987)
+    '6.12 (chance 7.99)'
+    """
+    text = format(value, fmt)
+    return text if chance is None or pd.isna(chance) else f"{text} (chance {format(chance, fmt)})"

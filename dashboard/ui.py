@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, pages, state
-from precompute import schema
+from precompute import conventions, schema
 from precompute.categories import OTHER, PLOTTED
 from precompute.store import ArtifactError
 
@@ -32,12 +32,13 @@ ROOT_KEY = "_hp_root"
 
 @dataclass(frozen=True)
 class View:
-    """What the sidebar selected: the catalog, the models (in order), the categories, k."""
+    """What the sidebar selected: the catalog, the models (in order), the categories, k, the conventions."""
 
     catalog: data.Catalog
     models: list[data.ModelInfo]
     categories: list[str]
     k: int
+    convention: str = conventions.DEFAULT  #: "paper" or "refined" (precompute.conventions)
 
 
 def view() -> View:
@@ -49,7 +50,46 @@ def view() -> View:
         models=[catalog.models[s] for s in slugs if s in catalog.models],
         categories=list(state.value(state.CATEGORIES) or CATEGORY_OPTIONS),
         k=int(state.value(state.K) or 10),
+        convention=str(state.value(state.CONVENTION) or conventions.DEFAULT),
     )
+
+
+#: What each convention means for the figures that depend on it, as captions say it, by aspect
+#: (the conventions themselves: precompute.conventions and docs/METHODS.md, "The paper's conventions").
+CONVENTION_RULES: dict[str, dict[str, str]] = {
+    conventions.PAPER: {
+        "category": "categories of the raw text, ▁ a symbol",
+        "self": "the token itself counted among its neighbours",
+        "breakdown": "mean over the tokens with at least one neighbour in the column's category",
+        "error": "error bars: 95% bootstrap interval of the fold accuracies",
+    },
+    conventions.REFINED: {
+        "category": "categories with ▁ stripped",
+        "self": "the token itself left out",
+        "breakdown": "mean over all tokens of the row's category, zeros included",
+        "error": "error bars: mean ± sd over the folds",
+    },
+}
+
+
+def convention_note(v: View, *aspects: str, only: str | None = None, depends: bool = True) -> str:
+    """The sentence a figure's caption says its conventions with: which one it shows, what that means for it.
+
+    ``aspects`` are what the figure depends on (keys of :data:`CONVENTION_RULES`); ``only`` names the one
+    convention the build computed this figure under (said when the sidebar asks for the other); ``depends``
+    False: the figure is the same under both::
+
+        convention_note(v, "category", "self")
+        # 'Conventions: paper (categories of the raw text, ▁ a symbol; the token itself counted among its neighbours).'
+    """
+    if not depends:
+        return "Conventions: the same under paper and refined."
+    shown = only or v.convention
+    rules = "; ".join(CONVENTION_RULES[shown][a] for a in aspects)
+    text = f"Conventions: {shown}" + (f" ({rules})" if rules else "") + "."
+    if shown != v.convention:
+        text += f" The build computes this figure under the {shown} conventions only."
+    return text
 
 
 def missing_message(info: data.ArtifactInfo, name: str, what: str) -> None:
@@ -71,12 +111,27 @@ def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any
     return value
 
 
-def load(info: data.ArtifactInfo, name: str, what: str,
-         columns: list[str] | None = None) -> pd.DataFrame | None:
-    """A table, or None after telling the user why not."""
+def load(info: data.ArtifactInfo, name: str, what: str, columns: list[str] | None = None,
+         convention: str | None = None) -> pd.DataFrame | None:
+    """A table, or None after telling the user why not.
+
+    With ``convention``, only that convention's view: the token table's categories (:func:`data.tokens`),
+    the rows of a table with a ``convention`` column (:func:`for_convention`). Without, the table as its
+    file holds it. Tables without a ``convention`` column exist under one convention: the figure's caption
+    says which (:func:`convention_note`).
+    """
     if name == schema.TOKENS:
-        return _told(info, name, what, lambda: data.tokens(info))
-    return _told(info, name, what, lambda: data.table(info, name, columns))
+        return _told(info, name, what, lambda: data.tokens(info, convention))
+    if convention and columns:
+        columns = [*columns, schema.CONVENTION[0]]
+    df = _told(info, name, what, lambda: data.table(info, name, columns))
+    return df if df is None or convention is None else for_convention(df, convention)
+
+
+def for_convention(df: pd.DataFrame, convention: str) -> pd.DataFrame:
+    """The rows of one convention (a table without a ``convention`` column is returned whole)."""
+    column = schema.CONVENTION[0]
+    return df[df[column] == convention] if column in df else df
 
 
 def load_array(info: data.ModelInfo, name: str, what: str) -> Any | None:
@@ -109,6 +164,14 @@ def require_models(v: View) -> bool:
         st.info("Select at least one model in the sidebar.")
         return False
     return True
+
+
+def pick_comparison(slugs: Sequence[str]) -> str:
+    """The comparison a page shows: chosen in a box bound to the URL when the build has several."""
+    slugs = list(slugs)
+    if len(slugs) == 1:
+        return slugs[0]
+    return st.selectbox("Comparison", slugs, **state.bind(state.COMPARISON, slugs, "comparison"))
 
 
 def chart(c: alt.TopLevelMixin, key: str | None = None, **kwargs: Any) -> Any:

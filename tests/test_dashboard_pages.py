@@ -57,20 +57,56 @@ def test_every_page_renders(monkeypatch, artifact_root, page):
     assert at.title
 
 
-def test_overview_headline_numbers_come_from_the_tables(monkeypatch, artifact_root):
+def chance_at(root: Path, slug: str, k: int, convention: str) -> pd.Series:
+    chance = pd.read_parquet(root / slug / schema.DIVERSITY_CHANCE)
+    return chance[(chance["convention"] == convention) & (chance["k"] == k)].iloc[0]
+
+
+@pytest.mark.parametrize("conv", [None, "refined"], ids=["default-paper", "refined"])
+def test_overview_headline_numbers_come_from_the_tables(monkeypatch, artifact_root, conv):
+    """Each model's findings under the chosen conventions (the paper's by default), beside chance."""
     k = first_k(artifact_root)
-    at = run_app(monkeypatch, artifact_root, k=str(k))
-    metrics = [(m.label, m.value) for m in at.metric]
-    shown = [v for label, v in metrics if label == f"Categories in {k}-NN"]
-    expected = [f"{pd.read_parquet(artifact_root / s / schema.DIVERSITY)[f'n_categories_at_{k}'].mean():.2f}"
-                for s in sorted(models(artifact_root), key=lambda s: s)]
-    assert sorted(shown) == sorted(expected)
-    sep = [v for label, v in metrics if label == "Separability"]
+    convention = conv or "paper"
+    suffix = "_paper" if convention == "paper" else ""
+    at = run_app(monkeypatch, artifact_root, k=str(k), **({"conv": conv} if conv else {}))
+    metrics = [(m.label, m.value, m.delta) for m in at.metric]
+    expected = set()
+    for slug in models(artifact_root):
+        chance = chance_at(artifact_root, slug, k, convention)
+        values = pd.read_parquet(artifact_root / slug / schema.DIVERSITY)[f"n_categories_at_{k}{suffix}"]
+        expected.add((f"Categories in {k}-NN", f"{values.mean():.2f}",
+                      f"chance {chance['expected_random']:.2f} · shuffled {chance['permutation_mean']:.2f}"))
+    assert {m for m in metrics if m[0] == f"Categories in {k}-NN"} == expected
+    sep = sorted(v for label, v, _ in metrics if label == "Separability")
     expected = []
     for slug in models(artifact_root):
         table = pd.read_parquet(artifact_root / slug / schema.SEPARABILITY)
-        expected.append(f"{table['mean'].dropna().mean():.1%}")
-    assert sorted(sep) == sorted(expected)
+        expected.append(f"{table[table['convention'] == convention]['mean'].dropna().mean():.1%}")
+    assert sep == sorted(expected)
+    assert any(f"Conventions: {convention} (" in c.value for c in at.caption)
+
+
+def test_overview_puts_the_papers_figures_beside_ours_under_its_conventions(monkeypatch, artifact_root):
+    """The paper's 7.61 is numNeighborCategory@50 under its conventions: the table sets our value at the paper's
+    k (50; the sample models stop at 20, so the test moves the paper's k to one they have) under the paper's
+    conventions, whatever the sidebar says (here: refined, another k), each beside its chance value."""
+    from precompute import paper
+
+    k = first_k(artifact_root) * 2
+    monkeypatch.setattr(paper, "K", k)
+    at = run_app(monkeypatch, artifact_root, k=str(first_k(artifact_root)), conv="refined")
+    table = at.dataframe[0].value.set_index("source")
+    mean, std = f"categories@{k}: mean", f"categories@{k}: std"
+    papers = table.iloc[0]
+    assert (papers[mean], papers[std], papers["separability"]) == ("7.61", "4.24; 0.98", "99.2%")
+    for slug in models(artifact_root):
+        values = pd.read_parquet(artifact_root / slug / schema.DIVERSITY)[f"n_categories_at_{k}_paper"]
+        chance = chance_at(artifact_root, slug, k, "paper")
+        probes = pd.read_parquet(artifact_root / slug / schema.SEPARABILITY)
+        assert table.loc[slug].to_dict() == {
+            mean: f"{values.mean():.2f} (chance {chance['expected_random']:.2f})",
+            std: f"{values.std(ddof=1):.2f} (chance {chance['permutation_sd']:.2f})",
+            "separability": f"{probes[probes['convention'] == 'paper']['mean'].dropna().mean():.1%}"}
 
 
 def test_no_artifacts_page_says_how_to_build(monkeypatch, tmp_path):
@@ -187,10 +223,13 @@ def test_vector_expression_is_answered_by_annoy(monkeypatch, artifact_root):
     assert table["similarity"].is_monotonic_decreasing
 
 
-def test_separability_lists_the_categories_too_small_to_probe(monkeypatch, artifact_root):
-    at = run_app(monkeypatch, artifact_root, "separability")
-    skipped = sum(int(pd.read_parquet(artifact_root / s / schema.SEPARABILITY)["mean"].isna().sum())
-                  for s in models(artifact_root))
+@pytest.mark.parametrize("conv", ["paper", "refined"])
+def test_separability_lists_the_categories_too_small_to_probe(monkeypatch, artifact_root, conv):
+    at = run_app(monkeypatch, artifact_root, "separability", conv=conv)
+    skipped = 0
+    for s in models(artifact_root):
+        probes = pd.read_parquet(artifact_root / s / schema.SEPARABILITY)
+        skipped += int(probes[probes["convention"] == conv]["mean"].isna().sum())
     assert skipped > 0, "the sample models have categories below min_category_tokens"
     assert [e.label for e in at.expander if e.label.startswith("Not probed")] == [
         f"Not probed: {skipped} categories with too few tokens"]
@@ -198,22 +237,190 @@ def test_separability_lists_the_categories_too_small_to_probe(monkeypatch, artif
     assert any(f"(fewer than {minimum} tokens)" in md.value for md in at.markdown)
 
 
+def charts_drawn(at: AppTest) -> list[tuple[dict, dict[str, pd.DataFrame]]]:
+    """Every chart of a run: its Vega-Lite spec and its datasets by name."""
+    import pyarrow as pa
+
+    return [(json.loads(c.proto.spec), {d.name: pa.ipc.open_stream(d.data.data).read_pandas()
+                                         for d in c.proto.datasets}) for c in at.get("vega_lite_chart")]
+
+
+def chart_data(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first dataset of the run's charts that has all ``columns`` (a bar layer's, before its error bars')."""
+    return next(df for _, data in charts_drawn(at) for df in data.values() if set(columns) <= set(df.columns))
+
+
+@pytest.mark.parametrize("conv", ["paper", "refined"])
+def test_separability_bars_and_error_bars_follow_the_conventions(monkeypatch, artifact_root, conv):
+    """paper: each category's bar with the 95% bootstrap interval of its folds; refined: mean ± sd."""
+    at = run_app(monkeypatch, artifact_root, "separability", conv=conv)
+    bars = chart_data(at, "mean", "_lo", "_hi", "probe").sort_values(["model", "category"]).reset_index(drop=True)
+    expected = []
+    for slug in models(artifact_root):
+        probes = pd.read_parquet(artifact_root / slug / schema.SEPARABILITY)
+        expected.append(probes[probes["convention"] == conv].dropna(subset=["mean"]).assign(model=slug))
+    expected = pd.concat(expected).sort_values(["model", "category"]).reset_index(drop=True)
+    assert len(expected) > 2 and list(bars["category"]) == list(expected["category"])
+    assert bars["mean"].to_numpy(float) == pytest.approx(expected["mean"].to_numpy(float))
+    lo, hi = ((expected["ci_low"], expected["ci_high"]) if conv == "paper"
+              else (expected["mean"] - expected["std"], expected["mean"] + expected["std"]))
+    assert bars["_lo"].to_numpy(float) == pytest.approx(lo.clip(0.5, 1.0).to_numpy(float))
+    assert bars["_hi"].to_numpy(float) == pytest.approx(hi.clip(0.5, 1.0).to_numpy(float))
+    says = {"paper": "error bars: 95% bootstrap interval", "refined": "error bars: mean ± sd"}[conv]
+    assert any(f"Conventions: {conv} (" in c.value and says in c.value for c in at.caption)
+
+
+def test_separability_on_the_shared_vocabulary_beside_the_full_one(monkeypatch, artifact_root):
+    """The samples' comparison shares too few tokens for any probe (its table says why): the page says so, and
+    the chart keeps each model's full-vocabulary bars. (The chart of both: tests/test_dashboard_units.py.)"""
+    at = run_app(monkeypatch, artifact_root, "separability", shared="true")
+    assert at.toggle(key="shared").value is True
+    shared = pd.read_parquet(artifact_root / schema.COMPARISONS_DIR / "default" / schema.SEPARABILITY_SHARED)
+    shared = shared[shared["convention"] == "paper"]
+    assert len(shared) and shared["mean"].isna().all()
+    largest = shared.sort_values("n_tokens").iloc[-1]
+    assert any(f"the largest: {largest['category']}, {largest['n_tokens']:,} tokens; {largest['note']}" in i.value
+               for i in at.info), [i.value for i in at.info]
+    bars = chart_data(at, "mean", "probe", "vocabulary")
+    assert set(bars["vocabulary"]) == {"full vocabulary"}
+    assert set(bars["probe"]) == {f"{slug} · full vocabulary" for slug in models(artifact_root)}
+
+
+@pytest.mark.parametrize("conv", [None, "refined"], ids=["default-paper", "refined"])
 @pytest.mark.parametrize("cats", [None, "LATIN"])
-def test_diversity_page_shows_each_models_mean_and_std(monkeypatch, artifact_root, cats):
-    """The headline numbers, computed here from the parquet files (merge, category filter, mean, sd)."""
+def test_diversity_page_shows_each_models_mean_and_std(monkeypatch, artifact_root, cats, conv):
+    """The headline numbers, computed here from the parquet files (merge, the chosen convention's category
+    filter and column, mean, sd), beside the chance value of that convention."""
     k = first_k(artifact_root)
-    at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), **({"cats": cats} if cats else {}))
+    convention = conv or "paper"
+    suffix = "_paper" if convention == "paper" else ""
+    at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), **({"cats": cats} if cats else {}),
+                 **({"conv": conv} if conv else {}))
     shown = {m.label: (m.value, m.delta) for m in at.metric}
     expected = {}
     for slug in models(artifact_root):
         div = pd.read_parquet(artifact_root / slug / schema.DIVERSITY)
         tok = pd.read_parquet(artifact_root / slug / schema.TOKENS).set_index("id")
-        keep = tok["category"].astype("string").fillna("Unknown").map(display_category).loc[div["id"]].to_numpy()
-        values = div[f"n_categories_at_{k}"][keep == cats] if cats else div[f"n_categories_at_{k}"]
+        keep = tok["category" + suffix].astype("string").fillna("Unknown").map(display_category).loc[div["id"]]
+        column = div[f"n_categories_at_{k}{suffix}"]
+        values = column[keep.to_numpy() == cats] if cats else column
         assert len(values) > 10  # real samples, not an empty filter
+        chance = chance_at(artifact_root, slug, k, convention)
         expected[f"{slug}: mean categories@{k}"] = (
-            f"{values.mean():.2f}", f"std {values.std(ddof=1):.2f} over {len(values):,} tokens")
+            f"{values.mean():.2f}",
+            f"std {values.std(ddof=1):.2f} over {len(values):,} tokens · chance {chance['expected_random']:.2f}")
     assert shown == expected
+    assert any(f"Conventions: {convention} (" in c.value for c in at.caption)
+
+
+def test_diversity_histogram_draws_the_chance_rules(monkeypatch, artifact_root):
+    k = first_k(artifact_root)
+    at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), conv="refined")
+    panels = [(s, d) for s, d in charts_drawn(at) if "facet" in s]
+    assert len(panels) == len(models(artifact_root))  # one per model, side by side (stacked on a phone)
+    assert all([layer["mark"]["type"] for layer in s["spec"]["layer"]] == ["bar", "rule"] for s, _ in panels)
+    df = pd.concat([df for _, data in panels for df in data.values()])
+    rules = df[df["_kind"] == "reference"].set_index(["model", "reference"])["at"]
+    for slug in models(artifact_root):
+        chance = chance_at(artifact_root, slug, k, "refined")
+        assert rules[(slug, "chance: k random tokens")] == pytest.approx(chance["expected_random"])
+        assert rules[(slug, "chance: categories shuffled")] == pytest.approx(chance["permutation_mean"])
+    # the frequency bins: decile 0 is the bin of the tokens never seen, labelled so and first on the axis
+    deciles = chart_data(at, "frequency", "decile")
+    assert list(deciles.loc[deciles["decile"] == 0, "frequency"].unique()) in ([], ["never seen"])
+    [line] = [s for s, _ in charts_drawn(at) if any(layer.get("encoding", {}).get("x", {}).get("field") == "frequency"
+                                                    for layer in s.get("layer", []))]
+    assert line["layer"][0]["encoding"]["x"]["sort"][0] == ("never seen" if (deciles["decile"] == 0).any() else "1")
+
+
+def test_a_shared_link_with_the_refined_conventions_reopens_that_view(monkeypatch, artifact_root):
+    k = first_k(artifact_root)
+    at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), conv="refined")
+    assert at.segmented_control(key="conv").value == "refined" and at.query_params["conv"] == "refined"
+    [link] = [c.value for c in at.code]
+    assert "conv=refined" in link
+    refined = {m.label: m.value for m in at.metric}
+    at.segmented_control(key="conv").set_value("paper").run()
+    paper = {m.label: m.value for m in at.metric}
+    for slug in models(artifact_root):
+        div = pd.read_parquet(artifact_root / slug / schema.DIVERSITY)
+        label = f"{slug}: mean categories@{k}"
+        assert (refined[label], paper[label]) == (f"{div[f'n_categories_at_{k}'].mean():.2f}",
+                                                  f"{div[f'n_categories_at_{k}_paper'].mean():.2f}")
+
+
+#: Where each page says the conventions of its figures (with the parameters that make it draw them), and what
+#: it says under each: a page whose tables exist under one convention only says so.
+SAYS_PAPER = {"paper": "Conventions: paper (", "refined": "Conventions: refined ("}
+SAYS_REFINED_ONLY = {"paper": "computes this figure under the refined conventions only",
+                     "refined": "Conventions: refined ("}
+CONVENTION_CAPTIONS = {
+    "overview": ({}, SAYS_PAPER), "diversity": ({}, SAYS_PAPER), "separability": ({}, SAYS_PAPER),
+    "neighbors": ({"q": "▁when"}, SAYS_PAPER), "meaning": ({}, SAYS_REFINED_ONLY),
+    "norms": ({}, SAYS_REFINED_ONLY), "vocabulary": ({}, SAYS_REFINED_ONLY),
+    "geometry": ({}, dict.fromkeys(("paper", "refined"), "Conventions: the same under paper and refined")),
+}
+
+
+@pytest.mark.parametrize("conv", ["paper", "refined"])
+@pytest.mark.parametrize("page", CONVENTION_CAPTIONS)
+def test_every_caption_says_its_conventions(monkeypatch, artifact_root, page, conv):
+    params, says = CONVENTION_CAPTIONS[page]
+    at = run_app(monkeypatch, artifact_root, page, conv=conv, **params)
+    assert any(says[conv] in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+@pytest.mark.parametrize("conv", ["paper", "refined"])
+def test_neighbours_category_column_follows_the_conventions(monkeypatch, artifact_root, conv):
+    """A token some of whose neighbours the two conventions put in different categories (▁a: S for the paper)."""
+    slug = models(artifact_root)[0]
+    tokens = pd.read_parquet(artifact_root / slug / schema.TOKENS)
+    neighbors = np.load(artifact_root / slug / schema.NEIGHBORS)
+    k = first_k(artifact_root)
+    differ = tokens["category_paper"].to_numpy() != tokens["category"].to_numpy()
+    token_id = int(np.flatnonzero((differ[neighbors[:, :k]] & (neighbors[:, :k] >= 0)).any(axis=1))[0])
+    at = run_app(monkeypatch, artifact_root, "neighbors", q=f"id:{token_id}", models=slug, k=str(k), conv=conv)
+    ids = neighbors[token_id, :k][neighbors[token_id, :k] >= 0]
+    column = "category_paper" if conv == "paper" else "category"
+    shown = at.dataframe[0].value["category"].str.split("·").str[0]
+    assert list(shown) == list(tokens[column].to_numpy()[ids])
+
+
+def test_meaning_draws_chance_beside_each_bar(monkeypatch, artifact_root):
+    at = run_app(monkeypatch, artifact_root, "meaning")
+    bars = chart_data(at, "mean", "chance_mean", "ci95").sort_values(["model", "category"])
+    expected = pd.concat([pd.read_parquet(artifact_root / s / schema.MEANING).assign(model=s)
+                          for s in models(artifact_root)]).sort_values(["model", "category"])
+    expected = expected[expected["category"].map(display_category).isin(bars["category"])]
+    assert len(bars) and bars["chance_mean"].to_numpy(float) == pytest.approx(expected["chance_mean"].to_numpy(float))
+    [spec] = [s for s, d in charts_drawn(at) if any("chance_mean" in df for df in d.values())]
+    assert "tick" in [layer["mark"]["type"] for layer in spec["layer"]]
+
+
+def test_geometry_against_chance_at_the_chosen_k(monkeypatch, artifact_root):
+    geometry = pd.read_parquet(artifact_root / schema.COMPARISONS_DIR / "default" / schema.GEOMETRY)
+    ks = manifest(artifact_root, models(artifact_root)[0])["params"]["diversity_ks"]
+    k = min(set(ks) & set(geometry["k"]))
+    at = run_app(monkeypatch, artifact_root, "geometry", k=str(k))
+    got = chart_data(at, "pair", "measure", "value", "chance").set_index(["pair", "measure"])
+    rows = geometry[(geometry["k"] == k) & (geometry["category"] == schema.ALL_CATEGORIES)
+                    & (geometry["model_a"] < geometry["model_b"])]
+    assert len(rows)
+    for r in rows.itertuples():
+        pair = f"{r.model_a} · {r.model_b}"
+        assert tuple(got.loc[(pair, "Jaccard"), ["value", "chance"]]) == pytest.approx((r.jaccard_mean,
+                                                                                        r.jaccard_chance))
+        assert tuple(got.loc[(pair, "overlap"), ["value", "chance"]]) == pytest.approx((r.overlap_mean,
+                                                                                        r.overlap_chance))
+
+
+def test_norms_page_shows_the_norms_by_category(monkeypatch, artifact_root):
+    at = run_app(monkeypatch, artifact_root, "norms")
+    shown = at.dataframe[0].value.sort_values(["model", "category"])
+    expected = pd.concat([pd.read_parquet(artifact_root / s / schema.NORMS_BY_CATEGORY).assign(model=s)
+                          for s in models(artifact_root)]).sort_values(["model", "category"])
+    assert len(shown) and list(shown["category"]) == list(expected["category"])
+    assert shown["median"].to_numpy(float) == pytest.approx(expected["median"].to_numpy(float))
 
 
 @pytest.mark.parametrize("name", [schema.ANNOY, schema.TOKENS])

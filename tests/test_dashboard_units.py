@@ -30,14 +30,75 @@ def test_one_colour_per_category_in_every_map():
     assert s["usermeta"]["embedOptions"]["actions"]["export"] is True
 
 
-def test_grouped_bars_clip_to_the_papers_axis():
+def test_grouped_bars_clip_to_the_papers_axis_and_mark_what_falls_below():
     df = pd.DataFrame({"category": ["CJK", "LATIN"], "model": ["a", "a"], "mean": [0.99, 0.80], "std": [0.01, 0.1]})
     s = spec(charts.grouped_bars(df, "mean", "std", y_domain=(0.85, 1.0)))
-    bars, rules = s["layer"]
+    bars, rules, marker, label = s["layer"]
     assert bars["encoding"]["y"]["scale"]["domain"] == [0.85, 1.0]
     assert bars["encoding"]["x"]["sort"] == ["LATIN", "CJK"]  # the paper's order
     data = s["datasets"][rules["data"]["name"]]
     assert [round(r["_lo"], 3) for r in data] == [0.98, 0.85] and [round(r["_hi"], 3) for r in data] == [1.0, 0.9]
+    # LATIN's 0.80 is below the axis: a ▼ at its foot, labelled with the value, instead of no bar at all
+    assert marker["mark"]["shape"] == "triangle-down" and label["mark"]["type"] == "text"
+    below = s["datasets"][marker["data"]["name"]]
+    assert [(r["category"], r["mean"], r["_foot"]) for r in below] == [("LATIN", 0.80, 0.85)]
+    assert label["encoding"]["text"] == {"field": "mean", "format": ".2f", "type": "quantitative"}
+    # nothing below the axis: no marker layers
+    assert len(spec(charts.grouped_bars(df[df["mean"] > 0.85], "mean", "std", y_domain=(0.85, 1.0)))["layer"]) == 2
+
+
+def test_grouped_bars_interval_error_bars_chance_ticks_and_two_vocabularies():
+    """A bootstrap interval (low, high) is drawn as it is, not as mean ± a half-width; a chance value is a tick;
+    the same model on two vocabularies keeps its colour, the shared one paler."""
+    df = pd.DataFrame({"category": ["LATIN"] * 2, "model": ["a", "a"], "vocabulary": ["full", "shared"],
+                       "probe": ["a · full", "a · shared"], "mean": [0.9, 0.8], "ci_low": [0.85, 0.7],
+                       "ci_high": [0.93, 0.82], "chance": [0.5, 0.5]})
+    s = spec(charts.grouped_bars(df, "mean", ("ci_low", "ci_high"), group="probe", color="model",
+                                 shade="vocabulary", reference="chance"))
+    bars, rules, ticks = s["layer"]
+    data = s["datasets"][rules["data"]["name"]]
+    assert [(r["_lo"], r["_hi"]) for r in data] == [(0.85, 0.93), (0.7, 0.82)]
+    assert bars["encoding"]["color"]["field"] == "model" and bars["encoding"]["xOffset"]["field"] == "probe"
+    assert bars["encoding"]["opacity"]["scale"] == {"domain": ["full", "shared"], "range": [1.0, 0.45]}
+    assert ticks["mark"]["type"] == "tick" and ticks["encoding"]["y"]["field"] == "chance"
+
+
+def test_histogram_rules_sit_between_the_bars():
+    counts = tables.value_counts_share(pd.Series([7, 7, 8, 9]), "m", "c")
+    refs = pd.DataFrame({"model": ["m", "m"], "reference": ["mean", "chance: k random tokens"], "at": [7.75, 7.99]})
+    s = spec(charts.facet_histogram(counts, "c", references=refs))
+    bars, rules = s["spec"]["layer"]
+    assert bars["encoding"]["x"]["field"] == "_lo" and bars["encoding"]["x2"]["field"] == "_hi"
+    assert rules["mark"]["type"] == "rule" and rules["encoding"]["x"]["field"] == "at"
+    assert rules["encoding"]["color"]["scale"]["domain"] == list(charts.REFERENCE_STYLES)
+    rows = s["datasets"][s["data"]["name"]]
+    assert [(r["_lo"], r["_hi"]) for r in rows if r["_kind"] == "count"] == [(6.6, 7.4), (7.6, 8.4), (8.6, 9.4)]
+    assert [r["at"] for r in rows if r["_kind"] == "reference"] == [7.75, 7.99]
+
+
+def test_decile_labels_and_values_beside_chance():
+    labels, order = tables.decile_labels(pd.Series([3, 0, 10, 1]))
+    assert list(labels) == ["3", "never seen", "10", "1"] and order == ["never seen", "1", "3", "10"]
+    assert tables.with_chance(6.1234, 7.987) == "6.12 (chance 7.99)"
+    assert tables.with_chance(0.2, None, ".3f") == "0.200"
+    chance = pd.DataFrame({"k": [10, 50], "expected_random": [3.9, 8.0]})
+    assert tables.row_at_k(chance, 50)["expected_random"] == 8.0
+    assert tables.row_at_k(chance, 20) is None and tables.row_at_k(None, 50) is None
+
+
+def test_convention_note_says_which_and_what():
+    from dashboard import ui
+
+    paper = ui.View(catalog=None, models=[], categories=[], k=50, convention="paper")
+    refined = ui.View(catalog=None, models=[], categories=[], k=50, convention="refined")
+    assert ui.convention_note(paper, "category", "self") == (
+        "Conventions: paper (categories of the raw text, ▁ a symbol; the token itself counted among its neighbours).")
+    assert ui.convention_note(refined, "error") == "Conventions: refined (error bars: mean ± sd over the folds)."
+    assert ui.convention_note(paper, "category", only="refined") == (
+        "Conventions: refined (categories with ▁ stripped). The build computes this figure under the refined "
+        "conventions only.")
+    assert ui.convention_note(refined, depends=False) == "Conventions: the same under paper and refined."
+    assert set(ui.CONVENTION_RULES["paper"]) == set(ui.CONVENTION_RULES["refined"])
 
 
 def test_heatmap_facets_and_writes_values():

@@ -28,43 +28,70 @@ def frequency_source(models: list[data.ModelInfo]) -> str:
     return " ".join(parts)
 
 
+def references(model: str, mean: float, chance: pd.Series | None) -> list[dict]:
+    """The histogram's reference rules of one model: its mean and, where the build has them, the mean
+    for k random tokens (exact) and for shuffled categories (permutation null)."""
+    refs = [{"model": model, "reference": "mean", "at": mean}]
+    if chance is not None:
+        refs += [{"model": model, "reference": "chance: k random tokens", "at": float(chance["expected_random"])},
+                 {"model": model, "reference": "chance: categories shuffled", "at": float(chance["permutation_mean"])}]
+    return refs
+
+
 v = ui.view()
 st.title("Neighbourhood diversity")
-st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = {paper.K}: mT5-XL mean "
+st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = {paper.K} under its conventions: mT5-XL mean "
            f"{paper.MT5_XL_CATEGORIES_MEAN:.2f} (std {paper.MT5_XL_CATEGORIES_STD:.2f}), XLM-R-XL std "
            f"{paper.XLMR_XL_CATEGORIES_STD:.2f} ({paper.CITATION}).")
 
 if ui.require_models(v):
-    column = schema.n_categories_column(v.k)
-    counts, summary = [], []
+    column = schema.n_categories_column(v.k, v.convention)
+    counts, summary, rules = [], [], []
     for m in v.models:
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
-        tok = ui.load(m, schema.TOKENS, "token table")
+        tok = ui.load(m, schema.TOKENS, "token table", convention=v.convention)
         if div is None or tok is None:
             continue
         if column not in div:
-            st.info(f"**{m.label}** was analysed at k = {', '.join(map(str, m.diversity_ks))}, not {v.k}.")
+            st.info(f"**{m.label}** has no `{column}`: it was analysed at k = {', '.join(map(str, m.diversity_ks))}"
+                    f" (or built before the {v.convention} conventions were; rebuild it with "
+                    f"`{data.rebuild_command(m)}`).")
             continue
         div = div.merge(tok[["id", "shown_category"]], on="id")
         div = ui.filter_categories(div, v.categories)
         mean, std = tables.mean_std(div[column])
-        summary.append({"model": m.label, "tokens": len(div), "mean": mean, "std": std})
+        chance = tables.row_at_k(ui.load(m, schema.DIVERSITY_CHANCE, "chance baselines", convention=v.convention), v.k)
+        summary.append({"model": m.label, "tokens": len(div), "mean": mean, "std": std,
+                        "chance": None if chance is None else float(chance["expected_random"])})
+        rules += references(m.label, mean, chance)
         counts.append(tables.value_counts_share(div[column], m.label, f"categories@{v.k}"))
     if summary:
         cols = st.columns(len(summary))
         for col, row in zip(cols, summary, strict=True):
             ui.figure(f"{row['model']}: mean categories@{v.k}", f"{row['mean']:.2f}",
-                      f"std {row['std']:.2f} over {row['tokens']:,} tokens", container=col)
+                      f"std {row['std']:.2f} over {row['tokens']:,} tokens"
+                      + (f" · chance {row['chance']:.2f}" if row["chance"] is not None else ""), container=col)
         hist = pd.concat(counts, ignore_index=True)
-        ui.chart(charts.facet_histogram(hist, f"categories@{v.k}", title=f"numNeighborCategory@{v.k}",
-                                        x_title=f"categories among {v.k} NN"),
-                 key="div_hist")
-        ui.downloads(hist, f"diversity_histogram_k{v.k}", v.models, "div_hist", {"k": v.k})
+        refs = pd.DataFrame(rules)
+        st.markdown(f"**numNeighborCategory@{v.k}**")
+        for col, model in zip(st.columns(len(summary)), [row["model"] for row in summary], strict=True):
+            with col:  # a panel per column: on a phone the columns stack, one panel under the other
+                ui.chart(charts.facet_histogram(hist[hist["model"] == model], f"categories@{v.k}",
+                                                x_title=f"categories among {v.k} NN",
+                                                references=refs[refs["model"] == model]),
+                         key=f"div_hist_{model}")
+        st.caption("Lines: the mean, and what k neighbours would span by chance: k tokens drawn at random (exact "
+                   "expectation) and the real neighbours with the categories shuffled over the tokens (permutation "
+                   "null), both over all eligible tokens. "
+                   + ui.convention_note(v, "category", "self"))
+        ui.downloads(pd.concat([hist, refs], ignore_index=True), f"diversity_histogram_k{v.k}_{v.convention}",
+                     v.models, "div_hist", {"k": v.k, "convention": v.convention})
 
     st.subheader("Where the neighbours of each category fall")
-    st.caption(f"Mean number of a token's {v.k} neighbours in each category.")
+    st.caption(f"Mean number of a token's {v.k} neighbours in each category. "
+               + ui.convention_note(v, "category", "breakdown"))
     for m in v.models:
-        br = ui.load(m, schema.DIVERSITY_BREAKDOWN, "category breakdown")
+        br = ui.load(m, schema.DIVERSITY_BREAKDOWN, "category breakdown", convention=v.convention)
         if br is None:
             continue
         br = br[(br["k"] == v.k) & br["category"].map(display_category).isin(v.categories)
@@ -72,12 +99,13 @@ if ui.require_models(v):
         order = charts.category_sort(pd.concat([br["category"], br["neighbor_category"]]))
         ui.chart(charts.heatmap(br, "neighbor_category", "category", "mean", title=m.label, fmt=".1f",
                                 x_sort=order, y_sort=order), key=f"div_break_{m.slug}")
-        ui.downloads(br, f"diversity_breakdown_{m.slug}_k{v.k}", [m], f"div_break_{m.slug}", {"k": v.k})
+        ui.downloads(br, f"diversity_breakdown_{m.slug}_k{v.k}_{v.convention}", [m], f"div_break_{m.slug}",
+                     {"k": v.k, "convention": v.convention})
 
     by_cat, by_decile = [], []
     for m in v.models:
-        c = ui.load(m, schema.DIVERSITY_BY_CATEGORY, "diversity by category")
-        d = ui.load(m, schema.DIVERSITY_BY_DECILE, "diversity by frequency")
+        c = ui.load(m, schema.DIVERSITY_BY_CATEGORY, "diversity by category", convention=v.convention)
+        d = ui.load(m, schema.DIVERSITY_BY_DECILE, "diversity by frequency", convention=v.convention)
         if c is not None:
             by_cat.append(c[(c["k"] == v.k) & c["category"].map(display_category).isin(v.categories)]
                           .assign(model=m.label))
@@ -86,15 +114,20 @@ if ui.require_models(v):
     if by_cat:
         st.subheader("Entropy of the neighbours' categories")
         st.caption("Per token, the entropy (nats) of its neighbours' category counts; mean per category, "
-                   "error bars: 95% interval.")
+                   "error bars: 95% interval. " + ui.convention_note(v, "category", "self"))
         ent = pd.concat(by_cat, ignore_index=True)
         ui.chart(charts.grouped_bars(ent, "entropy_mean", "entropy_ci95", y_title="entropy (nats)"), key="div_ent")
-        ui.downloads(ent, f"diversity_by_category_k{v.k}", v.models, "div_ent", {"k": v.k})
+        ui.downloads(ent, f"diversity_by_category_k{v.k}_{v.convention}", v.models, "div_ent",
+                     {"k": v.k, "convention": v.convention})
     if by_decile:
         st.subheader("By token frequency")
-        st.caption(f"Frequency deciles (1 = rarest). {frequency_source(v.models)} Band: 95% interval.")
+        st.caption(f"Frequency deciles of the tokens seen (1 = rarest); tokens never seen form their own bin. "
+                   f"{frequency_source(v.models)} Band: 95% interval. " + ui.convention_note(v, "category", "self"))
         dec = pd.concat(by_decile, ignore_index=True)
-        ui.chart(charts.line_with_band(dec, "decile", "mean", "ci95", x_title="frequency decile",
-                                       y_title=f"mean categories@{v.k}"), key="div_dec")
-        ui.downloads(dec, f"diversity_by_decile_k{v.k}", v.models, "div_dec", {"k": v.k})
+        labels, order = tables.decile_labels(dec["decile"])
+        dec = dec.assign(frequency=labels)
+        ui.chart(charts.line_with_band(dec, "frequency", "mean", "ci95", x_title="frequency decile",
+                                       y_title=f"mean categories@{v.k}", x_sort=order), key="div_dec")
+        ui.downloads(dec, f"diversity_by_decile_k{v.k}_{v.convention}", v.models, "div_dec",
+                     {"k": v.k, "convention": v.convention})
 ui.share_link()

@@ -6,13 +6,25 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, tables, ui
-from precompute import schema
+from precompute import conventions, schema
 
 PAGE = {"title": "Geometry", "url_path": "geometry", "icon": ":material/grid_on:", "order": 70,
-        "summary": "how similar two models' neighbourhoods are (Jaccard, CKA, Procrustes)"}
+        "summary": "how similar two models' neighbourhoods are (Jaccard, overlap, CKA, Procrustes), against chance"}
 
 METRICS = {"jaccard_mean": "Jaccard of the top-k neighbour sets", "overlap_mean": "overlap |A∩B| / k",
            "cka": "linear CKA", "procrustes_residual": "Procrustes residual (lower = more alike)"}
+#: The neighbour-set measures and their chance columns (two random k-sets of the pair's shared tokens).
+AGAINST_CHANCE = {"jaccard_mean": "jaccard_chance", "overlap_mean": "overlap_chance"}
+
+
+def against_chance(cells: pd.DataFrame) -> pd.DataFrame:
+    """Each model pair's Jaccard and overlap beside their chance values, long: pair, measure, value, chance."""
+    pairs = cells[cells["model_a"] < cells["model_b"]]
+    pair = pairs["model_a"] + " · " + pairs["model_b"]
+    return pd.concat([pd.DataFrame({"pair": pair, "measure": charts.title_of(value),
+                                    "value": pairs[value], "chance": pairs[chance], "n_tokens": pairs["n_tokens"]})
+                      for value, chance in AGAINST_CHANCE.items()], ignore_index=True)
+
 
 v = ui.view()
 st.title("Geometry similarity")
@@ -23,8 +35,7 @@ if not comparisons:
     st.stop()
 controls = st.container(horizontal=True)
 with controls:
-    slug = (st.selectbox("Comparison", comparisons, **state.bind(state.COMPARISON, comparisons, "comparison"))
-            if len(comparisons) > 1 else comparisons[0])
+    slug = ui.pick_comparison(comparisons)
     metric = st.selectbox("Measure", list(METRICS), **state.bind(state.METRIC, list(METRICS), "measure"),
                           help="; ".join(f"{k}: {text}" for k, text in METRICS.items()))
 cmp = v.catalog.comparisons[slug]
@@ -36,7 +47,12 @@ with controls:
                          help=f"{schema.ALL_CATEGORIES}: all shared tokens; else the shared tokens of one category.")
 
 if geometry is not None:  # at the sidebar's k where the comparison has it, else its largest
-    geo_k = v.k if v.k in set(geometry["k"]) else int(geometry["k"].max())
+    ks = sorted(int(k) for k in geometry["k"].unique())
+    geo_k = v.k if v.k in ks else ks[-1]
+    st.caption(f"k = {geo_k} neighbours compared (the sidebar's k; this comparison has k = "
+               f"{', '.join(map(str, ks))}). Each pair on the tokens it shares. "
+               + (ui.convention_note(v, depends=False) if scope == schema.ALL_CATEGORIES
+                  else ui.convention_note(v, "category", only=conventions.REFINED)))
     geometry = geometry[geometry["k"] == geo_k]
     cell = geometry[geometry["category"] == scope].dropna(subset=[metric])
     if cell.empty:
@@ -49,7 +65,13 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
         ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", [m for m in v.catalog.models.values()
                                                                  if m.slug in cmp.models], "geo",
                      {"comparison": cmp.manifest.get("params"), "models": cmp.models})
-
+    chance = against_chance(geometry[geometry["category"] == scope])
+    if len(chance):
+        st.subheader("Against chance")
+        st.caption(f"Jaccard and overlap |A∩B| / {geo_k} of each pair; black tick: the same for two random sets of "
+                   f"{geo_k} of the pair's shared tokens (exact).")
+        ui.chart(charts.grouped_bars(chance, "value", x="pair", group="measure", reference="chance",
+                                     y_title=f"@{geo_k} — {scope}"), key="geo_chance")
 st.subheader("Tokens whose neighbourhoods differ most and least")
 tokens = ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry")
 if tokens is not None and len(tokens):

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, tables, ui
-from precompute import schema
+from precompute import conventions, schema
 from precompute.categories import display_category
 
 PAGE = {"title": "Meaning", "url_path": "meaning", "icon": ":material/translate:", "order": 60,
@@ -30,11 +30,15 @@ if ui.require_models(v):
         df = pd.concat(shares, ignore_index=True)
         ks = sorted(df["k"].unique())
         st.subheader(f"Neighbours that share a translation (of {', '.join(map(str, ks))})")
-        ui.chart(charts.grouped_bars(df, "mean", "ci95", y_title="neighbours sharing a concept"), key="mean_bars")
+        st.caption("Mean per category with its 95% interval; black tick: the mean for as many neighbours drawn at "
+                   "random (chance). " + ui.convention_note(v, "category", only=conventions.REFINED))
+        ui.chart(charts.grouped_bars(df, "mean", "ci95", y_title="neighbours sharing a concept",
+                                     reference="chance_mean"), key="mean_bars")
         ui.downloads(df, "meaning", v.models, "meaning")
     if retrieval:
         st.subheader("Translation retrieval")
-        st.caption("For tokens with a translation in the vocabulary: is one among the nearest 1 / 10 neighbours?")
+        st.caption("For tokens with a translation in the vocabulary: is one among the nearest 1 / 10 neighbours? "
+                   + ui.convention_note(v, "category", only=conventions.REFINED))
         df = pd.concat(retrieval, ignore_index=True)
         long = df.melt(id_vars=["model", "category", "n_tokens"], value_vars=["p_at_1", "p_at_10"],
                        var_name="metric", value_name="precision")
@@ -43,9 +47,11 @@ if ui.require_models(v):
         ui.downloads(df, "translation_retrieval", v.models, "retrieval")
 
     st.subheader("Examples")
+    st.caption("Tokens with the most translated neighbours, among the selected categories. "
+               + ui.convention_note(v, "category"))
     for m in ui.model_columns(v.models):
         mt = ui.load(m, schema.MEANING_TOKENS, "per-token meaning")
-        tok = ui.load(m, schema.TOKENS, "token table")
+        tok = ui.load(m, schema.TOKENS, "token table", convention=v.convention)
         nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
         sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
         if mt is None or tok is None or nb is None or sim is None:

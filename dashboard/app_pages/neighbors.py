@@ -89,7 +89,7 @@ def _open_selected(key: str, table: pd.DataFrame, index: dict[str, int]) -> None
 
 
 if ui.require_models(v):
-    tokens = {m.slug: ui.load(m, schema.TOKENS, "token table") for m in v.models}
+    tokens = {m.slug: ui.load(m, schema.TOKENS, "token table", convention=v.convention) for m in v.models}
     indices = {m.slug: ui.load_text_index(m) or {} for m in v.models if tokens[m.slug] is not None}
     with st.container(horizontal=True):
         query = st.text_input("Token or expression",
@@ -167,7 +167,7 @@ if ui.require_models(v):
                              selection_mode="single-row", height=min(38 + 35 * len(table), 740),
                              column_config=COLUMNS)
         st.caption("Highlighted: neighbours another selected model also lists (darker: two or more others). "
-                   "Select a row to open its neighbours.")
+                   "Select a row to open its neighbours. " + ui.convention_note(v, "category"))
         everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
         ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbors",
                      {"query": query, "k": v.k})

@@ -2,26 +2,46 @@
 
 import json
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import data, pages, tables, ui
-from precompute import paper, schema
+from precompute import conventions, paper, schema
 
 PAGE = {"title": "Overview", "url_path": "", "icon": ":material/dashboard:", "order": 10,
         "summary": "the findings as numbers from the loaded artifacts, one card per model",
         "needs": ("DIVERSITY", "SEPARABILITY", "MEANING")}
 
 
-def paper_column() -> None:
-    """The paper's headline figures, beside each model's own for orientation."""
-    st.markdown("**The paper** (its models)")
-    ui.figure(f"mT5-XL: categories in {paper.K}-NN", f"{paper.MT5_XL_CATEGORIES_MEAN:.2f}",
-              f"std {paper.MT5_XL_CATEGORIES_STD:.2f} (XLM-R-XL: std {paper.XLMR_XL_CATEGORIES_STD:.2f})",
-              help=f"numNeighborCategory@{paper.K} in {paper.CITATION}: mT5-XL's neighbourhoods mix "
-                   "writing systems, XLM-R-XL's mostly stay within one.")
-    ui.figure("XLM-R: separability", f"{paper.XLMR_SEPARABILITY:.1%}", "linear probe, one script vs the rest",
-              help=f"{paper.CITATION}: XLM-R's tokens of different writing systems are linearly separable "
-                   f"with {paper.XLMR_SEPARABILITY:.1%} average accuracy.")
+def diversity_at(m: data.ModelInfo, k: int, convention: str) -> tuple[float, float, int] | None:
+    """numNeighborCategory@k of one model under ``convention``: mean, sd and tokens, or None without it."""
+    div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
+    column = schema.n_categories_column(k, convention)
+    if div is None or column not in div:
+        return None
+    return (*tables.mean_std(div[column]), len(div))
+
+
+def beside_the_paper(models: list[data.ModelInfo]) -> pd.DataFrame:
+    """The paper's reported figures and each model's own, computed as the paper did (its conventions,
+    k = its k), each beside its chance value: one row per source (the paper, each model), one column per figure."""
+    mean, std, sep = f"categories@{paper.K}: mean", f"categories@{paper.K}: std", "separability"
+    rows = [{"source": "the paper (mT5-XL; std also XLM-R-XL; separability XLM-R)",
+             mean: f"{paper.MT5_XL_CATEGORIES_MEAN:.2f}",
+             std: f"{paper.MT5_XL_CATEGORIES_STD:.2f}; {paper.XLMR_XL_CATEGORIES_STD:.2f}",
+             sep: f"{paper.XLMR_SEPARABILITY:.1%}"}]
+    for m in models:
+        stats = diversity_at(m, paper.K, conventions.PAPER)
+        chance = tables.row_at_k(ui.load(m, schema.DIVERSITY_CHANCE, "chance baselines",
+                                         convention=conventions.PAPER), paper.K)
+        expected, spread = (None, None) if chance is None else (chance["expected_random"], chance["permutation_sd"])
+        not_built = f"not built at k = {paper.K}"
+        probes = ui.load(m, schema.SEPARABILITY, "separability probes", convention=conventions.PAPER)
+        rows.append({"source": m.label,
+                     mean: tables.with_chance(stats[0], expected) if stats else not_built,
+                     std: tables.with_chance(stats[1], spread) if stats else not_built,
+                     sep: f"{tables.separability_headline(probes)[0]:.1%}" if probes is not None else "not built"})
+    return pd.DataFrame(rows)
 
 
 def page_list(registry: pages.Registry) -> str:
@@ -45,7 +65,7 @@ def not_the_papers_models(models: list[data.ModelInfo]) -> None:
     if packaged:
         st.info("Not the paper's models: " + ", ".join(packaged) + " ship inside PyPI packages so that the tool "
                 "runs offline. Their numbers are findings about these models, not a reproduction of the paper's "
-                "figures for XLM-R and mT5, which the first column gives for orientation.", icon=":material/info:")
+                "figures for XLM-R and mT5, which the table gives for orientation.", icon=":material/info:")
 
 
 v = ui.view()
@@ -54,52 +74,63 @@ st.caption("How language models represent languages in their token embeddings �
            "*Hyperpolyglot LLMs* (EMNLP 2023).")
 
 if ui.require_models(v):
-    st.subheader("Findings")
+    st.subheader("Beside the paper")
     not_the_papers_models(v.models)
-    if v.k != paper.K:
-        st.caption(f"The paper's diversity figure is at k = {paper.K}; set k = {paper.K} in the sidebar to compare.")
-    papers_column, *cols = st.columns(len(v.models) + 1)
-    with papers_column:
-        paper_column()
-    for col, m in zip(cols, v.models, strict=True):
+    st.caption(f"Each model computed as the paper did: its conventions and k = {paper.K}, whatever the sidebar says, "
+               "so that like is compared with like. Chance: k tokens drawn at random (the mean); the categories "
+               f"shuffled over the real neighbours (the std). {paper.CITATION}.")
+    st.dataframe(beside_the_paper(v.models), hide_index=True)
+
+    st.subheader("Findings")
+    st.caption(f"At k = {v.k}, each beside its value for neighbours that carry no information (METHODS §10). "
+               + ui.convention_note(v, "category", "self"))
+    for col, m in zip(st.columns(len(v.models)), v.models, strict=True):
         with col:
             st.markdown(f"**{m.label}**")
-            div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
-            column = schema.n_categories_column(v.k)
-            if div is not None and column in div:
-                mean, std = tables.mean_std(div[column])
+            stats = diversity_at(m, v.k, v.convention)
+            chance = tables.row_at_k(ui.load(m, schema.DIVERSITY_CHANCE, "chance baselines",
+                                             convention=v.convention), v.k)
+            if stats is not None:
+                mean, std, n = stats
                 ui.figure(f"Categories in {v.k}-NN", f"{mean:.2f}",
-                          f"std {std:.2f} over {len(div):,} tokens",
+                          f"chance {chance['expected_random']:.2f} · shuffled {chance['permutation_mean']:.2f}"
+                          if chance is not None else f"std {std:.2f} over {n:,} tokens",
                           help=f"numNeighborCategory@{v.k}: the number of distinct categories among a token's "
-                               f"{v.k} nearest neighbours, mean over {len(div):,} tokens.")
-            sep = ui.load(m, schema.SEPARABILITY, "separability probes")
+                               f"{v.k} nearest neighbours, mean over {n:,} tokens (std {std:.2f}). Chance: the mean "
+                               f"for {v.k} tokens drawn at random, and for the real neighbours with the categories "
+                               "shuffled over the tokens.")
+            sep = ui.load(m, schema.SEPARABILITY, "separability probes", convention=v.convention)
             if sep is not None:
                 accuracy, n = tables.separability_headline(sep)
-                ui.figure("Separability", f"{accuracy:.1%}", f"average over {n} categories",
+                ui.figure("Separability", f"{accuracy:.1%}", f"average over {n} categories · chance 50%",
                           help=f"Mean 10-fold accuracy of a linear probe over {n} categories "
-                               "(one category vs the rest).")
+                               "(one category vs the rest, balanced: chance is 50%).")
             meaning = ui.load(m, schema.MEANING, "meaning statistics")
             if meaning is not None and len(meaning):
                 mk = int(meaning["k"].max())
-                shared = tables.weighted_mean(meaning[meaning["k"] == mk])
-                ui.figure(f"Translations in {mk}-NN", f"{shared:.2f}",
-                          "tokens with a dictionary translation",
+                at_k = meaning[meaning["k"] == mk]
+                ui.figure(f"Translations in {mk}-NN", f"{tables.weighted_mean(at_k):.2f}",
+                          f"chance {tables.weighted_mean(at_k, 'chance_mean'):.3f}",
                           help=f"How many of a token's {mk} nearest neighbours share a translation with it (a CLDR "
-                               "concept or a dictionary translation), mean over the tokens that have one.")
+                               "concept or a dictionary translation), mean over the tokens that have one; chance: "
+                               f"the same for {mk} neighbours drawn at random.")
     for cmp in v.catalog.comparisons.values():
         geometry = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
         if geometry is None:
             continue
         overall = geometry[(geometry["category"] == schema.ALL_CATEGORIES)
                            & (geometry["model_a"] < geometry["model_b"])]
-        overall = overall[overall["k"] == overall.groupby(["model_a", "model_b"])["k"].transform("max")]
-        k = int(overall["k"].max()) if len(overall) else cmp.neighbor_k
+        k = v.k if v.k in set(overall["k"]) else int(overall["k"].max()) if len(overall) else cmp.neighbor_k
+        overall = overall[overall["k"] == k]
         st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary each pair shares")
+        st.caption(ui.convention_note(v, depends=False))
         for col, row in zip(st.columns(max(len(overall), 1)), overall.itertuples(), strict=False):
-            ui.figure(f"{row.model_a} vs {row.model_b}",
-                      f"{row.jaccard_mean:.3f}", f"over {row.n_tokens:,} shared tokens", container=col,
-                      help=f"Mean Jaccard index of the two models' {k} nearest neighbours among the tokens "
-                           f"both vocabularies share (comparison '{cmp.slug}').")
+            overlap = tables.with_chance(row.overlap_mean, row.overlap_chance, ".3f")
+            ui.figure(f"{row.model_a} vs {row.model_b}", f"{row.jaccard_mean:.3f}",
+                      f"chance {row.jaccard_chance:.4f} · overlap {overlap}", container=col,
+                      help=f"Mean Jaccard index of the two models' {k} nearest neighbours among the "
+                           f"{row.n_tokens:,} tokens both vocabularies share (comparison '{cmp.slug}'); overlap: "
+                           f"|A∩B| / {k}; chance: two random sets of {k} of those tokens.")
 
     st.subheader("Models")
     cols = st.columns(len(v.models))

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, lookup, state, tables, ui
-from precompute import schema
+from precompute import conventions, schema
 from precompute.categories import display_category
 
 PAGE = {"title": "Separability", "url_path": "separability", "icon": ":material/call_split:", "order": 30,
@@ -14,29 +14,75 @@ PAGE = {"title": "Separability", "url_path": "separability", "icon": ":material/
 
 AXES = {"half": "from 0.5 (chance)", "paper": "0.85–1.0 (as in the paper)"}
 DOMAINS = {"half": (0.5, 1.0), "paper": (0.85, 1.0)}
+#: The error bar of each convention: the paper's 95% bootstrap interval of the folds, our ± one sd.
+ERRORS: dict[str, str | tuple[str, str]] = {conventions.PAPER: ("ci_low", "ci_high"), conventions.REFINED: "std"}
+FULL, SHARED = "full vocabulary", "shared tokens"
+
+
+def shared_probes(v: ui.View) -> pd.DataFrame | None:
+    """The selected models' probes on the tokens their comparison's models share (the paper's token set),
+    or None after saying why there are none."""
+    slugs = [m.slug for m in v.models]
+    options = [c for c, info in v.catalog.comparisons.items() if set(slugs) & set(info.models)]
+    if not options:
+        st.info("No comparison holds the selected models: build one with `python -m precompute compare MODEL_A "
+                "MODEL_B` to probe them on the tokens they share.")
+        return None
+    cmp = v.catalog.comparisons[ui.pick_comparison(options)]
+    shared = ui.load(cmp, schema.SEPARABILITY_SHARED, "shared-token probes", convention=v.convention)
+    if shared is None:
+        return None
+    outside = [m.label for m in v.models if m.slug not in cmp.models]
+    if outside:
+        st.info(f"Comparison **{cmp.slug}** ({', '.join(cmp.models)}) does not hold {', '.join(outside)}: "
+                "shown on its full vocabulary only.")
+    labels = {m.slug: m.label for m in v.models}
+    shared = shared[shared["model"].isin(list(labels))]
+    if shared["mean"].isna().all() and len(shared):
+        largest = shared.sort_values("n_tokens").iloc[-1]
+        st.info(f"On the tokens the models of comparison **{cmp.slug}** share, no category has enough tokens for a "
+                f"probe (the largest: {largest['category']}, {largest['n_tokens']:,} tokens; {largest['note']}).")
+    return shared.assign(model=shared["model"].map(labels))
+
 
 v = ui.view()
 st.title("Separability")
-st.caption("Per category: a logistic-regression probe, category vs the rest, balanced by undersampling; "
-           "mean accuracy over the folds, error bars ± one standard deviation.")
-axis = st.segmented_control("Accuracy axis", list(AXES), default="half", required=True,
-                            **state.bind(state.AXIS, list(AXES), "axis"),
-                            help="; ".join(f"{k}: {text}" for k, text in AXES.items()))
+st.caption("Per category: a logistic-regression probe on the L2-normalised rows, category vs the rest, balanced by "
+           "undersampling; mean accuracy over 10 folds. "
+           + ui.convention_note(v, "category", "error"))
+with st.container(horizontal=True):
+    axis = st.segmented_control("Accuracy axis", list(AXES), default="half", required=True,
+                                **state.bind(state.AXIS, list(AXES), "axis"),
+                                help="; ".join(f"{k}: {text}" for k, text in AXES.items())
+                                + ". A bar below the axis is marked ▼ with its value.")
+    on_shared = st.toggle("On the vocabulary the models share (as the paper)",
+                          **state.bind(state.SHARED_VOCABULARY, ["true", "false"], "shared vocabulary"),
+                          help="Beside each model's probes on its full vocabulary, the same probes on the tokens "
+                               "all models of a comparison share, so that the models are measured on one token set.")
 
 if ui.require_models(v):
     frames = []
     for m in v.models:
-        sep = ui.load(m, schema.SEPARABILITY, "separability probes")
+        sep = ui.load(m, schema.SEPARABILITY, "separability probes", convention=v.convention)
         if sep is not None:
-            frames.append(sep.drop(columns=["folds"]).assign(model=m.label))
+            frames.append(sep.assign(model=m.label, vocabulary=FULL))
+    shared = shared_probes(v) if on_shared else None
+    if shared is not None:
+        frames.append(shared.assign(vocabulary=SHARED))
     if frames:
-        sep = pd.concat(frames, ignore_index=True)
-        sep["shown_category"] = sep["category"].map(display_category)
+        sep = pd.concat(frames, ignore_index=True).drop(columns=["folds"])
+        sep = sep.assign(shown_category=sep["category"].map(display_category),
+                         probe=sep["model"] + (" · " + sep["vocabulary"] if on_shared else ""))
         scored = ui.filter_categories(sep.dropna(subset=["mean"]), v.categories)
-        skipped = ui.filter_categories(sep[sep["mean"].isna()], v.categories)
-        ui.chart(charts.grouped_bars(scored, "mean", "std", y_title="accuracy", y_domain=DOMAINS[axis],
-                                     title="Category identification accuracy"), key="sep_bars")
-        ui.downloads(scored.drop(columns=["shown_category"]), "separability", v.models, "sep")
+        skipped = ui.filter_categories(sep[sep["mean"].isna() & (sep["vocabulary"] == FULL)], v.categories)
+        ui.chart(charts.grouped_bars(scored, "mean", ERRORS[v.convention], group="probe", color="model",
+                                     shade="vocabulary" if on_shared else None, y_title="accuracy",
+                                     y_domain=DOMAINS[axis], title="Category identification accuracy"),
+                 key="sep_bars")
+        if on_shared:
+            st.caption("Opaque: each model's full vocabulary; pale: the tokens the comparison's models share.")
+        ui.downloads(scored.drop(columns=["shown_category"]), f"separability_{v.convention}", v.models, "sep",
+                     {"convention": v.convention})
         if len(skipped):
             minimum = {m.label: m.params.get("min_category_tokens", "?") for m in v.models}
             with st.expander(f"Not probed: {len(skipped)} categories with too few tokens"):
@@ -45,8 +91,10 @@ if ui.require_models(v):
                         f"{r.category} ({r.n_tokens:,})" for r in rows.sort_values("category").itertuples()))
 
     st.subheader("Pairwise: category a vs category b")
+    st.caption("Mean accuracy of a probe telling category a from category b (balanced, 10 folds). "
+               + ui.convention_note(v, "category", only=conventions.REFINED))
     for m in ui.model_columns(v.models):
-        pair = ui.load(m, schema.SEPARABILITY_PAIRWISE, "pairwise probes")
+        pair = ui.load(m, schema.SEPARABILITY_PAIRWISE, "pairwise probes", convention=conventions.REFINED)
         if pair is None:
             continue
         keep = set(v.categories)
@@ -59,10 +107,10 @@ if ui.require_models(v):
 
     st.subheader("Tokens the probe gets wrong")
     st.caption("Out-of-fold predictions: the token's category (label) disagrees with the probe's answer. "
-               "Open a token to see its neighbours.")
+               "Open a token to see its neighbours. " + ui.convention_note(v, "category"))
     for m in ui.model_columns(v.models):
-        pred = ui.load(m, schema.SEPARABILITY_PREDICTIONS, "probe predictions")
-        tok = ui.load(m, schema.TOKENS, "token table")
+        pred = ui.load(m, schema.SEPARABILITY_PREDICTIONS, "probe predictions", convention=v.convention)
+        tok = ui.load(m, schema.TOKENS, "token table", convention=v.convention)
         if pred is None or tok is None:
             continue
         wrong = pred[pred["label"] != pred["predicted"]].merge(

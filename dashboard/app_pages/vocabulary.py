@@ -3,14 +3,15 @@
 import streamlit as st
 
 from dashboard import charts, ui
-from precompute import schema
+from precompute import conventions, schema
 
 PAGE = {"title": "Vocabulary", "url_path": "vocabulary", "icon": ":material/abc:", "order": 80,
         "summary": "how many tokens the tokenizers share"}
 
 v = ui.view()
 st.title("Vocabulary overlap")
-st.caption("Token texts after normalisation (word-boundary mark ▁ for every tokenizer).")
+st.caption("Token texts after normalisation (word-boundary mark ▁ for every tokenizer); not LATIN by the category "
+           "of the text. " + ui.convention_note(v, "category", only=conventions.REFINED))
 if not v.catalog.comparisons:
     st.info("No comparison built yet. Build one with `python -m precompute compare MODEL_A MODEL_B` "
             "(`python -m precompute build --default` builds the default one).")
