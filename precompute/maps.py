@@ -206,7 +206,8 @@ def map_table(
 
 
 STEP = Step(
-    "map", needs=("tokens",), params=("umap_neighbors", "umap_min_dist", "seed"), writes=(schema.MAP,),
-    compute=lambda ctx: {schema.MAP: map_table(ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config,
-                                               progress=ctx.progress)},
+    "map", needs=("tokens", "neighbors"), params=("umap_neighbors", "umap_min_dist", "seed"), writes=(schema.MAP,),
+    compute=lambda ctx: {schema.MAP: map_table(
+        ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config, progress=ctx.progress,
+        neighbors=ctx.array(schema.NEIGHBORS), similarities=ctx.array(schema.SIMILARITIES))},
 )
