@@ -6,7 +6,7 @@ Every chart carries Vega-Embed options that offer PNG/SVG export in its ``…`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import altair as alt
 import pandas as pd
@@ -19,11 +19,31 @@ alt.data_transformers.disable_max_rows()
 
 #: Categories in legend order: the paper's 13 writing systems, symbols, numbers, then the rest.
 CATEGORY_ORDER: tuple[str, ...] = PLOTTED + (OTHER,)
-#: The colour of each category in every chart (distinct hues for scripts, greys for S, N, other).
+#: The colour of each category in every chart: the Okabe-Ito palette, then colours picked to stay apart
+#: from it and each other under deuteranopia and protanopia (CIELAB distance at least 14 between any two,
+#: tested with Machado et al.'s simulation); "other" a light grey, behind the categories the paper plots.
 CATEGORY_COLORS: dict[str, str] = dict(zip(CATEGORY_ORDER, (
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#e377c2", "#17becf", "#8c564b",
-    "#bcbd22", "#f7b6d2", "#aec7e8", "#98df8a", "#ffbb78", "#7f7f7f", "#525252", "#c7c7c7",
+    "#0072b2", "#e69f00", "#009e73", "#d55e00", "#56b4e9", "#cc79a7", "#f0e442", "#663300",
+    "#0000ff", "#6666ff", "#003399", "#663333", "#663366", "#000000", "#00cc66", "#bbbbbb",
 ), strict=True))
+#: Model colours, given out in catalog order (:func:`model_colors`), so that a model keeps its colour on
+#: every page whatever is selected: Tableau 10, whose hues stay apart from each other.
+MODEL_PALETTE: tuple[str, ...] = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+                                  "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def model_colors(labels: Sequence[str]) -> dict[str, str]:
+    """One colour per model label, by its place among *all* models (not the selected ones)."""
+    return {label: MODEL_PALETTE[i % len(MODEL_PALETTE)] for i, label in enumerate(labels)}
+
+
+def model_scale(colors: Mapping[str, str] | None, shown: Sequence[str]) -> alt.Scale | alt.UndefinedType:
+    """The colour scale of the models ``shown``, each in its :func:`model_colors` colour."""
+    if not colors:
+        return alt.Undefined
+    domain = [m for m in colors if m in set(shown)]
+    return alt.Scale(domain=domain, range=[colors[m] for m in domain])
+
 
 #: Readable axis and legend titles for the table columns the charts plot (others show as named).
 TITLES: dict[str, str] = {
@@ -88,7 +108,7 @@ def token_map(df: pd.DataFrame, color: str = "category", title: str = "", select
 def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = None, x: str = "category",
                  group: str = "model", y_title: str | None = None, y_domain: tuple[float, float] | None = None,
                  title: str = "", reference: str | None = None, color: str | None = None,
-                 shade: str | None = None) -> alt.LayerChart:
+                 shade: str | None = None, palette: Mapping[str, str] | None = None) -> alt.LayerChart:
     """Bars of ``y`` per ``x`` (categories), one bar per ``group`` (model) side by side, with error bars.
 
     ``err`` is a column of half-widths (a standard deviation or a 95% interval: the bar spans
@@ -98,6 +118,7 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
     it would vanish, so it is marked at the axis' foot with a ▼ and its value. ``color`` colours the
     bars by another column than ``group`` (the model, when a group is "model · vocabulary") and
     ``shade`` draws a column as opacity (two levels at most: full vocabulary, shared tokens).
+    ``palette``: the models' colours (:func:`model_colors`), for bars coloured by model.
     """
     order = category_sort(df[x]) if x == "category" else sorted(df[x].unique())
     scale = alt.Scale(domain=list(y_domain), clamp=True, zero=False) if y_domain else alt.Scale(zero=True)
@@ -112,6 +133,7 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
         tooltip.append(alt.Tooltip(f"{reference}:Q", format=".4g"))
     encoding = {"y": alt.Y(f"{y}:Q", scale=scale, title=y_title or y),
                 "color": alt.Color(f"{color or group}:N", title=color or group,
+                                   scale=model_scale(palette, df[color or group].unique()),
                                    legend=alt.Legend(orient="bottom", columns=2)), "tooltip": tooltip}
     if shade:
         levels = sorted(df[shade].dropna().unique())
@@ -140,10 +162,19 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
     return exportable(alt.layer(*layers, title=title).properties(height=360))
 
 
+#: Narrowest heatmap cell (px) that still shows its number.
+MIN_CELL_WIDTH = 30
+
+
 def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: str = ".2f",
             domain: tuple[float, float] | None = None, facet: str | None = None, x_sort: Sequence[str] | None = None,
             y_sort: Sequence[str] | None = None) -> alt.Chart:
-    """A matrix of ``value`` over ``x`` × ``y`` with the numbers written in the cells; optional facets."""
+    """A matrix of ``value`` over ``x`` × ``y`` with the numbers written in the cells; optional facets.
+
+    ``domain``: the colour scale's range; pages showing one heatmap per model pass the same to each, so
+    that a colour means one value in every panel. Numbers are written only in cells at least
+    :data:`MIN_CELL_WIDTH` wide (on a phone a 16-column matrix shows its colours and tooltips).
+    """
     scale = alt.Scale(scheme="blues", domain=list(domain)) if domain else alt.Scale(scheme="blues")
     base = alt.Chart().encode(
         x=alt.X(f"{x}:N", sort=list(x_sort) if x_sort else "ascending", title=title_of(x)),
@@ -154,8 +185,11 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: 
         tooltip=[alt.Tooltip(f"{y}:N", title=title_of(y)), alt.Tooltip(f"{x}:N", title=title_of(x)),
                  alt.Tooltip(f"{value}:Q", format=fmt, title=title_of(value))],
     )
+    columns = max(int(df[x].nunique()), 1)
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text(f"{value}:Q", format=fmt),
+        # numbers only where a cell is wide enough for them (a phone shows the colours; the tooltip the number)
+        opacity=alt.condition(f"width / {columns} >= {MIN_CELL_WIDTH}", alt.value(1), alt.value(0)),
         color=alt.condition(alt.datum[value] > _midpoint(df[value], domain), alt.value("white"), alt.value("black")),
     )
     layered = alt.layer(cells, text, data=df).properties(height=alt.Step(26))  # rows tall enough for their numbers
@@ -214,16 +248,17 @@ def facet_histogram(df: pd.DataFrame, value: str, facet: str = "model", title: s
 
 def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "model", title: str = "",
                    x_title: str | None = None, y_title: str | None = None,
-                   x_sort: Sequence[str] | None = None) -> alt.LayerChart:
+                   x_sort: Sequence[str] | None = None, palette: Mapping[str, str] | None = None) -> alt.LayerChart:
     """``y`` against an ordered ``x`` (frequency decile), one line per model, a band of ``y ± err``.
 
-    ``x_sort``: the order of ``x``'s values when they are labels ("never seen", "1", …, "10").
+    ``x_sort``: the order of ``x``'s values when they are labels ("never seen", "1", …, "10");
+    ``palette``: the models' colours (:func:`model_colors`).
     """
     data = df.assign(_lo=df[y] - df[err], _hi=df[y] + df[err])
     base = alt.Chart(data, title=title).encode(
         x=alt.X(f"{x}:O", title=x_title or x, sort=list(x_sort) if x_sort else "ascending",
                 axis=alt.Axis(labelAngle=0)),
-        color=alt.Color(f"{group}:N", title=group)
+        color=alt.Color(f"{group}:N", title=group, scale=model_scale(palette, df[group].unique()))
     )
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("_lo:Q", title=y_title or y), y2="_hi:Q")
     line = base.mark_line(point=True).encode(

@@ -125,12 +125,32 @@ class ModelInfo(ArtifactInfo):
         shape = self.manifest.get("files", {}).get(schema.NEIGHBORS, {}).get("shape")
         return int(shape[1]) if shape else int(self.params.get("k", 0))
 
+    @property
+    def source_text(self) -> str:
+        """Where the weights come from, as a reader can fetch them again: the package and its version, the
+        hub id at its commit, or the matrix's hash. Never ``model.origin``, the path on the build machine.
+
+        >>> ModelInfo("m", Path("."), {"model": {"source": "builtin", "package": "wordllama", "revision": "0.3"}}
+        ...           ).source_text
+        'PyPI wordllama 0.3'
+        """
+        model = self.model
+        source, revision = model.get("source"), model.get("revision")
+        if source == "builtin":
+            return f"PyPI {model.get('package', '?')} {revision or '(version unknown)'}"
+        if source == "huggingface":
+            return f"hub {model.get('id', self.slug)} @ {revision or '(revision unknown)'}"
+        if source == "matrix":
+            return f"matrix ({revision or 'hash unknown'})"
+        return f"{source or 'unknown source'}" + (f" @ {revision}" if revision else "")
+
     def provenance(self) -> dict[str, Any]:
         """What a downloaded table needs to be traced back: model, revision, parameters, build."""
         return {
             "model": self.model.get("id", self.slug),
             "revision": self.model.get("revision"),
             "source": self.model.get("source"),
+            "from": self.source_text,
             "params": self.params,
             "built_at": self.manifest.get("built_at"),
             "tool_version": self.manifest.get("tool_version"),

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from precompute.categories import BOUNDARY
+from precompute.categories import BOUNDARY, OTHER, PLOTTED, display_category
+from precompute.conventions import PAPER
+from precompute.intervals import ci95
 from precompute.tokens import UNSEEN
 
 #: Characters a table cell would not show, or would apply to the text around them: controls (``\r``),
@@ -110,6 +112,17 @@ def mark_shared(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def poster_overlap(neighbors: pd.Series, reference: Sequence[str]) -> list[str]:
+    """The tokens of a reference list (the poster's) that a model's neighbour list also holds, in the
+    reference's order; token texts compared without the word-boundary mark, as :func:`mark_shared` does.
+
+    >>> poster_overlap(pd.Series(["▁when", "▁då", "x"]), ["when", "når", "då"])
+    ['when', 'då']
+    """
+    bare = set(neighbors.astype(str).str.replace(BOUNDARY, "", regex=False))
+    return [t for t in dict.fromkeys(reference) if t in bare]
+
+
 def value_counts_share(values: pd.Series, model: str, column: str) -> pd.DataFrame:
     """Counts and shares of each value, for a histogram that sends a few rows instead of every token."""
     counts = values.value_counts().sort_index()
@@ -123,9 +136,14 @@ def mean_std(values: pd.Series) -> tuple[float, float]:
     return float(v.mean()) if len(v) else float("nan"), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
 
 
-def separability_headline(separability: pd.DataFrame) -> tuple[float, int]:
-    """Average probe accuracy over the categories that had a probe, and how many those are."""
-    scored = pd.to_numeric(separability["mean"], errors="coerce").dropna()
+def separability_headline(separability: pd.DataFrame, categories: Sequence[str] | None = None) -> tuple[float, int]:
+    """Average probe accuracy over ``categories`` (default: every category that had a probe), and how many.
+
+    Models probe different categories (a category needs enough tokens), so a page comparing models
+    passes the categories all of them probed (:func:`common_probes`).
+    """
+    rows = separability if categories is None else separability[separability["category"].isin(list(categories))]
+    scored = pd.to_numeric(rows["mean"], errors="coerce").dropna()
     return (float(scored.mean()) if len(scored) else float("nan")), int(len(scored))
 
 
@@ -169,3 +187,70 @@ def with_chance(value: float, chance: float | None, fmt: str = ".2f") -> str:
     """
     text = format(value, fmt)
     return text if chance is None or pd.isna(chance) else f"{text} (chance {format(chance, fmt)})"
+
+
+def plotted(df: pd.DataFrame, column: str = "category") -> tuple[pd.DataFrame, list[str]]:
+    """The rows of categories the charts draw one by one (the paper's 15), and the raw labels left out.
+
+    A per-category statistic (a probe's accuracy, a mean norm) of ARMENIAN or P cannot be pooled into
+    "other" from its per-category rows, so charts draw the 15 and the page names the rest (the CSV keeps
+    them).
+
+    >>> plotted(pd.DataFrame({"category": ["LATIN", "P", "ARMENIAN"]}))[1]
+    ['ARMENIAN', 'P']
+    """
+    keep = df[column].isin(PLOTTED)
+    return df[keep], sorted(map(str, df.loc[~keep, column].unique()))
+
+
+def fold_breakdown(breakdown: pd.DataFrame, convention: str) -> pd.DataFrame:
+    """A category × neighbour-category breakdown in the display categories (the paper's 15 and "other").
+
+    Refined: a cell is the mean count over *all* tokens of the row category, so cells add up: a column
+    group's cell is the sum of its columns, a row group's the token-weighted mean of its rows, exactly;
+    a row still sums to k. Paper: a cell averages only the tokens with a neighbour in that column
+    category, which does not add up, so the unplotted rows and columns are left out (as the paper's
+    figure did). ``breakdown``: columns ``category, neighbor_category, mean, n_tokens`` (one k).
+    """
+    df = breakdown.assign(category=breakdown["category"].map(display_category),
+                          neighbor_category=breakdown["neighbor_category"].map(display_category))
+    if convention == PAPER:
+        return df[(df["category"] != OTHER) & (df["neighbor_category"] != OTHER)][
+            ["category", "neighbor_category", "mean", "n_tokens"]].reset_index(drop=True)
+    raw = breakdown.assign(neighbor_category=df["neighbor_category"])
+    per_row = raw.groupby(["category", "neighbor_category"], sort=False).agg(
+        mean=("mean", "sum"), n_tokens=("n_tokens", "first")).reset_index()
+    per_row = per_row.assign(category=per_row["category"].map(display_category),
+                             _total=per_row["mean"] * per_row["n_tokens"])
+    out = per_row.groupby(["category", "neighbor_category"], sort=False)["_total"].sum().reset_index()
+    # a row group's tokens: every raw row's, whether or not it has a neighbour in this column
+    sizes = raw.groupby("category")["n_tokens"].first()
+    sizes = sizes.groupby(sizes.index.map(display_category)).sum()
+    out = out.assign(n_tokens=out["category"].map(sizes))
+    return out.assign(mean=out["_total"] / out["n_tokens"])[["category", "neighbor_category", "mean", "n_tokens"]]
+
+
+def outside(categories: pd.Series, selected: Sequence[str]) -> np.ndarray:
+    """Which rows' (raw) categories fall outside the selected display categories, as a bool array."""
+    return ~categories.astype("string").fillna("").map(display_category).isin(list(selected)).to_numpy(bool)
+
+
+def by_decile(values: pd.Series, deciles: pd.Series) -> pd.DataFrame:
+    """numNeighborCategory@k by frequency decile of the tokens given: decile, n_tokens, mean, ci95.
+
+    The stored by-decile table is over every token; a page with a category filter recomputes it over
+    the tokens it keeps (unranked tokens, below ``UNSEEN``, left out, as the build does).
+    """
+    keep = deciles.to_numpy() >= UNSEEN
+    agg = pd.to_numeric(values[keep]).groupby(deciles[keep].to_numpy()).agg(["size", "mean", "std"])
+    return pd.DataFrame({"decile": agg.index.to_numpy(), "n_tokens": agg["size"].to_numpy(),
+                         "mean": agg["mean"].to_numpy(), "ci95": ci95(agg["std"].to_numpy(), agg["size"].to_numpy())})
+
+
+def common_probes(separability: Mapping[str, pd.DataFrame], selected: Sequence[str]) -> list[str]:
+    """The categories (among ``selected``) that every model's separability table scored: the ones whose
+    average compares like with like."""
+    sets = [set(df.loc[pd.to_numeric(df["mean"], errors="coerce").notna(), "category"].astype(str))
+            for df in separability.values()]
+    common = set.intersection(*sets) if sets else set()
+    return [c for c in PLOTTED if c in common and display_category(c) in set(selected)]

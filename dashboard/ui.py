@@ -17,7 +17,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, pages, state
+from dashboard import charts, data, pages, state, statistics
 from precompute import conventions, schema
 from precompute.categories import OTHER, PLOTTED
 from precompute.store import ArtifactError
@@ -188,42 +188,75 @@ def figure(label: str, value: str, note: str | None = None, help: str | None = N
     container.metric(label, value, note, delta_color="off", delta_arrow="off", help=help)
 
 
-def provenance(models: Sequence[data.ModelInfo], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"tool": "hyperpolyglot", "models": [m.provenance() for m in models], **(extra or {})}
+def view_record(v: View | None = None) -> dict[str, Any]:
+    """The view a downloaded table was taken from: page, models, categories, k, conventions, every URL
+    option of the page, and the link that reopens it."""
+    v = v or view()
+    return {"page": pages.shown_url_path() or "overview", "models": [m.slug for m in v.models],
+            "categories": v.categories, "k": v.k, "convention": v.convention,
+            "options": {name: st.query_params.get_all(name) for name in st.query_params},
+            "link": state.share_url(pages.shown_url_path(), pages.current().url_paths)}
 
 
-def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ModelInfo], key: str,
-              extra: dict[str, Any] | None = None) -> None:
-    """Two buttons under a chart: its data as CSV, and where the data came from (JSON).
+def provenance(models: Sequence[data.ArtifactInfo], extra: dict[str, Any] | None = None,
+               approximate: bool = False) -> dict[str, Any]:
+    """What a downloaded table needs to be cited: the tool, each model (source, revision, parameters, build)
+    with the sha256 of every artifact it was built into, the view, and whether the figures are approximate."""
+    return {"tool": "hyperpolyglot",
+            "models": [{**m.provenance(), "artifacts": {name: f.get("sha256") for name, f in
+                                                        m.manifest.get("files", {}).items()}}
+                       if isinstance(m, data.ModelInfo) else {"comparison": m.slug} for m in models],
+            "view": view_record(),
+            "approximate": ("yes: neighbours found by the Annoy index (approximate nearest neighbours; see each "
+                            "model's measured recall)") if approximate else "no: exact neighbour tables",
+            **(extra or {})}
+
+
+def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], key: str,
+              extra: dict[str, Any] | None = None, statistic: str | None = None, approximate: bool = False) -> None:
+    """A "Reproduce this figure" box under a chart: its data as CSV, where the data came from (JSON), the
+    link to the view, the commands that rebuild its artifacts, and the statistic's definition.
 
     Both files are written when clicked (Streamlit's deferred download), not at every run: written
     eagerly they took a seventh of the server's time under load and were held in memory per session.
     """
-    left, right = st.columns(2)
-    left.download_button("Data (CSV)", lambda: df.to_csv(index=False).encode("utf-8"), f"{name}.csv", "text/csv",
-                         key=f"dl_csv_{key}", icon=":material/download:")
-    right.download_button(
-        "Provenance (JSON)",
-        lambda: json.dumps(provenance(models, {"table": f"{name}.csv", **(extra or {})}), indent=2,
-                           ensure_ascii=False, default=str).encode("utf-8"),
-        f"{name}.provenance.json", "application/json", key=f"dl_prov_{key}", icon=":material/info:",
-    )
+    with st.expander("Reproduce this figure", icon=":material/replay:"):
+        left, right = st.columns(2)
+        left.download_button("Data (CSV)", lambda: df.to_csv(index=False).encode("utf-8"), f"{name}.csv", "text/csv",
+                             key=f"dl_csv_{key}", icon=":material/download:")
+        right.download_button(
+            "Provenance (JSON)",
+            lambda: json.dumps(provenance(models, {"table": f"{name}.csv", **(extra or {})}, approximate), indent=2,
+                               ensure_ascii=False, default=str).encode("utf-8"),
+            f"{name}.provenance.json", "application/json", key=f"dl_prov_{key}", icon=":material/info:",
+        )
+        if statistic:
+            st.markdown(f"**What it is.** {statistics.DEFINITIONS[statistic]}")
+        st.markdown("**Rebuild its artifacts**")
+        st.code("\n".join(dict.fromkeys(data.rebuild_command(m) for m in models)) or "(none)", language="bash")
+        st.markdown("**This view**")
+        link_box()
 
 
 def share_link() -> None:
-    """The full address of the view on screen, in a code box with a copy button; refused when too long.
+    """The full address of the view on screen, in a code box with a copy button (see :func:`link_box`)."""
+    with st.expander("Copy link to this view", icon=":material/link:"):
+        link_box()
+
+
+def link_box() -> None:
+    """The view's full address in a code box with a copy button; refused when too long.
 
     A link longer than :data:`state.MAX_LINK_LENGTH` would be cut or refused on its way (browsers,
     proxies, chat tools): the box then says so and what shortens it instead of offering it.
     """
     link = state.share_url(pages.shown_url_path(), pages.current().url_paths)
-    with st.expander("Copy link to this view", icon=":material/link:"):
-        if len(link) > state.MAX_LINK_LENGTH:
-            st.warning(f"The link to this view would be {len(link):,} characters long, more than the "
-                       f"{state.MAX_LINK_LENGTH:,} that browsers and proxies accept. Select fewer models or "
-                       "categories (or all of them: a default is left out of the link) to shorten it.")
-        else:
-            st.code(link, language=None)
+    if len(link) > state.MAX_LINK_LENGTH:
+        st.warning(f"The link to this view would be {len(link):,} characters long, more than the "
+                   f"{state.MAX_LINK_LENGTH:,} that browsers and proxies accept. Select fewer models or "
+                   "categories (or all of them: a default is left out of the link) to shorten it.")
+    else:
+        st.code(link, language=None)
 
 
 def neighbors_link_params(text: str, models: Sequence[str]) -> dict[str, str | list[str]]:
@@ -245,5 +278,34 @@ def page_link_to_neighbors(text: str, models: Sequence[str]) -> None:
 
 def filter_categories(df: pd.DataFrame, categories: Sequence[str], column: str = "shown_category") -> pd.DataFrame:
     return df[df[column].isin(list(categories))]
+
+
+def filtered(v: View) -> bool:
+    """Whether the sidebar leaves some categories out."""
+    return set(v.categories) != set(CATEGORY_OPTIONS)
+
+
+def filter_ignored(v: View, what: str) -> None:
+    """Say, while a category filter is on, that ``what`` is not filtered and why (it has no categories)."""
+    if filtered(v):
+        st.caption(f":material/filter_alt_off: The category filter does not apply to {what}.")
+
+
+def nothing_to_draw(v: View, what: str) -> None:
+    """Say that the selected categories leave ``what`` empty, instead of drawing empty axes."""
+    st.info(f"No {what} for the selected categories ({', '.join(v.categories)}): choose others in the sidebar.",
+            icon=":material/filter_alt:")
+
+
+def not_drawn(labels: Sequence[str]) -> None:
+    """Name the raw categories a chart leaves out (they have no display category of their own)."""
+    if labels:
+        st.caption(f"Not drawn: {', '.join(labels)} — categories the paper does not plot (“{OTHER}”), whose "
+                   "per-category figures cannot be pooled; they are in the CSV.")
+
+
+def model_colors(v: View) -> dict[str, str]:
+    """Every model's colour, by its place in the catalog: the same on every page whatever is selected."""
+    return charts.model_colors([m.label for m in v.catalog.models.values()])
 
 

@@ -23,3 +23,15 @@ XLMR_XL_CATEGORIES_STD = 0.98
 
 #: XLM-R: average accuracy of the one-vs-rest linear probes that tell a writing system from the rest.
 XLMR_SEPARABILITY = 0.992
+
+#: The poster's nearest neighbours of Swedish ``när`` ("when"), per model, in its order, as the poster's
+#: text reads (Wen-Yi & Mimno, EMNLP 2023 poster, "Embeddings encode semantics"; the mT5-XL column is
+#: cut after ``quan`` on the poster). Shown beside each loaded model's list, with the overlap counted.
+POSTER_NEIGHBORS: dict[str, dict[str, tuple[str, ...]]] = {
+    "när": {
+        "XLM-R-XL": ("when", "når", "då", "eftersom", "två", "när", "där", "för", "första", "från", "här", "också",
+                     "nästan", "även", "är", "innan", "stora", "människor"),
+        "mT5-XL": ("når", "när", "when", "lähe", "cuando", "quando", "シコ", "för", "innan", "near", "att", "Wenn",
+                   "hur", "quand", "quan"),
+    },
+}

@@ -6,11 +6,12 @@ import streamlit as st
 
 from dashboard import charts, data, tables, ui
 from precompute import paper, schema
-from precompute.categories import display_category
+from precompute.categories import OTHER, display_category
+from precompute.conventions import PAPER as paper_conventions
 
 PAGE = {"title": "Diversity", "url_path": "diversity", "icon": ":material/bar_chart:", "order": 50,
         "summary": "how many writing systems a token's neighbours span, by category and by frequency",
-        "needs": ("DIVERSITY", "TOKENS", "DIVERSITY_BREAKDOWN", "DIVERSITY_BY_CATEGORY", "DIVERSITY_BY_DECILE")}
+        "needs": ("DIVERSITY", "TOKENS", "DIVERSITY_BREAKDOWN", "DIVERSITY_BY_CATEGORY")}
 
 
 def frequency_source(models: list[data.ModelInfo]) -> str:
@@ -46,7 +47,8 @@ st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = {paper.
 
 if ui.require_models(v):
     column = schema.n_categories_column(v.k, v.convention)
-    counts, summary, rules = [], [], []
+    colors = ui.model_colors(v)
+    counts, summary, rules, by_decile = [], [], [], []
     for m in v.models:
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
         tok = ui.load(m, schema.TOKENS, "token table", convention=v.convention)
@@ -57,15 +59,21 @@ if ui.require_models(v):
                     f" (or built before the {v.convention} conventions were; rebuild it with "
                     f"`{data.rebuild_command(m)}`).")
             continue
-        div = div.merge(tok[["id", "shown_category"]], on="id")
+        div = div.merge(tok[["id", "shown_category", "frequency_decile"]], on="id")
         div = ui.filter_categories(div, v.categories)
+        if div.empty:
+            ui.nothing_to_draw(v, f"tokens of {m.label}")
+            continue
+        by_decile.append(tables.by_decile(div[column], div["frequency_decile"]).assign(model=m.label))
         mean, std = tables.mean_std(div[column])
         chance = tables.row_at_k(ui.load(m, schema.DIVERSITY_CHANCE, "chance baselines", convention=v.convention), v.k)
         summary.append({"model": m.label, "tokens": len(div), "mean": mean, "std": std,
                         "chance": None if chance is None else float(chance["expected_random"])})
         rules += references(m.label, mean, chance)
         counts.append(tables.value_counts_share(div[column], m.label, f"categories@{v.k}"))
-    if summary:
+    if not summary:
+        ui.nothing_to_draw(v, "tokens")
+    else:
         cols = st.columns(len(summary))
         for col, row in zip(cols, summary, strict=True):
             ui.figure(f"{row['model']}: mean categories@{v.k}", f"{row['mean']:.2f}",
@@ -85,49 +93,66 @@ if ui.require_models(v):
                    "null), both over all eligible tokens. "
                    + ui.convention_note(v, "category", "self"))
         ui.downloads(pd.concat([hist, refs], ignore_index=True), f"diversity_histogram_k{v.k}_{v.convention}",
-                     v.models, "div_hist", {"k": v.k, "convention": v.convention})
+                     v.models, "div_hist", {"k": v.k, "convention": v.convention}, statistic="diversity")
 
     st.subheader("Where the neighbours of each category fall")
-    st.caption(f"Mean number of a token's {v.k} neighbours in each category. "
-               + ui.convention_note(v, "category", "breakdown"))
+    breakdowns = {}
     for m in v.models:
         br = ui.load(m, schema.DIVERSITY_BREAKDOWN, "category breakdown", convention=v.convention)
-        if br is None:
+        if br is not None:
+            br = tables.fold_breakdown(br[br["k"] == v.k], v.convention)
+            breakdowns[m.slug] = br[br["category"].isin(v.categories) & br["neighbor_category"].isin(v.categories)]
+    st.caption(f"Mean number of a token's {v.k} neighbours in each category"
+               + (f", the categories the paper does not plot pooled as “{OTHER}”: a row sums to {v.k}"
+                  if v.convention != paper_conventions else
+                  f"; the categories the paper does not plot are left out, as in its figure, so a row sums to less "
+                  f"than {v.k}")
+               + (". Filtered: the columns outside the selected categories are left out, so rows no longer sum to "
+                  f"{v.k}" if ui.filtered(v) else "")
+               + ". One colour scale for all models. " + ui.convention_note(v, "category", "breakdown"))
+    top = max((float(b["mean"].max()) for b in breakdowns.values() if len(b)), default=float(v.k))
+    for slug, br in breakdowns.items():
+        m = v.catalog.models[slug]
+        if br.empty:
+            ui.nothing_to_draw(v, f"breakdown of {m.label}")
             continue
-        br = br[(br["k"] == v.k) & br["category"].map(display_category).isin(v.categories)
-                & br["neighbor_category"].map(display_category).isin(v.categories)]
         order = charts.category_sort(pd.concat([br["category"], br["neighbor_category"]]))
         ui.chart(charts.heatmap(br, "neighbor_category", "category", "mean", title=m.label, fmt=".1f",
-                                x_sort=order, y_sort=order), key=f"div_break_{m.slug}")
+                                x_sort=order, y_sort=order, domain=(0.0, top)), key=f"div_break_{m.slug}")
         ui.downloads(br, f"diversity_breakdown_{m.slug}_k{v.k}_{v.convention}", [m], f"div_break_{m.slug}",
-                     {"k": v.k, "convention": v.convention})
+                     {"k": v.k, "convention": v.convention}, statistic="breakdown")
 
-    by_cat, by_decile = [], []
+    by_cat = []
     for m in v.models:
         c = ui.load(m, schema.DIVERSITY_BY_CATEGORY, "diversity by category", convention=v.convention)
-        d = ui.load(m, schema.DIVERSITY_BY_DECILE, "diversity by frequency", convention=v.convention)
         if c is not None:
             by_cat.append(c[(c["k"] == v.k) & c["category"].map(display_category).isin(v.categories)]
                           .assign(model=m.label))
-        if d is not None:
-            by_decile.append(d[d["k"] == v.k].assign(model=m.label))
     if by_cat:
         st.subheader("Entropy of the neighbours' categories")
         st.caption("Per token, the entropy (nats) of its neighbours' category counts; mean per category, "
                    "error bars: 95% interval. " + ui.convention_note(v, "category", "self"))
         ent = pd.concat(by_cat, ignore_index=True)
-        ui.chart(charts.grouped_bars(ent, "entropy_mean", "entropy_ci95", y_title="entropy (nats)"), key="div_ent")
+        drawn, left_out = tables.plotted(ent)
+        if drawn.empty:
+            ui.nothing_to_draw(v, "entropy")
+        else:
+            ui.chart(charts.grouped_bars(drawn, "entropy_mean", "entropy_ci95", y_title="entropy (nats)",
+                                         palette=colors), key="div_ent")
+        ui.not_drawn(left_out)
         ui.downloads(ent, f"diversity_by_category_k{v.k}_{v.convention}", v.models, "div_ent",
-                     {"k": v.k, "convention": v.convention})
+                     {"k": v.k, "convention": v.convention}, statistic="entropy")
     if by_decile:
         st.subheader("By token frequency")
         st.caption(f"Frequency deciles of the tokens seen (1 = rarest); tokens never seen form their own bin. "
-                   f"{frequency_source(v.models)} Band: 95% interval. " + ui.convention_note(v, "category", "self"))
+                   f"{frequency_source(v.models)} Band: 95% interval; over the tokens of the selected categories. "
+                   + ui.convention_note(v, "category", "self"))
         dec = pd.concat(by_decile, ignore_index=True)
         labels, order = tables.decile_labels(dec["decile"])
         dec = dec.assign(frequency=labels)
         ui.chart(charts.line_with_band(dec, "frequency", "mean", "ci95", x_title="frequency decile",
-                                       y_title=f"mean categories@{v.k}", x_sort=order), key="div_dec")
+                                       y_title=f"mean categories@{v.k}", x_sort=order, palette=colors),
+                 key="div_dec")
         ui.downloads(dec, f"diversity_by_decile_k{v.k}_{v.convention}", v.models, "div_dec",
-                     {"k": v.k, "convention": v.convention})
+                     {"k": v.k, "convention": v.convention}, statistic="decile")
 ui.share_link()

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import charts, state, tables, ui
 from precompute import conventions, schema
+from precompute.categories import PLOTTED, token_categories
 
 PAGE = {"title": "Geometry", "url_path": "geometry", "icon": ":material/grid_on:", "order": 70,
         "summary": "how similar two models' neighbourhoods are (Jaccard, overlap, CKA, Procrustes), against chance"}
@@ -40,11 +41,17 @@ with controls:
                           help="; ".join(f"{k}: {text}" for k, text in METRICS.items()))
 cmp = v.catalog.comparisons[slug]
 geometry = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
-scopes = [schema.ALL_CATEGORIES] + (charts.category_sort(geometry["category"].unique()) if geometry is not None else [])
-scopes = list(dict.fromkeys(scopes))
+# one category's tokens: the categories the paper plots that the sidebar selects (pooling "other" from
+# per-category rows is not possible)
+present = set(geometry["category"]) if geometry is not None else set()
+scopes = [schema.ALL_CATEGORIES] + [c for c in PLOTTED if c in present and c in v.categories]
 with controls:
     scope = st.selectbox("Tokens", scopes, **state.bind(state.SCOPE, scopes, "category"),
-                         help=f"{schema.ALL_CATEGORIES}: all shared tokens; else the shared tokens of one category.")
+                         help=f"{schema.ALL_CATEGORIES}: all shared tokens; else the shared tokens of one of the "
+                              "categories selected in the sidebar.")
+if ui.filtered(v):
+    st.caption(f":material/filter_alt: The category filter chooses the categories offered under “Tokens” and the "
+               f"tokens listed at the bottom; “{schema.ALL_CATEGORIES}” is all shared tokens, whatever the filter.")
 
 if geometry is not None:  # at the sidebar's k where the comparison has it, else its largest
     ks = sorted(int(k) for k in geometry["k"].unique())
@@ -62,9 +69,9 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
         ui.chart(charts.heatmap(cell, "model_b", "model_a", metric, title=f"{METRICS[metric]} @{geo_k} — {scope}",
                                 fmt=".3f",
                                 domain=domain), key="geo_matrix")
-        ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", [m for m in v.catalog.models.values()
-                                                                 if m.slug in cmp.models], "geo",
-                     {"comparison": cmp.manifest.get("params"), "models": cmp.models})
+        ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", [cmp, *(m for m in v.catalog.models.values()
+                                                                        if m.slug in cmp.models)], "geo",
+                     {"comparison": cmp.manifest.get("params"), "models": cmp.models}, statistic="geometry")
     chance = against_chance(geometry[geometry["category"] == scope])
     if len(chance):
         st.subheader("Against chance")
@@ -84,7 +91,12 @@ if tokens is not None and len(tokens):
         b = st.selectbox("Model b", models, index=models.index(first_b), **state.bind(state.MODEL_B, models, "model b"))
     forward = (tokens["model_a"] == a) & (tokens["model_b"] == b)
     pair = tokens[forward | ((tokens["model_a"] == b) & (tokens["model_b"] == a))]
-    if pair.empty:
+    if ui.filtered(v):  # the shared tokens' categories, from their text (refined, like the comparison's)
+        shown_category = pd.Series(token_categories(pair["text"].astype(str).tolist()), index=pair.index)
+        pair = pair[~tables.outside(shown_category, v.categories)]
+    if pair.empty and ui.filtered(v):
+        ui.nothing_to_draw(v, f"shared tokens of {a} and {b}")
+    elif pair.empty:
         st.info(f"No per-token comparison of {a} and {b} in this build; pairs: {', '.join(pairs)}.")
     else:
         pair = pair.assign(open=[ui.neighbors_href(t, [a, b]) for t in pair["text"]],
@@ -99,5 +111,6 @@ if tokens is not None and len(tokens):
         right.dataframe(pair.nlargest(50, "jaccard")[["shown", "jaccard", "open"]], hide_index=True,
                         column_config=config)
         ui.downloads(pd.DataFrame(pair.drop(columns=["open", "shown"])), f"geometry_tokens_{a}_{b}",
-                     [m for m in v.catalog.models.values() if m.slug in (a, b)], "geo_tokens")
+                     [cmp, *(m for m in v.catalog.models.values() if m.slug in (a, b))], "geo_tokens",
+                     statistic="geometry")
 ui.share_link()

@@ -32,9 +32,14 @@ if ui.require_models(v):
         st.subheader(f"Neighbours that share a translation (of {', '.join(map(str, ks))})")
         st.caption("Mean per category with its 95% interval; black tick: the mean for as many neighbours drawn at "
                    "random (chance). " + ui.convention_note(v, "category", only=conventions.REFINED))
-        ui.chart(charts.grouped_bars(df, "mean", "ci95", y_title="neighbours sharing a concept",
-                                     reference="chance_mean"), key="mean_bars")
-        ui.downloads(df, "meaning", v.models, "meaning")
+        drawn, left_out = tables.plotted(df)
+        if drawn.empty:
+            ui.nothing_to_draw(v, "tokens with a translation")
+        else:
+            ui.chart(charts.grouped_bars(drawn, "mean", "ci95", y_title="neighbours sharing a concept",
+                                         reference="chance_mean", palette=ui.model_colors(v)), key="mean_bars")
+        ui.not_drawn(left_out)
+        ui.downloads(df, "meaning", v.models, "meaning", statistic="meaning")
     if retrieval:
         st.subheader("Translation retrieval")
         st.caption("For tokens with a translation in the vocabulary: is one among the nearest 1 / 10 neighbours? "
@@ -43,8 +48,15 @@ if ui.require_models(v):
         long = df.melt(id_vars=["model", "category", "n_tokens"], value_vars=["p_at_1", "p_at_10"],
                        var_name="metric", value_name="precision")
         long["model · metric"] = long["model"] + " · " + long["metric"].str.replace("p_at_", "P@")
-        ui.chart(charts.grouped_bars(long, "precision", group="model · metric", y_title="precision"), key="ret_bars")
-        ui.downloads(df, "translation_retrieval", v.models, "retrieval")
+        drawn, left_out = tables.plotted(long)
+        if drawn.empty:
+            ui.nothing_to_draw(v, "translation retrieval")
+        else:
+            ui.chart(charts.grouped_bars(drawn, "precision", group="model · metric", color="model",
+                                         shade="metric", y_title="precision", palette=ui.model_colors(v)),
+                     key="ret_bars")
+        ui.not_drawn(left_out)
+        ui.downloads(df, "translation_retrieval", v.models, "retrieval", statistic="retrieval")
 
     st.subheader("Examples")
     st.caption("Tokens with the most translated neighbours, among the selected categories. "

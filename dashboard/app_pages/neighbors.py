@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, lookup, state, tables, ui
-from precompute import schema
+from precompute import paper, schema
+from precompute.categories import BOUNDARY
 
 PAGE = {"title": "Neighbours", "url_path": "neighbours", "icon": ":material/hub:", "order": 40,
         "summary": "the nearest neighbours of any token, or of `king - man + woman`, in each model side by side",
@@ -49,11 +50,33 @@ def looked_up(row: pd.Series, token_id: int) -> str:
 
 #: Row shades by how many other selected models list the same neighbour: none, one, two or more.
 SHADES = ("", "background-color: #fff3bf", "background-color: #ffd43b")
+#: How a neighbour outside the sidebar's categories is drawn: still listed (the list is the token's), greyed.
+OUTSIDE = "color: #868e96; font-style: italic"
 
 
-def shade(shared: pd.Series) -> np.ndarray:
-    """Each row's style, from how many other models share that row's token (applied to every column)."""
-    return np.asarray(SHADES)[np.minimum(shared.to_numpy(int), len(SHADES) - 1)]
+def shade(shared: pd.Series, outside: np.ndarray | None = None) -> np.ndarray:
+    """Each row's style (applied to every column): its shade from how many other models share that row's
+    token, greyed when its category is outside the sidebar's selection."""
+    styles = np.asarray(SHADES, dtype=object)[np.minimum(shared.to_numpy(int), len(SHADES) - 1)]
+    if outside is not None:
+        styles = np.where(outside, [f"{s}; {OUTSIDE}".lstrip("; ") for s in styles], styles)
+    return styles
+
+
+def poster_lists(query: str, results: dict[str, pd.DataFrame], labels: dict[str, str]) -> pd.DataFrame | None:
+    """Each model's overlap with the poster's lists for ``query`` (paper.POSTER_NEIGHBORS), or None when the
+    poster has none: one row per poster column, one column per model ("3 of 18: when, då, när")."""
+    lists = paper.POSTER_NEIGHBORS.get(query.replace(BOUNDARY, ""))
+    if not lists or not results:
+        return None
+    rows = []
+    for column, reference in lists.items():
+        row = {"poster": column, "its list": " ".join(reference)}
+        for slug, table in results.items():
+            common = tables.poster_overlap(table["token"], reference)
+            row[labels[slug]] = f"{len(common)} of {len(reference)}" + (f": {', '.join(common)}" if common else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 v = ui.view()
@@ -159,7 +182,7 @@ if ui.require_models(v):
                 if "caption" in results[slug].attrs:
                     st.caption(results[slug].attrs["caption"])
                 shown_table = compact(table)
-                styles = shade(table["shared"])
+                styles = shade(table["shared"], tables.outside(table["category"], v.categories))
                 styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({"similarity": "{:.3f}"})
                 key = f"nb_table_{slug}"
                 st.dataframe(styled, hide_index=True, key=key,
@@ -168,7 +191,15 @@ if ui.require_models(v):
                              column_config=COLUMNS)
         st.caption("Highlighted: neighbours another selected model also lists (darker: two or more others). "
                    "Select a row to open its neighbours. " + ui.convention_note(v, "category"))
+        if ui.filtered(v):
+            n_out = sum(int(tables.outside(t["category"], v.categories).sum()) for t in shared.values())
+            st.caption(f":material/filter_alt: Each list is the token's true list, not filtered: the {n_out} "
+                       "neighbours outside the selected categories are shown in grey italics.")
+        beside = poster_lists(query, results, {s: v.catalog.models[s].label for s in results})
+        if beside is not None:
+            st.markdown(f"**Beside the poster** ({paper.CITATION}; XLM-R-XL and mT5-XL, k = 18 and 15 as printed)")
+            st.dataframe(beside, hide_index=True)
         everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
         ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbors",
-                     {"query": query, "k": v.k})
+                     {"query": query, "k": v.k}, statistic="neighbours", approximate=expression)
 ui.share_link()

@@ -5,7 +5,7 @@ page is the one view of the lengths."""
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, tables, ui
 from precompute import conventions, schema
 from precompute.categories import display_category
 
@@ -27,9 +27,15 @@ if ui.require_models(v):
             frames.append(norms[norms["category"].map(display_category).isin(v.categories)].assign(model=m.label))
     if frames:
         norms = pd.concat(frames, ignore_index=True)
-        ui.chart(charts.grouped_bars(norms, "mean", "std", y_title="L2 norm", reference="median",
-                                     title="Embedding norm by category"), key="norm_bars")
-        ui.downloads(norms, "norms_by_category", v.models, "norms")
+        drawn, left_out = tables.plotted(norms)
+        if drawn.empty:
+            ui.nothing_to_draw(v, "norms")
+        else:
+            ui.chart(charts.grouped_bars(drawn, "mean", "std", y_title="L2 norm", reference="median",
+                                         title="Embedding norm by category", palette=ui.model_colors(v)),
+                     key="norm_bars")
+        ui.not_drawn(left_out)
+        ui.downloads(norms, "norms_by_category", v.models, "norms", statistic="norms")
         st.dataframe(norms[["model", "category", "n_tokens", "mean", "std", "median"]], hide_index=True,
                      column_config={"n_tokens": st.column_config.NumberColumn("tokens", format="localized"),
                                     **{c: st.column_config.NumberColumn(format="%.3f")

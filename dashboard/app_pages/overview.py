@@ -7,18 +7,26 @@ import streamlit as st
 
 from dashboard import data, pages, tables, ui
 from precompute import conventions, paper, schema
+from precompute.categories import display_category
 
 PAGE = {"title": "Overview", "url_path": "", "icon": ":material/dashboard:", "order": 10,
         "summary": "the findings as numbers from the loaded artifacts, one card per model",
         "needs": ("DIVERSITY", "SEPARABILITY", "MEANING")}
 
 
-def diversity_at(m: data.ModelInfo, k: int, convention: str) -> tuple[float, float, int] | None:
-    """numNeighborCategory@k of one model under ``convention``: mean, sd and tokens, or None without it."""
+def diversity_at(m: data.ModelInfo, k: int, convention: str,
+                 categories: list[str] | None = None) -> tuple[float, float, int] | None:
+    """numNeighborCategory@k of one model under ``convention``: mean, sd and tokens (of ``categories``
+    only, when given), or None without it."""
     div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
     column = schema.n_categories_column(k, convention)
     if div is None or column not in div:
         return None
+    if categories is not None:
+        tok = ui.load(m, schema.TOKENS, "token table", convention=convention)
+        if tok is None:
+            return None
+        div = ui.filter_categories(div.merge(tok[["id", "shown_category"]], on="id"), categories)
     return (*tables.mean_std(div[column]), len(div))
 
 
@@ -76,18 +84,24 @@ st.caption("How language models represent languages in their token embeddings �
 if ui.require_models(v):
     st.subheader("Beside the paper")
     not_the_papers_models(v.models)
-    st.caption(f"Each model computed as the paper did: its conventions and k = {paper.K}, whatever the sidebar says, "
+    st.caption(f"Each model computed as the paper did: its conventions, k = {paper.K} and every category, whatever the "
+               "sidebar says, "
                "so that like is compared with like. Chance: k tokens drawn at random (the mean); the categories "
                f"shuffled over the real neighbours (the std). {paper.CITATION}.")
     st.dataframe(beside_the_paper(v.models), hide_index=True)
 
     st.subheader("Findings")
-    st.caption(f"At k = {v.k}, each beside its value for neighbours that carry no information (METHODS §10). "
+    probes = {m.label: p for m in v.models
+              if (p := ui.load(m, schema.SEPARABILITY, "separability probes", convention=v.convention)) is not None}
+    common = tables.common_probes(probes, v.categories)
+    st.caption(f"At k = {v.k}, each beside its value for neighbours that carry no information (METHODS §10), over the "
+               f"tokens of the selected categories. Separability: the average over the {len(common)} categories "
+               f"every model shown probed ({', '.join(common) or 'none'}), so that like is compared with like. "
                + ui.convention_note(v, "category", "self"))
     for col, m in zip(st.columns(len(v.models)), v.models, strict=True):
         with col:
             st.markdown(f"**{m.label}**")
-            stats = diversity_at(m, v.k, v.convention)
+            stats = diversity_at(m, v.k, v.convention, v.categories)
             chance = tables.row_at_k(ui.load(m, schema.DIVERSITY_CHANCE, "chance baselines",
                                              convention=v.convention), v.k)
             if stats is not None:
@@ -99,13 +113,14 @@ if ui.require_models(v):
                                f"{v.k} nearest neighbours, mean over {n:,} tokens (std {std:.2f}). Chance: the mean "
                                f"for {v.k} tokens drawn at random, and for the real neighbours with the categories "
                                "shuffled over the tokens.")
-            sep = ui.load(m, schema.SEPARABILITY, "separability probes", convention=v.convention)
-            if sep is not None:
-                accuracy, n = tables.separability_headline(sep)
+            if m.label in probes and common:
+                accuracy, n = tables.separability_headline(probes[m.label], common)
                 ui.figure("Separability", f"{accuracy:.1%}", f"average over {n} categories · chance 50%",
-                          help=f"Mean 10-fold accuracy of a linear probe over {n} categories "
-                               "(one category vs the rest, balanced: chance is 50%).")
+                          help=f"Mean 10-fold accuracy of a linear probe over the {n} categories every model shown "
+                               f"probed ({', '.join(common)}; one category vs the rest, balanced: chance is 50%).")
             meaning = ui.load(m, schema.MEANING, "meaning statistics")
+            if meaning is not None:
+                meaning = meaning[meaning["category"].map(display_category).isin(v.categories)]
             if meaning is not None and len(meaning):
                 mk = int(meaning["k"].max())
                 at_k = meaning[meaning["k"] == mk]
@@ -124,6 +139,7 @@ if ui.require_models(v):
         overall = overall[overall["k"] == k]
         st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary each pair shares")
         st.caption(ui.convention_note(v, depends=False))
+        ui.filter_ignored(v, "the overlap: it is over every token each pair shares")
         for col, row in zip(st.columns(max(len(overall), 1)), overall.itertuples(), strict=False):
             overlap = tables.with_chance(row.overlap_mean, row.overlap_chance, ".3f")
             ui.figure(f"{row.model_a} vs {row.model_b}", f"{row.jaccard_mean:.3f}",
@@ -141,8 +157,7 @@ if ui.require_models(v):
             if model.get("description"):
                 st.caption(str(model["description"]))
             st.markdown(
-                f"- source: `{model.get('source', '?')}` {model.get('origin') or ''}\n"
-                f"- revision: `{model.get('revision') or 'n/a'}`\n"
+                f"- source: {m.source_text}\n"
                 f"- vocabulary: **{int(model.get('vocab_size') or 0):,}** tokens, "
                 f"dimension **{model.get('dim', '?')}**\n"
                 f"- tokenizer: {model.get('tokenizer') or 'n/a'}\n"

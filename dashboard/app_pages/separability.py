@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, lookup, state, tables, ui
 from precompute import conventions, schema
-from precompute.categories import display_category
+from precompute.categories import OTHER, display_category
 
 PAGE = {"title": "Separability", "url_path": "separability", "icon": ":material/call_split:", "order": 30,
         "summary": "how well a linear probe tells one writing system from the rest, per category and pair",
@@ -75,14 +75,19 @@ if ui.require_models(v):
                          probe=sep["model"] + (" · " + sep["vocabulary"] if on_shared else ""))
         scored = ui.filter_categories(sep.dropna(subset=["mean"]), v.categories)
         skipped = ui.filter_categories(sep[sep["mean"].isna() & (sep["vocabulary"] == FULL)], v.categories)
-        ui.chart(charts.grouped_bars(scored, "mean", ERRORS[v.convention], group="probe", color="model",
-                                     shade="vocabulary" if on_shared else None, y_title="accuracy",
-                                     y_domain=DOMAINS[axis], title="Category identification accuracy"),
-                 key="sep_bars")
+        drawn, left_out = tables.plotted(scored)
+        if drawn.empty:
+            ui.nothing_to_draw(v, "probe")
+        else:
+            ui.chart(charts.grouped_bars(drawn, "mean", ERRORS[v.convention], group="probe", color="model",
+                                         shade="vocabulary" if on_shared else None, y_title="accuracy",
+                                         y_domain=DOMAINS[axis], title="Category identification accuracy",
+                                         palette=ui.model_colors(v)), key="sep_bars")
+        ui.not_drawn(left_out)
         if on_shared:
             st.caption("Opaque: each model's full vocabulary; pale: the tokens the comparison's models share.")
         ui.downloads(scored.drop(columns=["shown_category"]), f"separability_{v.convention}", v.models, "sep",
-                     {"convention": v.convention})
+                     {"convention": v.convention}, statistic="separability")
         if len(skipped):
             minimum = {m.label: m.params.get("min_category_tokens", "?") for m in v.models}
             with st.expander(f"Not probed: {len(skipped)} categories with too few tokens"):
@@ -91,19 +96,22 @@ if ui.require_models(v):
                         f"{r.category} ({r.n_tokens:,})" for r in rows.sort_values("category").itertuples()))
 
     st.subheader("Pairwise: category a vs category b")
-    st.caption("Mean accuracy of a probe telling category a from category b (balanced, 10 folds). "
+    st.caption("Mean accuracy of a probe telling category a from category b (balanced, 10 folds), among the "
+               "categories the paper plots. "
                + ui.convention_note(v, "category", only=conventions.REFINED))
     for m in ui.model_columns(v.models):
         pair = ui.load(m, schema.SEPARABILITY_PAIRWISE, "pairwise probes", convention=conventions.REFINED)
         if pair is None:
             continue
-        keep = set(v.categories)
-        pair = pair[pair["category_a"].map(display_category).isin(keep)
-                    & pair["category_b"].map(display_category).isin(keep)]
+        keep = set(v.categories) - {OTHER}  # a probe of ARMENIAN vs P is no probe of "other"
+        pair = pair[pair["category_a"].isin(keep) & pair["category_b"].isin(keep)]
+        if pair.empty:
+            ui.nothing_to_draw(v, "pairwise probe")
+            continue
         order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
         ui.chart(charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
                                 x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
-        ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}")
+        ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}", statistic="pairwise")
 
     st.subheader("Tokens the probe gets wrong")
     st.caption("Out-of-fold predictions: the token's category (label) disagrees with the probe's answer. "
@@ -131,5 +139,5 @@ if ui.require_models(v):
                          "category": st.column_config.TextColumn("probe"),
                          "probability": st.column_config.NumberColumn(format="%.3f"),
                          "open": st.column_config.LinkColumn("neighbours", display_text="open")})
-        ui.downloads(wrong, f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}")
+        ui.downloads(wrong, f"separability_errors_{m.slug}", [m], f"sep_err_{m.slug}", statistic="separability")
 ui.share_link()

@@ -12,6 +12,8 @@ v = ui.view()
 st.title("Vocabulary overlap")
 st.caption("Token texts after normalisation (word-boundary mark ▁ for every tokenizer); not LATIN by the category "
            "of the text. " + ui.convention_note(v, "category", only=conventions.REFINED))
+ui.filter_ignored(v, "this page: a tokenizer's vocabulary is counted whole (its share not LATIN is the one "
+                    "category figure)")
 if not v.catalog.comparisons:
     st.info("No comparison built yet. Build one with `python -m precompute compare MODEL_A MODEL_B` "
             "(`python -m precompute build --default` builds the default one).")
@@ -34,5 +36,6 @@ for cmp in v.catalog.comparisons.values():
         "n_shared_non_latin": st.column_config.NumberColumn("of them not LATIN", format="localized"),
         "non_latin_share": st.column_config.NumberColumn("share not LATIN", format="percent"),
     })
-    ui.downloads(df, f"vocab_overlap_{cmp.slug}", models, f"voc_{cmp.slug}", {"comparison": cmp.manifest})
+    ui.downloads(df, f"vocab_overlap_{cmp.slug}", [cmp, *models], f"voc_{cmp.slug}", {"comparison": cmp.manifest},
+                 statistic="vocabulary")
 ui.share_link()
