@@ -4,21 +4,25 @@ binary payload, the density shading, and the link between a selection and the UR
 Pure numpy/pandas (no Streamlit), tested in tests/test_map_page.py.
 
 Why a hand-packed payload: a panel of 250,000 tokens as JSON rows (pydeck's way) is 17 MB; packed it is
-about 19 bytes a token: positions as two uint16 (1/65,535 of the panel's extent, finer than a pixel
+about 16 bytes a token: positions as two uint16 (1/65,535 of the panel's extent, finer than a pixel
 at 100× zoom), the category, numNeighborCategory@k, norm and frequency each one byte (so switching the
-colour sends nothing), the language as a code into a list of names, and the texts and glosses as JSON
-strings. The payload does not change when a token is selected, so Streamlit sends it once per session
-and afterwards only a reference to it (its forward-message cache); what changes (selection, search,
-neighbours) travels in a second, small message.
+colour sends nothing), the language as a code into a list of names, and the texts and glosses as one
+gzip-compressed column of lines (XLM-R's 250k texts: 3.6 MB as JSON, 1.5 MB compressed). The browser
+draws from the arrays at once and unpacks the texts afterwards with its own ``DecompressionStream`` (no
+library), so neither their size nor their parsing delays the first frame. The payload does not change
+when a token is selected: what changes (selection, search, neighbours) travels in a second, small message.
 
 Layout of a payload (little endian)::
 
-    b"HPM1" | uint32 n_header | header JSON (utf-8, space-padded to 4) | per panel: x, y, language
-    (uint16 × n), category, diversity, norm, frequency (uint8 × n), density (uint8 × G²), zero padding to 4
+    b"HPM2" | uint32 n_header | header JSON (utf-8, space-padded to 4) | per panel: x, y, language
+    (uint16 × n), category, diversity, norm, frequency (uint8 × n), density (uint8 × G²), the text column
+    (gzip of the n texts then the n glosses, "" for none, one a line: ``text_bytes`` in the header),
+    zero padding to 4
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-MAGIC = b"HPM1"
+MAGIC = b"HPM2"
 #: Side of the density grid (G × G cells over the panel's extent), drawn under the points.
 DENSITY_GRID = 128
 #: One byte per value: 0–254 are values, this one is "no value" (drawn grey).
@@ -47,12 +51,14 @@ class Panel:
 
     ``tokens`` has one row per drawn point: ``x, y`` (float), ``text``, ``category`` (as charts colour
     it), ``language``, ``gloss``, ``diversity``, ``norm``, ``frequency_decile`` (missing allowed) and
-    ``id`` (the model's vocabulary id, to look up neighbours).
+    ``id`` (the model's vocabulary id, to look up neighbours). ``version`` names what the tokens were made
+    from (files' checksums, layout, k, convention, categories): the same version packs to the same bytes.
     """
 
     slug: str
     label: str
     tokens: pd.DataFrame
+    version: tuple = ()
 
 
 def quantize(values: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
@@ -102,7 +108,26 @@ def density(x: np.ndarray, y: np.ndarray, grid: int = DENSITY_GRID) -> np.ndarra
     return (shade / (shade.max() or 1) * 255).astype(np.uint8)
 
 
-def _panel_arrays(panel: Panel, categories: Sequence[str]) -> tuple[dict, list[np.ndarray]]:
+def text_column(texts: pd.Series, glosses: pd.Series) -> bytes:
+    """The texts, then the glosses ("" for none), one a line, gzip-compressed: what hover, search and the
+    linked selection read in the browser, which unpacks it after the first frame.
+
+    A line break inside a text or a gloss becomes a space (token texts have none: :func:`tables.visible`
+    writes control characters out). ``mtime=0``: the same tokens give the same bytes.
+
+    >>> gzip.decompress(text_column(pd.Series(["▁när", "東京"]), pd.Series([None, "Tokyo"]))).decode()
+    '▁när\\n東京\\n\\nTokyo'
+    """
+    lines = pd.concat([texts, glosses], ignore_index=True).astype("string").fillna("")
+    return gzip.compress("\n".join(lines.str.replace("\n", " ", regex=False)).encode("utf-8"), mtime=0)
+
+
+def pack_panel(panel: Panel, categories: Sequence[str]) -> tuple[dict, bytes]:
+    """One panel's part of the payload: its header entry and its bytes (arrays, text column, padding).
+
+    The costly part of packing (250k texts compressed: about 0.4 s), so the page keeps it per panel
+    version and a payload of other panels around it reuses it. ``categories`` as for :func:`pack`.
+    """
     df = panel.tokens
     x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
     x0, x1, y0, y1 = float(x.min()), float(x.max()), float(y.min()), float(y.max())
@@ -115,36 +140,52 @@ def _panel_arrays(panel: Panel, categories: Sequence[str]) -> tuple[dict, list[n
         b, lo, hi, integral = value_bytes(df[column] if column in df else pd.Series(np.nan, index=df.index))
         values.append(b)
         ranges[name] = {"min": lo, "max": hi, "integral": integral}
-    gloss = df["gloss"].astype("string") if "gloss" in df else pd.Series(pd.NA, index=df.index, dtype="string")
-    has_gloss = gloss.notna().to_numpy() & (gloss.fillna("") != "").to_numpy()
-    meta = {
-        "slug": panel.slug, "label": panel.label, "n": len(df), "extent": [x0, x1, y0, y1],
-        "texts": df["text"].fillna("").astype(str).tolist(), "languages": languages.tolist(),
-        "glosses": dict(zip(np.flatnonzero(has_gloss).astype(str).tolist(), gloss[has_gloss].tolist(), strict=True)),
-        "ranges": ranges,
-    }
+    texts = text_column(df["text"], df["gloss"] if "gloss" in df else pd.Series(pd.NA, index=df.index))
+    meta = {"slug": panel.slug, "label": panel.label, "n": len(df), "extent": [x0, x1, y0, y1],
+            "languages": languages.tolist(), "ranges": ranges, "text_bytes": len(texts)}
     arrays = [quantize(ux, 0, 1, 65_536), quantize(uy, 0, 1, 65_536), lang.astype(np.uint16), cat, *values,
               density(ux, uy).ravel()]
-    return meta, arrays
+    blob = b"".join(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for a in arrays) + texts
+    return meta, blob + b"\0" * (-len(blob) % 4)  # the next panel's uint16 arrays start aligned
 
 
-def pack(panels: Sequence[Panel], categories: Sequence[str], colours: Mapping[str, str], signature: str) -> bytes:
-    """The payload of the map: the panels' points and texts, the category names and their colours.
+def pack(panels: Sequence[tuple[dict, bytes]], categories: Sequence[str], colours: Mapping[str, str],
+         signature: str) -> bytes:
+    """The payload of the map: the packed panels (:func:`pack_panel`), the category names and their colours.
 
     ``categories`` are in legend order (the last one takes any category not listed); ``signature``
     names the payload, so the browser knows a payload it has already drawn.
     """
-    metas, blobs = [], []
-    for panel in panels:
-        meta, arrays = _panel_arrays(panel, categories)
-        metas.append(meta)
-        blob = b"".join(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for a in arrays)
-        blobs.append(blob + b"\0" * (-len(blob) % 4))  # the next panel's uint16 arrays start aligned
     header = json.dumps({"signature": signature, "categories": list(categories),
                          "colours": [colours.get(c, "#999999") for c in categories], "ramp": list(VIRIDIS),
-                         "grid": DENSITY_GRID, "panels": metas}, ensure_ascii=False).encode("utf-8")
+                         "grid": DENSITY_GRID, "panels": [meta for meta, _ in panels]},
+                        ensure_ascii=False).encode("utf-8")
     header += b" " * (-len(header) % 4)  # the arrays after it start on a 4-byte boundary (JSON allows the spaces)
-    return MAGIC + np.uint32(len(header)).astype("<u4").tobytes() + header + b"".join(blobs)
+    return MAGIC + np.uint32(len(header)).astype("<u4").tobytes() + header + b"".join(blob for _, blob in panels)
+
+
+def unpack(payload: bytes) -> tuple[dict, list[dict[str, np.ndarray]]]:
+    """The payload read back as the browser reads it (dashboard/webmap.js ``parse``): the header, whose
+    panels get their ``texts`` and ``glosses`` (lists), and per panel its arrays by name.
+
+    The reader of the format next to its writer, for the tests and whoever inspects what a page sent.
+    """
+    if payload[:4] != MAGIC:
+        raise ValueError(f"not a map payload: it starts with {payload[:4]!r}, not {MAGIC!r}")
+    n0 = int(np.frombuffer(payload[4:8], "<u4")[0])
+    header, off, panels = json.loads(payload[8:8 + n0]), 8 + n0, []
+    for p in header["panels"]:
+        arrays, n = {}, p["n"]
+        for name, dtype, count in [("x", "<u2", n), ("y", "<u2", n), ("lang", "<u2", n), ("cat", "u1", n),
+                                   *((name, "u1", n) for name in VALUE_COLUMNS),
+                                   ("density", "u1", header["grid"] ** 2)]:
+            arrays[name] = np.frombuffer(payload, dtype, count, off)
+            off += arrays[name].nbytes
+        lines = gzip.decompress(payload[off:off + p["text_bytes"]]).decode("utf-8").split("\n")
+        p["texts"], p["glosses"] = lines[:n], lines[n:]
+        off += p["text_bytes"] + (-(off + p["text_bytes"]) % 4)
+        panels.append(arrays)
+    return header, panels
 
 
 # ---- the selection in the URL --------------------------------------------------------------------------

@@ -63,7 +63,8 @@ function el(tag, cls, text) {
   return e;
 }
 
-/** Parse a payload: the header and, per panel, typed arrays over one aligned copy of the bytes. */
+/** Parse a payload: the header and, per panel, typed arrays over one aligned copy of the bytes (the texts stay
+ * compressed: see unpackTexts). */
 function parse(bytes) {
   const buf = bytes.slice().buffer, dv = new DataView(buf);
   const n0 = dv.getUint32(4, true);
@@ -75,11 +76,20 @@ function parse(bytes) {
     p.cat = take(Uint8Array, n);
     p.values = { diversity: take(Uint8Array, n), norm: take(Uint8Array, n), frequency: take(Uint8Array, n) };
     p.density = take(Uint8Array, header.grid * header.grid);
+    p.textColumn = take(Uint8Array, p.text_bytes);
     off += (4 - (off % 4)) % 4;
     p.ux = new Float32Array(n); p.uy = new Float32Array(n);
     for (let i = 0; i < n; i++) { p.ux[i] = p.x[i] / 65535; p.uy[i] = p.y[i] / 65535; }
   }
   return header;
+}
+
+/** A panel's texts and glosses ("" for none) from their gzip column, by the browser's own DecompressionStream.
+ * Done after the first frame: the points are drawn before the 250k texts of a large vocabulary are read. */
+async function unpackTexts(p) {
+  const stream = new Blob([p.textColumn]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const lines = (await new Response(stream).text()).split("\n");
+  p.texts = lines.slice(0, p.n); p.glosses = lines.slice(p.n);
 }
 
 /** A counting-sort grid over the unit square: the points near a position without scanning them all. */
@@ -125,9 +135,10 @@ class Panel {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
     this.quad = gl.createBuffer(); gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
     gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([0, 0, 1, 0, 0, 1, 1, 1]), gl.STATIC_DRAW);
-    this.grid = index(meta);
     this.listen();
   }
+  /** The hover index, built at the first hover or click (not before the first frame). */
+  get grid() { return (this.hoverIndex ||= index(this.meta)); }
   byText() {
     if (!this.textRows) {
       this.textRows = new Map();
@@ -230,22 +241,30 @@ class Panel {
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
   }
+  /** Flag each point (selected, neighbour, marked, hidden); whether any flag changed (else no new frame is due). */
   setFlags(selected, only) {
-    const f = this.flags, cat = this.meta.cat;
-    f.fill(0);
+    const f = new Uint8Array(this.n), cat = this.meta.cat;
+    this.emphasised = this.marks.length + this.near.length + selected.length > 0;
     for (const i of this.marks) f[i] |= FLAG.mark;
     for (const i of this.near) f[i] |= FLAG.near;
     for (const i of selected) f[i] |= FLAG.sel;
     if (only >= 0) for (let i = 0; i < this.n; i++) if (cat[i] !== only && !(f[i] & FLAG.sel)) f[i] |= FLAG.hidden;
-    const gl = this.gl; gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.a_f.b); gl.bufferData(gl.ARRAY_BUFFER, f, gl.DYNAMIC_DRAW);
     this.selected = selected;
     this.stage.dataset.selected = String(selected.length);
     this.stage.dataset.near = String(this.near.length);
     this.stage.dataset.marks = String(this.marks.length);
+    if (f.every((v, i) => v === this.flags[i])) return false;
+    const gl = this.gl; gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.a_f.b); gl.bufferData(gl.ARRAY_BUFFER, f, gl.DYNAMIC_DRAW);
+    this.flags = f;
+    return true;
+  }
+  /** The canvas' size in device pixels; it differs from the drawing buffer's after a resize. */
+  pixels() {
+    const c = this.canvas, dpr = window.devicePixelRatio || 1;
+    return [Math.max(1, Math.round(c.clientWidth * dpr)), Math.max(1, Math.round(c.clientHeight * dpr))];
   }
   draw() {
-    const gl = this.gl, c = this.canvas, dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(c.clientWidth * dpr)), h = Math.max(1, Math.round(c.clientHeight * dpr));
+    const gl = this.gl, c = this.canvas, dpr = window.devicePixelRatio || 1, [w, h] = this.pixels();
     if (c.width !== w || c.height !== h) { c.width = w; c.height = h; this.overlay.width = w; this.overlay.height = h; }
     gl.viewport(0, 0, w, h); gl.clearColor(1, 1, 1, 1); gl.clear(gl.COLOR_BUFFER_BIT);
     gl.enable(gl.BLEND); gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
@@ -274,7 +293,7 @@ class Panel {
     gl.uniform1f(gl.getUniformLocation(p, "u_dim"), this.map.dim ? 1 : 0);
     gl.activeTexture(gl.TEXTURE0); gl.bindTexture(gl.TEXTURE_2D, this.lut);
     gl.uniform1i(gl.getUniformLocation(p, "u_lut"), 0);
-    for (const pass of [0, 1]) { gl.uniform1i(gl.getUniformLocation(p, "u_pass"), pass); gl.drawArrays(gl.POINTS, 0, this.n); }
+    for (const pass of this.emphasised ? [0, 1] : [0]) { gl.uniform1i(gl.getUniformLocation(p, "u_pass"), pass); gl.drawArrays(gl.POINTS, 0, this.n); }
     this.paint();
   }
   /** The 2-D overlay: the searched token's ring, the lasso being drawn, labels of a few selected tokens. */
@@ -289,7 +308,7 @@ class Panel {
       const [x, y] = this.toScreen(this.meta.ux[this.ring], this.meta.uy[this.ring]);
       ctx.beginPath(); ctx.arc(x, y, 14, 0, 2 * Math.PI); ctx.lineWidth = 2.5; ctx.strokeStyle = "#d62728"; ctx.stroke();
     }
-    const few = (this.selected || []).length <= 12 ? this.selected || [] : [];
+    const few = this.meta.texts && (this.selected || []).length <= 12 ? this.selected || [] : [];
     ctx.font = "12px 'Noto Sans', 'Noto Sans CJK JP', 'Noto Sans Arabic', 'Noto Sans Hebrew', sans-serif";
     ctx.lineWidth = 3; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.fillStyle = "#111";
     for (const i of few) {
@@ -324,11 +343,18 @@ class WebMap {
     this.panels = this.header.panels.map(m => new Panel(this, m, this.grid.appendChild(el("div", "panel"))));
     this.drawLegend();
     this.recolour();
-    new ResizeObserver(() => this.panels.forEach(p => this.moved(p, false))).observe(this.grid);
+    new ResizeObserver(() => this.panels.forEach(p => {
+      const [w, h] = p.pixels();
+      if (p.canvas.width !== w || p.canvas.height !== h) this.moved(p, false);
+    })).observe(this.grid);
     BUS.maps.add(this);
     if (BUS.link) this.onLink(BUS.link);
-    globalThis.__hpMapStats = { frames: this.frames, points: this.panels.reduce((a, p) => a + p.n, 0),
-      parseMs: parsed - t0, buildMs: performance.now() - parsed, bytes: bytes.byteLength, since: performance.now() };
+    const built = performance.now(), stats = (globalThis.__hpMapStats = { frames: this.frames, bytes: bytes.byteLength,
+      points: this.panels.reduce((a, p) => a + p.n, 0), arrivedMs: t0, parseMs: parsed - t0, buildMs: built - parsed });
+    // the texts after the first frame (whose requestAnimationFrame came first), so they never delay the points
+    requestAnimationFrame(() => setTimeout(() => Promise.all(this.header.panels.map(unpackTexts)).then(() => {
+      stats.textsMs = performance.now() - built; this.hasTexts = true; this.refresh();
+    })));
   }
   get dim() { return this.sel !== null && this.sel.rows.length > 0; }
   drawLegend() {
@@ -368,21 +394,21 @@ class WebMap {
     }
     this.panels.forEach(p => this.moved(p, false));
   }
+  /** Flags from the selection (its texts lit in the other panels once the texts are unpacked) and the legend. */
   refresh() {
-    const texts = this.sel ? new Set(this.sel.rows.map(i => this.sel.panel.meta.texts[i])) : null;
+    const texts = this.sel && this.hasTexts ? new Set(this.sel.rows.map(i => this.sel.panel.meta.texts[i])) : null;
     for (const p of this.panels) {
       let rows = [];
-      if (this.sel) rows = p === this.sel.panel ? this.sel.rows : [...texts].flatMap(t => p.byText().get(t) || []);
-      p.setFlags(rows, this.only);
+      if (this.sel) rows = p === this.sel.panel ? this.sel.rows : [...texts || []].flatMap(t => p.byText().get(t) || []);
+      if (p.setFlags(rows, this.only)) this.moved(p, false);
     }
     for (const chip of this.legend.querySelectorAll(".chips .chip"))
       chip.classList.toggle("off", this.only >= 0 && chip.dataset.category !== this.header.categories[this.only]);
     this.root.dataset.selection = this.sel ? `${this.sel.panel.meta.slug}:${this.sel.rows.length}` : "";
-    this.panels.forEach(p => this.moved(p, false));
   }
   select(panel, rows) {
     this.sel = rows.length ? { panel, rows } : null;
-    this.panels.forEach(p => { p.near = []; p.ring = -1; });
+    this.panels.forEach(p => { if (p.ring >= 0) this.moved(p, false); p.near = []; p.ring = -1; });
     this.refresh(); this.report();
   }
   hover(panel, px, py) {
@@ -391,15 +417,14 @@ class WebMap {
       this.hoverFrame = 0;
       const i = panel.pick(px, py);
       if (i < 0) return this.hideTip();
-      const m = panel.meta, t = this.tip;
-      const gloss = m.glosses[String(i)];
-      t.replaceChildren(el("div", "token", m.texts[i]),
+      const m = panel.meta, t = this.tip, text = m.texts ? m.texts[i] : "…", gloss = m.glosses && m.glosses[i];
+      t.replaceChildren(el("div", "token", text),
         el("div", "", `${this.header.categories[m.cat[i]]} · ${m.languages[m.lang[i]] || "no language"}`),
         ...(gloss ? [el("div", "gloss", `“${gloss}”`)] : []));
       const r = panel.stage.getBoundingClientRect(), root = this.root.getBoundingClientRect();
       t.style.left = `${Math.min(r.left - root.left + px + 14, root.width - 180)}px`;
       t.style.top = `${r.top - root.top + py + 14}px`;
-      t.hidden = false; this.root.dataset.hover = m.texts[i];
+      t.hidden = false; this.root.dataset.hover = text;
     });
   }
   hideTip() { this.tip.hidden = true; }

@@ -12,6 +12,7 @@ import pytest
 
 from dashboard import charts, mapdata
 from precompute import schema
+from precompute.categories import OTHER, PLOTTED
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -30,35 +31,23 @@ def tokens(n: int = 5) -> pd.DataFrame:
     })
 
 
-def unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    """The payload read back as the browser reads it (dashboard/webmap.js `parse`), for one panel."""
-    assert blob[:4] == mapdata.MAGIC
-    n0 = int(np.frombuffer(blob[4:8], "<u4")[0])
-    header = json.loads(blob[8:8 + n0])
-    p, off, out = header["panels"][0], 8 + n0, {}
-    for name, dtype, count in [("x", "<u2", p["n"]), ("y", "<u2", p["n"]), ("lang", "<u2", p["n"]),
-                               ("cat", "u1", p["n"]), ("diversity", "u1", p["n"]), ("norm", "u1", p["n"]),
-                               ("frequency", "u1", p["n"]), ("density", "u1", header["grid"] ** 2)]:
-        out[name] = np.frombuffer(blob, dtype, count, off)
-        off += out[name].nbytes
-    return header, out
-
-
 def test_payload_holds_every_token_compactly():
-    blob = mapdata.pack([mapdata.Panel("m", "model m", tokens())], charts.CATEGORY_ORDER, charts.CATEGORY_COLORS,
-                        "sig")
-    header, arrays = unpack(blob)
+    order = list(charts.CATEGORY_ORDER)
+    panel = mapdata.pack_panel(mapdata.Panel("m", "model m", tokens()), order)
+    blob = mapdata.pack([panel, panel], order, charts.CATEGORY_COLORS, "sig")  # the second after the first's texts
+    header, [arrays, again] = mapdata.unpack(blob)
     p = header["panels"][0]
+    assert header["panels"][1] == p and all(np.array_equal(again[name], a) for name, a in arrays.items())
     assert header["signature"] == "sig" and p["n"] == 5 and p["extent"] == [-1, 3, 5, 7]
     assert arrays["x"].tolist() == [0, 16384, 32768, 49151, 65535]  # a quarter of the extent each
     assert arrays["y"].tolist() == arrays["x"].tolist()
-    order = list(charts.CATEGORY_ORDER)
     # ARMENIAN is no plotted category: it takes the last entry ("other")
     assert arrays["cat"].tolist() == [order.index("LATIN")] * 2 + [order.index("CYRILLIC"), order.index("CJK"),
                                                                     len(order) - 1]
     assert header["colours"][order.index("LATIN")] == charts.CATEGORY_COLORS["LATIN"]
     assert [p["languages"][i] for i in arrays["lang"]] == ["en", "it", "ru", "", ""]
-    assert p["glosses"] == {"1": "when", "2": "when", "3": "Tokyo"}
+    assert p["texts"] == ["▁when", "▁quando", "когда", "東京", "!"]
+    assert p["glosses"] == ["", "when", "when", "Tokyo", ""]
     # integer colourings keep their values (byte = value - min), a missing one is MISSING
     assert arrays["diversity"].tolist() == [0, 2, 2, 1, mapdata.MISSING]
     assert p["ranges"]["diversity"] == {"min": 1.0, "max": 3.0, "integral": True}
@@ -124,13 +113,15 @@ def map_data(at: AppTest) -> tuple[dict, dict]:
     elements = [e for e in at.get("bidi_component")]
     blob = next(e.proto.bytes for e in elements if e.proto.component_name == "hp_map")
     link = json.loads(next(e.proto.json for e in elements if e.proto.component_name == "hp_map_link"))
-    return unpack(blob)[0], link
+    return mapdata.unpack(blob)[0], link
 
 
 def test_map_page_sends_every_token_of_every_model(monkeypatch, artifact_root):
     at = run_map(monkeypatch, artifact_root)
     header, link = map_data(at)
     assert link["signature"] == header["signature"] and link["colour"] == "category"
+    assert header["categories"] == [*PLOTTED, OTHER]  # one legend, one colour per category, as every chart
+    assert len(set(header["colours"])) == 16 and header["colours"][-1] == charts.CATEGORY_COLORS[OTHER]
     for p in header["panels"]:
         tok = pd.read_parquet(artifact_root / p["slug"] / schema.TOKENS)
         coords = pd.read_parquet(artifact_root / p["slug"] / schema.MAP)

@@ -61,12 +61,14 @@ def version(m: data.ModelInfo) -> tuple:
     return (m.slug, *(files.get(n, {}).get("sha256") for n in (schema.MAP, schema.TOKENS, schema.DIVERSITY)))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def payload(_panels: tuple[mapdata.Panel, ...], signature: str) -> bytes:
-    return mapdata.pack(_panels, charts.CATEGORY_ORDER, charts.CATEGORY_COLORS, signature)
+@st.cache_resource(show_spinner=False, max_entries=24)
+def packed(_panel: mapdata.Panel, key: tuple) -> tuple[dict, bytes]:
+    """A panel packed for the browser, once per ``key`` (its slug, label and version): a warm page packs
+    nothing, and adding a model packs only its panel. (The bytes are never mutated: shared, not copied.)"""
+    return mapdata.pack_panel(_panel, charts.CATEGORY_ORDER)
 
 
-def panels_for_models(v: ui.View, layout: str, convention: str) -> list[mapdata.Panel]:
+def panels_for_models(v: ui.View, layout: str) -> list[mapdata.Panel]:
     out = []
     for m in v.models:
         coords, tok = ui.load(m, schema.MAP, "2-D map"), ui.load(m, schema.TOKENS, "token table")
@@ -75,12 +77,12 @@ def panels_for_models(v: ui.View, layout: str, convention: str) -> list[mapdata.
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
         key = (version(m), layout)
         xy = coords.rename(columns={f"{layout}_x": "x", f"{layout}_y": "y"})[["id", "x", "y"]]
-        out.append(mapdata.Panel(m.slug, m.label, model_points(tok, div, xy, key, "id", v.k, convention,
-                                                               tuple(v.categories))))
+        made_of = (key, "id", v.k, v.convention, tuple(v.categories))
+        out.append(mapdata.Panel(m.slug, m.label, model_points(tok, div, xy, *made_of), made_of))
     return out
 
 
-def panels_for_figure1(v: ui.View, convention: str) -> tuple[list[mapdata.Panel], pd.DataFrame | None, list[str]]:
+def panels_for_figure1(v: ui.View) -> tuple[list[mapdata.Panel], pd.DataFrame | None, list[str]]:
     """Two models of a comparison on their shared vocabulary; also its per-token table and the two slugs."""
     comparisons = list(v.catalog.comparisons)
     if not comparisons:
@@ -105,9 +107,9 @@ def panels_for_figure1(v: ui.View, convention: str) -> tuple[list[mapdata.Panel]
             continue
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
         xy = shared[shared["model"] == s][["text", "x", "y"]]
-        key = (slug, s, cmp.manifest["files"].get(schema.SHARED_MAP, {}).get("sha256"))
-        out.append(mapdata.Panel(s, f"{m.label} (shared vocabulary)",
-                                 model_points(tok, div, xy, key, "text", v.k, convention, tuple(v.categories))))
+        key = (slug, s, cmp.manifest["files"].get(schema.SHARED_MAP, {}).get("sha256"), version(m))
+        made_of = (key, "text", v.k, v.convention, tuple(v.categories))
+        out.append(mapdata.Panel(s, f"{m.label} (shared vocabulary)", model_points(tok, div, xy, *made_of), made_of))
     return out, ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry"), [a, b]
 
 
@@ -210,7 +212,6 @@ def selection_tables(view: dict, panels: dict[str, mapdata.Panel], k: int) -> No
 
 
 v = ui.view()
-convention = getattr(v, "convention", "paper")
 st.title("Map")
 with st.container(horizontal=True):
     mode = st.segmented_control("Show", list(MODES), default="models", required=True,
@@ -227,16 +228,17 @@ with st.container(horizontal=True):
 if ui.require_models(v):
     geometry_tokens, pair = None, []
     if mode == "models":
-        shown = panels_for_models(v, layout, convention)
+        shown = panels_for_models(v, layout)
     else:
-        shown, geometry_tokens, pair = panels_for_figure1(v, convention)
+        shown, geometry_tokens, pair = panels_for_figure1(v)
         differ = st.toggle(f"Mark the {DIFFERING_TOKENS} tokens whose neighbourhoods differ most (lowest Jaccard@k)",
                            **state.bind(state.DIFFERING, [True, False], "differing"))
     panels = {p.slug: p for p in shown}
     if panels:
-        signature = hashlib.sha1(repr((mode, layout if mode == "models" else pair, v.k, convention, v.categories,
-                                       [version(v.catalog.models[s]) for s in panels])).encode()).hexdigest()
-        blob = payload(tuple(shown), signature)
+        keys = [(p.slug, p.label, p.version) for p in shown]
+        signature = hashlib.sha1(repr(keys).encode()).hexdigest()
+        blob = mapdata.pack([packed(p, key) for p, key in zip(shown, keys, strict=True)], charts.CATEGORY_ORDER,
+                            charts.CATEGORY_COLORS, signature)
         st.caption(f"Every token: {' + '.join(f'{len(p.tokens):,}' for p in shown)} points "
                    f"({len(blob) / 2**20:.1f} MB, sent once). Scroll to zoom, drag to pan, double-click to reset; "
                    "click a legend entry to show only that category.")
