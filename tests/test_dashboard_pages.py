@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard import pages, state, tables  # noqa: E402
+from dashboard import mapdata, pages, state, tables  # noqa: E402
 from precompute import schema  # noqa: E402
 from precompute.categories import PLOTTED, WRITING_SYSTEMS, display_category  # noqa: E402
 
@@ -444,19 +444,41 @@ READS_WITH: dict[tuple[str, str], dict[str, str]] = {
     ("neighbors", schema.ANNOY): {"q": "▁king - ▁man + ▁woman"},
     ("map", schema.DIVERSITY): {"color": "diversity"},
 }
-#: Files a page reads only after a click on a chart point, which AppTest cannot make.
-AFTER_A_CLICK = {("map", schema.NEIGHBORS), ("map", schema.SIMILARITIES)}
-CORRUPTIONS = [(p.name, name) for p in PAGES.values() for name in p.needs if (p.name, name) not in AFTER_A_CLICK]
+#: Files the Map reads only for a selection (its neighbours in every panel, a token's neighbour table), which
+#: a link carries: the test selects a token of the model that is left working.
+READ_FOR_A_SELECTION = {("map", schema.NEIGHBORS), ("map", schema.SIMILARITIES)}
+CORRUPTIONS = [(p.name, name) for p in PAGES.values() for name in p.needs]
+
+
+def selecting_a_token(root: Path, slug: str) -> dict[str, str]:
+    """The Map's link parameter selecting one drawn LATIN token of model ``slug``."""
+    tokens = pd.read_parquet(root / slug / schema.TOKENS)
+    drawn = pd.read_parquet(root / slug / schema.MAP).dropna(subset=["umap_x"]).merge(
+        tokens[~tokens["is_special"] & (tokens["category"] == "LATIN")], on="id")
+    return {state.SELECTION.name: f"{slug}~{mapdata.encode_ids([int(drawn['id'].iloc[0])])}"}
+
+
+def map_panels(at: AppTest) -> list[pd.DataFrame]:
+    """The points the Map sent to the browser: one table per panel (its texts, positions and colours)."""
+    out = []
+    for c in at.get("bidi_component"):
+        if c.proto.component_name == "hp_map":
+            header, arrays = mapdata.unpack(c.proto.bytes)
+            per_point = ("x", "y", "lang", "cat", *mapdata.VALUE_COLUMNS)  # not the density grid
+            out += [pd.DataFrame({"panel": p["slug"], "text": p["texts"], **{n: a[n] for n in per_point}})
+                    for p, a in zip(header["panels"], arrays, strict=True)]
+    return out
 
 
 def content(at: AppTest) -> tuple[set, list[pd.DataFrame]]:
-    """What a run drew: its headline numbers, and the rows of every table and of every chart's data."""
+    """What a run drew: its headline numbers, and the rows of every table, of every chart's data and of
+    every map panel."""
     import pyarrow as pa
 
     frames = [df.value for df in at.dataframe]
     frames += [pa.ipc.open_stream(d.data.data).read_pandas() for c in at.get("vega_lite_chart")
                for d in c.proto.datasets]
-    return {(m.label, m.value, m.delta) for m in at.metric}, frames
+    return {(m.label, m.value, m.delta) for m in at.metric}, frames + map_panels(at)
 
 
 def rows(df: pd.DataFrame) -> set[tuple]:
@@ -486,7 +508,8 @@ def test_a_corrupt_file_of_one_model_leaves_the_others_on_screen(monkeypatch, ar
     shutil.copytree(artifact_root, root)
     broken, fine = models(root)
     (root / broken / name).write_bytes(b"garbage")
-    params = READS_WITH.get((page, name), {})
+    params = {**READS_WITH.get((page, name), {}),
+              **(selecting_a_token(root, fine) if (page, name) in READ_FOR_A_SELECTION else {})}
     at = run_app(monkeypatch, root, page, k=str(first_k(root)), **params)  # no exception (run_app checks)
     rebuild = manifest(root, broken)["rebuild"]
     assert any(name in e.value and "corrupt" in e.value and rebuild in e.value for e in at.error), \
