@@ -13,8 +13,8 @@ import pandas as pd
 
 from precompute.categories import OTHER, PLOTTED
 
-# The pages sample before drawing (maps: at most 20,000 points); the 5,000-row guard of Altair
-# would refuse those samples, and the dashboard never passes a full vocabulary.
+# Charts draw aggregates (the Map draws every token with WebGL, not Altair); Altair's 5,000-row guard
+# stays off so that a large aggregate is drawn rather than refused with an error in place of the chart.
 alt.data_transformers.disable_max_rows()
 
 #: Categories in legend order: the paper's 13 writing systems, symbols, numbers, then the rest.
@@ -61,10 +61,6 @@ def title_of(column: str) -> str:
 EMBED_ACTIONS = {"export": True, "source": False, "compiled": False, "editor": False}
 
 
-def category_scale() -> alt.Scale:
-    return alt.Scale(domain=list(CATEGORY_ORDER), range=[CATEGORY_COLORS[c] for c in CATEGORY_ORDER])
-
-
 def category_sort(values: Sequence[str]) -> list[str]:
     """Categories in legend order, unplotted ones (ARMENIAN, P, …) after, alphabetically."""
     rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
@@ -74,35 +70,6 @@ def category_sort(values: Sequence[str]) -> list[str]:
 def exportable(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     """Attach the export menu (PNG/SVG) to a chart."""
     return chart.properties(usermeta={"embedOptions": {"actions": EMBED_ACTIONS}})
-
-
-def token_map(df: pd.DataFrame, color: str = "category", title: str = "", selection: str = "token",
-              size: int = 12) -> alt.Chart:
-    """A 2-D map of tokens: columns ``x, y, id, text, shown_category, category, language, gloss``.
-
-    ``color`` is ``"category"`` (fixed category colours) or the name of a numeric column (a
-    sequential scale: numNeighborCategory@k, the embedding norm). ``selection`` names the point
-    selection by which the page learns which token was clicked (its ``id``).
-    """
-    if color == "category":
-        colour = alt.Color("shown_category:N", scale=category_scale(), title="category",
-                           legend=alt.Legend(symbolLimit=0))
-    else:
-        colour = alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis"), title=color)
-    pick = alt.selection_point(name=selection, fields=["id"], on="click", clear="dblclick")
-    chart = (
-        alt.Chart(df, title=title)
-        .mark_circle(size=size, opacity=0.75)
-        .encode(
-            x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None), color=colour,
-            tooltip=[alt.Tooltip("text:N", title="token"), alt.Tooltip("category:N"),
-                     alt.Tooltip("language:N"), alt.Tooltip("gloss:N")]
-            + ([alt.Tooltip(f"{color}:Q", format=".3g")] if color != "category" else []),
-        )
-        .add_params(pick)
-        .properties(height=460)
-    )
-    return exportable(chart)
 
 
 def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = None, x: str = "category",

@@ -54,7 +54,6 @@ K = Param("k")
 QUERY = Param("q")
 LAYOUT = Param("layout")
 COLOR = Param("color")
-MAX_POINTS = Param("points")
 # the Map page: what it shows, the searched token, and the view its WebGL panels report back
 MAP_MODE = Param("mapmode")
 FIND = Param("find")

@@ -1,4 +1,4 @@
-"""Shaping artifact tables for display: sampling, neighbour rows, counts, headline numbers.
+"""Shaping artifact tables for display: neighbour rows, counts, headline numbers.
 
 Pure pandas/numpy functions (no Streamlit), so pages stay descriptions of the UI and these stay tested.
 """
@@ -55,26 +55,6 @@ def code_points(text: str) -> str:
     'U+002C U+200E'
     """
     return " ".join(f"U+{ord(c):04X}" for c in text)
-
-
-def stratified_sample(df: pd.DataFrame, by: str, n: int, seed: int = 0, floor: int = 200) -> pd.DataFrame:
-    """At most ``n`` rows, each group of ``by`` keeping its share but at least ``min(floor, size)`` rows.
-
-    Small scripts (Georgian, Tamil) would vanish from a proportional sample of a 250k vocabulary;
-    the floor keeps them visible. Fixed ``seed``: the same view draws the same points.
-    """
-    if len(df) <= n:
-        return df
-    sizes = df[by].value_counts()
-    quota = np.minimum(sizes, np.maximum(np.floor(sizes * n / len(df)), np.minimum(floor, sizes)))
-    while quota.sum() > n:  # the floors overshot: shave the largest groups
-        over = int(quota.sum() - n)
-        big = quota.idxmax()
-        quota[big] -= min(over, int(quota[big]) - 1)
-    priority = np.random.default_rng(seed).random(len(df))
-    rank = pd.Series(priority, index=df.index).groupby(df[by].to_numpy()).rank(method="first")
-    keep = rank.to_numpy() <= df[by].map(quota).to_numpy(float)
-    return df[keep]
 
 
 def neighbor_rows(neighbors: np.ndarray, similarities: np.ndarray, tokens: pd.DataFrame, token_id: int,

@@ -9,25 +9,10 @@ import pandas as pd
 import pytest
 
 from dashboard import charts, lookup, tables
-from precompute.categories import OTHER, PLOTTED
 
 
 def spec(chart) -> dict:
     return json.loads(chart.to_json())
-
-
-def test_one_colour_per_category_in_every_map():
-    df = pd.DataFrame({"id": [0, 1], "x": [0.0, 1.0], "y": [1.0, 0.0], "text": ["▁när", "アメリカ"],
-                       "shown_category": ["LATIN", "KATAKANA"], "category": ["LATIN", "KATAKANA"],
-                       "language": ["sv", "ja"], "gloss": ["when", "America"]})
-    s = spec(charts.token_map(df))
-    scale = s["encoding"]["color"]["scale"]
-    assert scale["domain"] == list(PLOTTED) + [OTHER]
-    assert len(set(scale["range"])) == len(scale["domain"]) == 16
-    assert scale["range"][scale["domain"].index("KATAKANA")] == charts.CATEGORY_COLORS["KATAKANA"]
-    assert [t["field"] for t in s["encoding"]["tooltip"]] == ["text", "category", "language", "gloss"]
-    assert s["params"][0]["name"] == "token"
-    assert s["usermeta"]["embedOptions"]["actions"]["export"] is True
 
 
 def test_grouped_bars_clip_to_the_papers_axis_and_mark_what_falls_below():
@@ -169,16 +154,6 @@ def test_prefix_matches_shortest_first_any_boundary():
     assert lookup.prefix_matches(texts, "amer") == ["▁Amerika", "▁America", "Amerikaner"]
     assert lookup.prefix_matches(texts, "アメ") == ["アメリカ"]
     assert lookup.prefix_matches(texts, "  ") == []
-
-
-def test_stratified_sample_keeps_small_scripts():
-    df = pd.DataFrame({"c": ["LATIN"] * 9000 + ["GEORGIAN"] * 50 + ["TAMIL"] * 950, "id": range(10000)})
-    sample = tables.stratified_sample(df, "c", 1000, seed=0, floor=100)
-    counts = sample["c"].value_counts()
-    assert len(sample) == 1000
-    assert counts["GEORGIAN"] == 50 and counts["TAMIL"] == 100 and counts["LATIN"] == 850
-    assert sample["id"].tolist() == tables.stratified_sample(df, "c", 1000, seed=0, floor=100)["id"].tolist()
-    assert len(tables.stratified_sample(df, "c", 20000)) == 10000
 
 
 def test_neighbor_rows_and_shared_marks():
