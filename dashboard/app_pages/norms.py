@@ -14,7 +14,7 @@ PAGE = {"title": "Norms", "url_path": "norms", "icon": ":material/straighten:", 
         "needs": ("NORMS_BY_CATEGORY",)}
 
 v = ui.view()
-st.title("Embedding norms")
+st.title("Norms")
 st.caption("L2 norm of each eligible token's embedding row (not special, not a byte piece, not a zero row); per "
            "category the mean, error bars ± one sd, and the median as a black tick. "
            + ui.convention_note(v, "category", only=conventions.REFINED))
