@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from precompute import schema
 from precompute.categories import BOUNDARY, OTHER, PLOTTED, display_category
 from precompute.conventions import PAPER
 from precompute.intervals import ci95
-from precompute.tokens import UNSEEN
 
 #: Characters a table cell would not show, or would apply to the text around them: controls (``\r``),
 #: format characters (zero-width space and joiners, bidi marks, embeddings and isolates, the BOM, the
@@ -135,13 +135,13 @@ def weighted_mean(df: pd.DataFrame, value: str = "mean", weight: str = "n_tokens
     return float(np.average(v[ok], weights=w[ok])) if ok.any() else float("nan")
 
 
-#: How the bin of the tokens a corpus never showed (decile 0, ``UNSEEN``) is labelled on axes.
+#: How the bin of the tokens a corpus never showed (decile 0, ``schema.UNSEEN_DECILE``) is labelled on axes.
 NEVER_SEEN = "never seen"
 
 
 def decile_label(decile: int) -> str:
     """A frequency bin as axes label it: "1" … "10" for the deciles of the tokens seen, else "never seen"."""
-    return NEVER_SEEN if decile == UNSEEN else str(int(decile))
+    return NEVER_SEEN if decile == schema.UNSEEN_DECILE else str(int(decile))
 
 
 def decile_labels(deciles: pd.Series) -> tuple[pd.Series, list[str]]:
@@ -219,9 +219,9 @@ def by_decile(values: pd.Series, deciles: pd.Series) -> pd.DataFrame:
     """numNeighborCategory@k by frequency decile of the tokens given: decile, n_tokens, mean, ci95.
 
     The stored by-decile table is over every token; a page with a category filter recomputes it over
-    the tokens it keeps (unranked tokens, below ``UNSEEN``, left out, as the build does).
+    the tokens it keeps (unranked tokens, below ``schema.UNSEEN_DECILE``, left out, as the build does).
     """
-    keep = deciles.to_numpy() >= UNSEEN
+    keep = deciles.to_numpy() >= schema.UNSEEN_DECILE
     agg = pd.to_numeric(values[keep]).groupby(deciles[keep].to_numpy()).agg(["size", "mean", "std"])
     return pd.DataFrame({"decile": agg.index.to_numpy(), "n_tokens": agg["size"].to_numpy(),
                          "mean": agg["mean"].to_numpy(), "ci95": ci95(agg["std"].to_numpy(), agg["size"].to_numpy())})

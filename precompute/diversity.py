@@ -41,7 +41,7 @@ from precompute import schema
 from precompute.conventions import PAPER, REFINED, column_suffix
 from precompute.intervals import ci95
 from precompute.steps import Step
-from precompute.tokens import UNSEEN, eligible_mask, tokens_by_frequency
+from precompute.tokens import eligible_mask, tokens_by_frequency
 
 #: Rows per block when counting neighbour categories, bounding the (rows, categories) buffer.
 _BLOCK = 16384
@@ -164,7 +164,7 @@ def diversity_artifacts(
                 convention=convention))
             stats = pd.DataFrame({"n": n_cat.astype(np.float64), "h": entropy})
             by_category.append(_summary(stats, names[token_codes], "category", k).assign(convention=convention))
-            ranked = deciles >= UNSEEN
+            ranked = deciles >= schema.UNSEEN_DECILE
             by_decile.append(_summary(stats[ranked], deciles[ranked].astype(np.int8), "decile", k).assign(
                 convention=convention))
             null = (neighbor_category_counts(rows, shuffled, len(names), k, own=shuffled[eligible] if paper else None)

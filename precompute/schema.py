@@ -157,6 +157,9 @@ TOKENS = _table(
     ("gloss", "string", "English gloss from the CLDR translation clusters, or null"),
     ("concept", "string", "id of the CLDR concept the token names, or null"),
 )
+#: ``frequency_decile`` of an eligible token never seen in the corpus (its own bin), and of a token
+#: not ranked at all (special, byte piece, zero row); seen tokens are 1 (rarest) … 10.
+UNSEEN_DECILE, NOT_RANKED_DECILE = 0, -1
 #: Exact top-k neighbours by cosine, self excluded: (N, k) int32, -1 where there is none.
 NEIGHBORS = "neighbors.npy"
 #: Their cosine similarities: (N, k) float32, 0 where the id is -1.

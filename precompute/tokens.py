@@ -49,19 +49,18 @@ def eligible_mask(tokens: pd.DataFrame) -> np.ndarray:
     return ~flags
 
 
-#: ``frequency_decile`` of an eligible token never seen (frequency 0), and of a token not ranked.
-UNSEEN, NOT_RANKED = 0, -1
 
 
 def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """Deciles of frequency among eligible tokens seen at least once: 1 = rarest … 10 = most frequent.
 
-    Tokens never seen get their own bin, ``UNSEEN`` (0): ordering them into the lowest deciles by id
-    would mix a fifth of a vocabulary into deciles that then mean nothing. Tokens that are not
-    eligible get ``NOT_RANKED`` (-1). Ranks, ties by id, so equal frequencies still split evenly.
+    Tokens never seen get their own bin, ``schema.UNSEEN_DECILE`` (0): ordering them into the lowest
+    deciles by id would mix a fifth of a vocabulary into deciles that then mean nothing. Tokens that
+    are not eligible get ``schema.NOT_RANKED_DECILE`` (-1). Ranks, ties by id, so equal frequencies
+    still split evenly.
     """
-    out = np.full(len(frequency), NOT_RANKED, dtype=np.int8)
-    out[eligible] = UNSEEN
+    out = np.full(len(frequency), schema.NOT_RANKED_DECILE, dtype=np.int8)
+    out[eligible] = schema.UNSEEN_DECILE
     idx = np.flatnonzero(eligible & (np.asarray(frequency) > 0))
     if len(idx) == 0:
         return out

@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "transformers", "sklearn", "umap", "numba", "scipy", "datasets", "wordfreq")
+HEAVY = ("torch", "transformers", "sklearn", "umap", "numba", "scipy", "datasets", "wordfreq", "tqdm", "ray",
+         "filelock", "babel", "safetensors", "tokenizers")
 
 
 def test_dashboard_modules_import_nothing_heavy() -> None:
