@@ -107,23 +107,24 @@ def publish(root: Path, out: Path, models: list[str] | None = None, progress: bo
     partial = out.parent / f".{out.name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     entries: list[bundle.Entry] = []
-    files = [(d, name) for d in directories for name in ArtifactDir.open(d).manifest.get("files", {})
+    stores = [ArtifactDir.open(d) for d in directories]  # verified by _chosen: each file hashed once more, below
+    files = [(store, name, info) for store in stores for name, info in store.manifest.get("files", {}).items()
              if name not in bundle.NOT_PUBLISHED]
     try:
-        for d in directories:
-            relative = d.relative_to(root)
+        for store in stores:
+            relative = store.path.relative_to(root)
             (partial / relative).mkdir(parents=True, exist_ok=True)
-            manifest = public_manifest(ArtifactDir.open(d).manifest)
-            text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+            text = json.dumps(public_manifest(store.manifest), indent=2, ensure_ascii=False) + "\n"
             (partial / relative / schema.MANIFEST).write_text(text, encoding="utf-8")
-            entries.append(_entry(partial, relative / schema.MANIFEST, relative / schema.MANIFEST))
+            entries.append(_entry(partial, relative / schema.MANIFEST))
             report.directories.append(str(relative))
-        for d, name in tqdm(files, desc="publish", unit="file", disable=not progress):
-            relative = d.relative_to(root)
+        for store, name, info in tqdm(files, desc="publish", unit="file", disable=not progress):
+            relative = store.path.relative_to(root)
             stored = relative / (name + bundle.SUFFIX)
-            bundle.compress(ArtifactDir.open(d).verify(name), partial / stored)
-            entries.append(_entry(partial, relative / name, stored, source=d / name))
-            report.built_bytes += (d / name).stat().st_size
+            bundle.compress(store.path / name, partial / stored)
+            size = (store.path / name).stat().st_size
+            entries.append(_entry(partial, stored, relative / name, size, info["sha256"]))
+            report.built_bytes += size
         bundle.write_index(partial, entries, {
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tool_version": __version__,
             "directories": report.directories,
@@ -139,11 +140,12 @@ def publish(root: Path, out: Path, models: list[str] | None = None, progress: bo
     return report
 
 
-def _entry(partial: Path, path: Path, stored: Path, source: Path | None = None) -> bundle.Entry:
-    """The index entry of one stored file (``source``: the uncompressed original, when compressed)."""
-    original = source or partial / stored
+def _entry(partial: Path, stored: Path, path: Path | None = None, size: int | None = None,
+           sha256: str | None = None) -> bundle.Entry:
+    """The index entry of one stored file: for an artifact, ``path`` in the root and the build's own
+    ``size`` and ``sha256`` (from its verified manifest); a manifest is stored as it is."""
+    stored_size, stored_sha256 = (partial / stored).stat().st_size, bundle.sha256_of(partial / stored)
     return bundle.Entry(
-        path=path.as_posix(), stored=stored.as_posix(), size=original.stat().st_size,
-        sha256=bundle.sha256_of(original), stored_size=(partial / stored).stat().st_size,
-        stored_sha256=bundle.sha256_of(partial / stored),
+        path=(path or stored).as_posix(), stored=stored.as_posix(), size=stored_size if size is None else size,
+        sha256=stored_sha256 if sha256 is None else sha256, stored_size=stored_size, stored_sha256=stored_sha256,
     )
