@@ -145,6 +145,7 @@ def model_dir(root: Path, slug: str) -> Path:
 
 
 def _finish(store: ArtifactDir, notes: list[str], report: BuildReport) -> None:
+    store.manifest["failed"] = dict(report.failed)  # step -> why, read by verify
     store.manifest["notes"] = notes + [f"step {s} failed: {why}" for s, why in report.failed.items()]
     store.manifest["built_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     store.save_manifest()

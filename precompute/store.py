@@ -282,10 +282,10 @@ class ArtifactDir:
         """
         found = []
         done = self.manifest.get("steps", {})
-        failed = {n.split(" ", 2)[1]: n for n in self.manifest.get("notes", []) if n.startswith("step ")}
+        failed = self.manifest.get("failed", {})
         for step in expected_steps:
             if step not in done:
-                why = failed.get(step, f"step {step} was never run")
+                why = f"step {step} failed: {failed[step]}" if step in failed else f"step {step} was never run"
                 found.append(f"{self.path}: {why}. Rebuild: {self.rebuild_hint}")
         for name in self.manifest.get("files", {}):
             try:

@@ -108,7 +108,7 @@ def test_verify_says_missing_and_failed_and_exits_non_zero(matrix, tmp_path: Pat
     manifest_path = root / "m" / schema.MANIFEST
     manifest = json.loads(manifest_path.read_text())
     del manifest["steps"]["separability"]
-    manifest["notes"] = ["step separability failed: MemoryError: out of memory"]
+    manifest["failed"] = {"separability": "MemoryError: out of memory"}
     manifest_path.write_text(json.dumps(manifest))
     capsys.readouterr()
     assert main(["verify", "--artifacts", str(root)]) == 1
