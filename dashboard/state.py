@@ -69,6 +69,8 @@ MODEL_A = Param("a")
 MODEL_B = Param("b")
 CONVENTION = Param("conv")
 SHARED_VOCABULARY = Param("shared")
+# the Tour page: which of the poster's claims is shown
+STEP = Param("step")
 
 
 def example(slug: str) -> Param:

@@ -270,10 +270,17 @@ def neighbors_href(text: str, models: Sequence[str]) -> str:
             + urlencode(neighbors_link_params(text, models), doseq=True))
 
 
+def page_link(name: str, label: str, query_params: dict[str, str | list[str]], icon: str | None = None) -> None:
+    """A link (drawn here) that switches to the page named ``name`` (its file's stem) with ``query_params``
+    in the URL, so that it opens in that view (the page's own icon unless ``icon`` is given)."""
+    spec = pages.current()[name]
+    st.page_link(pages.st_page(spec), label=label, icon=icon or spec.icon, query_params=query_params)
+
+
 def page_link_to_neighbors(text: str, models: Sequence[str]) -> None:
     """A link (drawn here) that switches to the Neighbours page on ``text`` for ``models``."""
-    st.page_link(pages.st_page(pages.current()[NEIGHBORS_PAGE]), label=f"Open {text} on the Neighbours page",
-                 icon=":material/hub:", query_params=neighbors_link_params(text, models))
+    page_link(NEIGHBORS_PAGE, f"Open {text} on the Neighbours page", neighbors_link_params(text, models),
+              icon=":material/hub:")
 
 
 def filter_categories(df: pd.DataFrame, categories: Sequence[str], column: str = "shown_category") -> pd.DataFrame:

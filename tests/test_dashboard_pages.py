@@ -443,6 +443,10 @@ READS_WITH: dict[tuple[str, str], dict[str, str]] = {
     **{("neighbors", name): {"q": "▁when"} for name in PAGES["neighbors"].needs},
     ("neighbors", schema.ANNOY): {"q": "▁king - ▁man + ▁woman"},
     ("map", schema.DIVERSITY): {"color": "diversity"},
+    # the Poster tour reads each file at the step of the claim it shows
+    **{("tour", name): {"step": "2"} for name in (schema.NEIGHBORS, schema.TOKENS, schema.MEANING)},
+    **{("tour", name): {"step": "3"} for name in (schema.DIVERSITY, schema.DIVERSITY_CHANCE)},
+    ("tour", schema.DIVERSITY_BY_CATEGORY): {"step": "4"},
 }
 #: Files the Map reads only for a selection (its neighbours in every panel, a token's neighbour table), which
 #: a link carries: the test selects a token of the model that is left working.

@@ -37,9 +37,9 @@ ui.share_link()
 def test_the_default_pages_in_their_order():
     registry = pages.discover()
     assert [(p.name, p.url_path) for p in registry.pages] == [
-        ("overview", ""), ("map", "map"), ("separability", "separability"), ("neighbors", "neighbours"),
-        ("diversity", "diversity"), ("meaning", "meaning"), ("geometry", "geometry"), ("norms", "norms"),
-        ("vocabulary", "vocabulary")]
+        ("overview", ""), ("tour", "tour"), ("map", "map"), ("separability", "separability"),
+        ("neighbors", "neighbours"), ("diversity", "diversity"), ("meaning", "meaning"), ("geometry", "geometry"),
+        ("norms", "norms"), ("vocabulary", "vocabulary")]
     assert registry.fallback.name == "build" and registry.fallback.title == "Build artifacts"
     assert registry["map"].needs == (schema.MAP, schema.TOKENS, schema.DIVERSITY, schema.NEIGHBORS,
                                      schema.SIMILARITIES)
