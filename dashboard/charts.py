@@ -134,9 +134,9 @@ MIN_CELL_WIDTH = 30
 
 
 def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: str = ".2f",
-            domain: tuple[float, float] | None = None, facet: str | None = None, x_sort: Sequence[str] | None = None,
-            y_sort: Sequence[str] | None = None) -> alt.Chart:
-    """A matrix of ``value`` over ``x`` × ``y`` with the numbers written in the cells; optional facets.
+            domain: tuple[float, float] | None = None, x_sort: Sequence[str] | None = None,
+            y_sort: Sequence[str] | None = None) -> alt.LayerChart:
+    """A matrix of ``value`` over ``x`` × ``y`` with the numbers written in the cells, as wide as its column.
 
     ``domain``: the colour scale's range; pages showing one heatmap per model pass the same to each, so
     that a colour means one value in every panel. Numbers are written only in cells at least
@@ -159,10 +159,8 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: 
         opacity=alt.condition(f"width / {columns} >= {MIN_CELL_WIDTH}", alt.value(1), alt.value(0)),
         color=alt.condition(alt.datum[value] > _midpoint(df[value], domain), alt.value("white"), alt.value("black")),
     )
-    layered = alt.layer(cells, text, data=df).properties(height=alt.Step(26))  # rows tall enough for their numbers
-    if facet is None:
-        return exportable(layered.properties(title=title))
-    return exportable(layered.facet(column=alt.Column(f"{facet}:N", title=None)).properties(title=title))
+    # rows tall enough for their numbers
+    return exportable(alt.layer(cells, text, data=df).properties(height=alt.Step(26), title=title))
 
 
 def _midpoint(values: pd.Series, domain: tuple[float, float] | None) -> float:
@@ -172,45 +170,49 @@ def _midpoint(values: pd.Series, domain: tuple[float, float] | None) -> float:
     return float((v.min() + v.max()) / 2) if len(v) else 0.0
 
 
-#: How each reference line of a histogram is drawn, by its label: colour and dash.
+#: The reference lines of a diversity histogram, short enough for a legend in a phone-wide column (the
+#: page's caption says what each is).
+MEAN, RANDOM, SHUFFLED, POSTER = "mean", "chance: random", "chance: shuffled", "poster: mT5-XL"
+#: How each reference line is drawn, by its label: colour and dash.
 REFERENCE_STYLES: dict[str, tuple[str, list[int]]] = {
-    "mean": ("black", [1, 0]),
-    "chance: k random tokens": ("#c92a2a", [6, 3]),
-    "chance: categories shuffled": ("#e67700", [2, 2]),
+    MEAN: ("black", [1, 0]),
+    RANDOM: ("#c92a2a", [6, 3]),
+    SHUFFLED: ("#e67700", [2, 2]),
+    POSTER: ("#7048e8", [8, 3, 2, 3]),
 }
 
 
-def facet_histogram(df: pd.DataFrame, value: str, facet: str = "model", title: str = "",
-                    x_title: str | None = None, references: pd.DataFrame | None = None) -> alt.Chart:
-    """Counts of an integer ``value`` (e.g. numNeighborCategory@k), one panel per ``facet`` (model).
+def histogram(df: pd.DataFrame, value: str, title: str = "", x_title: str | None = None,
+              references: pd.DataFrame | None = None) -> alt.LayerChart:
+    """Counts of an integer ``value`` (e.g. numNeighborCategory@k) of one model, as shares of its tokens.
 
-    ``df`` holds one row per distinct (facet, value) with its ``count``, aggregated by the page so
-    that a 250k-token model sends a few dozen rows, not 250k. ``references`` (columns ``facet``,
-    ``reference``, ``at``) are vertical rules in their facet's panel: the mean and its chance values,
-    labelled as in :data:`REFERENCE_STYLES` (a quantitative axis, so that a rule sits at 7.99, between
-    the bars of 7 and 8).
+    ``df`` holds one row per distinct value with its ``count`` and ``share``, aggregated by the page so
+    that a 250k-token model sends a few dozen rows, not 250k. ``references`` (columns ``reference``,
+    ``at``) are vertical rules: the mean and its chance values, labelled as in
+    :data:`REFERENCE_STYLES` (a quantitative axis, so that a rule sits at 7.99, between the bars of 7
+    and 8). One panel a chart, as wide as its column: pages put a model in each column, which stack on
+    a phone; a faceted chart would keep a fixed width and run off a narrow window.
     """
-    refs = references if references is not None else pd.DataFrame(columns=[facet, "reference", "at"])
+    refs = references if references is not None else pd.DataFrame(columns=["reference", "at"])
     data = pd.concat([df.assign(_lo=df[value] - 0.4, _hi=df[value] + 0.4, _kind="count"),
                       refs.assign(_kind="reference")], ignore_index=True)
     bars = alt.Chart().mark_bar(color="#4c78a8").encode(
         x=alt.X("_lo:Q", title=x_title or value, axis=alt.Axis(tickMinStep=1, format="d")), x2="_hi:Q",
         y=alt.Y("share:Q", title="share of tokens", axis=alt.Axis(format="%")), y2=alt.datum(0),
-        tooltip=[alt.Tooltip(f"{facet}:N"), alt.Tooltip(f"{value}:Q", format="d"), alt.Tooltip("count:Q"),
-                 alt.Tooltip("share:Q", format=".1%")],
+        tooltip=[alt.Tooltip(f"{value}:Q", format="d"), alt.Tooltip("count:Q"), alt.Tooltip("share:Q", format=".1%")],
     ).transform_filter(alt.datum._kind == "count")
-    labels = list(REFERENCE_STYLES)
+    labels = [r for r in REFERENCE_STYLES if r in set(refs["reference"])]  # the legend lists what is drawn
     rules = alt.Chart().mark_rule(strokeWidth=2).encode(
         x=alt.X("at:Q"),
         color=alt.Color("reference:N", title=None, legend=alt.Legend(orient="bottom", columns=1),
                         scale=alt.Scale(domain=labels, range=[REFERENCE_STYLES[r][0] for r in labels])),
         strokeDash=alt.StrokeDash("reference:N", scale=alt.Scale(domain=labels,
                                                                   range=[REFERENCE_STYLES[r][1] for r in labels])),
-        tooltip=[alt.Tooltip(f"{facet}:N"), alt.Tooltip("reference:N"), alt.Tooltip("at:Q", format=".2f")],
+        tooltip=[alt.Tooltip("reference:N"), alt.Tooltip("at:Q", format=".2f")],
     ).transform_filter(alt.datum._kind == "reference")
-    chart = (alt.layer(bars, rules, data=data).properties(width=280, height=240)
-             .facet(column=alt.Column(f"{facet}:N", title=None)).properties(title=title))
-    return exportable(chart)
+    # fit-x: the height is the plot's; with Streamlit's default "fit" the legend under it took the bars' room
+    return exportable(alt.layer(bars, rules, data=data).properties(
+        title=title, height=240, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")))
 
 
 def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "model", title: str = "",

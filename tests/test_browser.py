@@ -46,6 +46,8 @@ SHARED_MODEL = "usem3-sample"
 SHARED_CATEGORIES = ["LATIN", "KATAKANA", "HEBREW"]
 SHARED_K = 20
 SHARED_QUERY = "▁アメリカ"
+#: Every page is drawn at these window widths: a laptop, half a screen, a phone.
+WIDTHS = (1440, 800, 390)
 
 NO_BROWSER = (f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium fonts-noto-core "
               "fonts-noto-cjk) to run the browser test" if not CHROMIUM.exists() else None)
@@ -127,7 +129,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-GB")
+    context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900}, locale="en-GB")
     tab = context.new_page()
     try:
         yield tab
@@ -197,6 +199,45 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+#: Text the reader cannot read whole: an element that clips its own text (overflow hidden, or an ellipsis:
+#: a button reading "D…"), text that runs past the right edge of the window, or a chart wider than its
+#: column. Content inside a box the reader can scroll sideways (a wide table) is not counted.
+_OVERFLOW_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const width = document.documentElement.clientWidth;
+  const scrolls = el => { for (let a = el.parentElement; a && a !== main; a = a.parentElement) {
+      const x = getComputedStyle(a).overflowX; if (x === 'auto' || x === 'scroll') return true; } return false; };
+  const name = el => (el.closest('[data-testid]') || el).getAttribute('data-testid') + ' ' + el.tagName.toLowerCase();
+  const found = [];
+  for (const el of main.querySelectorAll('*')) {
+    const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
+    const style = getComputedStyle(el), box = el.getBoundingClientRect();
+    if (style.visibility === 'hidden' || box.width === 0 || box.height === 0 || scrolls(el)) continue;
+    // a box that cuts what it holds: its own text, or text a child holds (a metric's label, a button's)
+    const cuts = ['hidden', 'clip'].includes(style.overflowX) || style.textOverflow === 'ellipsis';
+    const text = own || (cuts && !el.querySelector('canvas, svg, input, textarea, img') ? (el.innerText || '').trim() : '');
+    if (!text) continue;
+    const clipped = cuts && el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0;
+    if (clipped || (own && box.right > width + 1)) found.push(`${name(el)}: "${text.slice(0, 60)}"` +
+      (clipped ? ` clipped (${el.scrollWidth} px in ${el.clientWidth})` : ` ends at ${Math.round(box.right)} px of ${width}`));
+  }
+  for (const chart of main.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+    const marks = chart.querySelector('canvas.marks, svg.marks');
+    if (!marks || scrolls(marks)) continue;
+    const outer = chart.getBoundingClientRect(), inner = marks.getBoundingClientRect();
+    if (inner.right > Math.min(outer.right, width) + 1)
+      found.push(`chart "${(chart.innerText || '').slice(0, 40)}" is ${Math.round(inner.width)} px wide in ${Math.round(outer.width)}`);
+  }
+  return found;
+}"""
+
+
+def assert_text_fits(page) -> None:
+    """No text is cut or runs off the window at the page's width (see :data:`_OVERFLOW_JS`)."""
+    overflowing = page.evaluate(_OVERFLOW_JS)
+    assert not overflowing, f"{page.url} at {page.viewport_size['width']} px:\n" + "\n".join(overflowing[:20])
+
+
 def record_requests(page) -> list[str]:
     """Every URL the page requests from now on (documents, scripts, fonts, icons, sockets)."""
     urls: list[str] = []
@@ -221,11 +262,15 @@ def multiselect_values(page, label: str) -> list[str]:
     return [tags.nth(i).get_attribute("aria-label") for i in range(tags.count())]
 
 
+def page_url(server: str, name: str) -> str:
+    """A page's address; the Neighbours page with the shared query, so it shows a table."""
+    return f"{server}/{PAGES[name].url_path}" + (f"?q={quote(SHARED_QUERY)}" if name == "neighbors" else "")
+
+
 # ---- the tests ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_renders_its_charts(page, server, name):
-    path = PAGES[name].url_path
-    url = f"{server}/{path}" + (f"?q={quote(SHARED_QUERY)}" if name == "neighbors" else "")
+    url = page_url(server, name)
     requested = record_requests(page)
     open_app(page, url)
     assert_no_exception(page)
@@ -241,6 +286,17 @@ def test_every_page_renders_its_charts(page, server, name):
         assert page.locator('[data-testid="stDataFrame"]').count() == 1
         assert "wordllama-sample has no token" in page.locator('[data-testid="stMain"]').inner_text()
     screenshot(page, f"page_{name}")
+    assert_text_fits(page)
+
+
+@pytest.mark.parametrize("width", WIDTHS[1:])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_fits_narrower_windows(page, server, name, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    open_app(page, page_url(server, name))
+    assert_no_exception(page)
+    screenshot(page, f"page_{name}_{width}")  # first, so a failure can be seen
+    assert_text_fits(page)
 
 
 def test_shared_link_restores_filters_across_pages(page, server):

@@ -29,13 +29,21 @@ def frequency_source(models: list[data.ModelInfo]) -> str:
     return " ".join(parts)
 
 
-def references(model: str, mean: float, chance: pd.Series | None) -> list[dict]:
-    """The histogram's reference rules of one model: its mean and, where the build has them, the mean
-    for k random tokens (exact) and for shuffled categories (permutation null)."""
-    refs = [{"model": model, "reference": "mean", "at": mean}]
+def same_as_paper(v: ui.View) -> bool:
+    """Whether the histogram shows the paper's own statistic: k = 50, its conventions, every category."""
+    return v.k == paper.K and v.convention == paper_conventions and not ui.filtered(v)
+
+
+def references(model: str, mean: float, chance: pd.Series | None, v: ui.View) -> list[dict]:
+    """The histogram's reference rules of one model: its mean; where the build has them, the mean for k
+    random tokens (exact) and for shuffled categories (permutation null); and the poster's mT5-XL mean
+    when the view computes the same statistic (k = 50, the paper's conventions, no category filter)."""
+    refs = [{"model": model, "reference": charts.MEAN, "at": mean}]
     if chance is not None:
-        refs += [{"model": model, "reference": "chance: k random tokens", "at": float(chance["expected_random"])},
-                 {"model": model, "reference": "chance: categories shuffled", "at": float(chance["permutation_mean"])}]
+        refs += [{"model": model, "reference": charts.RANDOM, "at": float(chance["expected_random"])},
+                 {"model": model, "reference": charts.SHUFFLED, "at": float(chance["permutation_mean"])}]
+    if same_as_paper(v):
+        refs.append({"model": model, "reference": charts.POSTER, "at": paper.MT5_XL_CATEGORIES_MEAN})
     return refs
 
 
@@ -69,7 +77,7 @@ if ui.require_models(v):
         chance = tables.row_at_k(ui.load(m, schema.DIVERSITY_CHANCE, "chance baselines", convention=v.convention), v.k)
         summary.append({"model": m.label, "tokens": len(div), "mean": mean, "std": std,
                         "chance": None if chance is None else float(chance["expected_random"])})
-        rules += references(m.label, mean, chance)
+        rules += references(m.label, mean, chance, v)
         counts.append(tables.value_counts_share(div[column], m.label, f"categories@{v.k}"))
     if not summary:
         ui.nothing_to_draw(v, "tokens")
@@ -84,13 +92,16 @@ if ui.require_models(v):
         st.markdown(f"**numNeighborCategory@{v.k}**")
         for col, model in zip(st.columns(len(summary)), [row["model"] for row in summary], strict=True):
             with col:  # a panel per column: on a phone the columns stack, one panel under the other
-                ui.chart(charts.facet_histogram(hist[hist["model"] == model], f"categories@{v.k}",
-                                                x_title=f"categories among {v.k} NN",
-                                                references=refs[refs["model"] == model]),
+                ui.chart(charts.histogram(hist[hist["model"] == model], f"categories@{v.k}", title=model,
+                                          x_title=f"categories among {v.k} NN",
+                                          references=refs[refs["model"] == model]),
                          key=f"div_hist_{model}")
-        st.caption("Lines: the mean, and what k neighbours would span by chance: k tokens drawn at random (exact "
-                   "expectation) and the real neighbours with the categories shuffled over the tokens (permutation "
-                   "null), both over all eligible tokens. "
+        st.caption(f"Lines: the {charts.MEAN}, and what k neighbours would span by chance, over all eligible tokens: "
+                   f"“{charts.RANDOM}”, k tokens drawn at random (exact expectation); “{charts.SHUFFLED}”, the real "
+                   "neighbours with the categories shuffled over the tokens (permutation null). "
+                   + (f"“{charts.POSTER}”: the poster's mT5-XL mean ({paper.MT5_XL_CATEGORIES_MEAN:.2f}), drawn at "
+                      f"k = {paper.K} under the paper's conventions with every category selected, where it is the "
+                      "same statistic. " if same_as_paper(v) else "")
                    + ui.convention_note(v, "category", "self"))
         ui.downloads(pd.concat([hist, refs], ignore_index=True), f"diversity_histogram_k{v.k}_{v.convention}",
                      v.models, "div_hist", {"k": v.k, "convention": v.convention}, statistic="diversity")
