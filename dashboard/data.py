@@ -308,6 +308,26 @@ def annoy_search_k(info: ModelInfo) -> int:
     return int(info.manifest.get("annoy", {}).get("search_k") or -1)
 
 
+@st.cache_resource(show_spinner="Loading the tokenizer…", max_entries=16)
+def _tokenizer(_info: ModelInfo, path: str, sha: str) -> Any:
+    from precompute.tokenizer import read_tokenizer
+
+    store = _dir(_info)
+    try:
+        return read_tokenizer(store.verify(schema.TOKENIZER).read_bytes())
+    except ValueError as e:
+        raise ArtifactError(f"{Path(path) / schema.TOKENIZER} cannot be read: {e}. Rebuild: {store.rebuild_hint}") \
+            from None
+
+
+def tokenizer(info: ModelInfo) -> Any | None:
+    """The model's own tokenizer (a ``precompute.tokenizer.Encoder``; kind "none" when the model has none),
+    or None when this build predates the tokenizer step. Loaded once, shared by every session."""
+    if not info.has(schema.TOKENIZER):
+        return None
+    return _tokenizer(info, str(info.path), _sha(info, schema.TOKENIZER))
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _text_index(_info: ModelInfo, path: str, sha: str) -> dict[str, int]:
     df = table(_info, schema.TOKENS, ["id", "text", "is_special"])

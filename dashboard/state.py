@@ -82,6 +82,22 @@ def example(slug: str) -> Param:
 LISTS: tuple[Param, ...] = (MODELS, CATEGORIES)
 
 
+#: Session key of the query parameters the session was opened with: the only values "from the link".
+OPENING_LINK_KEY = "_hp_opening_link"
+
+
+def from_the_link(param: Param, value: str) -> bool:
+    """Whether ``value`` of ``param`` came in the address the session was opened with (a shared link, a
+    bookmark), not from this session (typed in a box, set by a button, a page's own link).
+
+    The opening address is recorded by the first call in a session: the router's sidebar binds its
+    widgets on every run, the first included, before anything can change the URL.
+    """
+    if OPENING_LINK_KEY not in st.session_state:
+        st.session_state[OPENING_LINK_KEY] = {name: st.query_params.get_all(name) for name in st.query_params}
+    return value in st.session_state[OPENING_LINK_KEY].get(param.name, [])
+
+
 def _shown(text: str) -> str:
     return repr(text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "…")
 
@@ -92,17 +108,19 @@ def warn_dropped(param: Param, options: Sequence[Any], label: str) -> None:
     Only while the widget is not yet on screen: afterwards the URL follows the widget and holds
     nothing it does not offer.
     """
+    from_the_link(param, "")  # records the opening link on a session's first run
     if param.name in st.session_state or param.name not in st.query_params:
         return
     offered = {str(o) for o in options}
     bad = [v for v in st.query_params.get_all(param.name) if v not in offered]
     if not bad:
         return
+    where = " from the link" if all(from_the_link(param, b) for b in bad) else ""
     if param.multi:
-        st.warning(f"Ignored {label} from the link that this view does not offer: "
+        st.warning(f"Ignored {label}{where} that this view does not offer: "
                    + ", ".join(_shown(b) for b in bad[:5]) + (" …" if len(bad) > 5 else ""))
     else:
-        st.warning(f"{label} = {_shown(bad[0])} from the link is not available here; showing the default instead.")
+        st.warning(f"{label} = {_shown(bad[0])}{where} is not available here; showing the default instead.")
 
 
 def bind(param: Param, options: Sequence[Any], label: str | None = None) -> dict[str, Any]:
@@ -121,12 +139,15 @@ def bind_text(param: Param, label: str | None = None) -> dict[str, Any]:
     """Like :func:`bind` for free text (a token or an expression), at most :data:`MAX_TEXT_LENGTH` characters.
 
     The box refuses more as they are typed or pasted (``max_chars``), so a long text never reaches the
-    address bar; a link's longer text is cut, with a warning.
+    address bar; a longer text in the address is cut, with a warning that says "from the link" only when
+    the session was opened with it (:func:`from_the_link`), not when this session put it there.
     """
+    from_the_link(param, "")  # records the opening link on a session's first run
     if param.name not in st.session_state and param.name in st.query_params:
         text = st.query_params[param.name]
         if len(text) > MAX_TEXT_LENGTH:
-            st.warning(f"The {label or param.name} from the link is {len(text):,} characters long, more than the "
+            where = " from the link" if from_the_link(param, text) else ""
+            st.warning(f"The {label or param.name}{where} is {len(text):,} characters long, more than the "
                        f"{MAX_TEXT_LENGTH} the box takes; keeping the first {MAX_TEXT_LENGTH}.")
             set_value(param, text[:MAX_TEXT_LENGTH])
     return {"key": param.name, "bind": "query-params", "persist_state": "session", "max_chars": MAX_TEXT_LENGTH}

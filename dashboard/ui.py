@@ -144,6 +144,18 @@ def load_annoy(info: data.ModelInfo) -> Any | None:
     return _told(info, schema.ANNOY, "Annoy index (needed for expressions)", lambda: data.annoy(info))
 
 
+def load_tokenizer(info: data.ModelInfo) -> Any | None:
+    """The model's own tokenizer (``precompute.tokenizer.Encoder``), or None after telling the user why not:
+    a build from before the tokenizer step, a corrupt file, or a host without ``tokenizers``/``sentencepiece``."""
+    try:
+        return _told(info, schema.TOKENIZER, "tokenizer artifact (words are looked up by their text)",
+                     lambda: data.tokenizer(info))
+    except ImportError as e:
+        st.warning(f"**{info.label}**'s tokenizer needs the package {e.name}: `pip install -r "
+                   "dashboard/requirements.txt`. Words are looked up by their text meanwhile.")
+        return None
+
+
 def load_text_index(info: data.ModelInfo) -> dict[str, int] | None:
     """Token text -> id (for lookups by text), or None after telling the user why not."""
     return _told(info, schema.TOKENS, "token table",

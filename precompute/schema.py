@@ -166,6 +166,9 @@ NEIGHBORS = "neighbors.npy"
 SIMILARITIES = "similarities.npy"
 #: Annoy index (angular) over the same rows, item i = vocabulary id i.
 ANNOY = "annoy.ann"
+#: The model's own tokenizer, portable (JSON: a ``tokenizers`` JSON or a SentencePiece model, or why there
+#: is none), so that the dashboard splits a typed word as the model does; format in precompute.tokenizer.
+TOKENIZER = "tokenizer.json"
 
 #: The neighbourhood sizes the diversity statistics use by default.
 DIVERSITY_KS = (10, 50, 100)

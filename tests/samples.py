@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from precompute.config import BuildConfig
-from precompute.sources.base import ModelData, Vocabulary
+from precompute.sources.base import ModelData, TokenizerFile, Vocabulary
 
 #: Small but complete parameters: every step runs, every statistic has enough tokens.
 SMALL_CONFIG = BuildConfig(
@@ -48,7 +48,18 @@ def sample_model(model: ModelData, name: str, size: int = SAMPLE_SIZE, seed: int
     vocab = Vocabulary([texts[i] for i in ids], model.vocab.is_special[ids], model.vocab.is_byte[ids])
     meta = {key: value for key, value in model.metadata.items() if key not in ("vocab_size", "dim")}
     meta.update(id=name, description=f"{len(ids):,} real tokens of {model.metadata['id']}")
-    return ModelData(vocab, model.embeddings[ids], meta)
+    return ModelData(vocab, model.embeddings[ids], meta, tokenizer=sampled_tokenizer(model.tokenizer, ids, len(texts)))
+
+
+def sampled_tokenizer(tokenizer: TokenizerFile | None, ids: np.ndarray, n_rows: int) -> TokenizerFile | None:
+    """The model's own tokenizer, its ids mapped to the sample's rows (-1 for a piece left out)."""
+    if tokenizer is None:
+        return None
+    before = np.arange(n_rows) if tokenizer.rows is None else np.asarray(tokenizer.rows)
+    position = np.full(n_rows, -1, dtype=np.int64)
+    position[ids] = np.arange(len(ids))
+    rows = np.where(before >= 0, position[np.clip(before, 0, n_rows - 1)], -1)
+    return TokenizerFile(tokenizer.kind, tokenizer.read, rows.astype(np.int32))
 
 
 def write_matrix_model(directory: Path, rows: slice | np.ndarray = np.r_[0:5, 1000:1300]) -> tuple[Path, Path]:

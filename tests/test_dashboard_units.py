@@ -122,30 +122,40 @@ def test_find_token_word_first_prefers_the_word_start_piece():
     # a term typed with ▁ is taken as typed; one with no word-start form falls back to the literal one
     assert lookup.find_token(index, "▁king", word_first=True) == (12, "▁king")
     assert lookup.find_token({"king": 11}, "king", word_first=True) == (11, "king")
-    r = lookup.expression_vector(lookup.parse_expression("king - man"), index, lambda i: np.eye(30)[i])
+    texts = [""] * 30
+    r = lookup.expression_vector(lookup.parse_expression("king - man"),
+                                 lambda atom: lookup.resolve(atom, index, texts, None), lambda i: np.eye(30)[i])
     assert r.used == {"king": "▁king", "man": "▁Man"} and r.ids == (12, 21)
+
+
+def words(*texts: str) -> tuple[lookup.Atom, ...]:
+    return tuple(lookup.Atom(t) for t in texts)
 
 
 def test_parse_expression():
     assert lookup.parse_expression("king - man + woman") == [
-        lookup.Term(1, ("king",)), lookup.Term(-1, ("man",)), lookup.Term(1, ("woman",))]
-    assert lookup.parse_expression("e-mail") == [lookup.Term(1, ("e-mail",))]
-    assert lookup.parse_expression("- a + mean(b, c)") == [lookup.Term(-1, ("a",)), lookup.Term(1, ("b", "c"))]
+        lookup.Term(1, words("king")), lookup.Term(-1, words("man")), lookup.Term(1, words("woman"))]
+    assert lookup.parse_expression("e-mail") == [lookup.Term(1, words("e-mail"))]
+    assert lookup.parse_expression("- a + mean(b, c)") == [lookup.Term(-1, words("a")), lookup.Term(1, words("b", "c"))]
     assert lookup.is_expression("a + b") and not lookup.is_expression("-") and not lookup.is_expression("a+b")
-    with pytest.raises(ValueError, match="empty token"):
+    with pytest.raises(ValueError, match="an empty item in mean"):
         lookup.parse_expression("mean(a, )")
 
 
 def test_expression_vector_uses_unit_vectors():
     vectors = {0: np.array([2.0, 0.0]), 1: np.array([0.0, 3.0]), 2: np.array([1.0, 1.0])}
     index = {"▁king": 0, "▁man": 1, "▁woman": 2}
-    r = lookup.expression_vector(lookup.parse_expression("king - man + woman"), index, vectors.__getitem__)
+
+    def by_text(atom: lookup.Atom) -> lookup.Found | None:
+        return lookup.resolve(atom, index, ["▁king", "▁man", "▁woman"], None)
+
+    r = lookup.expression_vector(lookup.parse_expression("king - man + woman"), by_text, vectors.__getitem__)
     s = 1 / np.sqrt(2)
     assert r.vector == pytest.approx([1 + s, -1 + s])
     assert r.ids == (0, 1, 2) and r.used["king"] == "▁king" and r.missing == ()
-    mean = lookup.expression_vector(lookup.parse_expression("mean(king, man)"), index, vectors.__getitem__)
+    mean = lookup.expression_vector(lookup.parse_expression("mean(king, man)"), by_text, vectors.__getitem__)
     assert mean.vector == pytest.approx([0.5, 0.5])
-    missing = lookup.expression_vector(lookup.parse_expression("king - queen"), index, vectors.__getitem__)
+    missing = lookup.expression_vector(lookup.parse_expression("king - queen"), by_text, vectors.__getitem__)
     assert missing.vector is None and missing.missing == ("queen",)
 
 
@@ -190,7 +200,8 @@ def test_lookup_by_id_and_the_query_that_finds_a_token():
     assert lookup.parse_id("id:16006") == 16006 and lookup.parse_id(" ID: 7 ") == 7
     assert lookup.parse_id("#1") is None and lookup.parse_id("idiom") is None and lookup.parse_id("id:-1") is None
     index = {",": 1919, ",\u200e": 16006, ">": 29, ">\r": 153, "▁king": 12, "King": 13}
-    assert lookup.query_for(index, ",\u200e", 16006) == ",\u200e"  # found by its text
+    assert lookup.query_for(index, ",\u200e", 16006) == '",\u200e"'  # found by its exact text, in quotes
+    assert lookup.query_for(index, "▁king", 12) == "▁king"  # with ▁: a piece query as it is
     assert lookup.query_for(index, ">\r", 153) == "id:153"  # its text, stripped, is ">"
     assert lookup.query_for(index, "King", 99) == "id:99"  # a duplicate text: the first id wins the text
 

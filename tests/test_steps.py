@@ -111,7 +111,8 @@ def test_order_follows_needs_and_rejects_cycles_and_unknown_needs() -> None:
 def test_every_declared_step_and_table_of_the_package() -> None:
     steps = discover()
     assert [s.name for s in steps if s.kind == "model"] == [
-        "tokens", "neighbors", "annoy", "diversity", "map", "meaning", "norms", "separability", "embeddings"]
+        "tokens", "neighbors", "annoy", "diversity", "map", "meaning", "norms", "separability", "tokenizer",
+        "embeddings"]
     assert [s.name for s in steps if s.kind == "comparison"] == ["compare", "separability_shared"]
     written = {name for s in steps for name in s.writes if name.endswith(".parquet")}
     assert written | {schema.CORPUS_FREQUENCY} == set(schema.TABLES)  # every table has a producer, and a schema

@@ -1,5 +1,6 @@
-"""Neighbours: the k nearest neighbours of a token (by text, or by id: ``id:16006``, exact table) or of
-a vector expression (Annoy), one column per model, neighbours that several models share highlighted."""
+"""Neighbours: the k nearest neighbours of a word (split by each model's own tokenizer), a piece (``▁when``,
+``"when"``, ``id:16006``: exact table) or a vector expression (Annoy), one column per model, neighbours that
+several models share highlighted. How a query is read: dashboard.lookup."""
 
 import functools
 
@@ -7,13 +8,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, lookup, state, tables, ui
+from dashboard import data, lookup, state, tables, ui, wordpieces
 from precompute import paper, schema
 from precompute.categories import BOUNDARY
 
 PAGE = {"title": "Neighbours", "url_path": "neighbours", "icon": ":material/hub:", "order": 40,
         "summary": "the nearest neighbours of any token, or of `king - man + woman`, in each model side by side",
-        "needs": ("TOKENS", "NEIGHBORS", "SIMILARITIES", "ANNOY")}
+        "needs": ("TOKENS", "NEIGHBORS", "SIMILARITIES", "ANNOY", "TOKENIZER")}
 
 #: The poster's three examples (its Table 1): a Swedish word, a katakana loanword, a French word.
 PRESETS = ("när", "アメリカ", "Comment")
@@ -79,25 +80,58 @@ def poster_lists(query: str, results: dict[str, pd.DataFrame], labels: dict[str,
     return pd.DataFrame(rows)
 
 
+#: What the query box takes, as its help says it (dashboard.lookup reads it).
+HELP = ("**A word** (`when`, `नमस्ते`, `😀`) is split by each model's own tokenizer: one piece shows that "
+        "piece's exact neighbours; several pieces show the split and the neighbours of the mean of the pieces' "
+        "unit vectors (Annoy, approximate), and each piece opens on its own. **A piece as it is**: type it with "
+        "the word-start mark ▁ (`▁when`; also tried in other cases), or in double quotes for exactly that text "
+        '(`"when"`, the word-internal piece; `"-"`, `"("`), or by id: `id:16006` (ids are per model; every '
+        "token, even one with invisible characters). **An expression**: `king - man + woman`, "
+        "`mean(dog, Hund, perro) - cat`; operators are a lone + or - between terms, and a piece that is itself "
+        'an operator, a bracket or a comma goes in quotes or by id (`"(" + id:7`). '
+        f"At most {state.MAX_TEXT_LENGTH} characters, so that the link stays short.")
+
 v = ui.view()
 st.title("Neighbours")
-st.caption("Exact top-k neighbours by cosine similarity. Arithmetic such as `king - man + woman` or "
-           "`mean(dog, Hund, perro)` is answered by each model's Annoy index (approximate).")
+st.caption("Exact top-k neighbours by cosine similarity. A word is split by each model's own tokenizer; a word "
+           "of several pieces, and arithmetic such as `king - man + woman` or `mean(dog, Hund, perro)`, are "
+           "answered by each model's Annoy index (approximate).")
+
 
 def find(m: data.ModelInfo, tok: pd.DataFrame, index: dict[str, int], query: str,
          by_id: int | None) -> tuple[int, str] | None:
-    """The token a query names in one model (by id, else by text), or None after saying it has none."""
+    """The token a piece query names in one model (by id, in quotes exactly, else by text with its
+    variants), or None after saying it has none."""
     if by_id is not None:
         if by_id < len(tok):
             return by_id, str(tok["text"].iloc[by_id])
         st.info(f"**{m.label}** has no token {lookup.ID_PREFIX}{by_id}: its ids go from 0 to {len(tok) - 1}.")
         return None
-    found = lookup.find_token(index, query)
+    exact = lookup.quoted(query)
+    if exact is not None:
+        if exact in index:
+            return index[exact], exact
+        st.info(f"**{m.label}** has no token exactly {tables.visible(repr(exact))} (without quotes, the text "
+                "is split as a word or tried in other spellings).")
+        return None
+    found = lookup.find_token(index, query, word_first=BOUNDARY not in query)
     if found is None:
         tried = ", ".join(lookup.variants(query)[1:4])
         st.info(f"**{m.label}** has no token {tables.visible(repr(query))} (also tried {tables.visible(tried)}; "
                 f"look a token up by id with `{lookup.ID_PREFIX}N`).")
     return found
+
+
+def splitter(m: data.ModelInfo, tok: pd.DataFrame, said: set[str]) -> wordpieces.Encoder | None:
+    """The model's own tokenizer, or None after saying (once per run) that words are looked up by text."""
+    encoder = ui.load_tokenizer(m)
+    if encoder is not None and not encoder.available:
+        if m.slug not in said:
+            st.info(f"**{m.label}** has no tokenizer ({encoder.why}): words are looked up by their text, "
+                    "as a piece with ▁ first and in other cases.")
+        said.add(m.slug)
+        return None
+    return encoder
 
 
 def _open(text: str) -> None:
@@ -111,66 +145,110 @@ def _open_selected(key: str, table: pd.DataFrame, index: dict[str, int]) -> None
         _open(lookup.query_for(index, str(row["token"]), int(row["id"])))
 
 
+def _open_piece(key: str) -> None:
+    if st.session_state.get(key):
+        _open(st.session_state[key])
+
+
 if ui.require_models(v):
     tokens = {m.slug: ui.load(m, schema.TOKENS, "token table", convention=v.convention) for m in v.models}
     indices = {m.slug: ui.load_text_index(m) or {} for m in v.models if tokens[m.slug] is not None}
     with st.container(horizontal=True):
         query = st.text_input("Token or expression",
-                              placeholder=f"▁när, アメリカ, king - man + woman, {lookup.ID_PREFIX}16006",
-                              **state.bind_text(state.QUERY, "query"),
-                              help="Any script. Tried as typed, with the word-boundary mark ▁, and in other cases. "
-                                   f"`{lookup.ID_PREFIX}16006` is the token of id 16006 in each model (ids are per "
-                                   f"model): every token, even one with invisible characters. At most "
-                                   f"{state.MAX_TEXT_LENGTH} characters, so that the link stays short.")
+                              placeholder=f'when, नमस्ते, ▁när, "-", king - man + woman, {lookup.ID_PREFIX}16006',
+                              **state.bind_text(state.QUERY, "query"), help=HELP)
         for preset in PRESETS:
             if any(lookup.find_token(ix, preset) for ix in indices.values()):
                 st.button(preset, key=f"nb_preset_{preset}", on_click=_open, args=(preset,))
 
     results: dict[str, pd.DataFrame] = {}
-    if query:
-        expression = lookup.is_expression(query)
-        by_id = lookup.parse_id(query)
-        for m in v.models:
-            try:
-                terms = lookup.parse_expression(query) if expression else None
-            except ValueError as e:
-                st.warning(f"Cannot read the expression: {e}")
-                break
-            tok = tokens[m.slug]
-            if tok is None:
+    approximate = False
+    terms: list[lookup.Term] | None = None
+    expression = bool(query) and lookup.is_expression(query)
+    if expression:
+        try:
+            terms = lookup.parse_expression(query)
+        except ValueError as e:
+            st.warning(f"Cannot read the expression `{query}`: {e}.", icon=":material/error:")
+    piece_query = bool(query) and lookup.is_piece_query(query)
+    by_id = lookup.parse_id(query) if query else None
+    said: set[str] = set()
+    resolution: list[dict[str, object]] = []
+    one_piece_somewhere = False
+    for m in v.models if query and (terms is not None or not expression) else ():
+        tok = tokens[m.slug]
+        if tok is None:
+            continue
+        texts, special = tok["text"].to_numpy(object), tok["is_special"].to_numpy(bool)
+        encoder = None if piece_query and not expression else splitter(m, tok, said)
+        split = functools.partial(wordpieces.split_word, encoder, texts=texts, special=special) if encoder else None
+        if expression:
+            index = ui.load_annoy(m)
+            if index is None:
                 continue
-            if expression:
+            from precompute.indices import query_vector
+
+            resolved = lookup.expression_vector(
+                terms, functools.partial(lookup.resolve, index=indices[m.slug], texts=texts, split=split),
+                index.get_item_vector)
+            resolution += lookup.resolution_rows(terms, resolved, m.label)
+            if resolved.vector is None:
+                why = ("no token for " + ", ".join(resolved.missing)) if resolved.missing else "the terms cancel out"
+                st.info(f"**{m.label}**: {why}.")
+                continue
+            ids, sims = query_vector(index, resolved.vector, v.k, data.annoy_search_k(m), exclude=set(resolved.ids))
+            results[m.slug] = tables.rows_for_ids(tok, ids, sims)
+            approximate = True
+            continue
+        if split is not None:  # a word, split by the model's tokenizer
+            pieces = split(query)
+            if pieces.one is None:
+                if not pieces.usable:
+                    st.info(f"**{m.label}** reads {tables.visible(repr(pieces.word))} as "
+                            f"{tables.visible(pieces.label()) or 'nothing'}: {pieces.why_unknown()}.")
+                    continue
                 index = ui.load_annoy(m)
                 if index is None:
                     continue
                 from precompute.indices import query_vector
 
-                resolved = lookup.expression_vector(terms, indices[m.slug], index.get_item_vector)
-                if resolved.vector is None:
-                    missing = ", ".join(map(repr, resolved.missing)) or "the expression"
-                    st.info(f"**{m.label}**: no token for {missing}.")
-                    continue
-                ids, sims = query_vector(index, resolved.vector, v.k, data.annoy_search_k(m),
-                                         exclude=set(resolved.ids))
+                mean = lookup.unit_mean(pieces.usable, index.get_item_vector)
+                ids, sims = query_vector(index, mean.astype(np.float32), v.k, data.annoy_search_k(m),
+                                         exclude=set(pieces.usable))
                 results[m.slug] = tables.rows_for_ids(tok, ids, sims)
-            else:
-                found = find(m, tok, indices[m.slug], query, by_id)
-                if found is None:
-                    continue
-                nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
-                sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
-                if nb is None or sim is None:
-                    continue
-                results[m.slug] = tables.neighbor_rows(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
-                results[m.slug].attrs["caption"] = looked_up(tok.iloc[found[0]], found[0])
-        if not results and not expression and by_id is None:
-            suggestions = []
-            for tok in tokens.values():
-                if tok is not None:
-                    suggestions += lookup.prefix_matches(tok["text"].to_numpy(), query)
-            if suggestions:
-                st.pills("Tokens starting with your text", list(dict.fromkeys(suggestions))[:20], key="nb_suggest",
-                         format_func=tables.visible, on_change=lambda: _open(st.session_state["nb_suggest"] or query))
+                results[m.slug].attrs["caption"] = (f"{tables.visible(pieces.word)} → {tables.visible(pieces.label())}"
+                                                    f": {pieces.mean_label()}")
+                results[m.slug].attrs["pieces"] = [lookup.query_for(indices[m.slug], str(texts[r]), r)
+                                                   for r in dict.fromkeys(pieces.usable)]
+                approximate = True
+                continue
+            found = (pieces.one, str(texts[pieces.one]))
+            one_piece_somewhere = True
+            said_as = f"{tables.visible(pieces.word)} → one piece · "
+        else:
+            found = find(m, tok, indices[m.slug], query, by_id)
+            if found is None:
+                continue
+            one_piece_somewhere = True
+            said_as = ""
+        nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
+        sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
+        if nb is None or sim is None:
+            continue
+        results[m.slug] = tables.neighbor_rows(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
+        results[m.slug].attrs["caption"] = said_as + looked_up(tok.iloc[found[0]], found[0])
+    if resolution:
+        st.markdown("**How each model read the terms**")
+        st.dataframe(pd.DataFrame(resolution), hide_index=True, key="nb_terms",
+                     column_config={"sign": st.column_config.TextColumn("±", width=28)})
+    if query and not expression and by_id is None and not one_piece_somewhere:
+        suggestions = []
+        for tok in tokens.values():
+            if tok is not None:
+                suggestions += lookup.prefix_matches(tok["text"].to_numpy(), lookup.quoted(query) or query)
+        if suggestions:
+            st.pills("Tokens starting with your text", list(dict.fromkeys(suggestions))[:20], key="nb_suggest",
+                     format_func=tables.visible, on_change=lambda: _open(st.session_state["nb_suggest"] or query))
 
     if results:
         shared = tables.mark_shared(results)
@@ -181,6 +259,10 @@ if ui.require_models(v):
                 st.markdown(f"**{m.label}**")
                 if "caption" in results[slug].attrs:
                     st.caption(results[slug].attrs["caption"])
+                if results[slug].attrs.get("pieces"):
+                    key = f"nb_pieces_{slug}"
+                    st.pills("Each piece's own neighbours", results[slug].attrs["pieces"], key=key,
+                             format_func=tables.visible, on_change=_open_piece, args=(key,))
                 shown_table = compact(table)
                 styles = shade(table["shared"], tables.outside(table["category"], v.categories))
                 styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({"similarity": "{:.3f}"})
@@ -195,11 +277,11 @@ if ui.require_models(v):
             n_out = sum(int(tables.outside(t["category"], v.categories).sum()) for t in shared.values())
             st.caption(f":material/filter_alt: Each list is the token's true list, not filtered: the {n_out} "
                        "neighbours outside the selected categories are shown in grey italics.")
-        beside = poster_lists(query, results, {s: v.catalog.models[s].label for s in results})
+        beside = poster_lists(lookup.quoted(query) or query, results, {s: v.catalog.models[s].label for s in results})
         if beside is not None:
             st.markdown(f"**Beside the poster** ({paper.CITATION}; XLM-R-XL and mT5-XL, k = 18 and 15 as printed)")
             st.dataframe(beside, hide_index=True)
         everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
         ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbors",
-                     {"query": query, "k": v.k}, statistic="neighbours", approximate=expression)
+                     {"query": query, "k": v.k}, statistic="neighbours", approximate=approximate)
 ui.share_link()

@@ -36,6 +36,43 @@ class Vocabulary:
         return len(self.texts)
 
 
+#: The portable forms a model's tokenizer can take (precompute.tokenizer writes them, the dashboard reads them).
+TOKENIZER_KINDS = ("tokenizers", "sentencepiece")
+
+
+@dataclass(frozen=True)
+class TokenizerFile:
+    """The model's own tokenizer in a form a reader without torch or transformers can load.
+
+    ``kind`` is "tokenizers" (``read()`` gives a Hugging Face ``tokenizers`` JSON, ``Tokenizer.to_str()``)
+    or "sentencepiece" (``read()`` gives the SentencePiece model proto). ``read`` is called when the
+    build writes the file, not when the model loads (a 250k-piece Unigram takes seconds to build).
+    ``rows`` maps each tokenizer id to its row of the embedding matrix, -1 where it has none: (V,) int32.
+    None means id i is row i, as for every real model; a sample of a model's rows (the tests) sets it.
+    """
+
+    kind: str
+    read: Callable[[], bytes]
+    rows: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TOKENIZER_KINDS:
+            raise ValueError(f"tokenizer kind {self.kind!r}: expected one of {TOKENIZER_KINDS}")
+
+
+def tokenizers_file(tokenizer: Any) -> TokenizerFile:
+    """A ``tokenizers.Tokenizer`` as a :class:`TokenizerFile`, without its padding and truncation settings
+    (a lookup encodes one word; a checkpoint's ``max_length`` of 128 means nothing there)."""
+
+    def read() -> bytes:
+        portable = type(tokenizer).from_str(tokenizer.to_str())
+        portable.no_padding()
+        portable.no_truncation()
+        return portable.to_str().encode("utf-8")
+
+    return TokenizerFile("tokenizers", read)
+
+
 @dataclass
 class ModelData:
     """A loaded model: its vocabulary, its (N, d) float32 input-embedding matrix, and provenance.
@@ -49,6 +86,8 @@ class ModelData:
     metadata: dict[str, Any] = field(default_factory=dict)
     #: The model's tokenizer as text -> ids, for counting tokens over a corpus (None if unknown).
     encode: Callable[[str], list[int]] | None = None
+    #: The same tokenizer as a file for the dashboard (None: a plain matrix with a vocabulary has none).
+    tokenizer: TokenizerFile | None = None
 
     def __post_init__(self) -> None:
         self.embeddings = np.ascontiguousarray(self.embeddings, dtype=np.float32)

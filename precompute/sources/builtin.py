@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ModelData, SourceError
+from .base import ModelData, SourceError, TokenizerFile, tokenizers_file
 from .decode import build_vocabulary, describe_tokenizer
 from .e5s1 import load_e5s1
 from .hf import load_hf, read_safetensors_tensor
@@ -62,7 +62,8 @@ def _load_use_multilingual(root: Traversable) -> ModelData:
     import sentencepiece as spm
 
     resources = root / "resources"
-    sp = spm.SentencePieceProcessor(model_proto=(resources / "sp.model").read_bytes())
+    proto = (resources / "sp.model").read_bytes()
+    sp = spm.SentencePieceProcessor(model_proto=proto)
     n = sp.get_piece_size()
     with resources.joinpath("weights.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as z:
         chunks = sorted((k for k in z.files if k[0] == "q" and k[1:].isdigit()), key=lambda k: int(k[1:]))
@@ -84,6 +85,7 @@ def _load_use_multilingual(root: Traversable) -> ModelData:
                              "storage padding"},
         },
         encode=lambda text: sp.encode(text, out_type=int),
+        tokenizer=TokenizerFile("sentencepiece", lambda: proto),
     )
 
 
@@ -101,6 +103,7 @@ def _load_wordllama(root: Traversable) -> ModelData:
         embeddings=matrix,
         metadata={"origin": str(weights), "tokenizer": kind},
         encode=lambda text: tokenizer.encode(text, add_special_tokens=False).ids,
+        tokenizer=tokenizers_file(tokenizer),
     )
 
 

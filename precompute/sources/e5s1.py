@@ -29,7 +29,6 @@ Example::
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ import numpy as np
 
 from precompute.categories import BOUNDARY
 
-from .base import ModelData, SourceError
+from .base import ModelData, SourceError, TokenizerFile
 from .decode import build_vocabulary
 
 MAGIC = b"E5S1"
@@ -235,29 +234,45 @@ def word_embeddings(model: E5S1File, n_rows: int) -> np.ndarray:
     return out
 
 
-def unigram_encoder(model: E5S1File) -> Callable[[str], list[int]]:
-    """The file's tokenizer as text -> piece ids (no ``<s>``/``</s>``), as the package tokenizes.
+def normalizer_rules(table: dict[int, str]) -> list[tuple[str, str]]:
+    """The normalisation map as (regex, replacement) rules, one per distinct replacement (2,733 for the
+    4,837 entries of multilingual-e5-small), then runs of spaces collapsed.
 
-    Its normalisation map applied per character, runs of spaces collapsed, spaces shown as ``▁``
-    with one prepended, then a Unigram (Viterbi) split by the pieces' scores. The Unigram model
-    (250k pieces) is built on the first call, so loading a model for its embeddings costs nothing.
+    Applied one after another, they equal ``str.translate(table)`` because no replacement contains a
+    character the map changes (checked here: were it not so, a later rule could change an earlier
+    rule's output). A ``tokenizers`` normalizer made of them lets the tokenizer travel as one JSON file.
     """
-    pieces, scores, table = model.pieces, model.scores.tolist(), model.normalization
-    unk = model.special_ids["unk"]
+    if any(ord(c) in table for replacement in table.values() for c in replacement):
+        raise ValueError("the normalisation map is not idempotent: its rules cannot be applied in sequence")
+    by_replacement: dict[str, list[int]] = {}
+    for cp, replacement in table.items():
+        by_replacement.setdefault(replacement, []).append(cp)
+    rules = [("[" + "".join(f"\\x{{{cp:X}}}" for cp in sorted(cps)) + "]", replacement)
+             for replacement, cps in by_replacement.items()]
+    return [*rules, (" {2,}", " ")]
 
-    @cache
-    def tokenizer():
-        from tokenizers import Tokenizer, models, pre_tokenizers
 
-        tk = Tokenizer(models.Unigram(list(zip(pieces, scores, strict=True)), unk_id=unk, byte_fallback=False))
-        tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement=BOUNDARY, prepend_scheme="always", split=False)
-        return tk
+def unigram_tokenizer(model: E5S1File):  # -> tokenizers.Tokenizer (imported lazily)
+    """The file's tokenizer as a ``tokenizers.Tokenizer``, as the package tokenizes (no ``<s>``/``</s>``).
 
-    def encode(text: str) -> list[int]:
-        normalised = re.sub(" {2,}", " ", text.translate(table))
-        return tokenizer().encode(normalised, add_special_tokens=False).ids
+    Its normalisation map applied per character and runs of spaces collapsed (:func:`normalizer_rules`),
+    spaces shown as ``▁`` with one prepended, then a Unigram (Viterbi) split by the pieces' scores.
+    """
+    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
-    return encode
+    tk = Tokenizer(models.Unigram(list(zip(model.pieces, model.scores.tolist(), strict=True)),
+                                  unk_id=model.special_ids["unk"], byte_fallback=False))
+    tk.normalizer = normalizers.Sequence([normalizers.Replace(Regex(pattern), replacement)
+                                          for pattern, replacement in normalizer_rules(model.normalization)])
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement=BOUNDARY, prepend_scheme="always", split=False)
+    return tk
+
+
+def unigram_encoder(model: E5S1File) -> Callable[[str], list[int]]:
+    """:func:`unigram_tokenizer` as text -> piece ids. The Unigram model (250k pieces) is built on the
+    first call, so loading a model for its embeddings costs nothing."""
+    tokenizer = cache(lambda: unigram_tokenizer(model))
+    return lambda text: tokenizer().encode(text, add_special_tokens=False).ids
 
 
 def load_e5s1(path: Path) -> ModelData:
@@ -283,4 +298,5 @@ def load_e5s1(path: Path) -> ModelData:
             },
         },
         encode=unigram_encoder(model),
+        tokenizer=TokenizerFile("tokenizers", lambda: unigram_tokenizer(model).to_str().encode("utf-8")),
     )

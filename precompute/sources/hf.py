@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 from tqdm.auto import tqdm
 
-from .base import ModelData, SourceError
+from .base import ModelData, SourceError, tokenizers_file
 from .decode import build_vocabulary, describe_tokenizer
 
 #: Fallback when the architecture cannot be built (unknown model type, remote code not trusted).
@@ -336,4 +336,5 @@ def load_hf(
             "architecture": type(config).__name__.removesuffix("Config"),
         },
         encode=partial(tokenizer.encode, add_special_tokens=False),
+        tokenizer=tokenizers_file(tokenizer.backend_tokenizer),
     )

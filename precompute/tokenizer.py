@@ -1,0 +1,154 @@
+"""The model's own tokenizer as an artifact (``schema.TOKENIZER``): the dashboard splits a typed word into
+the pieces the model itself sees, without torch or transformers.
+
+Why an artifact: each model splits a word its own way (``when`` is the one piece ``▁when`` in all four
+default models, ``नमस्ते`` one piece in multilingual-e5-small's vocabulary but several in Llama-2's), and
+looking a word up by its text alone finds another piece (the word-internal ``when``) in some models.
+The hosted dashboard reads a bundle and cannot load a checkpoint, so the build writes the tokenizer in
+a portable form. The file is JSON::
+
+    {"format": "hyperpolyglot-tokenizer", "version": 1,
+     "kind": "tokenizers",       # "data": the tokenizers library's JSON (Tokenizer.to_str())
+           | "sentencepiece",    # "data": the SentencePiece model proto, base64
+           | "none",             # the source has no tokenizer (a plain matrix with a vocabulary file)
+     "data": "…", "rows": null,  # or the token-table row of each tokenizer id, -1 for none
+     "why": "…"}                 # kind "none" only: what the source lacks
+
+``rows`` is null for every real model (tokenizer id i is row i); a sample of a model's rows (the tests)
+names the rows its ids became. Reading (:func:`read_tokenizer`) imports ``tokenizers`` or
+``sentencepiece`` only when a file of that kind is read: the dashboard imports this module.
+
+Example::
+
+    >>> encoder = read_tokenizer((Path("artifacts/wordllama-l2") / schema.TOKENIZER).read_bytes())
+    >>> [(p.row, p.piece) for p in encoder.split("नमस्ते")][:2]
+    [(29871, '▁'), (30424, 'न')]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from precompute import schema
+from precompute.steps import BuildContext, FileWriter, Step
+
+if TYPE_CHECKING:
+    from precompute.sources.base import ModelData
+
+FORMAT = "hyperpolyglot-tokenizer"
+VERSION = 1
+#: The kinds a file can hold: the two portable tokenizer forms, or none.
+TOKENIZERS, SENTENCEPIECE, NONE = "tokenizers", "sentencepiece", "none"
+
+
+def tokenizer_document(model: ModelData) -> dict[str, Any]:
+    """The JSON document of ``model``'s tokenizer (see the module docstring); kind "none" when it has none."""
+    tk = model.tokenizer
+    if tk is None:
+        source = model.metadata.get("source", "this")
+        return {"format": FORMAT, "version": VERSION, "kind": NONE,
+                "why": f"a {source} source has a vocabulary file only",
+                "data": None, "rows": None}
+    raw = tk.read()
+    data = raw.decode("utf-8") if tk.kind == TOKENIZERS else base64.b64encode(raw).decode("ascii")
+    rows = None if tk.rows is None else np.asarray(tk.rows, dtype=np.int64).tolist()
+    return {"format": FORMAT, "version": VERSION, "kind": tk.kind, "data": data, "rows": rows}
+
+
+def tokenizer_writer(model: ModelData) -> FileWriter:
+    """Writes ``schema.TOKENIZER``; the manifest records the kind beside the file."""
+
+    def write(path: Path) -> dict[str, Any]:
+        document = tokenizer_document(model)
+        path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+        return {"kind": document["kind"]}
+
+    return write
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of a split text: the tokenizer's id and piece, and its row in the token table (-1: none)."""
+
+    id: int
+    piece: str
+    row: int
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A model's tokenizer read back from its artifact. ``kind`` "none": the model has none (``why``)."""
+
+    kind: str
+    why: str = ""
+    encode: Callable[[str], list[int]] | None = None
+    piece: Callable[[int], str] | None = None
+    rows: np.ndarray | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.encode is not None
+
+    def row(self, token_id: int) -> int:
+        """The token-table row of tokenizer id ``token_id``, -1 when the matrix has none."""
+        if self.rows is None:
+            return token_id
+        return int(self.rows[token_id]) if 0 <= token_id < len(self.rows) else -1
+
+    def split(self, text: str) -> list[Piece]:
+        """``text`` split as the model splits it (no special tokens added), each piece with its row.
+
+        >>> [p.piece for p in encoder.split("when")]   # wordllama-l2
+        ['▁when']
+        """
+        if self.encode is None or self.piece is None:
+            raise ValueError(f"this model has no tokenizer: {self.why}")
+        return [Piece(i, self.piece(i), self.row(i)) for i in self.encode(text)]
+
+
+def read_tokenizer(raw: bytes | str) -> Encoder:
+    """The :class:`Encoder` of a ``schema.TOKENIZER`` file's contents.
+
+    Raises ValueError naming what is wrong when the contents are not such a file (of this version).
+    """
+    try:
+        doc = json.loads(raw)
+        if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+            raise ValueError(f"format {doc.get('format')!r} version {doc.get('version')!r}")
+        kind = doc["kind"]
+    except (ValueError, AttributeError, KeyError, TypeError) as e:
+        raise ValueError(f"not a {FORMAT} file of version {VERSION} ({e}): rebuild the model's tokenizer step") \
+            from None
+    rows = None if doc.get("rows") is None else np.asarray(doc["rows"], dtype=np.int64)
+    if kind == NONE:
+        return Encoder(NONE, why=str(doc.get("why", "")))
+    if kind == TOKENIZERS:
+        from tokenizers import Tokenizer
+
+        tk = Tokenizer.from_str(doc["data"])
+        return Encoder(kind, encode=lambda text: tk.encode(text, add_special_tokens=False).ids,
+                       piece=lambda i: tk.id_to_token(i) or "", rows=rows)
+    if kind == SENTENCEPIECE:
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_proto=base64.b64decode(doc["data"]))
+        return Encoder(kind, encode=lambda text: sp.encode(text, out_type=int), piece=sp.id_to_piece, rows=rows)
+    raise ValueError(f"unknown tokenizer kind {kind!r} (known: {TOKENIZERS}, {SENTENCEPIECE}, {NONE})")
+
+
+def _inputs(ctx: BuildContext) -> list[Any]:
+    """What the file depends on beyond the vocabulary: the format, and the tokenizer's kind and origin
+    (a package version or a hub commit), without building it."""
+    tk = ctx.model.tokenizer
+    return [FORMAT, VERSION, None if tk is None else tk.kind, ctx.model.metadata.get("revision")]
+
+
+STEP = Step("tokenizer", writes=(schema.TOKENIZER,), inputs=_inputs,
+            compute=lambda ctx: {schema.TOKENIZER: tokenizer_writer(ctx.model)})
