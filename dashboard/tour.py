@@ -49,6 +49,9 @@ class Claim:
     evidence: str  #: what that page shows, for the link's label
     paper_rows: tuple[dict[str, str], ...] = ()  #: the paper's numbers as the step's table shows them, by column
     families: bool = True  #: whether the verdicts can name a family (the paper has numbers or lists to decide it)
+    measure: str = ""  #: what the step's chart draws, as its axis says it
+    paper_bars: tuple[tuple[str, float], ...] = ()  #: the paper's figures the chart draws beside the models'
+    by_category: bool = False  #: the chart's bars are per token category (else one per model or pair)
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -59,14 +62,15 @@ CLAIMS: tuple[Claim, ...] = (
           f"0.85–1.0): a linear probe tells XLM-R's writing systems apart with {paper.XLMR_SEPARABILITY:.1%} "
           "average accuracy; mT5's bars stand lower (no average reported).",
           "separability", "the probes per writing system",
-          ({"source": f"the paper: {XLMR}", SEPARABILITY: f"{paper.XLMR_SEPARABILITY:.1%}"},)),
+          ({"source": f"the paper: {XLMR}", SEPARABILITY: f"{paper.XLMR_SEPARABILITY:.1%}"},),
+          measure="mean probe accuracy", paper_bars=((f"the paper: {XLMR}", paper.XLMR_SEPARABILITY),)),
     Claim("Embeddings encode semantics",
           "mT5 discovers a shared semantic space that spans languages: the nearest neighbours of när "
           "(\"when\", sv) in mT5-XL are når, when, cuando, quando, quand …; in XLM-R-XL mostly other Swedish "
           "words.",
           "The poster's table of neighbours (när, アメリカ, Comment in XLM-R-XL and mT5-XL) and the paper's "
           "figure of neighbours that share a translation, by category (no overall number reported).",
-          "neighbors", "när's neighbours beside the poster's lists"),
+          "neighbors", "när's neighbours beside the poster's lists", measure="neighbours sharing a translation"),
     Claim("Embedding neighbourhoods in mT5 are more linguistically diverse",
           "The 50 nearest neighbours of an mT5 token span many writing systems; XLM-R's stay in the token's own.",
           f"The paper's histogram of numNeighborCategory@{paper.K} (the token itself counted, raw-text "
@@ -75,17 +79,21 @@ CLAIMS: tuple[Claim, ...] = (
           "diversity", f"the numNeighborCategory@{paper.K} histograms",
           ({"source": f"the paper: {MT5_XL}", MEAN: f"{paper.MT5_XL_CATEGORIES_MEAN:.2f}",
             STD: f"{paper.MT5_XL_CATEGORIES_STD:.2f}"},
-           {"source": f"the paper: {XLMR_XL}", MEAN: "not reported", STD: f"{paper.XLMR_XL_CATEGORIES_STD:.2f}"})),
+           {"source": f"the paper: {XLMR_XL}", MEAN: "not reported", STD: f"{paper.XLMR_XL_CATEGORIES_STD:.2f}"}),
+          measure=f"mean categories among {paper.K} neighbours",
+          paper_bars=((f"the paper: {MT5_XL}", paper.MT5_XL_CATEGORIES_MEAN),)),
     Claim("The diversity varies by token category",
           "The diversity of neighbourhoods in mT5 varies by token category.",
           "The paper's figure of the entropy of the neighbours' categories for each of its 13 writing systems "
           "(no numbers reported).",
-          "diversity", "diversity by category", families=False),
+          "diversity", "diversity by category", families=False,
+          measure=f"mean categories among {paper.K} neighbours", by_category=True),
     Claim("Embedding geometries are similar between models and scales",
           "Models of one family, and of different sizes, put the same tokens near each other.",
           "The paper's figure of the overlap of the nearest neighbours of the tokens two models share, across "
           "families and sizes (no single number reported).",
-          "geometry", "the overlap of each pair against chance", families=False),
+          "geometry", "the overlap of each pair against chance", families=False,
+          measure="Jaccard of the neighbour sets"),
 )
 
 
@@ -97,6 +105,8 @@ class Verdict:
     text: str  #: the one-line verdict, numbers included
     family: str | None = None  #: XLMR or MT5 where the numbers decide it; None where the paper gives nothing to
     row: dict[str, str] = field(default_factory=dict)  #: its numbers as the step's table shows them, by column
+    bars: dict[str, float] = field(default_factory=dict)  #: what the step's chart draws for it: bar -> value
+    chance: float | None = None  #: the statistic's chance value, drawn as a tick on its bars
 
 
 def nearer(value: float, xlmr: float, mt5: float) -> str | None:
@@ -137,10 +147,11 @@ def separability_verdict(model: str, accuracy: float, n_categories: int,
     numbers = (f"its probes average {accuracy:.1%} over {n_categories} categories against XLM-R's {xlmr:.1%} "
                f"(chance 50%)")
     row = {SEPARABILITY: f"{accuracy:.1%} (chance 50%)", "categories probed": str(n_categories)}
+    bars = {model: accuracy}
     if gap <= margin:
-        return Verdict(model, f"{model} separates writing systems like XLM-R: {numbers}.", XLMR, row)
+        return Verdict(model, f"{model} separates writing systems like XLM-R: {numbers}.", XLMR, row, bars, 0.5)
     return Verdict(model, f"{model} behaves like mT5 here, separating writing systems less well than XLM-R: "
-                          f"{numbers}, {gap * 100:.1f} points below.", MT5, row)
+                          f"{numbers}, {gap * 100:.1f} points below.", MT5, row, bars, 0.5)
 
 
 def poster_share(found: Mapping[str, int], listed: Mapping[str, int]) -> str | None:
@@ -174,18 +185,19 @@ def translation_verdict(model: str, mean: float, chance: float, k: int,
     text = (f"{model}: {mean:.2f} of its {k} nearest neighbours share a translation with the token, "
             f"{times_chance(mean, chance)} ({chance:.3f} for {k} random tokens)")
     row = {"translations among neighbours": f"{mean:.2f} of {k} (chance {chance:.3f})"}
+    drawn = {"bars": {model: mean}, "chance": chance}
     if poster is None:
         return Verdict(model, text + f"; the poster's {token} is not in its vocabulary.",
-                       row=row | {f"{token}: shared with the poster": "not in its vocabulary"})
+                       row=row | {f"{token}: shared with the poster": "not in its vocabulary"}, **drawn)
     closer = poster_share({c: f for c, (f, _) in poster.items()}, {c: n for c, (_, n) in poster.items()})
     counts = ", ".join(f"{f} of {c}'s {n}" for c, (f, n) in poster.items())
     row |= {f"{token}: shared with the poster": counts}
     if closer is None:
         return Verdict(model, text + f"; {token}'s neighbours share {counts} listed on the poster, no more of one "
-                                     "column than of the other.", row=row)
+                                     "column than of the other.", row=row, **drawn)
     family = MT5 if closer == MT5_XL else XLMR
     return Verdict(model, text + f"; {token}'s neighbours share {counts} listed on the poster: like {closer}'s.",
-                   family, row)
+                   family, row, **drawn)
 
 
 #: numNeighborCategory@k under the paper's conventions when every neighbour shares the token's category (the
@@ -231,7 +243,7 @@ def diversity_verdict(model: str, mean: float, std: float, chance_mean: float, c
     else:
         lead = f"{model} is mixed, its mean nearer {named[by_mean]}'s, its spread nearer {named[by_std]}'s"
     return Verdict(model, f"{lead}: {means}; {spread} ({chance}).",
-                   by_mean if by_mean is not None and by_mean == by_std else None, row)
+                   by_mean if by_mean is not None and by_mean == by_std else None, row, {model: mean}, chance_mean)
 
 
 def category_verdict(model: str, by_category: Mapping[str, float], chance_mean: float, k: int = paper.K) -> Verdict:
@@ -253,7 +265,8 @@ def category_verdict(model: str, by_category: Mapping[str, float], chance_mean: 
            "writing systems": str(len(values)), "chance": f"{chance_mean:.2f}"}
     return Verdict(model, f"{model}: from {values[low]:.2f} ({low}) to {values[high]:.2f} ({high}) categories among "
                           f"{k} neighbours, a range of {values[high] - values[low]:.2f} over {len(values)} writing "
-                          f"systems ({chance_mean:.2f} for {k} random tokens).", row=row)
+                          f"systems ({chance_mean:.2f} for {k} random tokens).", row=row, bars=values,
+                   chance=chance_mean)
 
 
 def geometry_verdict(pair: Sequence[str], jaccard: float, ci95: float | None, chance: float, k: int,
@@ -269,4 +282,5 @@ def geometry_verdict(pair: Sequence[str], jaccard: float, ci95: float | None, ch
     judged = "alike beyond chance" if low > chance else "not distinguishable from chance"
     row = {"Jaccard": f"{jaccard:.3f}", "chance": f"{chance:.4f}", "shared tokens": f"{n_tokens:,}"}
     return Verdict(subject, f"{subject}: Jaccard@{k} {jaccard:.3f} on {n_tokens:,} shared tokens, "
-                            f"{times_chance(jaccard, chance)} ({chance:.4f}): {judged}.", row=row)
+                            f"{times_chance(jaccard, chance)} ({chance:.4f}): {judged}.", row=row,
+                   bars={subject: jaccard}, chance=chance)

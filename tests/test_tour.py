@@ -155,6 +155,7 @@ def test_every_step_renders_with_the_numbers_of_the_tables(monkeypatch, artifact
     for number in expected_numbers(artifact_root, step):
         assert number in said, (number, said)
     assert len(at.dataframe) == 1  # the step's numbers, the paper's rows first where it has numbers
+    assert len(at.get("vega_lite_chart")) == 1  # and its chart, chance ticked on every bar
     table = at.dataframe[0].value
     assert list(table["source"])[:len(tour.CLAIMS[step - 1].paper_rows)] == [
         r["source"] for r in tour.CLAIMS[step - 1].paper_rows]
@@ -225,6 +226,7 @@ def test_a_model_without_chance_baselines_is_named_with_its_rebuild_command(monk
 def test_a_model_not_analysed_at_the_papers_k_says_so(monkeypatch, artifact_root):
     """The samples stop at k = 20: at the paper's own k (50) every diversity step says what is missing."""
     at = run_app(monkeypatch, artifact_root, "tour", step="3")
-    assert any("has no numNeighborCategory" in i.value and f"at k = {paper.K}" in i.value and "--diversity-ks" in i.value
-               for i in at.info), [i.value for i in at.info]
+    said = [i.value for i in at.info]
+    assert any("has no numNeighborCategory" in s and f"at k = {paper.K}" in s and "--diversity-ks" in s
+               for s in said), said
     assert not at.error

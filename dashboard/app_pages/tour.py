@@ -4,7 +4,7 @@ every loaded model computed the paper's way (dashboard.tour decides), and a link
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, lookup, pages, state, tables, tour, ui
+from dashboard import charts, data, lookup, pages, state, tables, tour, ui
 from precompute import conventions, paper, schema
 from precompute.categories import WRITING_SYSTEMS
 
@@ -38,8 +38,33 @@ def say(claim: tour.Claim, verdicts: list[tour.Verdict]) -> None:
         rows[len(claim.paper_rows):] = [{**r, "behaves like": (x.family or "neither") if x.text else ""}
                                         for r, x in zip(rows[len(claim.paper_rows):], verdicts, strict=True)]
     st.dataframe(pd.DataFrame(rows).fillna(""), hide_index=True)
+    draw(claim, verdicts)
     badge = {None: ":gray-badge[neither]" if claim.families else ":gray-badge[no family]"}
     st.markdown("\n".join(f"- {BADGES.get(x.family, badge[None])} {x.text}" for x in verdicts if x.text))
+
+
+#: The colour of the paper's own bars (its models are none of the loaded ones).
+PAPER_GREY = "#868e96"
+
+
+def draw(claim: tour.Claim, verdicts: list[tour.Verdict]) -> None:
+    """The step's chart: each model's (or pair's) value, the paper's figure beside them where it has one, and
+    chance as a black tick on each bar."""
+    if not any(v.bars for v in verdicts):
+        return
+    # per category, or one group of bars side by side (long model names on the axis would squeeze the plot)
+    x = "category" if claim.by_category else "statistic"
+    rows = [{x: claim.measure, "source": name, "value": value, "chance": None} for name, value in claim.paper_bars]
+    rows += [{x: bar if claim.by_category else claim.measure, "source": v.subject, "value": value, "chance": v.chance}
+             for v in verdicts for bar, value in v.bars.items()]
+    df = pd.DataFrame(rows)
+    palette = {**ui.model_colors(ui.view()), **{name: PAPER_GREY for name, _ in claim.paper_bars}}
+    others = sorted(set(df["source"]) - set(palette))  # model pairs: colours of their own
+    palette |= charts.model_colors(others)
+    ui.chart(charts.grouped_bars(df, "value", x=x, group="source", y_title=claim.measure, reference="chance",
+                                 palette=palette), key=f"tour_chart_{x}")
+    st.caption("Black tick: the value for neighbours that carry no information (chance)"
+               + ("; grey: the paper's figure." if claim.paper_bars else "."))
 
 
 def not_at_k(m: data.ModelInfo, what: str) -> None:
@@ -261,6 +286,7 @@ if ui.require_models(v):
     st.markdown("**The loaded models.**")
     say(claim, VERDICTS[step - 1](v))
     spec = pages.current()[claim.page]
-    ui.page_link(claim.page, f"Open this view: {claim.evidence} on the {spec.title} page (paper's conventions, "
-                             f"k = {paper.K})", like_the_paper(v, **EVIDENCE[step - 1]))
+    st.caption(f"The evidence: {claim.evidence}, on the {spec.title} page under the paper's conventions at "
+               f"k = {paper.K}.")
+    ui.page_link(claim.page, f"Open this view on the {spec.title} page", like_the_paper(v, **EVIDENCE[step - 1]))
 ui.share_link()
