@@ -68,8 +68,13 @@ def category_sort(values: Sequence[str]) -> list[str]:
 
 
 def exportable(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """Attach the export menu (PNG/SVG) to a chart."""
-    return chart.properties(usermeta={"embedOptions": {"actions": EMBED_ACTIONS}})
+    """Attach the export menu (PNG/SVG) to a chart, and let it fill its column's width only.
+
+    ``fit-x``: a chart's height is its plot's. Under Streamlit's default ("fit" both ways) a legend or long
+    axis labels under the plot took the bars' room: histograms and bar charts were drawn flat.
+    """
+    return chart.properties(usermeta={"embedOptions": {"actions": EMBED_ACTIONS}},
+                            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = None, x: str = "category",
@@ -210,9 +215,7 @@ def histogram(df: pd.DataFrame, value: str, title: str = "", x_title: str | None
                                                                   range=[REFERENCE_STYLES[r][1] for r in labels])),
         tooltip=[alt.Tooltip("reference:N"), alt.Tooltip("at:Q", format=".2f")],
     ).transform_filter(alt.datum._kind == "reference")
-    # fit-x: the height is the plot's; with Streamlit's default "fit" the legend under it took the bars' room
-    return exportable(alt.layer(bars, rules, data=data).properties(
-        title=title, height=240, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")))
+    return exportable(alt.layer(bars, rules, data=data).properties(title=title, height=240))
 
 
 def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "model", title: str = "",

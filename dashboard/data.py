@@ -233,19 +233,28 @@ def _sha(info: ArtifactInfo, name: str) -> str:
 
 
 @st.cache_resource(show_spinner="Loading…", max_entries=256)
-def _table(_info: ArtifactInfo, path: str, name: str, sha: str, columns: tuple[str, ...] | None
-           ) -> pd.DataFrame:
-    return _dir(_info).load_table(name, list(columns) if columns else None)
+def _table(_info: ArtifactInfo, path: str, name: str, sha: str, columns: tuple[str, ...] | None,
+           convention: str | None) -> pd.DataFrame:
+    df = _dir(_info).load_table(name, list(columns) if columns else None)
+    column = schema.CONVENTION[0]
+    return df[df[column] == convention].reset_index(drop=True) if convention and column in df else df
 
 
-def table(info: ArtifactInfo, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+def table(info: ArtifactInfo, name: str, columns: list[str] | None = None,
+          convention: str | None = None) -> pd.DataFrame | None:
     """A parquet artifact (the shared table, as a Copy-on-Write copy), or None when this build has none.
-    Raises ArtifactError when it is corrupt."""
+    Raises ArtifactError when it is corrupt.
+
+    With ``convention``, only that convention's rows of a table with a ``convention`` column (a table
+    without one is returned whole): selected once and shared, not at every run of every session.
+    """
     if not info.has(name):
         return None
     present = info.manifest["files"][name].get("columns")
+    if columns and convention:
+        columns = [*columns, schema.CONVENTION[0]]
     cols = tuple(c for c in columns if present is None or c in present) if columns else None
-    return _table(info, str(info.path), name, _sha(info, name), cols).copy(deep=False)
+    return _table(info, str(info.path), name, _sha(info, name), cols, convention).copy(deep=False)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

@@ -10,6 +10,14 @@ from precompute.config import BuildConfig
 from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
 
 
+@pytest.fixture(autouse=True)
+def validate_charts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages drawn by the tests check each chart against the Vega-Lite schema (serving skips it: dashboard.ui)."""
+    from dashboard import ui
+
+    monkeypatch.setattr(ui, "VALIDATE_CHARTS", True)
+
+
 @pytest.fixture(scope="session")
 def small_config() -> BuildConfig:
     return SMALL_CONFIG

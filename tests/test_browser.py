@@ -215,18 +215,21 @@ _OVERFLOW_JS = """() => {
     if (style.visibility === 'hidden' || box.width === 0 || box.height === 0 || scrolls(el)) continue;
     // a box that cuts what it holds: its own text, or text a child holds (a metric's label, a button's)
     const cuts = ['hidden', 'clip'].includes(style.overflowX) || style.textOverflow === 'ellipsis';
-    const text = own || (cuts && !el.querySelector('canvas, svg, input, textarea, img') ? (el.innerText || '').trim() : '');
+    const holds = cuts && !el.querySelector('canvas, svg, input, textarea, img');
+    const text = own || (holds ? (el.innerText || '').trim() : '');
     if (!text) continue;
     const clipped = cuts && el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0;
-    if (clipped || (own && box.right > width + 1)) found.push(`${name(el)}: "${text.slice(0, 60)}"` +
-      (clipped ? ` clipped (${el.scrollWidth} px in ${el.clientWidth})` : ` ends at ${Math.round(box.right)} px of ${width}`));
+    const where = clipped ? ` clipped (${el.scrollWidth} px in ${el.clientWidth})`
+                          : ` ends at ${Math.round(box.right)} px of ${width}`;
+    if (clipped || (own && box.right > width + 1)) found.push(`${name(el)}: "${text.slice(0, 60)}"` + where);
   }
   for (const chart of main.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
     const marks = chart.querySelector('canvas.marks, svg.marks');
     if (!marks || scrolls(marks)) continue;
     const outer = chart.getBoundingClientRect(), inner = marks.getBoundingClientRect();
     if (inner.right > Math.min(outer.right, width) + 1)
-      found.push(`chart "${(chart.innerText || '').slice(0, 40)}" is ${Math.round(inner.width)} px wide in ${Math.round(outer.width)}`);
+      found.push(`chart "${(chart.innerText || '').slice(0, 40)}" is ${Math.round(inner.width)} px wide ` +
+                 `in ${Math.round(outer.width)}`);
   }
   return found;
 }"""

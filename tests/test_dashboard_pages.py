@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard import mapdata, pages, state, tables  # noqa: E402
+from dashboard import charts, mapdata, pages, state, tables  # noqa: E402
 from precompute import schema  # noqa: E402
 from precompute.categories import PLOTTED, WRITING_SYSTEMS, display_category  # noqa: E402
 
@@ -50,6 +50,22 @@ def first_k(root: Path) -> int:
     return int(manifest(root, models(root)[0])["params"]["diversity_ks"][0])
 
 
+def figures(at: AppTest) -> set[tuple[str, str, str | None]]:
+    """The headline figures of a run (``ui.figure``): label, number, and the note under it."""
+    found = set()
+
+    def walk(node) -> None:
+        kids = list(getattr(node, "children", {}).values())
+        for metric in (k for k in kids if k.type == "metric"):
+            notes = [k.value for k in kids if k.type == "caption"]
+            found.add((metric.label, metric.value, notes[0] if notes else None))
+        for kid in kids:
+            walk(kid)
+
+    walk(at.main)
+    return found
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(monkeypatch, artifact_root, page):
     at = run_app(monkeypatch, artifact_root, page)
@@ -69,7 +85,7 @@ def test_overview_headline_numbers_come_from_the_tables(monkeypatch, artifact_ro
     convention = conv or "paper"
     suffix = "_paper" if convention == "paper" else ""
     at = run_app(monkeypatch, artifact_root, k=str(k), **({"conv": conv} if conv else {}))
-    metrics = [(m.label, m.value, m.delta) for m in at.metric]
+    metrics = figures(at)
     expected = set()
     for slug in models(artifact_root):
         chance = chance_at(artifact_root, slug, k, convention)
@@ -303,7 +319,7 @@ def test_diversity_page_shows_each_models_mean_and_std(monkeypatch, artifact_roo
     suffix = "_paper" if convention == "paper" else ""
     at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), **({"cats": cats} if cats else {}),
                  **({"conv": conv} if conv else {}))
-    shown = {m.label: (m.value, m.delta) for m in at.metric}
+    shown = {label: (value, note) for label, value, note in figures(at)}
     expected = {}
     for slug in models(artifact_root):
         div = pd.read_parquet(artifact_root / slug / schema.DIVERSITY)
@@ -320,18 +336,42 @@ def test_diversity_page_shows_each_models_mean_and_std(monkeypatch, artifact_roo
     assert any(f"Conventions: {convention} (" in c.value for c in at.caption)
 
 
+def histograms(at: AppTest) -> list[tuple[dict, dict[str, pd.DataFrame]]]:
+    """The Diversity page's histograms: one bar layer and one rule layer each."""
+    return [(s, d) for s, d in charts_drawn(at) if [layer["mark"]["type"] for layer in s.get("layer", [])]
+            == ["bar", "rule"] and s["layer"][0]["encoding"]["x"]["field"] == "_lo"]
+
+
+@pytest.mark.parametrize("cats", [None, "LATIN"])
+def test_diversity_histogram_marks_the_posters_mean_only_for_the_same_statistic(monkeypatch, artifact_root, cats):
+    """The poster's mT5-XL mean is drawn at the paper's k (here set to the samples' k = 20), under its
+    conventions, over every category; not under a category filter."""
+    from precompute import paper
+
+    monkeypatch.setattr(paper, "K", 20)
+    at = run_app(monkeypatch, artifact_root, "diversity", k="20", conv="paper", **({"cats": cats} if cats else {}))
+    drawn = pd.concat([df for _, data in histograms(at) for df in data.values()])
+    posters = drawn[drawn["reference"] == charts.POSTER]
+    if cats:
+        assert posters.empty and not any(charts.POSTER in c.value for c in at.caption)
+    else:
+        assert posters["at"].tolist() == [paper.MT5_XL_CATEGORIES_MEAN] * len(models(artifact_root))
+        assert any(f"“{charts.POSTER}”: the poster's mT5-XL mean (7.61)" in c.value for c in at.caption)
+
+
 def test_diversity_histogram_draws_the_chance_rules(monkeypatch, artifact_root):
     k = first_k(artifact_root)
     at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), conv="refined")
-    panels = [(s, d) for s, d in charts_drawn(at) if "facet" in s]
+    panels = histograms(at)
     assert len(panels) == len(models(artifact_root))  # one per model, side by side (stacked on a phone)
-    assert all([layer["mark"]["type"] for layer in s["spec"]["layer"]] == ["bar", "rule"] for s, _ in panels)
+    assert [s["title"] for s, _ in panels] == models(artifact_root)
     df = pd.concat([df for _, data in panels for df in data.values()])
+    assert charts.POSTER not in set(df["reference"])  # not the paper's statistic: refined, k = {k}
     rules = df[df["_kind"] == "reference"].set_index(["model", "reference"])["at"]
     for slug in models(artifact_root):
         chance = chance_at(artifact_root, slug, k, "refined")
-        assert rules[(slug, "chance: k random tokens")] == pytest.approx(chance["expected_random"])
-        assert rules[(slug, "chance: categories shuffled")] == pytest.approx(chance["permutation_mean"])
+        assert rules[(slug, charts.RANDOM)] == pytest.approx(chance["expected_random"])
+        assert rules[(slug, charts.SHUFFLED)] == pytest.approx(chance["permutation_mean"])
     # the frequency bins: decile 0 is the bin of the tokens never seen, labelled so and first on the axis
     deciles = chart_data(at, "frequency", "decile")
     assert list(deciles.loc[deciles["decile"] == 0, "frequency"].unique()) in ([], ["never seen"])
@@ -489,7 +529,7 @@ def content(at: AppTest) -> tuple[set, list[pd.DataFrame]]:
     frames = [df.value for df in at.dataframe]
     frames += [pa.ipc.open_stream(d.data.data).read_pandas() for c in at.get("vega_lite_chart")
                for d in c.proto.datasets]
-    return {(m.label, m.value, m.delta) for m in at.metric}, frames + map_panels(at)
+    return figures(at), frames + map_panels(at)
 
 
 def rows(df: pd.DataFrame) -> set[tuple]:

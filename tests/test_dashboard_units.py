@@ -50,12 +50,13 @@ def test_grouped_bars_interval_error_bars_chance_ticks_and_two_vocabularies():
 
 def test_histogram_rules_sit_between_the_bars():
     counts = tables.value_counts_share(pd.Series([7, 7, 8, 9]), "m", "c")
-    refs = pd.DataFrame({"model": ["m", "m"], "reference": ["mean", "chance: k random tokens"], "at": [7.75, 7.99]})
-    s = spec(charts.facet_histogram(counts, "c", references=refs))
-    bars, rules = s["spec"]["layer"]
+    refs = pd.DataFrame({"model": ["m", "m"], "reference": ["mean", charts.RANDOM], "at": [7.75, 7.99]})
+    s = spec(charts.histogram(counts, "c", references=refs))
+    bars, rules = s["layer"]
     assert bars["encoding"]["x"]["field"] == "_lo" and bars["encoding"]["x2"]["field"] == "_hi"
     assert rules["mark"]["type"] == "rule" and rules["encoding"]["x"]["field"] == "at"
-    assert rules["encoding"]["color"]["scale"]["domain"] == list(charts.REFERENCE_STYLES)
+    assert rules["encoding"]["color"]["scale"]["domain"] == [charts.MEAN, charts.RANDOM]  # the legend: what is drawn
+    assert s["autosize"] == {"type": "fit-x", "contains": "padding"}  # the legend below does not squash the bars
     rows = s["datasets"][s["data"]["name"]]
     assert [(r["_lo"], r["_hi"]) for r in rows if r["_kind"] == "count"] == [(6.6, 7.4), (7.6, 8.4), (8.6, 9.4)]
     assert [r["at"] for r in rows if r["_kind"] == "reference"] == [7.75, 7.99]
@@ -86,20 +87,19 @@ def test_convention_note_says_which_and_what():
     assert set(ui.CONVENTION_RULES["paper"]) == set(ui.CONVENTION_RULES["refined"])
 
 
-def test_heatmap_facets_and_writes_values():
-    df = pd.DataFrame({"a": ["x", "y"], "b": ["y", "x"], "v": [0.25, 0.75], "m": ["A", "B"]})
-    s = spec(charts.heatmap(df, "a", "b", "v", facet="m", fmt=".2f"))
-    assert s["facet"]["column"]["field"] == "m"
-    layers = s["spec"]["layer"]
+def test_heatmap_writes_values():
+    df = pd.DataFrame({"a": ["x", "y"], "b": ["y", "x"], "v": [0.25, 0.75]})
+    s = spec(charts.heatmap(df, "a", "b", "v", fmt=".2f"))
+    layers = s["layer"]
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
     assert marks == ["rect", "text"]
 
 
-def test_facet_histogram_sends_counts_not_tokens():
+def test_histogram_sends_counts_not_tokens():
     counts = tables.value_counts_share(pd.Series([1, 1, 2, 5]), "m", "c")
     assert counts["count"].tolist() == [2, 1, 1] and counts["share"].tolist() == [0.5, 0.25, 0.25]
-    s = spec(charts.facet_histogram(counts, "c"))
-    assert s["facet"]["column"]["field"] == "model"
+    s = spec(charts.histogram(counts, "c", title="m"))
+    assert s["title"] == "m" and "facet" not in s
     assert len(s["datasets"][s["data"]["name"]]) == 3
 
 

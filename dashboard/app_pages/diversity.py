@@ -82,15 +82,14 @@ if ui.require_models(v):
     if not summary:
         ui.nothing_to_draw(v, "tokens")
     else:
-        cols = st.columns(len(summary))
-        for col, row in zip(cols, summary, strict=True):
+        for col, row in ui.in_columns(summary):
             ui.figure(f"{row['model']}: mean categories@{v.k}", f"{row['mean']:.2f}",
                       f"std {row['std']:.2f} over {row['tokens']:,} tokens"
                       + (f" · chance {row['chance']:.2f}" if row["chance"] is not None else ""), container=col)
         hist = pd.concat(counts, ignore_index=True)
         refs = pd.DataFrame(rules)
         st.markdown(f"**numNeighborCategory@{v.k}**")
-        for col, model in zip(st.columns(len(summary)), [row["model"] for row in summary], strict=True):
+        for col, model in ui.in_columns([row["model"] for row in summary]):
             with col:  # a panel per column: on a phone the columns stack, one panel under the other
                 ui.chart(charts.histogram(hist[hist["model"] == model], f"categories@{v.k}", title=model,
                                           x_title=f"categories among {v.k} NN",

@@ -78,13 +78,14 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
         st.caption(f"Jaccard and overlap |A∩B| / {geo_k} of each pair; black tick: the same for two random sets of "
                    f"{geo_k} of the pair's shared tokens (exact).")
         ui.chart(charts.grouped_bars(chance, "value", x="pair", group="measure", reference="chance",
-                                     y_title=f"@{geo_k} — {scope}"), key="geo_chance")
+                                     y_title=f"Jaccard or overlap @{geo_k} ({scope})"), key="geo_chance")
 st.subheader("Tokens whose neighbourhoods differ most and least")
 tokens = ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry")
 if tokens is not None and len(tokens):
     tokens = tokens[tokens["k"] == (v.k if v.k in set(tokens["k"]) else tokens["k"].max())]
-    pairs = sorted({f"{a} | {b}" for a, b in zip(tokens["model_a"], tokens["model_b"], strict=True)})
-    models = sorted(set(tokens["model_a"]) | set(tokens["model_b"]))
+    built = tokens[["model_a", "model_b"]].drop_duplicates().astype(str)
+    pairs = sorted(f"{a} | {b}" for a, b in built.itertuples(index=False))
+    models = sorted(set(built["model_a"]) | set(built["model_b"]))
     first_a, first_b = pairs[0].split(" | ")
     with st.container(horizontal=True):
         a = st.selectbox("Model a", models, index=models.index(first_a), **state.bind(state.MODEL_A, models, "model a"))
@@ -99,18 +100,19 @@ if tokens is not None and len(tokens):
     elif pair.empty:
         st.info(f"No per-token comparison of {a} and {b} in this build; pairs: {', '.join(pairs)}.")
     else:
-        pair = pair.assign(open=[ui.neighbors_href(t, [a, b]) for t in pair["text"]],
-                           shown=tables.visible_texts(pair["text"]))
+        def listed(rows: pd.DataFrame) -> pd.DataFrame:
+            """The rows as shown: the text made visible, a link to its neighbours (built for these rows only)."""
+            return rows.assign(shown=tables.visible_texts(rows["text"]),
+                               open=[ui.neighbors_href(t, [a, b]) for t in rows["text"]])[["shown", "jaccard", "open"]]
+
         config = {"shown": st.column_config.TextColumn("text"), "jaccard": st.column_config.NumberColumn(format="%.3f"),
                   "open": st.column_config.LinkColumn("neighbours", display_text="open")}
         left, right = st.columns(2)
         left.markdown("**Most different** (lowest Jaccard)")
-        left.dataframe(pair.nsmallest(50, "jaccard")[["shown", "jaccard", "open"]], hide_index=True,
-                       column_config=config)
+        left.dataframe(listed(pair.nsmallest(50, "jaccard")), hide_index=True, column_config=config)
         right.markdown("**Most alike** (highest Jaccard)")
-        right.dataframe(pair.nlargest(50, "jaccard")[["shown", "jaccard", "open"]], hide_index=True,
-                        column_config=config)
-        ui.downloads(pd.DataFrame(pair.drop(columns=["open", "shown"])), f"geometry_tokens_{a}_{b}",
+        right.dataframe(listed(pair.nlargest(50, "jaccard")), hide_index=True, column_config=config)
+        ui.downloads(pd.DataFrame(pair), f"geometry_tokens_{a}_{b}",
                      [cmp, *(m for m in v.catalog.models.values() if m.slug in (a, b))], "geo_tokens",
                      statistic="geometry")
 ui.share_link()

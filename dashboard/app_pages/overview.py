@@ -98,7 +98,7 @@ if ui.require_models(v):
                f"tokens of the selected categories. Separability: the average over the {len(common)} categories "
                f"every model shown probed ({', '.join(common) or 'none'}), so that like is compared with like. "
                + ui.convention_note(v, "category", "self"))
-    for col, m in zip(st.columns(len(v.models)), v.models, strict=True):
+    for col, m in ui.in_columns(v.models):
         with col:
             st.markdown(f"**{m.label}**")
             stats = diversity_at(m, v.k, v.convention, v.categories)
@@ -149,8 +149,7 @@ if ui.require_models(v):
                            f"|A∩B| / {k}; chance: two random sets of {k} of those tokens.")
 
     st.subheader("Models")
-    cols = st.columns(len(v.models))
-    for col, m in zip(cols, v.models, strict=True):
+    for col, m in ui.in_columns(v.models):
         with col, st.container(border=True):
             model = m.model
             st.markdown(f"#### {m.label}")

@@ -80,14 +80,14 @@ def not_at_k(m: data.ModelInfo, what: str) -> None:
 def as_the_paper(m: data.ArtifactInfo, name: str, what: str) -> pd.DataFrame | None:
     """A summary table's rows under the paper's conventions, or None after saying why not (not built, corrupt,
     or built before the conventions were computed, with the command that rebuilds it)."""
-    df = ui.load(m, name, what)
+    df = ui.load(m, name, what, convention=conventions.PAPER)
     if df is None:
         return None
     if schema.CONVENTION[0] not in df:
         st.info(f"**{m.label}**: its {what} were built before the paper's conventions were computed, so they "
                 f"cannot be set beside the paper's figure. Rebuild it with `{data.rebuild_command(m)}`.")
         return None
-    return ui.for_convention(df, conventions.PAPER)
+    return df
 
 
 def chance_at_k(m: data.ModelInfo) -> tuple[pd.Series | None, bool]:
