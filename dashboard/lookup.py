@@ -297,8 +297,8 @@ def resolve(atom: Atom, index: Mapping[str, int], texts: Sequence[str],
     ``index`` maps token text -> id (specials left out), ``texts`` holds every id's text, ``split`` is
     the model's tokenizer (:func:`dashboard.wordpieces.split_word` bound to it; None: the model has
     none, and a word is looked up by its text, ``▁`` form first). A word of several pieces stands for
-    all of them (its vector: their mean, :func:`unit_mean`); unknown pieces (``<unk>``) are left out,
-    and a word with none left is not found.
+    all of them (its vector: their mean, :func:`unit_mean`); unknown pieces (``<unk>``) and the lone
+    word-start mark ``▁`` are left out (:attr:`WordSplit.usable`), and a word with nothing left is not found.
     """
     if atom.kind == ID:
         token_id = parse_id(atom.text)
@@ -314,14 +314,14 @@ def resolve(atom: Atom, index: Mapping[str, int], texts: Sequence[str],
             return None
         return Found(atom, (found[0],), (found[1],), "piece text" if atom.kind == PIECE else "text (no tokenizer)")
     pieces = split(atom.text)
-    rows = pieces.usable
-    if not rows:
+    if not pieces.known:
         return None
-    texts_used = tuple(t for t, u in zip(pieces.texts, pieces.unknown, strict=True) if not u)
+    rows = pieces.usable
+    shown = dict(zip(pieces.rows, pieces.texts, strict=True))
     how = "word, 1 piece" if len(rows) == 1 else f"word, {len(rows)} pieces (their mean)"
     if len(rows) < len(pieces.rows):
-        how += f", {len(pieces.rows) - len(rows)} unknown left out"
-    return Found(atom, rows, texts_used, how)
+        how += f"; of {pieces.label()}, {len(pieces.rows) - len(rows)} left out"
+    return Found(atom, rows, tuple(shown[r] for r in rows), how)
 
 
 def unit_mean(rows: Sequence[int], vector: Callable[[int], np.ndarray]) -> np.ndarray | None:
@@ -398,3 +398,25 @@ def resolution_rows(terms: list[Term], resolved: Resolved, model: str) -> list[d
                          "pieces": " · ".join(hit.texts) if hit else "",
                          "ids": ", ".join(map(str, hit.rows)) if hit else ""})
     return rows
+
+
+def resolution_table(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """:func:`resolution_rows` of several models as one compact table: a row per term (as typed, with its
+    sign), a column per model, each cell the piece(s) and id(s) the term became there, and how it was read
+    when that was not one piece (``▁नम · स्ते (68700, 97883); word, 2 pieces (their mean)``).
+
+    >>> resolution_table([{"model": "m", "term": "king", "sign": "+", "read as": "word, 1 piece",
+    ...                    "pieces": "▁king", "ids": "7"}]).to_dict("records")
+    [{'±': '+', 'term': 'king', 'm': '▁king (7)'}]
+    """
+    if not rows:
+        return pd.DataFrame(columns=["±", "term"])
+    df = pd.DataFrame(rows)
+    one = df["read as"] == "word, 1 piece"
+    df["cell"] = (df["pieces"] + " (" + df["ids"] + ")").where(df["pieces"] != "", "not found")
+    df.loc[~one & (df["pieces"] != ""), "cell"] += "; " + df["read as"]
+    df["at"] = df.groupby("model", sort=False).cumcount()  # the atom's place in the expression
+    table = df.pivot(index=["at", "sign", "term"], columns="model", values="cell")
+    table = table[list(dict.fromkeys(df["model"]))].reset_index().drop(columns="at")
+    table.columns.name = None
+    return table.rename(columns={"sign": "±"})

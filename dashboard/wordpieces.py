@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from precompute.categories import BOUNDARY
 from precompute.tokenizer import Encoder
 
 
@@ -29,14 +30,35 @@ class WordSplit:
     unknown: tuple[bool, ...]
 
     @property
+    def marks(self) -> tuple[bool, ...]:
+        """Which pieces are the word-start mark ``▁`` alone: SentencePiece puts one before a word it spells
+        piece by piece (``नमस्ते`` in Llama-2, ``😀`` in use-multilingual-v3). It says where a word starts,
+        not which word, so it is left out of the word's vector (its neighbours are every word's)."""
+        return tuple(t == BOUNDARY for t in self.texts)
+
+    @property
     def usable(self) -> tuple[int, ...]:
-        """The rows of the pieces that stand for the word (unknown ones left out)."""
-        return tuple(r for r, u in zip(self.rows, self.unknown, strict=True) if not u)
+        """The rows of the pieces that stand for the word: not unknown, not the lone word-start mark (when
+        other pieces are left), in order."""
+        content = [not u and not m for u, m in zip(self.unknown, self.marks, strict=True)]
+        if not any(content):  # the mark alone is all there is (a word typed as "▁" is a piece query anyway)
+            content = [not u for u in self.unknown]
+        return tuple(r for r, c in zip(self.rows, content, strict=True) if c)
 
     @property
     def one(self) -> int | None:
-        """The row of the word when it is one known piece (looked up in the exact table), else None."""
-        return self.rows[0] if len(self.rows) == 1 and not self.unknown[0] else None
+        """The row of the one piece that stands for the word (looked up in the exact table), else None."""
+        return self.usable[0] if self.known and len(self.usable) == 1 else None
+
+    def one_label(self) -> str:
+        """How the caption says that one piece stands for the word: ``one piece``, or the split and what
+        was left out (``▁ · <unk> · x: one piece left``)."""
+        return "one piece" if len(self.rows) == 1 else f"{self.label()}: one piece left"
+
+    @property
+    def known(self) -> bool:
+        """Whether some piece other than the lone word-start mark stands for the word."""
+        return any(not u and not m for u, m in zip(self.unknown, self.marks, strict=True))
 
     def why_unknown(self) -> str:
         """Why no piece stands for the word, when none does: the vocabulary has none (``<unk>``), or the
@@ -51,9 +73,12 @@ class WordSplit:
 
     def mean_label(self) -> str:
         """What a neighbour list of the pieces' mean is, as its caption says it."""
-        n, dropped = len(self.usable), len(self.rows) - len(self.usable)
-        return (f"mean of {n} pieces, approximate (Annoy)"
-                + (f"; {dropped} unknown piece{'s' if dropped > 1 else ''} left out" if dropped else ""))
+        n = len(self.usable)
+        unknown, marks = sum(self.unknown), sum(m and not u for m, u in zip(self.marks, self.unknown, strict=True))
+        left_out = [f"{unknown} unknown piece{'s' if unknown > 1 else ''}"] if unknown else []
+        left_out += [f"the lone {BOUNDARY}"] if marks and self.known else []
+        return (f"mean of {n} piece{'s' if n > 1 else ''}, approximate (Annoy)"
+                + (f"; {' and '.join(left_out)} left out" if left_out else ""))
 
 
 def split_word(encoder: Encoder, word: str, texts: Sequence[str], special: np.ndarray) -> WordSplit:

@@ -21,6 +21,8 @@ from precompute.tokenizer import NONE, read_tokenizer, tokenizer_document
 from tests.samples import SMALL_CONFIG, write_matrix_model
 
 BUILTINS = ("use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2", "multilingual-e5-small")
+#: The norm of the mean of नमस्ते's six unit piece vectors in wordllama-l2 (measured): they point apart.
+NORM_OF_THE_MEAN = 0.5088
 
 
 @functools.cache
@@ -50,25 +52,30 @@ def test_when_is_one_word_initial_piece_in_every_model(name):
 def test_a_word_of_several_pieces_and_the_mean_of_their_unit_vectors():
     pieces = split("wordllama-l2", "नमस्ते")
     assert pieces.texts == ("▁", "न", "म", "स", "्", "त", "े") and pieces.one is None
-    assert len(pieces.usable) == 7 and pieces.mean_label() == "mean of 7 pieces, approximate (Annoy)"
+    # the lone word-start mark says where a word starts, not which: left out of the word's vector
+    assert pieces.usable == pieces.rows[1:]
+    assert pieces.mean_label() == "mean of 6 pieces, approximate (Annoy); the lone ▁ left out"
     matrix = builtin("wordllama-l2")[0].embeddings
     units = matrix[list(pieces.usable)] / np.linalg.norm(matrix[list(pieces.usable)], axis=1, keepdims=True)
     mean = lookup.unit_mean(pieces.usable, matrix.__getitem__)
     assert mean == pytest.approx(units.mean(axis=0), abs=1e-6)
-    assert np.linalg.norm(mean) == pytest.approx(0.4395, abs=1e-3)  # seven pieces pointing apart
+    assert np.linalg.norm(mean) == pytest.approx(NORM_OF_THE_MEAN, abs=1e-3)  # six pieces pointing apart
     # the same word is two pieces in multilingual-e5-small, one in none of the others' English
     assert split("multilingual-e5-small", "नमस्ते").texts == ("▁नम", "स्ते")
     # an emoji: one piece in e5, four byte pieces after ▁ in Llama-2, unknown to the English WordPiece
     assert split("multilingual-e5-small", "😀").texts == ("▁😀",)
     assert split("wordllama-l2", "😀").texts == ("▁", "<0xF0>", "<0x9F>", "<0x98>", "<0x80>")
     minilm = split("all-MiniLM-L6-v2", "😀")
-    assert minilm.texts == ("[UNK]",) and minilm.usable == () and minilm.one is None
+    assert minilm.texts == ("[UNK]",) and minilm.usable == () and minilm.one is None and not minilm.known
+    use = split("use-multilingual-v3", "😀")  # the mark and an unknown piece: nothing stands for the word
+    assert use.texts == ("▁", "<unk>") and not use.known and use.why_unknown() == "its vocabulary has no piece for it"
 
 
 def test_an_unknown_piece_is_left_out_of_the_mean():
     pieces = split("use-multilingual-v3", "שלום")  # ▁ ש ל ו and an <unk> for the final mem
     assert pieces.texts == ("▁", "ש", "ל", "ו", "<unk>") and pieces.unknown == (False, False, False, False, True)
-    assert pieces.mean_label() == "mean of 4 pieces, approximate (Annoy); 1 unknown piece left out"
+    assert pieces.usable == pieces.rows[1:4]
+    assert pieces.mean_label() == "mean of 3 pieces, approximate (Annoy); 1 unknown piece and the lone ▁ left out"
 
 
 def test_the_e5_normaliser_travels_inside_the_tokenizer_file():
@@ -131,8 +138,9 @@ def test_how_each_term_of_an_expression_was_read():
          "ids": str(texts.index("▁man"))},
         {"model": "wordllama-l2", "term": "woman", "sign": "+", "read as": "word, 1 piece", "pieces": "▁woman",
          "ids": str(texts.index("▁woman"))},
-        {"model": "wordllama-l2", "term": "नमस्ते", "sign": "+", "read as": "word, 7 pieces (their mean)",
-         "pieces": "▁ · न · म · स · ् · त · े", "ids": ", ".join(map(str, split("wordllama-l2", "नमस्ते").rows))},
+        {"model": "wordllama-l2", "term": "नमस्ते", "sign": "+",
+         "read as": "word, 6 pieces (their mean); of ▁ · न · म · स · ् · त · े, 1 left out",
+         "pieces": "न · म · स · ् · त · े", "ids": ", ".join(map(str, split("wordllama-l2", "नमस्ते").usable))},
     ]
     unit = {w: model.embeddings[texts.index(w)] / np.linalg.norm(model.embeddings[texts.index(w)])
             for w in ("▁king", "▁man", "▁woman")}
@@ -201,22 +209,27 @@ def test_a_word_of_two_pieces_shows_the_split_the_mean_and_each_piece(monkeypatc
     mean = lookup.unit_mean(rows, index.get_item_vector).astype(np.float32)
     ids, _ = query_vector(index, mean, 10, int(manifest["annoy"]["search_k"]), exclude=set(rows))
     assert list(at.dataframe[0].value["token"]) == [tables.visible(t) for t in tokens["text"].to_numpy()[ids]]
-    # each piece opens on its own: the pills offer the pieces as exact queries, and choosing one opens it
-    pills = at.button_group(key=f"nb_pieces_{slug}")
-    assert pills.options == ["▁when", '"begin"']
-    pills.select('"begin"').run()
+    # each piece opens on its own: the box offers the pieces (as exact queries), and choosing one opens it
+    box = at.selectbox(key=f"nb_pieces_{slug}")
+    assert box.options == ["▁when", "begin"] and box.value is None
+    box.select('"begin"').run()
     assert not at.exception
     assert at.text_input(key="q").value == '"begin"'
     assert any(c.value.startswith(f"begin · id {rows[1]} · ") for c in at.caption), [c.value for c in at.caption]
 
 
 def test_an_expression_shows_how_each_model_read_its_terms(monkeypatch, artifact_root):
-    at = run_neighbours(monkeypatch, artifact_root, q="king - man + woman")
+    at = run_neighbours(monkeypatch, artifact_root, q='king - man + mean(woman, id:3, "zzz")')
     terms = at.dataframe[0].value  # above the per-model tables
-    assert list(terms.columns) == ["model", "term", "sign", "read as", "pieces", "ids"]
-    assert terms["model"].tolist() == ["usem3-sample"] * 3 + ["wordllama-sample"] * 3
-    assert terms["pieces"].tolist() == ["▁king", "▁man", "▁woman"] * 2
-    assert set(terms["read as"]) == {"word, 1 piece"} and terms["sign"].tolist() == ["+", "−", "+"] * 2
+    ids = {slug: {t: str(int(i)) for t, i in pd.read_parquet(artifact_root / slug / schema.TOKENS)[["text", "id"]]
+                  .itertuples(index=False)} for slug in ("usem3-sample", "wordllama-sample")}
+    texts = {slug: pd.read_parquet(artifact_root / slug / schema.TOKENS)["text"] for slug in ids}
+    assert terms.to_dict("list") == {
+        "±": ["+", "−", "+", "+", "+"], "term": ["king", "man", "woman", "id:3", '"zzz"'],
+        **{slug: [f"▁king ({ids[slug]['▁king']})", f"▁man ({ids[slug]['▁man']})", f"▁woman ({ids[slug]['▁woman']})",
+                  f"{texts[slug][3]} (3); id", "not found"] for slug in ids}}
+    assert sum("no token for \"zzz\"" in i.value for i in at.info) == 2  # a missing term: no answer, said so
+    at = run_neighbours(monkeypatch, artifact_root, q="king - man + woman")
     assert len(at.dataframe) == 3  # the terms, then one table per model
 
 
@@ -244,3 +257,19 @@ def test_a_matrix_model_without_a_tokenizer_says_so_and_looks_words_up_by_text(m
     assert any("has no tokenizer (a matrix source has a vocabulary file only)" in i.value for i in at.info), \
         [i.value for i in at.info]
     assert any(c.value.startswith("▁when · id 305 · ") for c in at.caption), [c.value for c in at.caption]
+
+
+def test_only_a_query_the_session_was_opened_with_is_said_to_come_from_the_link(monkeypatch, artifact_root):
+    at = run_neighbours(monkeypatch, artifact_root, q="x" * 150)
+    assert any(w.value.startswith("The query from the link is 150 characters long") for w in at.warning), \
+        [w.value for w in at.warning]
+    # a long text that this session put in the address (not the link it was opened with) is cut too, but the
+    # warning does not say it came from a link
+    from tests.test_dashboard_pages import APP, run_app
+
+    at = run_app(monkeypatch, artifact_root)  # opened on the Overview, no query in the link
+    at.query_params["q"] = "y" * 150  # then the address gets one (as a page's own link would put it there)
+    at.switch_page(str(APP.parent / "app_pages" / "neighbors.py")).run()
+    long = [w.value for w in at.warning if "150 characters long" in w.value]
+    assert long == ["The query is 150 characters long, more than the 100 the box takes; keeping the first 100."], \
+        [w.value for w in at.warning]

@@ -148,6 +148,7 @@ def _open_selected(key: str, table: pd.DataFrame, index: dict[str, int]) -> None
 def _open_piece(key: str) -> None:
     if st.session_state.get(key):
         _open(st.session_state[key])
+        st.session_state[key] = None  # back on the word, the box offers its pieces afresh
 
 
 if ui.require_models(v):
@@ -203,7 +204,7 @@ if ui.require_models(v):
         if split is not None:  # a word, split by the model's tokenizer
             pieces = split(query)
             if pieces.one is None:
-                if not pieces.usable:
+                if not pieces.known:
                     st.info(f"**{m.label}** reads {tables.visible(repr(pieces.word))} as "
                             f"{tables.visible(pieces.label()) or 'nothing'}: {pieces.why_unknown()}.")
                     continue
@@ -218,13 +219,13 @@ if ui.require_models(v):
                 results[m.slug] = tables.rows_for_ids(tok, ids, sims)
                 results[m.slug].attrs["caption"] = (f"{tables.visible(pieces.word)} → {tables.visible(pieces.label())}"
                                                     f": {pieces.mean_label()}")
-                results[m.slug].attrs["pieces"] = [lookup.query_for(indices[m.slug], str(texts[r]), r)
-                                                   for r in dict.fromkeys(pieces.usable)]
+                results[m.slug].attrs["pieces"] = {lookup.query_for(indices[m.slug], str(texts[r]), r): str(texts[r])
+                                                   for r in pieces.usable}
                 approximate = True
                 continue
             found = (pieces.one, str(texts[pieces.one]))
             one_piece_somewhere = True
-            said_as = f"{tables.visible(pieces.word)} → one piece · "
+            said_as = f"{tables.visible(pieces.word)} → {tables.visible(pieces.one_label())} · "
         else:
             found = find(m, tok, indices[m.slug], query, by_id)
             if found is None:
@@ -239,8 +240,8 @@ if ui.require_models(v):
         results[m.slug].attrs["caption"] = said_as + looked_up(tok.iloc[found[0]], found[0])
     if resolution:
         st.markdown("**How each model read the terms**")
-        st.dataframe(pd.DataFrame(resolution), hide_index=True, key="nb_terms",
-                     column_config={"sign": st.column_config.TextColumn("±", width=28)})
+        st.dataframe(lookup.resolution_table(resolution), hide_index=True,
+                     column_config={"±": st.column_config.TextColumn("±", width=28)})
     if query and not expression and by_id is None and not one_piece_somewhere:
         suggestions = []
         for tok in tokens.values():
@@ -259,10 +260,12 @@ if ui.require_models(v):
                 st.markdown(f"**{m.label}**")
                 if "caption" in results[slug].attrs:
                     st.caption(results[slug].attrs["caption"])
-                if results[slug].attrs.get("pieces"):
-                    key = f"nb_pieces_{slug}"
-                    st.pills("Each piece's own neighbours", results[slug].attrs["pieces"], key=key,
-                             format_func=tables.visible, on_change=_open_piece, args=(key,))
+                if results[slug].attrs.get("pieces"):  # a select box: a row of pills would run out of the column
+                    key, named = f"nb_pieces_{slug}", results[slug].attrs["pieces"]
+                    st.selectbox("Each piece's own neighbours", list(named), index=None, key=key,
+                                 placeholder=f"one of the {len(named)} pieces…",
+                                 format_func=lambda q, n=named: tables.visible(n[q]), on_change=_open_piece,
+                                 args=(key,))
                 shown_table = compact(table)
                 styles = shade(table["shared"], tables.outside(table["category"], v.categories))
                 styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({"similarity": "{:.3f}"})
