@@ -23,6 +23,7 @@ ICON = Path(__file__).resolve().parent / "icon.svg"
 st.set_page_config(page_title="Hyperpolyglot", page_icon=str(ICON), layout="wide")
 
 st.session_state[ui.ROOT_KEY] = str(data.artifact_root())
+st.session_state[ui.DRAWN_KEY] = []  # the charts this run draws (ui.chart), exported by their Reproduce box
 catalog = data.catalog(st.session_state[ui.ROOT_KEY])
 registry = pages.discover(Path(__file__).resolve().parent / "app_pages")
 navigation = pages.route(registry, show_fallback=catalog.empty)

@@ -215,7 +215,8 @@ def histogram(df: pd.DataFrame, value: str, title: str = "", x_title: str | None
                                                                   range=[REFERENCE_STYLES[r][1] for r in labels])),
         tooltip=[alt.Tooltip("reference:N"), alt.Tooltip("at:Q", format=".2f")],
     ).transform_filter(alt.datum._kind == "reference")
-    return exportable(alt.layer(bars, rules, data=data).properties(title=title, height=240))
+    layers = [bars, rules] if len(refs) else [bars]  # a legend of no lines would have an empty scale
+    return exportable(alt.layer(*layers, data=data).properties(title=title, height=240))
 
 
 def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "model", title: str = "",

@@ -199,11 +199,33 @@ def pick_comparison(slugs: Sequence[str]) -> str:
 VALIDATE_CHARTS = False
 
 
-def chart(c: alt.TopLevelMixin, key: str | None = None, **kwargs: Any) -> Any:
-    """Draw a chart full-width (its menu exports PNG/SVG)."""
+#: Where :func:`chart` keeps the charts drawn since the last "Reproduce this figure" box of this run,
+#: which that box exports (:func:`downloads`); app.py empties it when a run starts.
+DRAWN_KEY = "_hp_charts_drawn"
+
+
+def chart(c: alt.TopLevelMixin, key: str, **kwargs: Any) -> Any:
+    """Draw a chart full-width. Streamlit's toolbar saves it as PNG; the "Reproduce this figure" box that
+    follows it offers SVG and PNG under the figure's name (Streamlit keeps vega-embed's own export menu off)."""
+    st.session_state.setdefault(DRAWN_KEY, []).append((key, c))
     if not VALIDATE_CHARTS:  # Streamlit calls c.to_dict() with Altair's default, validate=True
         object.__setattr__(c, "to_dict", functools.partial(type(c).to_dict, c, validate=False))
     return st.altair_chart(c, width="stretch", key=key, **kwargs)
+
+
+#: The width of a chart saved as a file, in CSS pixels (PNG at twice that).
+EXPORT_WIDTH = 720
+
+
+def rendered(c: alt.TopLevelMixin, fmt: str) -> bytes:
+    """A chart drawn to SVG or PNG on the server (vl-convert: the same Vega-Lite, no browser)."""
+    import vl_convert
+
+    # on screen a chart takes its column's width; a file has none to take
+    spec = {**c.to_dict(), "autosize": {"type": "pad"}, "width": EXPORT_WIDTH}
+    if fmt == "svg":
+        return vl_convert.vegalite_to_svg(spec).encode("utf-8")
+    return vl_convert.vegalite_to_png(spec, scale=2)
 
 
 def figure(label: str, value: str, note: str | None = None, help: str | None = None, container: Any = st) -> None:
@@ -262,6 +284,15 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
                                ensure_ascii=False, default=str).encode("utf-8"),
             f"{name}.provenance.json", "application/json", key=f"dl_prov_{key}", icon=":material/info:",
         )
+        drawn = st.session_state.pop(DRAWN_KEY, [])
+        for chart_key, c in drawn:  # one chart: "Chart (SVG)"; several (a panel per model): named by title
+            stem, label = name, "Chart"
+            if len(drawn) > 1:
+                stem, label = f"{name}-{chart_key}", c.title if isinstance(c.title, str) and c.title else chart_key
+            for fmt, mime in (("svg", "image/svg+xml"), ("png", "image/png")):
+                buttons.download_button(f"{label} ({fmt.upper()})", functools.partial(rendered, c, fmt),
+                                        f"{stem}.{fmt}", mime, key=f"dl_{fmt}_{key}_{chart_key}",
+                                        icon=":material/image:")
         if statistic:
             st.markdown(f"**What it is.** {statistics.DEFINITIONS[statistic]}")
         st.markdown("**Rebuild its artifacts**")

@@ -225,14 +225,19 @@ class Panel {
     }, { passive: false });
     s.addEventListener("dblclick", () => { this.view = { cx: 0.5, cy: 0.5, s: 1 }; this.map.moved(this); });
   }
-  colour(mode, header) {
+  /** Colour the points by category or by a value; a value's ramp spans ``shared`` (every panel's range), so
+   * that one colour means one value in every panel: each byte is read back to its value in this panel's range. */
+  colour(mode, header, shared) {
     const gl = this.gl, lut = new Uint8Array(256 * 4);
     if (mode === "category") {
       header.colours.forEach((c, i) => lut.set(hex(c), i * 4));
       gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.a_c.b); gl.bufferData(gl.ARRAY_BUFFER, this.meta.cat, gl.DYNAMIC_DRAW);
     } else {
-      const r = this.meta.ranges[mode], steps = r.integral ? Math.max(1, r.max - r.min) : 254;
-      for (let i = 0; i < 255; i++) lut.set(ramp(header.ramp, Math.min(1, i / steps)), i * 4);
+      this.stage.dataset.ramp = `${shared.min} ${shared.max}`;  // the span this panel's colours map (tests read it)
+      const r = this.meta.ranges[mode], span = (shared.max - shared.min) || 1;
+      const value = i => (r.integral ? r.min + i : r.min + (i / 254) * (r.max - r.min));
+      for (let i = 0; i < 255; i++)
+        lut.set(ramp(header.ramp, Math.min(1, Math.max(0, (value(i) - shared.min) / span))), i * 4);
       lut.set([190, 190, 190, 255], 255 * 4);
       gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.a_c.b); gl.bufferData(gl.ARRAY_BUFFER, this.meta.values[mode], gl.DYNAMIC_DRAW);
     }
@@ -383,11 +388,11 @@ class WebMap {
   }
   recolour() {
     const mode = this.colourMode;
-    this.panels.forEach(p => p.colour(mode, this.header));
+    const r = mode === "category" ? [] : this.header.panels.map(p => p.ranges[mode]);
+    const lo = Math.min(...r.map(x => x.min)), hi = Math.max(...r.map(x => x.max));
+    this.panels.forEach(p => p.colour(mode, this.header, { min: lo, max: hi }));
     this.rampBox.replaceChildren();
     if (mode !== "category") {
-      const r = this.header.panels.map(p => p.ranges[mode]);
-      const lo = Math.min(...r.map(x => x.min)), hi = Math.max(...r.map(x => x.max));
       const g = el("span", "gradient"); g.style.background = `linear-gradient(90deg, ${this.header.ramp.join(",")})`;
       const fmt = v => (Number.isInteger(v) ? String(v) : v.toPrecision(3));
       this.rampBox.append(el("span", "", `${mode} ${fmt(lo)}`), g, el("span", "", fmt(hi)));

@@ -422,3 +422,32 @@ def test_map_pans_hovers_searches_and_links_the_selection(page, server):
     assert "Nearest neighbours of" in page.locator('[data-testid="stMain"]').inner_text()
     assert not elsewhere(requested, server), elsewhere(requested, server)
     screenshot(page, "map_linked_selection")
+
+
+def test_map_colours_every_panel_on_one_scale(page, server):
+    """Coloured by numNeighborCategory@k, one colour means one value in every panel: each panel maps its
+    values onto the span of all panels, which the legend's ramp names."""
+    open_app(page, f"{server}/{PAGES['map'].url_path}?color=diversity")
+    assert_no_exception(page)
+    stages = page.locator(".hpmap .stage")
+    page.wait_for_function("() => [...document.querySelectorAll('.hpmap .stage')].every(s => s.dataset.ramp)")
+    spans = {stages.nth(i).get_attribute("data-ramp") for i in range(stages.count())}
+    assert stages.count() == 2 and len(spans) == 1, spans
+    lo, hi = (float(x) for x in spans.pop().split())
+    ramp = page.locator(".hpmap .ramp").inner_text()
+    assert f"{lo:g}" in ramp and f"{hi:g}" in ramp and lo < hi, ramp
+
+
+
+def test_a_chart_downloads_as_svg_under_the_figures_name(page, server):
+    """The "Reproduce this figure" box saves its chart as SVG (drawn on the server when clicked) under the
+    figure's name: page, statistic, k and conventions."""
+    open_app(page, f"{server}/{PAGES['diversity'].url_path}?k=10")
+    box = page.locator('[data-testid="stExpander"]').filter(has_text="Reproduce this figure").last
+    box.locator("summary").click()
+    with page.expect_download() as info:
+        box.get_by_role("button", name="Chart (SVG)").click()
+    download = info.value
+    assert download.suggested_filename == "diversity_by_decile_k10_paper.svg"
+    svg = Path(download.path()).read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<svg") and "frequency decile" in svg

@@ -215,3 +215,13 @@ def test_unknown_nested_paths_go_to_one_segment():
     for path in ("/static/js/index.js", "/_stcore/health", "/neighbours/_stcore/host-config", "/media/x.png"):
         assert flat_path(path) is None, path
     assert flat_path("/hp/nope/deeper", base="hp") == "/hp/nope-deeper" and flat_path("/hp/map", base="/hp/") is None
+
+
+def test_a_chart_renders_to_svg_and_png_on_the_server():
+    from dashboard import ui
+
+    counts = tables.value_counts_share(pd.Series([1, 1, 2, 5]), "m", "c")
+    chart = charts.histogram(counts, "c", title="wordllama-l2", x_title="categories among 50 NN")
+    svg = ui.rendered(chart, "svg").decode("utf-8")
+    assert svg.startswith("<svg") and "categories among 50 NN" in svg and "wordllama-l2" in svg
+    assert ui.rendered(chart, "png")[:8] == b"\x89PNG\r\n\x1a\n"
