@@ -16,8 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HYPERPOLYGLOT_CACHE=/home/app/.cache/hyperpolyglot \
-    STREAMLIT_SERVER_ADDRESS=0.0.0.0 \
-    MALLOC_ARENA_MAX=2
+    STREAMLIT_SERVER_ADDRESS=0.0.0.0
 
 # uid 1000: the user Hugging Face Spaces runs as; the cache directory exists, owned by it, so that a
 # volume mounted there starts with the right owner

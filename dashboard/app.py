@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` 
 
 import streamlit as st  # noqa: E402
 
-from dashboard import arenas, data, pages, sidebar, state, ui  # noqa: E402
+from dashboard import allocator, data, pages, sidebar, state, ui  # noqa: E402
 
-arenas.limit_arenas()
+allocator.configure()
 
 #: The browser tab's icon, a local file sent inline: a ":material/…" icon would make the browser fetch it
 #: from a public font host, and a hosted or air-gapped dashboard requests nothing but the app itself.
