@@ -18,7 +18,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, pages, state, statistics
+from dashboard import charts, copybox, data, pages, state, statistics
 from precompute import conventions, schema
 from precompute.categories import OTHER, PLOTTED
 from precompute.store import ArtifactError
@@ -296,19 +296,20 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
         if statistic:
             st.markdown(f"**What it is.** {statistics.DEFINITIONS[statistic]}")
         st.markdown("**Rebuild its artifacts**")
-        st.code("\n".join(dict.fromkeys(data.rebuild_command(m) for m in models)) or "(none)", language="bash")
+        copybox.copy_box("\n".join(dict.fromkeys(data.rebuild_command(m) for m in models)) or "(none)",
+                         key=f"rebuild_{key}")
         st.markdown("**This view**")
-        link_box()
+        link_box(key)
 
 
 def share_link() -> None:
     """The full address of the view on screen, in a code box with a copy button (see :func:`link_box`)."""
     with st.expander("Copy link to this view", icon=":material/link:"):
-        link_box()
+        link_box("share")
 
 
-def link_box() -> None:
-    """The view's full address in a code box with a copy button; refused when too long.
+def link_box(key: str) -> None:
+    """The view's full address in a box with a copy button (:mod:`dashboard.copybox`); refused when too long.
 
     A link longer than :data:`state.MAX_LINK_LENGTH` would be cut or refused on its way (browsers,
     proxies, chat tools): the box then says so and what shortens it instead of offering it.
@@ -319,7 +320,7 @@ def link_box() -> None:
                    f"{state.MAX_LINK_LENGTH:,} that browsers and proxies accept. Select fewer models or "
                    "categories (or all of them: a default is left out of the link) to shorten it.")
     else:
-        st.code(link, language=None)
+        copybox.copy_box(link, key=f"link_{key}")
 
 
 def neighbors_link_params(text: str, models: Sequence[str]) -> dict[str, str | list[str]]:

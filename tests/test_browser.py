@@ -451,3 +451,16 @@ def test_a_chart_downloads_as_svg_under_the_figures_name(page, server):
     assert download.suggested_filename == "diversity_by_decile_k10_paper.svg"
     svg = Path(download.path()).read_text(encoding="utf-8")
     assert svg.lstrip().startswith("<svg") and "frequency decile" in svg
+
+
+def test_the_share_box_copies_the_full_link(page, server):
+    """"Copy link to this view" shows the full address of the view and its button puts it on the clipboard."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_app(page, f"{server}/{PAGES['diversity'].url_path}?k={SHARED_K}")
+    page.get_by_text("Copy link to this view").click()
+    box = page.locator(".hpcopy").last
+    shown = box.locator("textarea").input_value()
+    assert shown.startswith(f"{server}/{PAGES['diversity'].url_path}?") and f"k={SHARED_K}" in shown, shown
+    box.get_by_role("button", name="Copy").click()
+    assert page.evaluate("() => navigator.clipboard.readText()") == shown
+    assert box.get_by_role("button").inner_text() == "Copied"

@@ -12,7 +12,7 @@ pytest.importorskip("streamlit")
 from dashboard import charts, tables  # noqa: E402
 from precompute import schema  # noqa: E402
 from precompute.categories import display_category  # noqa: E402
-from tests.test_dashboard_pages import charts_drawn, first_k, manifest, models, run_app  # noqa: E402
+from tests.test_dashboard_pages import charts_drawn, copied, first_k, manifest, models, run_app  # noqa: E402
 
 CATEGORY_COLUMNS = ("category", "category_a", "category_b", "neighbor_category", "shown_category")
 
@@ -84,7 +84,7 @@ def test_every_chart_says_how_to_reproduce_it(monkeypatch, artifact_root):
     at = run_app(monkeypatch, artifact_root, "separability")
     boxes = [e for e in at.expander if e.label == "Reproduce this figure"]
     assert boxes
-    code = " ".join(c.value for c in boxes[0].code)
+    code = " ".join(copied(boxes[0]))
     assert "python -m precompute build" in code and "numNeighborCategory" not in code
     assert any("logistic-regression probe" in md.value for md in boxes[0].markdown)
 

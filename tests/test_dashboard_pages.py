@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard import charts, mapdata, pages, state, tables  # noqa: E402
+from dashboard import charts, copybox, mapdata, pages, state, tables  # noqa: E402
 from precompute import schema  # noqa: E402
 from precompute.categories import PLOTTED, WRITING_SYSTEMS, display_category  # noqa: E402
 
@@ -48,6 +48,11 @@ def manifest(root: Path, slug: str) -> dict:
 
 def first_k(root: Path) -> int:
     return int(manifest(root, models(root)[0])["params"]["diversity_ks"][0])
+
+
+def copied(node) -> list[str]:
+    """The texts offered for copying (share links, rebuild commands: ``dashboard.copybox``) under ``node``."""
+    return [json.loads(c.proto.json) for c in node.get("bidi_component") if c.proto.component_name == copybox.NAME]
 
 
 def figures(at: AppTest) -> set[tuple[str, str, str | None]]:
@@ -385,7 +390,7 @@ def test_a_shared_link_with_the_refined_conventions_reopens_that_view(monkeypatc
     k = first_k(artifact_root)
     at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), conv="refined")
     assert at.segmented_control(key="conv").value == "refined" and at.query_params["conv"] == "refined"
-    [link] = {c.value for c in at.code if c.value.startswith("/")}  # the share box's and the reproduce boxes'
+    [link] = {c for c in copied(at) if c.startswith("/")}  # the share box's and the reproduce boxes'
     assert "conv=refined" in link
     refined = {m.label: m.value for m in at.metric}
     at.segmented_control(key="conv").set_value("paper").run()
@@ -606,9 +611,9 @@ def test_every_token_by_id_its_code_points_and_invisible_characters_written_out(
 def test_long_links_are_refused_before_they_are_offered(monkeypatch, artifact_root):
     at = run_app(monkeypatch, artifact_root, "neighbors", q="▁when")
     assert at.text_input(key="q").max_chars == state.MAX_TEXT_LENGTH == 100
-    [link] = {c.value for c in at.code if c.value.startswith("/")}  # the share box's and the reproduce box's
+    [link] = {c for c in copied(at) if c.startswith("/")}  # the share box's and the reproduce box's
     assert link.startswith("/neighbours?") and "q=%E2%96%81when" in link
     monkeypatch.setattr(state, "MAX_LINK_LENGTH", len(link) - 1)
     at = run_app(monkeypatch, artifact_root, "neighbors", q="▁when")
-    assert not [c for c in at.code if c.value.startswith("/")]
+    assert not [c for c in copied(at) if c.startswith("/")]
     assert any(f"would be {len(link)} characters long, more than the {len(link) - 1}" in w.value for w in at.warning)

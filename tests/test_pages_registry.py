@@ -12,7 +12,7 @@ pytest.importorskip("streamlit")
 
 from dashboard import pages  # noqa: E402
 from precompute import schema  # noqa: E402
-from tests.test_dashboard_pages import APP, manifest, models, run_app  # noqa: E402
+from tests.test_dashboard_pages import APP, copied, manifest, models, run_app  # noqa: E402
 
 TOY_PAGE = '''"""A toy page, written by the test: one table read through the guarded loader."""
 
@@ -97,7 +97,7 @@ def test_a_new_page_file_is_discovered_routed_listed_and_loads_its_table(monkeyp
     assert len(tables) == len(expected) == 2
     for shown, table in zip(tables, expected, strict=True):
         pd.testing.assert_frame_equal(shown, table, check_dtype=False)
-    assert [c.value for c in at.code] == ["/toy"]  # its share link (relative: no browser address in tests)
+    assert copied(at) == ["/toy"]  # its share link (relative: no browser address in tests)
 
 
 def test_the_toy_page_tells_what_is_missing_and_how_to_rebuild(monkeypatch, artifact_root, app_with_a_toy_page,
