@@ -40,13 +40,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from translation_precision import precision  # noqa: E402  (this directory: the same rule for every judged sample)
+from translation_precision import precision, sampling_arguments  # noqa: E402  (this directory: the same rule for every judged sample)
 
 from precompute import schema  # noqa: E402
 from precompute.language import SOURCE_WORDFREQ, language_columns, language_shares, normalised_texts  # noqa: E402
 from precompute.meaning import concept_columns  # noqa: E402
 
-DEFAULT_MODELS = ("use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2")
 #: Draws for each source other than wordfreq, per model (wordfreq gets the rest of the model's share).
 MINOR_SOURCE_DRAWS = 12
 #: Confidence bands of the report (right-closed; a script or CLDR guess has confidence 1.0).
@@ -138,13 +137,8 @@ def _stats(group: pd.DataFrame) -> tuple[int, int, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="precision of the language guesses, from hand-judged samples")
     commands = parser.add_subparsers(dest="command", required=True)
-    draw = commands.add_parser("sample", help="draw tokens with a shown language, to judge by hand")
-    draw.add_argument("root", type=Path, help="artifact directory holding the models")
-    draw.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
-    draw.add_argument("--n", type=int, default=200)
-    draw.add_argument("--seed", type=int, default=0)
+    draw = sampling_arguments(commands.add_parser("sample", help="draw tokens with a shown language, to judge by hand"))
     draw.add_argument("--stored", action="store_true", help="the guesses stored in the artifacts")
-    draw.add_argument("--out", type=Path, required=True)
     commands.add_parser("report", help="precision of judged samples").add_argument("samples", type=Path, nargs="+")
     args = parser.parse_args()
     if args.command == "sample":

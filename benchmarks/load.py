@@ -146,7 +146,7 @@ class MemorySampler:
     def __init__(self, pid: int, every: float = 0.05) -> None:
         self.process = psutil.Process(pid)
         self.every = every
-        self.peak = 0
+        self.peak = self.peak_private = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -201,16 +201,15 @@ class Phase:
     rss_open: int
     rss_closed: int
     mapped_open: int  # of rss_open, resident pages of memory-mapped files
-    private_open: int  # rss_open less mapped files: the heap, what sessions could hold
-    private_closed: int
+    mapped_closed: int
     cpu_per_run: float
-    private_peak: int
+    private_peak: int  # the peak of RSS less mapped files: the heap
 
     @property
     def per_session(self) -> float:
         """Bytes an open session holds: the heap with the sessions open less the heap after they closed
         (not RSS growth, which also counts index pages that queries touched once and caches filled)."""
-        return (self.private_open - self.private_closed) / self.n
+        return ((self.rss_open - self.mapped_open) - (self.rss_closed - self.mapped_closed)) / self.n
 
     def p(self, label: str, q: float) -> float:
         return float(np.percentile(np.asarray(self.tally.seconds[label]) * 1000, q))
@@ -254,8 +253,8 @@ async def phase(url: str, pid: int, all_visits: list[Visit], n: int, samples: in
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.sleep(2.0)  # the server has seen the sessions go
         rss_closed, mapped_closed = sampler.rss(), sampler.mapped()
-    return Phase(n, tally, wall, rss_before, sampler.peak, rss_open, rss_closed, mapped_open,
-                 rss_open - mapped_open, rss_closed - mapped_closed, cpu / max(tally.runs, 1), sampler.peak_private)
+    return Phase(n, tally, wall, rss_before, sampler.peak, rss_open, rss_closed, mapped_open, mapped_closed,
+                 cpu / max(tally.runs, 1), sampler.peak_private)
 
 
 def machine() -> str:

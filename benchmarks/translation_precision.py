@@ -81,15 +81,20 @@ def precision(judged: pd.DataFrame) -> tuple[float, float, int]:
     return p, float(ci95(np.sqrt(p * (1 - p)), len(correct))), len(correct)
 
 
+def sampling_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments of a command that draws a sample to judge by hand (this script's and language_precision's)."""
+    parser.add_argument("root", type=Path, help="artifact directory holding the models")
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True)
+    return parser
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "sample":
-        parser = argparse.ArgumentParser(description="draw a sample of matches to judge")
-        parser.add_argument("root", type=Path, help="artifact directory holding the models")
-        parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
-        parser.add_argument("--n", type=int, default=200)
-        parser.add_argument("--seed", type=int, default=0)
+        parser = sampling_arguments(argparse.ArgumentParser(description="draw a sample of matches to judge"))
         parser.add_argument("--before", action="store_true", help="the rule before the clean-up")
-        parser.add_argument("--out", type=Path, required=True)
         args = parser.parse_args(sys.argv[2:])
         sample(args.root, args.models, args.n, args.seed, args.before).to_csv(args.out, index=False)
         print(f"wrote {args.out}: fill 'correct' with 1 or 0")

@@ -57,24 +57,20 @@ def title_of(column: str) -> str:
     return TITLES.get(column, column)
 
 
-#: What Vega-Embed's action menu offers: export as PNG/SVG; no editor links (they leave the site).
-EMBED_ACTIONS = {"export": True, "source": False, "compiled": False, "editor": False}
-
-
 def category_sort(values: Sequence[str]) -> list[str]:
     """Categories in legend order, unplotted ones (ARMENIAN, P, …) after, alphabetically."""
     rank = {c: i for i, c in enumerate(CATEGORY_ORDER)}
     return sorted(dict.fromkeys(map(str, values)), key=lambda c: (rank.get(c, len(rank)), c))
 
 
-def exportable(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """Attach the export menu (PNG/SVG) to a chart, and let it fill its column's width only.
+def fit_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Let a chart fill its column's width only: its height is its plot's (``fit-x``).
 
-    ``fit-x``: a chart's height is its plot's. Under Streamlit's default ("fit" both ways) a legend or long
-    axis labels under the plot took the bars' room: histograms and bar charts were drawn flat.
+    Under Streamlit's default ("fit" both ways) a legend or long axis labels under the plot took the bars'
+    room: histograms and bar charts were drawn flat. (No export menu here: Streamlit drops vega-embed's
+    actions; the "Reproduce this figure" box saves charts, ``ui.rendered``.)
     """
-    return chart.properties(usermeta={"embedOptions": {"actions": EMBED_ACTIONS}},
-                            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    return chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = None, x: str = "category",
@@ -131,7 +127,7 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
             layers += [foot.mark_point(shape="triangle-down", filled=True, size=70, color="#c92a2a", yOffset=-8),
                        foot.mark_text(angle=270, align="left", dy=0, dx=0, yOffset=-18, fontSize=10,
                                       color="#c92a2a").encode(text=alt.Text(f"{y}:Q", format=".2f"))]
-    return exportable(alt.layer(*layers, title=title).properties(height=360))
+    return fit_width(alt.layer(*layers, title=title).properties(height=360))
 
 
 #: Narrowest heatmap cell (px) that still shows its number.
@@ -165,7 +161,7 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: 
         color=alt.condition(alt.datum[value] > _midpoint(df[value], domain), alt.value("white"), alt.value("black")),
     )
     # rows tall enough for their numbers
-    return exportable(alt.layer(cells, text, data=df).properties(height=alt.Step(26), title=title))
+    return fit_width(alt.layer(cells, text, data=df).properties(height=alt.Step(26), title=title))
 
 
 def _midpoint(values: pd.Series, domain: tuple[float, float] | None) -> float:
@@ -216,7 +212,7 @@ def histogram(df: pd.DataFrame, value: str, title: str = "", x_title: str | None
         tooltip=[alt.Tooltip("reference:N"), alt.Tooltip("at:Q", format=".2f")],
     ).transform_filter(alt.datum._kind == "reference")
     layers = [bars, rules] if len(refs) else [bars]  # a legend of no lines would have an empty scale
-    return exportable(alt.layer(*layers, data=data).properties(title=title, height=240))
+    return fit_width(alt.layer(*layers, data=data).properties(title=title, height=240))
 
 
 def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "model", title: str = "",
@@ -239,4 +235,4 @@ def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "mod
         tooltip=[alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{x}:O"), alt.Tooltip(f"{y}:Q", format=".3f"),
                  alt.Tooltip(f"{err}:Q", format=".3f", title="± 95% interval")],
     )
-    return exportable(alt.layer(band, line).properties(height=320))
+    return fit_width(alt.layer(band, line).properties(height=320))

@@ -199,15 +199,18 @@ def pick_comparison(slugs: Sequence[str]) -> str:
 VALIDATE_CHARTS = False
 
 
-#: Where :func:`chart` keeps the charts drawn since the last "Reproduce this figure" box of this run,
-#: which that box exports (:func:`downloads`); app.py empties it when a run starts.
+#: Where :func:`chart` keeps the charts this run has drawn and no "Reproduce this figure" box has taken yet:
+#: a box exports the charts whose keys start with its own (:func:`downloads`). app.py empties it when a run
+#: starts; the tests check that every page leaves it empty (no chart without its box).
 DRAWN_KEY = "_hp_charts_drawn"
 
 
-def chart(c: alt.TopLevelMixin, key: str, **kwargs: Any) -> Any:
-    """Draw a chart full-width. Streamlit's toolbar saves it as PNG; the "Reproduce this figure" box that
-    follows it offers SVG and PNG under the figure's name (Streamlit keeps vega-embed's own export menu off)."""
-    st.session_state.setdefault(DRAWN_KEY, []).append((key, c))
+def chart(c: alt.TopLevelMixin, key: str, reproduce: bool = True, **kwargs: Any) -> Any:
+    """Draw a chart full-width. The "Reproduce this figure" box that follows it offers it as SVG and PNG under
+    the figure's name (Streamlit keeps vega-embed's own export menu off). ``reproduce=False``: a chart with
+    no box of its own (the Poster tour's, whose evidence link opens the page that has it)."""
+    if reproduce:
+        st.session_state.setdefault(DRAWN_KEY, []).append((key, c))
     if not VALIDATE_CHARTS:  # Streamlit calls c.to_dict() with Altair's default, validate=True
         object.__setattr__(c, "to_dict", functools.partial(type(c).to_dict, c, validate=False))
     return st.altair_chart(c, width="stretch", key=key, **kwargs)
@@ -284,7 +287,9 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
                                ensure_ascii=False, default=str).encode("utf-8"),
             f"{name}.provenance.json", "application/json", key=f"dl_prov_{key}", icon=":material/info:",
         )
-        drawn = st.session_state.pop(DRAWN_KEY, [])
+        waiting = st.session_state.get(DRAWN_KEY, [])  # this box's charts: their keys start with its own
+        drawn = [(k, c) for k, c in waiting if k.startswith(key)]
+        st.session_state[DRAWN_KEY] = [(k, c) for k, c in waiting if not k.startswith(key)]
         for chart_key, c in drawn:  # one chart: "Chart (SVG)"; several (a panel per model): named by title
             stem, label = name, "Chart"
             if len(drawn) > 1:

@@ -230,6 +230,7 @@ class Panel {
   colour(mode, header, shared) {
     const gl = this.gl, lut = new Uint8Array(256 * 4);
     if (mode === "category") {
+      delete this.stage.dataset.ramp;
       header.colours.forEach((c, i) => lut.set(hex(c), i * 4));
       gl.bindBuffer(gl.ARRAY_BUFFER, this.buffers.a_c.b); gl.bufferData(gl.ARRAY_BUFFER, this.meta.cat, gl.DYNAMIC_DRAW);
     } else {

@@ -73,9 +73,13 @@ def figures(at: AppTest) -> set[tuple[str, str, str | None]]:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(monkeypatch, artifact_root, page):
+    from dashboard import ui
+
     at = run_app(monkeypatch, artifact_root, page)
     assert not at.error, [e.value for e in at.error]
     assert at.title
+    # every chart is followed by its "Reproduce this figure" box, which exports it (none left for another box)
+    assert [key for key, _ in at.session_state[ui.DRAWN_KEY]] == []
 
 
 def chance_at(root: Path, slug: str, k: int, convention: str) -> pd.Series:

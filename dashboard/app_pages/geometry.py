@@ -61,6 +61,7 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
                + (ui.convention_note(v, depends=False) if scope == schema.ALL_CATEGORIES
                   else ui.convention_note(v, "category", only=conventions.REFINED)))
     geometry = geometry[geometry["k"] == geo_k]
+    sources = [cmp, *(m for m in v.catalog.models.values() if m.slug in cmp.models)]  # what the figures come from
     cell = geometry[geometry["category"] == scope].dropna(subset=[metric])
     if cell.empty:
         st.info(f"{METRICS[metric]} is computed on all shared tokens only; choose “all shared tokens”.")
@@ -69,8 +70,7 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
         ui.chart(charts.heatmap(cell, "model_b", "model_a", metric, title=f"{METRICS[metric]} @{geo_k} — {scope}",
                                 fmt=".3f",
                                 domain=domain), key="geo_matrix")
-        ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", [cmp, *(m for m in v.catalog.models.values()
-                                                                        if m.slug in cmp.models)], "geo",
+        ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", sources, "geo",
                      {"comparison": cmp.manifest.get("params"), "models": cmp.models}, statistic="geometry")
     chance = against_chance(geometry[geometry["category"] == scope])
     if len(chance):
@@ -79,6 +79,8 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
                    f"{geo_k} of the pair's shared tokens (exact).")
         ui.chart(charts.grouped_bars(chance, "value", x="pair", group="measure", reference="chance",
                                      y_title=f"Jaccard or overlap @{geo_k} ({scope})"), key="geo_chance")
+        ui.downloads(chance, f"geometry_chance_{slug}_k{geo_k}_{scope}", sources, "geo_chance",
+                     {"comparison": cmp.manifest.get("params"), "models": cmp.models}, statistic="geometry")
 st.subheader("Tokens whose neighbourhoods differ most and least")
 tokens = ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry")
 if tokens is not None and len(tokens):

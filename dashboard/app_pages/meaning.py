@@ -37,7 +37,7 @@ if ui.require_models(v):
             ui.nothing_to_draw(v, "tokens with a translation")
         else:
             ui.chart(charts.grouped_bars(drawn, "mean", "ci95", y_title="neighbours sharing a concept",
-                                         reference="chance_mean", palette=ui.model_colors(v)), key="mean_bars")
+                                         reference="chance_mean", palette=ui.model_colors(v)), key="meaning_bars")
         ui.not_drawn(left_out)
         ui.downloads(df, "meaning", v.models, "meaning", statistic="meaning")
     if retrieval:
@@ -54,7 +54,7 @@ if ui.require_models(v):
         else:
             ui.chart(charts.grouped_bars(drawn, "precision", group="model · metric", color="model",
                                          shade="metric", y_title="precision", palette=ui.model_colors(v)),
-                     key="ret_bars")
+                     key="retrieval_bars")
         ui.not_drawn(left_out)
         ui.downloads(df, "translation_retrieval", v.models, "retrieval", statistic="retrieval")
 

@@ -33,7 +33,7 @@ if ui.require_models(v):
         else:
             ui.chart(charts.grouped_bars(drawn, "mean", "std", y_title="L2 norm", reference="median",
                                          title="Embedding norm by category", palette=ui.model_colors(v)),
-                     key="norm_bars")
+                     key="norms_bars")
         ui.not_drawn(left_out)
         ui.downloads(norms, "norms_by_category", v.models, "norms", statistic="norms")
         st.dataframe(norms[["model", "category", "n_tokens", "mean", "std", "median"]], hide_index=True,

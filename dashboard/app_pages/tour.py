@@ -62,7 +62,7 @@ def draw(claim: tour.Claim, verdicts: list[tour.Verdict]) -> None:
     others = sorted(set(df["source"]) - set(palette))  # model pairs: colours of their own
     palette |= charts.model_colors(others)
     ui.chart(charts.grouped_bars(df, "value", x=x, group="source", y_title=claim.measure, reference="chance",
-                                 palette=palette), key=f"tour_chart_{x}")
+                                 palette=palette), key=f"tour_chart_{x}", reproduce=False)  # the evidence link has it
     st.caption("Black tick: the value for neighbours that carry no information (chance)"
                + ("; grey: the paper's figure." if claim.paper_bars else "."))
 

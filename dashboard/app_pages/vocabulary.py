@@ -26,10 +26,10 @@ for cmp in v.catalog.comparisons.values():
     left, right = st.columns(2)
     with left:
         ui.chart(charts.heatmap(df, "model_b", "model_a", "n_shared", title="Shared tokens", fmt=",.0f"),
-                 key=f"voc_shared_{cmp.slug}")
+                 key=f"voc_{cmp.slug}_shared")
     with right:
         ui.chart(charts.heatmap(df, "model_b", "model_a", "non_latin_share", title="Share of shared tokens not LATIN",
-                                fmt=".1%", domain=(0.0, 1.0)), key=f"voc_nonlatin_{cmp.slug}")
+                                fmt=".1%", domain=(0.0, 1.0)), key=f"voc_{cmp.slug}_nonlatin")
     st.dataframe(df, hide_index=True, column_config={
         "model_a": "model a", "model_b": "model b",
         "n_shared": st.column_config.NumberColumn("shared tokens", format="localized"),
