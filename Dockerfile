@@ -27,11 +27,11 @@ WORKDIR /home/app/hyperpolyglot
 COPY dashboard/requirements.txt dashboard/requirements.txt
 RUN pip install -r dashboard/requirements.txt
 
-# precompute/ whole: the dashboard imports its light modules (bundle, categories, conventions, schema,
-# store, indices, paper; rebuild and config when a manifest lacks its rebuild command), never the
-# heavy ones, whose libraries are not installed here (tests/test_dashboard_light.py)
+# Of precompute/, only the contract: the dashboard imports nothing else (tests/test_architecture.py), so
+# the build's heavy libraries are neither installed nor copied here.
 COPY .streamlit/config.toml .streamlit/config.toml
-COPY precompute/ precompute/
+COPY precompute/__init__.py precompute/__init__.py
+COPY precompute/contract/ precompute/contract/
 COPY dashboard/ dashboard/
 
 USER app

@@ -9,7 +9,7 @@ Prints figures against the goals (every page <= 1 s warm, a lookup <= 50 ms, ser
 - warm render per page: Streamlit's AppTest ``run()`` of the page after one warm-up run (script time,
   caches filled), and the browser's navigation time to the drawn page on the running server;
 - neighbour lookups through the dashboard's own functions: a token via the exact table
-  (find_token + neighbor_rows) and a vector expression ``a - b + c`` via Annoy (expression_vector +
+  (find_token + neighbour_table) and a vector expression ``a - b + c`` via Annoy (expression_vector +
   query_vector), p50/p95 over ``--queries`` random queries each;
 - resident memory (psutil RSS) of the streamlit server after the browser has visited every page.
 
@@ -82,7 +82,7 @@ def apptest_figures(root: Path, query: str) -> None:
 
     from streamlit.testing.v1 import AppTest
 
-    from precompute import schema
+    from precompute.contract import schema
 
     os.environ[schema.ARTIFACTS_ENV] = str(root)
     app = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
@@ -119,8 +119,8 @@ def timed(calls: list[Callable[[], object]]) -> list[float]:
 def lookup_figures(root: Path, n: int, k: int, seed: int = 0) -> list[str]:
     """Token and expression lookups through the dashboard's functions; returns the token queries used."""
     from dashboard import data, lookup, tables, wordpieces
-    from precompute import schema
-    from precompute.indices import query_vector
+    from precompute.contract import schema
+    from precompute.contract.indices import query_vector
 
     catalog = data.scan(root)
     rng = np.random.default_rng(seed)
@@ -138,7 +138,7 @@ def lookup_figures(root: Path, n: int, k: int, seed: int = 0) -> list[str]:
 
         def by_token(text: str, m=m, tok=tok, nb=nb, sim=sim, index=index) -> object:
             found = lookup.find_token(index, text)
-            return tables.neighbor_rows(nb, sim, tok, found[0], min(k, nb.shape[1]))
+            return tables.neighbour_table(nb, sim, tok, found[0], min(k, nb.shape[1]))
 
         p50, p95 = percentiles(timed([lambda t=t: by_token(t) for t in tokens]))
         print(f"  {m.slug:<28} token (exact table)     {p50:7.2f} / {p95:7.2f} ms "
@@ -158,7 +158,7 @@ def lookup_figures(root: Path, n: int, k: int, seed: int = 0) -> list[str]:
         def by_word(word: str, tok=tok, nb=nb, sim=sim, annoy=annoy, split=split, search_k=search_k) -> object:
             pieces = split(word)
             if pieces.one is not None:
-                return tables.neighbor_rows(nb, sim, tok, pieces.one, min(k, nb.shape[1]))
+                return tables.neighbour_table(nb, sim, tok, pieces.one, min(k, nb.shape[1]))
             mean = lookup.unit_mean(pieces.usable, annoy.get_item_vector).astype(np.float32)
             ids, sims = query_vector(annoy, mean, k, search_k, exclude=set(pieces.usable))
             return tables.rows_for_ids(tok, ids, sims)
@@ -185,7 +185,7 @@ def lookup_figures(root: Path, n: int, k: int, seed: int = 0) -> list[str]:
 
 def _rows(model) -> int:
     """Tokens actually stored (the manifest's model metadata may describe the full source vocabulary)."""
-    from precompute import schema
+    from precompute.contract import schema
 
     return int((model.manifest.get("files", {}).get(schema.NEIGHBORS, {}).get("shape") or [0])[0])
 

@@ -29,9 +29,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from precompute.annoy_index import build_annoy  # noqa: E402
-from precompute.indices import open_annoy, query_vector, valid_rows  # noqa: E402
-from precompute.neighbors import top_k_neighbors  # noqa: E402
+from precompute.contract.indices import open_annoy, query_vector, valid_rows  # noqa: E402
+from precompute.knn.annoy_index import build_annoy  # noqa: E402
+from precompute.knn.neighbors import top_k_neighbors  # noqa: E402
 from precompute.sources import load_model  # noqa: E402
 
 K = 100

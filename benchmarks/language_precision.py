@@ -42,9 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from translation_precision import precision, sampling_arguments  # noqa: E402  (this directory: the same rule for every judged sample)
 
-from precompute import schema  # noqa: E402
-from precompute.language import SOURCE_WORDFREQ, language_columns, language_shares, normalised_texts  # noqa: E402
-from precompute.meaning import concept_columns  # noqa: E402
+from precompute.analyses.language import SOURCE_WORDFREQ, language_columns, language_shares, normalised_texts  # noqa: E402
+from precompute.analyses.lexicon import concept_columns  # noqa: E402
+from precompute.contract import schema  # noqa: E402
 
 #: Draws for each source other than wordfreq, per model (wordfreq gets the rest of the model's share).
 MINOR_SOURCE_DRAWS = 12
@@ -58,7 +58,7 @@ def guesses(directory: Path, stored: bool) -> pd.DataFrame:
     """One model's tokens with a shown language: ``model, id, text, category, language, confidence, source``.
 
     ``stored``: the columns in the artifact (the code that built it); otherwise recomputed with the
-    current ``precompute.language`` from the stored texts and categories.
+    current ``precompute.analyses.language`` from the stored texts and categories.
     """
     tokens = pd.read_parquet(directory / schema.TOKENS)
     if not stored:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil  # noqa: E402
 
-from precompute.store import default_root  # noqa: E402
+from precompute.contract.naming import default_root  # noqa: E402
 from tests.test_browser import chromium, streamlit_server  # noqa: E402
 
 STAGES = ".hpmap .stage"

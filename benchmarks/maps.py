@@ -25,11 +25,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from precompute import schema  # noqa: E402
-from precompute.config import BuildConfig  # noqa: E402
-from precompute.maps import eligible_neighbors, map_table  # noqa: E402
-from precompute.store import ArtifactDir  # noqa: E402
-from precompute.tokens import eligible_mask  # noqa: E402
+from precompute.analyses.maps import eligible_neighbors, map_table  # noqa: E402
+from precompute.analyses.tokens import eligible_mask  # noqa: E402
+from precompute.contract import schema  # noqa: E402
+from precompute.contract.config import BuildConfig  # noqa: E402
+from precompute.contract.store import ArtifactDir  # noqa: E402
 
 SAMPLE, K = 2000, 10
 

@@ -33,17 +33,18 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard.tables import mean_std, separability_headline, weighted_mean  # noqa: E402
-from precompute import schema  # noqa: E402
-from precompute.config import BuildConfig  # noqa: E402
-from precompute.diversity import diversity_artifacts  # noqa: E402
-from precompute.geometry import neighbor_jaccard  # noqa: E402
-from precompute.meaning import concept_columns, meaning_artifacts  # noqa: E402
-from precompute.neighbors import top_k_neighbors  # noqa: E402
-from precompute.separability import separability_artifacts  # noqa: E402
+from precompute.analyses.diversity import diversity_artifacts  # noqa: E402
+from precompute.analyses.geometry import neighbor_jaccard  # noqa: E402
+from precompute.analyses.lexicon import concept_columns  # noqa: E402
+from precompute.analyses.meaning import meaning_artifacts  # noqa: E402
+from precompute.analyses.separability import separability_artifacts  # noqa: E402
+from precompute.analyses.tokens import base_token_table, eligible_mask  # noqa: E402
+from precompute.contract import schema  # noqa: E402
+from precompute.contract.config import BuildConfig  # noqa: E402
+from precompute.knn.neighbors import top_k_neighbors  # noqa: E402
 from precompute.sources import Vocabulary, load_model  # noqa: E402
 from precompute.sources.builtin import Q4_0_EFFECT  # noqa: E402
 from precompute.sources.e5s1 import dequantize_q4_0, quantize_q4_0  # noqa: E402
-from precompute.tokens import base_token_table, eligible_mask  # noqa: E402
 
 K = 50  # the paper's neighbourhood for numNeighborCategory and the meaning statistics
 

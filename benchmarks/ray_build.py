@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from precompute.bundle import sha256_of  # noqa: E402
-from precompute.config import BuildConfig  # noqa: E402
-from precompute.distributed import build_models  # noqa: E402
-from precompute.pipeline import build_model  # noqa: E402
+from precompute.build.distributed import build_models  # noqa: E402
+from precompute.build.pipeline import build_model  # noqa: E402
+from precompute.contract.bundle import sha256_of  # noqa: E402
+from precompute.contract.config import BuildConfig  # noqa: E402
+from precompute.contract.naming import model_slug  # noqa: E402
 from precompute.sources import DEFAULT_MODELS, load_model  # noqa: E402
-from precompute.store import model_slug  # noqa: E402
 
 
 def contents(directory: Path) -> dict[str, object]:

@@ -34,10 +34,11 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from precompute import schema  # noqa: E402
-from precompute.intervals import ci95  # noqa: E402
-from precompute.meaning import concept_columns, shared_meaning, surface_keys, translation_sets  # noqa: E402
-from precompute.tokens import eligible_mask  # noqa: E402
+from precompute.analyses.lexicon import concept_columns, surface_keys  # noqa: E402
+from precompute.analyses.meaning import shared_meaning, translation_sets  # noqa: E402
+from precompute.analyses.tokens import eligible_mask  # noqa: E402
+from precompute.contract import schema  # noqa: E402
+from precompute.contract.intervals import ci95  # noqa: E402
 
 DEFAULT_MODELS = ("use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2")
 COLUMNS = ["model", "token", "neighbour", "concept", "gloss", "correct", "note"]

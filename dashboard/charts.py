@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-from precompute.categories import OTHER, PLOTTED
+from precompute.contract.categories import OTHER, PLOTTED
 
 # Charts draw aggregates (the Map draws every token with WebGL, not Altair); Altair's 5,000-row guard
 # stays off so that a large aggregate is drawn rather than refused with an error in place of the chart.

@@ -9,7 +9,7 @@ benchmarks/load.py.) Cache keys include the file's sha256 from the manifest, so 
 is picked up without restarting the app.
 
 A file a model does not have (its step failed or was skipped) loads as ``None``; a corrupt one
-raises :class:`precompute.store.ArtifactError`, whose message names the rebuild command.
+raises :class:`precompute.contract.store.ArtifactError`, whose message names the rebuild command.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import remote
-from precompute import bundle, conventions, schema
-from precompute.categories import display_category
-from precompute.store import ArtifactDir, ArtifactError, default_root
+from precompute.contract import bundle, conventions, schema
+from precompute.contract.categories import display_category
+
+#: Token-table columns the pages need (the full table also holds flags only the build uses).
+from precompute.contract.naming import default_root
+from precompute.contract.store import ArtifactDir, ArtifactError
 
 #: Token-table columns the pages need (the full table also holds flags only the build uses).
 TOKEN_VIEW_COLUMNS = ["id", "text", "is_special", "is_zero", "category", "category_paper", "language",
@@ -189,7 +192,7 @@ class Catalog:
 
 
 def rebuild_command(info: ArtifactInfo) -> str:
-    """The command that rebuilds ``info``'s directory, as its build recorded it (precompute.rebuild)."""
+    """The command that rebuilds ``info``'s directory, as its build recorded it (precompute.contract.rebuild)."""
     return ArtifactDir(info.path, info.manifest).rebuild_hint
 
 
@@ -269,7 +272,7 @@ def _tokens(_info: ModelInfo, path: str, sha: str, convention: str | None) -> pd
 def tokens(info: ModelInfo, convention: str | None = None) -> pd.DataFrame | None:
     """The token table with a ``shown_category`` column: the category as charts colour it.
 
-    Under ``convention`` (precompute.conventions), ``category`` and ``shown_category`` are that
+    Under ``convention`` (precompute.contract.conventions), ``category`` and ``shown_category`` are that
     convention's (``category_paper`` of the file under the paper's), so that a page filters and shows
     one convention's categories; without, ``category`` is the file's (refined). Computed once per
     convention, shared like :func:`table`.
@@ -298,7 +301,7 @@ def array(info: ModelInfo, name: str) -> np.ndarray | None:
 
 @st.cache_resource(show_spinner="Opening the Annoy index…", max_entries=16)
 def _annoy(_info: ModelInfo, path: str, sha: str) -> Any:
-    from precompute.indices import open_annoy
+    from precompute.contract.indices import open_annoy
 
     _dir(_info).verify(schema.ANNOY)
     return open_annoy(Path(path) / schema.ANNOY, int(_info.model.get("dim") or _info.manifest["files"][schema.ANNOY]
@@ -319,7 +322,7 @@ def annoy_search_k(info: ModelInfo) -> int:
 
 @st.cache_resource(show_spinner="Loading the tokenizer…", max_entries=16)
 def _tokenizer(_info: ModelInfo, path: str, sha: str) -> Any:
-    from precompute.tokenizer import read_tokenizer
+    from precompute.contract.tokenizer import read_tokenizer
 
     store = _dir(_info)
     try:
@@ -330,7 +333,7 @@ def _tokenizer(_info: ModelInfo, path: str, sha: str) -> Any:
 
 
 def tokenizer(info: ModelInfo) -> Any | None:
-    """The model's own tokenizer (a ``precompute.tokenizer.Encoder``; kind "none" when the model has none),
+    """The model's own tokenizer (a ``precompute.contract.tokenizer.Encoder``; kind "none" when the model has none),
     or None when this build predates the tokenizer step. Loaded once, shared by every session."""
     if not info.has(schema.TOKENIZER):
         return None

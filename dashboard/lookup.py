@@ -3,7 +3,7 @@
 Pure functions over a ``text -> id`` mapping, a word splitter and a vector getter, testable without
 Streamlit or an index. How a query is read (the page's help text says the same):
 
-- a **word** (``when``, ``नमस्ते``) goes through each model's own tokenizer (precompute.tokenizer): one
+- a **word** (``when``, ``नमस्ते``) goes through each model's own tokenizer (precompute.contract.tokenizer): one
   piece is looked up in the exact table, several pieces are shown with the mean of their vectors;
   a model without a tokenizer looks the text up as a piece, with ``▁`` first (:func:`find_token`);
 - a **piece** typed with SentencePiece's ``▁`` (``▁when``) is looked up by its text, also in other
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.wordpieces import WordSplit
-from precompute.categories import BOUNDARY
+from precompute.contract.categories import BOUNDARY
 
 #: How a query names a token by id. Not ``#16006``: vocabularies have tokens such as ``#1``.
 ID_PREFIX = "id:"

@@ -1,4 +1,4 @@
-"""What the WebGL map (:mod:`dashboard.webmap`) is sent: every token of a panel packed into one compact
+"""What the WebGL map (:mod:`dashboard.components.webmap`) is sent: every token of a panel packed into one compact
 binary payload, the density shading, and the link between a selection and the URL.
 
 Pure numpy/pandas (no Streamlit), tested in tests/test_map_page.py.
@@ -165,7 +165,7 @@ def pack(panels: Sequence[tuple[dict, bytes]], categories: Sequence[str], colour
 
 
 def unpack(payload: bytes) -> tuple[dict, list[dict[str, np.ndarray]]]:
-    """The payload read back as the browser reads it (dashboard/webmap.js ``parse``): the header, whose
+    """The payload read back as the browser reads it (dashboard/components/webmap.js ``parse``): the header, whose
     panels get their ``texts`` and ``glosses`` (lists), and per panel its arrays by name.
 
     The reader of the format next to its writer, for the tests and whoever inspects what a page sent.
@@ -228,7 +228,7 @@ def rows_of_texts(texts: pd.Series, wanted: Sequence[str]) -> np.ndarray:
     return np.flatnonzero(texts.isin(list(wanted)).to_numpy())
 
 
-def neighbour_rows(ids: np.ndarray, neighbors: np.ndarray, selected: Sequence[int], k: int,
+def drawn_neighbour_positions(ids: np.ndarray, neighbors: np.ndarray, selected: Sequence[int], k: int,
                    limit: int = MAX_LINKED) -> np.ndarray:
     """Positions in a panel (whose points are the vocabulary ids ``ids``) of the ``k`` nearest neighbours
     of the ``selected`` vocabulary ids, the selected ones themselves left out; at most ``limit``.

@@ -10,7 +10,7 @@ page is a Streamlit script: importing it would draw it), so adding a page is add
 router (``app.py``) builds ``st.navigation`` from it, the Overview lists the pages with their
 ``summary``, share links and cross-page links find a page's URL path by its name (the file's stem),
 and the tests loop over it. ``needs`` names the artifacts the page shows, as attribute names of
-:mod:`precompute.schema` (the one home of the file names), e.g. ``"MAP"`` for ``map.parquet``.
+:mod:`precompute.contract.schema` (the one home of the file names), e.g. ``"MAP"`` for ``map.parquet``.
 
 ``url_path`` ``""`` marks the default page (served at the app's root). A page with
 ``"fallback": True`` (``build.py``) is shown alone, instead of all others, while the artifact
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from precompute import schema
+from precompute.contract import schema
 
 #: Where the page files live (the router passes its own copy's directory; tests may pass another).
 APP_PAGES = Path(__file__).resolve().parent / "app_pages"
@@ -93,7 +93,7 @@ def read_declaration(file: Path) -> dict:
         raise ValueError(f"{file}: PAGE has an unknown key {key!r}")
     unknown = [n for n in page.get("needs", ()) if not isinstance(getattr(schema, n, None), str)]
     if unknown:
-        raise ValueError(f"{file}: PAGE needs {unknown}, which precompute.schema does not define")
+        raise ValueError(f"{file}: PAGE needs {unknown}, which precompute.contract.schema does not define")
     return page
 
 

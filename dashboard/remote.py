@@ -1,4 +1,4 @@
-"""Artifacts from a URL: a published bundle (precompute.bundle) fetched into a local cache, checked.
+"""Artifacts from a URL: a published bundle (precompute.contract.bundle) fetched into a local cache, checked.
 
 ``HYPERPOLYGLOT_ARTIFACTS`` (or ``--artifacts``) may be the ``http(s)://`` base URL of a bundle
 (a Hugging Face dataset's ``…/resolve/<revision>/`` URL is one). :func:`sync` fetches its
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from precompute import bundle
+from precompute.contract import bundle
 
 #: Environment variable naming the cache directory (default ``~/.cache/hyperpolyglot``).
 CACHE_ENV = "HYPERPOLYGLOT_CACHE"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state, ui
-from precompute import conventions
-from precompute.categories import WRITING_SYSTEMS
+from precompute.contract import conventions
+from precompute.contract.categories import WRITING_SYSTEMS
 
 #: k shown first: the paper's headline neighbourhood size, when the build has it.
 PREFERRED_K = 50

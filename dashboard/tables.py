@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from precompute import schema
-from precompute.categories import BOUNDARY, OTHER, PLOTTED, display_category
-from precompute.conventions import PAPER
-from precompute.intervals import ci95
+from precompute.contract import schema
+from precompute.contract.categories import BOUNDARY, OTHER, PLOTTED, display_category
+from precompute.contract.conventions import PAPER
+from precompute.contract.intervals import ci95
 
 #: Characters a table cell would not show, or would apply to the text around them: controls (``\r``),
 #: format characters (zero-width space and joiners, bidi marks, embeddings and isolates, the BOM, the
@@ -57,7 +57,7 @@ def code_points(text: str) -> str:
     return " ".join(f"U+{ord(c):04X}" for c in text)
 
 
-def neighbor_rows(neighbors: np.ndarray, similarities: np.ndarray, tokens: pd.DataFrame, token_id: int,
+def neighbour_table(neighbors: np.ndarray, similarities: np.ndarray, tokens: pd.DataFrame, token_id: int,
                   k: int) -> pd.DataFrame:
     """The ``k`` nearest neighbours of one token from the exact table: rank, id, token, similarity, ….
 

@@ -18,10 +18,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, copybox, data, pages, state, statistics
-from precompute import conventions, schema
-from precompute.categories import OTHER, PLOTTED
-from precompute.store import ArtifactError
+from dashboard import charts, data, definitions, pages, state
+from dashboard.components import copybox
+from precompute.contract import conventions, schema
+from precompute.contract.categories import OTHER, PLOTTED
+from precompute.contract.store import ArtifactError
 
 #: The page other pages link tokens to (its name in the registry: the file's stem).
 NEIGHBORS_PAGE = "neighbors"
@@ -39,7 +40,7 @@ class View:
     models: list[data.ModelInfo]
     categories: list[str]
     k: int
-    convention: str = conventions.DEFAULT  #: "paper" or "refined" (precompute.conventions)
+    convention: str = conventions.DEFAULT  #: "paper" or "refined" (precompute.contract.conventions)
 
 
 def view() -> View:
@@ -56,7 +57,7 @@ def view() -> View:
 
 
 #: What each convention means for the figures that depend on it, as captions say it, by aspect
-#: (the conventions themselves: precompute.conventions and docs/METHODS.md, "The paper's conventions").
+#: (the conventions themselves: precompute.contract.conventions and docs/METHODS.md, "The paper's conventions").
 CONVENTION_RULES: dict[str, dict[str, str]] = {
     conventions.PAPER: {
         "category": "categories of the raw text, ▁ a symbol",
@@ -137,7 +138,7 @@ def load_annoy(info: data.ModelInfo) -> Any | None:
 
 
 def load_tokenizer(info: data.ModelInfo) -> Any | None:
-    """The model's own tokenizer (``precompute.tokenizer.Encoder``), or None after telling the user why not:
+    """The model's own tokenizer (``precompute.contract.tokenizer.Encoder``), or None after telling the user why not:
     a build from before the tokenizer step, a corrupt file, or a host without ``tokenizers``/``sentencepiece``."""
     try:
         return _told(info, schema.TOKENIZER, "tokenizer artifact (words are looked up by their text)",
@@ -299,7 +300,7 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
                                         f"{stem}.{fmt}", mime, key=f"dl_{fmt}_{key}_{chart_key}",
                                         icon=":material/image:")
         if statistic:
-            st.markdown(f"**What it is.** {statistics.DEFINITIONS[statistic]}")
+            st.markdown(f"**What it is.** {definitions.DEFINITIONS[statistic]}")
         st.markdown("**Rebuild its artifacts**")
         copybox.copy_box("\n".join(dict.fromkeys(data.rebuild_command(m) for m in models)) or "(none)",
                          key=f"rebuild_{key}")
@@ -314,7 +315,7 @@ def share_link() -> None:
 
 
 def link_box(key: str) -> None:
-    """The view's full address in a box with a copy button (:mod:`dashboard.copybox`); refused when too long.
+    """The view's full address in a box with a copy button (:mod:`dashboard.components.copybox`); refused when too long.
 
     A link longer than :data:`state.MAX_LINK_LENGTH` would be cut or refused on its way (browsers,
     proxies, chat tools): the box then says so and what shortens it instead of offering it.

@@ -4,7 +4,7 @@ Why: a word's text is not a piece's text. ``when`` is the word-internal piece ``
 use-multilingual-v3's vocabulary and the word-initial ``▁when`` in its tokenizer's split; ``नमस्ते`` is
 two pieces in multilingual-e5-small and seven in wordllama-l2. Looking a word up by text finds the
 wrong piece, or none; the tokenizer says what the model would see. Pure functions over the reader of
-``precompute.tokenizer`` and the token table's columns, testable without Streamlit.
+``precompute.contract.tokenizer`` and the token table's columns, testable without Streamlit.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from precompute.categories import BOUNDARY
-from precompute.tokenizer import Encoder
+from precompute.contract.categories import BOUNDARY
+from precompute.contract.tokenizer import Encoder
 
 
 @dataclass(frozen=True)

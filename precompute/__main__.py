@@ -1,5 +1,5 @@
-"""``python -m precompute``: see ``precompute.cli``."""
+"""``python -m precompute``: see ``precompute.build.cli``."""
 
-from precompute.cli import main
+from precompute.build.cli import main
 
 raise SystemExit(main())

@@ -6,13 +6,13 @@ An analysis module declares its step as a module-level ``STEP`` (or a tuple ``ST
         name="norms",
         needs=("tokens",),                    # steps whose artifacts it reads
         params=(),                            # BuildConfig fields it reads
-        writes=(schema.NORMS_BY_CATEGORY,),   # artifact names (declared in precompute.schema)
+        writes=(schema.NORMS_BY_CATEGORY,),   # artifact names (declared in precompute.contract.schema)
         compute=lambda ctx: norm_artifacts(ctx.table(schema.TOKENS)),
     )
 
-:func:`discover` imports every module of the ``precompute`` package and collects those
-declarations, so a new analysis is one new module (``precompute/my_analysis.py``) and nothing
-else. The pipeline runs the steps in dependency order; a step's fingerprint is made of the
+:func:`discover` imports every module of ``precompute.knn`` and ``precompute.analyses`` and collects
+those declarations, so a new analysis is one new module (``precompute/analyses/my_analysis.py``) and
+nothing else. The pipeline runs the steps in dependency order; a step's fingerprint is made of the
 model's data, the fingerprints of the steps it needs, the values of the parameters it declares,
 whatever else it declares as ``inputs`` (a corpus count, a dictionary), and the declared columns of
 the tables it writes (so a build after an upgrade that changed a table rebuilds it). A step that reads a
@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from precompute import schema
-from precompute.config import RUNTIME_PARAMS, BuildConfig
+from precompute.contract import schema
+from precompute.contract.config import RUNTIME_PARAMS, BuildConfig
 
 if TYPE_CHECKING:
+    from precompute.contract.store import ArtifactDir
     from precompute.sources.base import ModelData
-    from precompute.store import ArtifactDir
 
 #: A file a step writes itself (e.g. an Annoy index): called with the temporary path, returns
 #: facts about the file that the manifest records beside it.
@@ -142,18 +142,23 @@ def _declared(module: Any) -> list[Step]:
     return [*found, *([single] if single is not None else [])]
 
 
-def discover(package: str = "precompute") -> list[Step]:
-    """Every step declared by a module of ``package`` (``STEP`` or ``STEPS``), in dependency order.
+#: The packages whose modules declare build steps: the neighbour engine and the analyses.
+STEP_PACKAGES = ("precompute.knn", "precompute.analyses")
+
+
+def discover(packages: tuple[str, ...] = STEP_PACKAGES) -> list[Step]:
+    """Every step declared by a module of ``packages`` (``STEP`` or ``STEPS``), in dependency order.
 
     Modules are imported in name order; among steps whose needs are met, the first declared runs
     first. Raises ValueError for two steps of one name, an unknown need, or a cycle.
     """
-    root = importlib.import_module(package)
     steps: list[Step] = []
-    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
-        if info.ispkg or info.name.startswith("_"):
-            continue
-        steps += _declared(importlib.import_module(f"{package}.{info.name}"))
+    for package in packages:
+        root = importlib.import_module(package)
+        for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+            if info.ispkg or info.name.startswith("_"):
+                continue
+            steps += _declared(importlib.import_module(f"{package}.{info.name}"))
     return ordered(steps)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from precompute.config import BuildConfig
+from precompute.contract.config import BuildConfig
 from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
 
 
@@ -26,7 +26,7 @@ def small_config() -> BuildConfig:
 @pytest.fixture(scope="session")
 def artifact_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An artifact directory with two real model samples and their comparison ("default")."""
-    from precompute.pipeline import build_comparison, build_model
+    from precompute.build.pipeline import build_comparison, build_model
     from precompute.sources import load_model
 
     root = tmp_path_factory.mktemp("artifacts")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.config import BuildConfig
+from precompute.contract.config import BuildConfig
 from precompute.sources.base import ModelData, TokenizerFile, Vocabulary
 
 #: Small but complete parameters: every step runs, every statistic has enough tokens.

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute.annoy_index import build_annoy, recalls
-from precompute.indices import open_annoy, query_vector
-from precompute.neighbors import normalize_rows, top_k_neighbors
+from precompute.contract.indices import open_annoy, query_vector
+from precompute.knn.annoy_index import build_annoy, recalls
+from precompute.knn.neighbors import normalize_rows, top_k_neighbors
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from dashboard import pages
-from precompute import schema
+from precompute.contract import schema
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from precompute.categories import PLOTTED, WRITING_SYSTEMS, char_label, display_category, token_category
+from precompute.contract.categories import PLOTTED, WRITING_SYSTEMS, char_label, display_category, token_category
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute import schema
-from precompute.cli import main
+from precompute.build.cli import main
+from precompute.contract import schema
 
 
 def test_no_command_prints_help_and_fails(capsys) -> None:
@@ -63,7 +63,7 @@ def test_compare_needs_two_models(tmp_path: Path, capsys) -> None:
 
 def test_frequency_counts_a_local_corpus_and_redoes_the_deciles(tmp_path: Path, monkeypatch, capsys) -> None:
     from precompute import sources
-    from precompute.store import ArtifactDir
+    from precompute.contract.store import ArtifactDir
     from tests.samples import SMALL_CONFIG, sample_model
 
     model = sample_model(sources.load_model("wordllama-l2"), "wl", size=300)

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute import comparison, schema
-from precompute.comparison import compare_artifacts
-from precompute.config import BuildConfig
-from precompute.maps import pca_2d
+from precompute.analyses import comparison
+from precompute.analyses.comparison import compare_artifacts
+from precompute.analyses.maps import pca_2d
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
 
 CONFIG = BuildConfig(k=5, diversity_ks=(5,), meaning_k=5, device="cpu", n_jobs=1)
 LATIN = [f"▁w{c}{d}" for c in "abcde" for d in "xyzw"]  # 20

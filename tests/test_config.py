@@ -2,7 +2,7 @@
 
 import pytest
 
-from precompute.config import BuildConfig
+from precompute.contract.config import BuildConfig
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("streamlit")
 
 from dashboard import charts, tables  # noqa: E402
-from precompute import schema  # noqa: E402
-from precompute.categories import display_category  # noqa: E402
+from precompute.contract import schema  # noqa: E402
+from precompute.contract.categories import display_category  # noqa: E402
 from tests.test_dashboard_pages import charts_drawn, copied, first_k, manifest, models, run_app  # noqa: E402
 
 CATEGORY_COLUMNS = ("category", "category_a", "category_b", "neighbor_category", "shown_category")

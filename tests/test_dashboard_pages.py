@@ -14,9 +14,10 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dashboard import charts, copybox, mapdata, pages, state, tables  # noqa: E402
-from precompute import schema  # noqa: E402
-from precompute.categories import PLOTTED, WRITING_SYSTEMS, display_category  # noqa: E402
+from dashboard import charts, mapdata, pages, state, tables  # noqa: E402
+from dashboard.components import copybox  # noqa: E402
+from precompute.contract import schema  # noqa: E402
+from precompute.contract.categories import PLOTTED, WRITING_SYSTEMS, display_category  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 #: The declared pages (dashboard.pages), by name: what the router serves.
@@ -51,7 +52,7 @@ def first_k(root: Path) -> int:
 
 
 def copied(node) -> list[str]:
-    """The texts offered for copying (share links, rebuild commands: ``dashboard.copybox``) under ``node``."""
+    """The texts offered for copying (share links, rebuild commands: ``dashboard.components.copybox``) under ``node``."""
     return [json.loads(c.proto.json) for c in node.get("bidi_component") if c.proto.component_name == copybox.NAME]
 
 
@@ -115,7 +116,7 @@ def test_overview_puts_the_papers_figures_beside_ours_under_its_conventions(monk
     """The paper's 7.61 is numNeighborCategory@50 under its conventions: the table sets our value at the paper's
     k (50; the sample models stop at 20, so the test moves the paper's k to one they have) under the paper's
     conventions, whatever the sidebar says (here: refined, another k), each beside its chance value."""
-    from precompute import paper
+    from precompute.contract import paper
 
     k = first_k(artifact_root) * 2
     monkeypatch.setattr(paper, "K", k)
@@ -235,12 +236,12 @@ def test_corrupt_file_shows_the_rebuild_command(monkeypatch, artifact_root, tmp_
     slug = models(root)[0]
     (root / slug / schema.SEPARABILITY).write_bytes(b"garbage")
     at = run_app(monkeypatch, root, "separability", models=slug)
-    rebuild = manifest(root, slug)["rebuild"]  # the command the build recorded (precompute.rebuild)
+    rebuild = manifest(root, slug)["rebuild"]  # the command the build recorded (precompute.contract.rebuild)
     assert any("corrupt" in e.value and rebuild in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_vector_expression_is_answered_by_annoy(monkeypatch, artifact_root):
-    pytest.importorskip("precompute.annoy_index")
+    pytest.importorskip("precompute.knn.annoy_index")
     slug = models(artifact_root)[0]
     tokens = pd.read_parquet(artifact_root / slug / schema.TOKENS)
     usable = tokens[~tokens["is_special"] & ~tokens["is_zero"] & ~tokens["text"].str.contains(r"[\s,()\"]")]
@@ -356,7 +357,7 @@ def histograms(at: AppTest) -> list[tuple[dict, dict[str, pd.DataFrame]]]:
 def test_diversity_histogram_marks_the_posters_mean_only_for_the_same_statistic(monkeypatch, artifact_root, cats):
     """The poster's mT5-XL mean is drawn at the paper's k (here set to the samples' k = 20), under its
     conventions, over every category; not under a category filter."""
-    from precompute import paper
+    from precompute.contract import paper
 
     monkeypatch.setattr(paper, "K", 20)
     at = run_app(monkeypatch, artifact_root, "diversity", k="20", conv="paper", **({"cats": cats} if cats else {}))

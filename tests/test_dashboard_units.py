@@ -171,9 +171,9 @@ def test_neighbor_rows_and_shared_marks():
                            "language": [None, "en", None], "gloss": [None, "bee", None]})
     neighbors = np.array([[1, 2], [0, -1], [0, 1]], dtype=np.int32)
     sims = np.array([[0.9, 0.5], [0.9, 0.0], [0.5, 0.4]], dtype=np.float32)
-    rows = tables.neighbor_rows(neighbors, sims, tokens, 1, 2)
+    rows = tables.neighbour_table(neighbors, sims, tokens, 1, 2)
     assert rows["token"].tolist() == ["▁a"] and rows["similarity"].tolist() == pytest.approx([0.9])
-    marked = tables.mark_shared({"m1": tables.neighbor_rows(neighbors, sims, tokens, 0, 2),
+    marked = tables.mark_shared({"m1": tables.neighbour_table(neighbors, sims, tokens, 0, 2),
                                  "m2": pd.DataFrame({"token": ["b", "x"]})})
     assert marked["m1"]["shared"].tolist() == [1, 0] and marked["m2"]["shared"].tolist() == [1, 0]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import charts, data, statistics, tables
-from precompute import paper
-from precompute.categories import OTHER, PLOTTED
+from dashboard import charts, data, definitions, tables
+from precompute.contract import paper
+from precompute.contract.categories import OTHER, PLOTTED
 
 #: Machado, Oliveira & Fernandes (2009), severity 1: linear-RGB simulation of dichromat vision.
 CVD = {
@@ -123,7 +123,7 @@ def test_model_cards_name_package_and_revision_never_a_path(model, text):
 
 
 def test_every_statistic_has_one_definition():
-    assert all(len(d) > 40 for d in statistics.DEFINITIONS.values())
+    assert all(len(d) > 40 for d in definitions.DEFINITIONS.values())
 
 
 def test_heatmap_numbers_only_where_a_cell_has_room():

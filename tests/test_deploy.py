@@ -33,8 +33,8 @@ from urllib.parse import quote
 import pytest
 
 from dashboard import remote
-from precompute import schema
-from precompute.publish import publish
+from precompute.build.publish import publish
+from precompute.contract import schema
 from tests.test_browser import (
     HEADINGS,
     NO_BROWSER,

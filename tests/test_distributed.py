@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute import locks, schema
-from precompute.bundle import sha256_of
-from precompute.cli import main
-from precompute.neighbors import top_k_neighbors
+from precompute.build import locks
+from precompute.build.cli import main
+from precompute.contract import schema
+from precompute.contract.bundle import sha256_of
+from precompute.knn.neighbors import top_k_neighbors
 from tests.samples import SMALL_FLAGS, write_matrix_model
 
 ray = pytest.importorskip("ray")
@@ -78,8 +79,8 @@ def test_a_failing_model_is_reported_while_the_other_completes(cluster, matrices
 
 
 def test_a_worker_killed_mid_build_is_retried_and_the_result_is_the_same(cluster, matrices, tmp_path: Path) -> None:
-    from precompute.config import BuildConfig
-    from precompute.distributed import TaskResult, build_models
+    from precompute.build.distributed import TaskResult, build_models
+    from precompute.contract.config import BuildConfig
 
     config = BuildConfig(k=10, diversity_ks=(5, 10), meaning_k=5, min_category_tokens=30, folds=3, umap_neighbors=5,
                          n_jobs=1, block_size=64)
@@ -102,7 +103,7 @@ def test_a_worker_killed_mid_build_is_retried_and_the_result_is_the_same(cluster
 
 
 def test_the_exact_table_split_in_ray_tasks_equals_one_process(cluster) -> None:
-    from precompute.distributed import top_k_neighbors_on_ray
+    from precompute.build.distributed import top_k_neighbors_on_ray
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(700, 24)).astype(np.float32)

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute import schema
-from precompute.diversity import (
+from precompute.analyses.diversity import (
     count_entropy,
     diversity_artifacts,
     expected_random_categories,
     neighbor_category_counts,
 )
+from precompute.contract import schema
 
 H_2_1 = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))  # counts (2, 1): 0.6365 nats
 H_1_1_1 = math.log(3)

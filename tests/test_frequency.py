@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from precompute import frequency
-from precompute.frequency import corpus_texts, count_tokens, frequency_table
+from precompute.analyses import frequency
+from precompute.analyses.frequency import corpus_texts, count_tokens, frequency_table
 
 VOCAB = {"a": 0, "b": 1, "c": 2, "d": 3}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from precompute.geometry import linear_cka, neighbor_jaccard, procrustes_residual, random_set_overlap
+from precompute.analyses.geometry import linear_cka, neighbor_jaccard, procrustes_residual, random_set_overlap
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from dashboard import remote
-from precompute import bundle, schema
-from precompute.cli import main
-from precompute.publish import public_command, publish
-from precompute.store import ArtifactDir
+from precompute.build.cli import main
+from precompute.build.publish import public_command, publish
+from precompute.contract import bundle, schema
+from precompute.contract.store import ArtifactDir
 
 
 class RangeHandler(SimpleHTTPRequestHandler):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute.language import (
+from precompute.analyses.language import (
     SHOWN_CONFIDENCE,
     has_letter,
     language_columns,

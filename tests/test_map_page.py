@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from dashboard import charts, mapdata
-from precompute import schema
-from precompute.categories import OTHER, PLOTTED
+from precompute.contract import schema
+from precompute.contract.categories import OTHER, PLOTTED
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -81,10 +81,10 @@ def test_neighbour_rows_are_positions_of_drawn_neighbours():
     neighbors = np.array([[1, 2, 3], [0, 5, 4], [3, 0, 1], [2, 1, -1], [0, 1, 2], [1, 0, 3]])
     ids = np.array([5, 3, 1, 0])
     # neighbours of 1 at k=2: 0 and 5, at rows 3 and 0; of 1 and 3 at k=3: 0, 5, 4, 2 -> drawn 0, 5
-    assert mapdata.neighbour_rows(ids, neighbors, [1], 2).tolist() == [0, 3]
-    assert mapdata.neighbour_rows(ids, neighbors, [1, 3], 3).tolist() == [0, 3]
-    assert mapdata.neighbour_rows(ids, neighbors, [0], 3).tolist() == [1, 2]  # 1 and 3; 2 is not drawn
-    assert mapdata.neighbour_rows(ids, neighbors, [], 3).tolist() == []
+    assert mapdata.drawn_neighbour_positions(ids, neighbors, [1], 2).tolist() == [0, 3]
+    assert mapdata.drawn_neighbour_positions(ids, neighbors, [1, 3], 3).tolist() == [0, 3]
+    assert mapdata.drawn_neighbour_positions(ids, neighbors, [0], 3).tolist() == [1, 2]  # 1 and 3; 2 is not drawn
+    assert mapdata.drawn_neighbour_positions(ids, neighbors, [], 3).tolist() == []
 
 
 def test_differing_texts_take_the_lowest_jaccard_of_the_pair_in_either_order():

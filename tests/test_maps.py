@@ -14,11 +14,11 @@ import pytest
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
-from precompute import schema
-from precompute.config import BuildConfig
-from precompute.maps import eligible_neighbors, map_table, pca_2d, spectral_init, umap_2d, umap_knn
-from precompute.neighbors import top_k_neighbors
-from precompute.norms import norm_artifacts
+from precompute.analyses.maps import eligible_neighbors, map_table, pca_2d, spectral_init, umap_2d, umap_knn
+from precompute.analyses.norms import norm_artifacts
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
+from precompute.knn.neighbors import top_k_neighbors
 
 CONFIG = BuildConfig(umap_neighbors=8, seed=3)
 

@@ -6,15 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute import schema
-from precompute.meaning import (
-    concept_columns,
-    load_muse_dictionaries,
-    meaning_artifacts,
-    surface_keys,
-    translation_sets,
-    translations_per_token,
-)
+from precompute.analyses.lexicon import concept_columns, load_muse_dictionaries, surface_keys
+from precompute.analyses.meaning import meaning_artifacts, translation_sets, translations_per_token
+from precompute.contract import schema
 
 
 def test_cldr_names_in_many_languages_form_one_concept():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute import cli
+from precompute.build import cli
 from precompute.sources import SourceError
 from precompute.sources import builtin as builtin_module
 from precompute.sources.e5s1 import dequantize_q4_0, load_e5s1, quantize_q4_0, read_e5s1

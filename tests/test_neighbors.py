@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import precompute.neighbors as neighbors_module
-from precompute.neighbors import _exact_top_k, locality_order, normalize_rows, top_k_neighbors
+import precompute.knn.neighbors as neighbors_module
+from precompute.knn.neighbors import _exact_top_k, locality_order, normalize_rows, top_k_neighbors
 
 
 def brute_force(embeddings: np.ndarray, k: int, valid: np.ndarray | None = None):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from precompute import schema
-from precompute.overlap import shared_vocabulary, vocabulary_overlap
+from precompute.analyses.overlap import shared_vocabulary, vocabulary_overlap
+from precompute.contract import schema
 
 
 def token_table(texts: list[str], special: set[str] = frozenset(), byte: set[str] = frozenset(),

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("streamlit")
 
 from dashboard import pages  # noqa: E402
-from precompute import schema  # noqa: E402
+from precompute.contract import schema  # noqa: E402
 from tests.test_dashboard_pages import APP, copied, manifest, models, run_app  # noqa: E402
 
 TOY_PAGE = '''"""A toy page, written by the test: one table read through the guarded loader."""
@@ -19,7 +19,7 @@ TOY_PAGE = '''"""A toy page, written by the test: one table read through the gua
 import streamlit as st
 
 from dashboard import ui
-from precompute import schema
+from precompute.contract import schema
 
 PAGE = {"title": "Toy", "url_path": "toy", "icon": ":material/toys:", "order": 90,
         "summary": "a page the test added", "needs": ("NORMS_BY_CATEGORY",)}
@@ -51,7 +51,7 @@ def test_the_default_pages_in_their_order():
     ('"""No declaration."""\n', "declares no PAGE"),
     ('PAGE = {"title": "X", "url_path": "x", "icon": "i", "order": 1}\n', "needs 'summary'"),
     ('PAGE = {"title": "X", "url_path": "x", "icon": "i", "order": 1, "summary": "s", "needs": ("NOPE",)}\n',
-     "precompute.schema does not define"),
+     "precompute.contract.schema does not define"),
     ('PAGE = {"title": "X", "url_path": "x", "icon": "i", "order": 1, "summary": "s", "colour": 1}\n',
      "unknown key 'colour'"),
     ('PAGE = {"title": TITLE, "url_path": "x", "icon": "i", "order": 1, "summary": "s"}\n', "literal dict"),

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from precompute import schema
-from precompute.diversity import diversity_artifacts
+from precompute.analyses.diversity import diversity_artifacts
+from precompute.contract import schema
 
 N, K, KS = 400, 20, (5, 20)
 CATEGORIES = ["LATIN", "CYRILLIC", "CJK", "HIRAGANA", "N", "S", "THAI"]

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute import schema
-from precompute.pipeline import build_model
+from precompute.build.pipeline import build_model
+from precompute.contract import schema
+from precompute.contract.store import ArtifactDir
 from precompute.steps import discover
-from precompute.store import ArtifactDir
 from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
 
 #: Every file the declared model steps write (precompute.steps): what each sample must hold.
@@ -71,7 +71,7 @@ def test_a_corrupt_artifact_is_detected_and_rebuilt(tmp_path: Path, small_model)
 
 
 def test_a_failing_step_is_reported_and_the_others_still_built(tmp_path: Path, small_model, monkeypatch) -> None:
-    from precompute import separability
+    from precompute.analyses import separability
 
     def broken(*args, **kwargs):
         raise RuntimeError("probe exploded")
@@ -105,7 +105,7 @@ def test_copied_artifacts_stay_valid(artifact_root: Path, tmp_path: Path) -> Non
 
 
 def test_muse_dictionaries_add_translations_and_rebuild_only_meaning(tmp_path: Path, small_model) -> None:
-    from precompute.meaning import load_muse_dictionaries
+    from precompute.analyses.lexicon import load_muse_dictionaries
 
     build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
     before = ArtifactDir.open(tmp_path / "m").load_table(schema.MEANING_TOKENS)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from precompute import rebuild, schema
-from precompute.cli import main
-from precompute.config import BuildConfig
+from precompute.build.cli import main
+from precompute.contract import rebuild, schema
+from precompute.contract.config import BuildConfig
+from precompute.contract.store import ArtifactDir, ArtifactError
 from precompute.steps import discover
-from precompute.store import ArtifactDir, ArtifactError
 from tests.samples import SMALL_FLAGS, write_matrix_model
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute import locks, schema
-from precompute.annoy_index import build_annoy
-from precompute.cli import main
-from precompute.store import ArtifactDir, sha256_file
+from precompute.build import locks
+from precompute.build.cli import main
+from precompute.contract import schema
+from precompute.contract.store import ArtifactDir, sha256_file
+from precompute.knn.annoy_index import build_annoy
 from tests.samples import SMALL_FLAGS, write_matrix_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +182,7 @@ def test_too_large_k_advice_works_and_a_tiny_model_is_told_why(matrix, tmp_path:
 def test_the_default_annoy_build_is_byte_identical_run_to_run(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, 16)).astype(np.float32)
-    from precompute.neighbors import top_k_neighbors
+    from precompute.knn.neighbors import top_k_neighbors
 
     ids, _ = top_k_neighbors(x, 10, progress=False)
     for name in ("a.ann", "b.ann"):

@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute import schema
-from precompute.config import BuildConfig
-from precompute.separability import (
+from precompute.analyses.separability import (
     FoldResult,
     _convergence_note,
     _rng,
@@ -16,6 +14,8 @@ from precompute.separability import (
     bootstrap_interval,
     separability_artifacts,
 )
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
 
 CONFIG = BuildConfig(min_category_tokens=40, folds=5, pairwise_max_per_class=50, n_jobs=2)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from dashboard import data
-from precompute import schema
-from precompute.store import ArtifactDir
+from precompute.contract import schema
+from precompute.contract.store import ArtifactDir
 
 
 def test_sessions_share_one_table_and_a_page_changes_only_its_copy(artifact_root: Path) -> None:

@@ -10,20 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import precompute
-from precompute import schema
-from precompute.config import BuildConfig
-from precompute.pipeline import build_model
+from precompute import analyses
+from precompute.build.pipeline import build_model
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
+from precompute.contract.store import ArtifactDir
 from precompute.sources.base import ModelData, Vocabulary
 from precompute.steps import Step, discover, ordered, params_that_change_artifacts
-from precompute.store import ArtifactDir
 
 #: A whole analysis in one file: its table, its step (reading the token table and one parameter).
 TOY_MODULE = '''
 """Toy analysis: how many eligible tokens each category has, times the seed (to read a parameter)."""
-from precompute import schema
+from precompute.contract import schema
 from precompute.steps import Step
-from precompute.tokens import eligible_mask
+from precompute.analyses.tokens import eligible_mask
 
 TOY = schema.declare(schema.Table("toy.parquet", "Per category.", (
     schema.Column("category", "string"), schema.Column("n_tokens", "int64"),
@@ -54,11 +54,11 @@ def tiny_model() -> ModelData:
 
 @pytest.fixture
 def toy_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A directory on the precompute package's path holding the toy module: as if it were precompute/toy.py."""
+    """A directory on the precompute package's path holding the toy module: as if it were precompute/analyses/toy.py."""
     (tmp_path / "toy.py").write_text(textwrap.dedent(TOY_MODULE), encoding="utf-8")
-    monkeypatch.setattr(precompute, "__path__", [*precompute.__path__, str(tmp_path)])
+    monkeypatch.setattr(analyses, "__path__", [*analyses.__path__, str(tmp_path)])
     yield tmp_path
-    sys.modules.pop("precompute.toy", None)
+    sys.modules.pop("precompute.analyses.toy", None)
     schema.TABLES.pop("toy.parquet", None)
 
 
@@ -81,7 +81,7 @@ def test_a_new_module_adds_a_step_and_a_table_with_no_other_file_changed(toy_pac
 
 
 def test_a_table_that_drifts_from_its_declaration_is_refused(toy_package: Path, tmp_path: Path) -> None:
-    import precompute.toy as toy
+    import precompute.analyses.toy as toy
 
     toy.toy_table = lambda tokens, seed: pd.DataFrame({"category": pd.array(["x"], dtype="string"), "n_tokens": [1.5]})
     with pytest.raises(schema.SchemaError, match="n_tokens.*float64, declared int64"):

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute import schema
-from precompute.store import ArtifactDir, ArtifactError, fingerprint, slugify
+from precompute.contract import schema
+from precompute.contract.naming import slugify
+from precompute.contract.store import ArtifactDir, ArtifactError, fingerprint
 
 
 def test_round_trip_lists_every_file_with_its_hash(tmp_path: Path) -> None:

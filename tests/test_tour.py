@@ -8,81 +8,81 @@ import shutil
 import pandas as pd
 import pytest
 
-from dashboard import pages, tables, tour
-from precompute import paper, schema
-from precompute.categories import WRITING_SYSTEMS
+from dashboard import claims, pages, tables
+from precompute.contract import paper, schema
+from precompute.contract.categories import WRITING_SYSTEMS
 
 # ---- the verdicts ------------------------------------------------------------------------------------------
 
 
 def test_a_mean_of_6_12_is_nearer_mt5s_7_61_than_one_category():
     """use-multilingual-v3's numNeighborCategory@50 (refined) is 6.12: nearer mT5-XL's 7.61 than 1."""
-    assert tour.nearer(6.12, tour.ONE_CATEGORY, paper.MT5_XL_CATEGORIES_MEAN) == tour.MT5
-    assert tour.nearer(1.72, tour.ONE_CATEGORY, paper.MT5_XL_CATEGORIES_MEAN) == tour.XLMR
-    assert tour.nearer(2.61, xlmr=0.98, mt5=4.24) is None  # the midpoint: no family
-    assert tour.nearer(float("nan"), 0.98, 4.24) is None
+    assert claims.nearer(6.12, claims.ONE_CATEGORY, paper.MT5_XL_CATEGORIES_MEAN) == claims.MT5
+    assert claims.nearer(1.72, claims.ONE_CATEGORY, paper.MT5_XL_CATEGORIES_MEAN) == claims.XLMR
+    assert claims.nearer(2.61, xlmr=0.98, mt5=4.24) is None  # the midpoint: no family
+    assert claims.nearer(float("nan"), 0.98, 4.24) is None
 
 
 def test_diversity_names_a_family_only_when_mean_and_spread_agree():
     # mean and std both mT5-like
-    both = tour.diversity_verdict("use-multilingual-v3", 6.12, 3.5, 7.99, 1.11, k=50)
-    assert both.family == tour.MT5 and both.text.startswith("use-multilingual-v3 behaves like mT5-XL: mean 6.12")
+    both = claims.diversity_verdict("use-multilingual-v3", 6.12, 3.5, 7.99, 1.11, k=50)
+    assert both.family == claims.MT5 and both.text.startswith("use-multilingual-v3 behaves like mT5-XL: mean 6.12")
     assert "7.61" in both.text and "4.24" in both.text and "7.99 for 50 random tokens" in both.text
     assert "0.77× chance" in both.text and "std 1.11 with the categories shuffled" in both.text
     # the default build's use-multilingual-v3 under the paper's conventions: a mean like mT5-XL's, a narrow spread
-    mixed = tour.diversity_verdict("use-multilingual-v3", 6.27, 1.48, 8.25, 1.16, k=50)
+    mixed = claims.diversity_verdict("use-multilingual-v3", 6.27, 1.48, 8.25, 1.16, k=50)
     assert mixed.family is None and "is mixed" in mixed.text
     assert "mean 6.27, nearer mT5-XL's 7.61" in mixed.text and "std 1.48, nearer XLM-R-XL's 0.98" in mixed.text
-    assert mixed.row == {tour.MEAN: "6.27 (chance 8.25)", tour.STD: "1.48 (shuffled 1.16)"}
+    assert mixed.row == {claims.MEAN: "6.27 (chance 8.25)", claims.STD: "1.48 (shuffled 1.16)"}
     # all-MiniLM-L6-v2: English WordPiece, neighbourhoods in one script
-    english = tour.diversity_verdict("all-MiniLM-L6-v2", 1.72, 1.90, 3.98, k=50)
-    assert english.family == tour.XLMR and "behaves like XLM-R-XL" in english.text
-    assert "shuffled" not in english.text and english.row[tour.STD] == "1.90"
+    english = claims.diversity_verdict("all-MiniLM-L6-v2", 1.72, 1.90, 3.98, k=50)
+    assert english.family == claims.XLMR and "behaves like XLM-R-XL" in english.text
+    assert "shuffled" not in english.text and english.row[claims.STD] == "1.90"
 
 
 def test_separability_within_a_point_of_xlmr_is_xlmr_like():
-    like = tour.separability_verdict("e5", 0.985, 13)
-    assert like.family == tour.XLMR and "98.5% over 13 categories against XLM-R's 99.2% (chance 50%)" in like.text
-    below = tour.separability_verdict("use-multilingual-v3", 0.868, 10)
-    assert below.family == tour.MT5 and "12.4 points below" in below.text
-    assert below.row == {tour.SEPARABILITY: "86.8% (chance 50%)", "categories probed": "10"}
+    like = claims.separability_verdict("e5", 0.985, 13)
+    assert like.family == claims.XLMR and "98.5% over 13 categories against XLM-R's 99.2% (chance 50%)" in like.text
+    below = claims.separability_verdict("use-multilingual-v3", 0.868, 10)
+    assert below.family == claims.MT5 and "12.4 points below" in below.text
+    assert below.row == {claims.SEPARABILITY: "86.8% (chance 50%)", "categories probed": "10"}
 
 
 def test_translations_against_chance_and_the_posters_lists():
-    lists = {tour.XLMR_XL: (8, 18), tour.MT5_XL: (0, 15)}
-    v = tour.translation_verdict("wordllama-l2", 2.96, 0.0084, 50, lists)
-    assert v.family == tour.XLMR
+    lists = {claims.XLMR_XL: (8, 18), claims.MT5_XL: (0, 15)}
+    v = claims.translation_verdict("wordllama-l2", 2.96, 0.0084, 50, lists)
+    assert v.family == claims.XLMR
     assert v.text == ("wordllama-l2: 2.96 of its 50 nearest neighbours share a translation with the token, 352× "
                       "chance (0.008 for 50 random tokens); när's neighbours share 8 of XLM-R-XL's 18, 0 of mT5-XL's "
                       "15 listed on the poster: like XLM-R-XL's.")
-    lists = {tour.XLMR_XL: (1, 18), tour.MT5_XL: (4, 15)}
-    assert tour.translation_verdict("m", 8.2, 0.041, 50, lists).family == tour.MT5
-    tie = tour.translation_verdict("m", 1.0, 0.5, 10, {tour.XLMR_XL: (0, 18), tour.MT5_XL: (0, 15)})
+    lists = {claims.XLMR_XL: (1, 18), claims.MT5_XL: (4, 15)}
+    assert claims.translation_verdict("m", 8.2, 0.041, 50, lists).family == claims.MT5
+    tie = claims.translation_verdict("m", 1.0, 0.5, 10, {claims.XLMR_XL: (0, 18), claims.MT5_XL: (0, 15)})
     assert tie.family is None and "no more of one column" in tie.text and "2× chance" in tie.text
-    absent = tour.translation_verdict("m", 7.67, 0.0044, 50, None)
+    absent = claims.translation_verdict("m", 7.67, 0.0044, 50, None)
     assert absent.family is None and absent.text.endswith("the poster's när is not in its vocabulary.")
-    assert tour.poster_share({tour.XLMR_XL: 3, tour.MT5_XL: 3}, {tour.XLMR_XL: 18, tour.MT5_XL: 15}) == tour.MT5_XL
+    assert claims.poster_share({claims.XLMR_XL: 3, claims.MT5_XL: 3}, {claims.XLMR_XL: 18, claims.MT5_XL: 15}) == claims.MT5_XL
 
 
 def test_category_verdict_gives_the_range_over_the_writing_systems():
-    v = tour.category_verdict("use-multilingual-v3", {"LATIN": 6.21, "KATAKANA": 7.37, "CJK": 6.71}, 8.25, k=50)
+    v = claims.category_verdict("use-multilingual-v3", {"LATIN": 6.21, "KATAKANA": 7.37, "CJK": 6.71}, 8.25, k=50)
     assert v.family is None
     assert v.text == ("use-multilingual-v3: from 6.21 (LATIN) to 7.37 (KATAKANA) categories among 50 neighbours, "
                       "a range of 1.16 over 3 writing systems (8.25 for 50 random tokens).")
-    assert "too few writing systems" in tour.category_verdict("m", {"LATIN": 1.35}, 3.98).text
+    assert "too few writing systems" in claims.category_verdict("m", {"LATIN": 1.35}, 3.98).text
 
 
 def test_geometry_is_beyond_chance_only_when_its_interval_clears_it():
-    v = tour.geometry_verdict(("use-multilingual-v3", "wordllama-l2"), 0.134931, 0.001426, 0.001257, 50, 20109)
+    v = claims.geometry_verdict(("use-multilingual-v3", "wordllama-l2"), 0.134931, 0.001426, 0.001257, 50, 20109)
     assert v.text == ("use-multilingual-v3 · wordllama-l2: Jaccard@50 0.135 on 20,109 shared tokens, 107× chance "
                       "(0.0013): alike beyond chance.")
-    assert "not distinguishable from chance" in tour.geometry_verdict(("a", "b"), 0.003, 0.002, 0.0015, 10, 50).text
+    assert "not distinguishable from chance" in claims.geometry_verdict(("a", "b"), 0.003, 0.002, 0.0015, 10, 50).text
 
 
 def test_times_chance():
-    assert tour.times_chance(0.22, 0.00125) == "176× chance"
-    assert tour.times_chance(1.72, 3.98) == "0.43× chance"
-    assert tour.times_chance(3.0, 0.0) == "chance 0"
+    assert claims.times_chance(0.22, 0.00125) == "176× chance"
+    assert claims.times_chance(1.72, 3.98) == "0.43× chance"
+    assert claims.times_chance(3.0, 0.0) == "chance 0"
 
 
 # ---- the page --------------------------------------------------------------------------------------------
@@ -150,18 +150,18 @@ def test_every_step_renders_with_the_numbers_of_the_tables(monkeypatch, artifact
     at = open_step(monkeypatch, artifact_root, step)
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Poster tour"
-    assert at.subheader[0].value.startswith(f"{step}. {tour.CLAIMS[step - 1].title}")
+    assert at.subheader[0].value.startswith(f"{step}. {claims.CLAIMS[step - 1].title}")
     said = verdicts(at)
     for number in expected_numbers(artifact_root, step):
         assert number in said, (number, said)
     assert len(at.dataframe) == 1  # the step's numbers, the paper's rows first where it has numbers
     assert len(at.get("vega_lite_chart")) == 1  # and its chart, chance ticked on every bar
     table = at.dataframe[0].value
-    assert list(table["source"])[:len(tour.CLAIMS[step - 1].paper_rows)] == [
-        r["source"] for r in tour.CLAIMS[step - 1].paper_rows]
+    assert list(table["source"])[:len(claims.CLAIMS[step - 1].paper_rows)] == [
+        r["source"] for r in claims.CLAIMS[step - 1].paper_rows]
     # the evidence: the page that shows it, as the paper computed it, for the models shown
     link = at.get("page_link")[0].proto
-    assert link.page == pages.discover()[tour.CLAIMS[step - 1].page].url_path
+    assert link.page == pages.discover()[claims.CLAIMS[step - 1].page].url_path
     query = link.query_string
     assert f"k={SAMPLE_K}" in query and "conv=paper" in query
     assert all(f"models={slug}" in query for slug in models(artifact_root))

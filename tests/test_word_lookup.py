@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from dashboard import lookup, tables, wordpieces
-from precompute import schema
-from precompute.config import BuildConfig
-from precompute.tokenizer import NONE, read_tokenizer, tokenizer_document
+from precompute.analyses.tokenizer import tokenizer_document
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
+from precompute.contract.tokenizer import NONE, read_tokenizer
 from tests.samples import SMALL_CONFIG, write_matrix_model
 
 BUILTINS = ("use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2", "multilingual-e5-small")
@@ -162,8 +163,8 @@ def test_the_samples_tokenizer_files_map_ids_to_the_samples_rows(artifact_root):
 
 
 def test_the_tokenizer_file_is_published(artifact_root, tmp_path):
-    from precompute import bundle
-    from precompute.publish import publish
+    from precompute.build.publish import publish
+    from precompute.contract import bundle
 
     publish(artifact_root, tmp_path / "bundle", progress=False)
     entries, _ = bundle.read_index((tmp_path / "bundle" / bundle.INDEX).read_text(), "index")
@@ -196,7 +197,7 @@ def test_a_word_opens_its_one_piece_in_each_model(monkeypatch, artifact_root):
 
 
 def test_a_word_of_two_pieces_shows_the_split_the_mean_and_each_piece(monkeypatch, artifact_root):
-    from precompute.indices import open_annoy, query_vector
+    from precompute.contract.indices import open_annoy, query_vector
 
     slug = "wordllama-sample"
     at = run_neighbours(monkeypatch, artifact_root, q="whenbegin", models=slug)
@@ -242,7 +243,7 @@ def test_a_malformed_expression_is_refused_with_its_reason(monkeypatch, artifact
 def test_a_matrix_model_without_a_tokenizer_says_so_and_looks_words_up_by_text(monkeypatch, tmp_path):
     """A plain matrix with a vocabulary file (all-MiniLM-L6-v2's real rows): its tokenizer file says it has
     none, and the page looks `when` up by text, the word-start piece first."""
-    from precompute.pipeline import build_model
+    from precompute.build.pipeline import build_model
     from precompute.sources import load_model
     from precompute.steps import discover
 

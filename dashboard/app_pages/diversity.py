@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, tables, ui
-from precompute import paper, schema
-from precompute.categories import OTHER, display_category
-from precompute.conventions import PAPER as paper_conventions
+from precompute.contract import paper, schema
+from precompute.contract.categories import OTHER, display_category
+from precompute.contract.conventions import PAPER as paper_conventions
 
 PAGE = {"title": "Diversity", "url_path": "diversity", "icon": ":material/bar_chart:", "order": 50,
         "summary": "how many writing systems a token's neighbours span, by category and by frequency",

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, tables, ui
-from precompute import conventions, schema
-from precompute.categories import PLOTTED, token_categories
+from precompute.contract import conventions, schema
+from precompute.contract.categories import PLOTTED, token_categories
 
 PAGE = {"title": "Geometry", "url_path": "geometry", "icon": ":material/grid_on:", "order": 70,
         "summary": "how similar two models' neighbourhoods are (Jaccard, overlap, CKA, Procrustes), against chance"}

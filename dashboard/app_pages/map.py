@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, lookup, mapdata, state, tables, ui, webmap
-from precompute import schema
-from precompute.categories import display_category
+from dashboard import charts, data, lookup, mapdata, state, tables, ui
+from dashboard.components import webmap
+from precompute.contract import schema
+from precompute.contract.categories import display_category
 
 PAGE = {"title": "Map", "url_path": "map", "icon": ":material/scatter_plot:", "order": 20,
         "summary": "every token of each model in 2-D (UMAP or PCA) with WebGL, coloured by writing system; "
@@ -160,7 +161,7 @@ def linked_neighbours(view: dict, panels: dict[str, mapdata.Panel], k: int) -> d
             continue
         ids = p.tokens["id"].to_numpy()
         chosen = ids[mapdata.rows_of_texts(p.tokens["text"], texts)]
-        rows[slug] = mapdata.neighbour_rows(ids, nb, chosen, min(k, nb.shape[1])).tolist()
+        rows[slug] = mapdata.drawn_neighbour_positions(ids, nb, chosen, min(k, nb.shape[1])).tolist()
     return {"key": f"{sel['panel']}:{len(sel['rows'])}:{sel['rows'][0]}", "rows": rows}
 
 
@@ -206,7 +207,7 @@ def selection_tables(view: dict, panels: dict[str, mapdata.Panel], k: int) -> No
             st.caption("Not in this vocabulary.")
             continue
         token_id = int(panels[m.slug].tokens["id"].iloc[hit[0]])
-        rows = tables.neighbor_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
+        rows = tables.neighbour_table(nb, sim, tok, token_id, min(k, nb.shape[1]))
         st.dataframe(rows.drop(columns=["id"]).assign(token=tables.visible_texts(rows["token"])), hide_index=True)
         ui.page_link_to_neighbors(lookup.query_for(index, str(tok["text"].iloc[token_id]), token_id), [m.slug])
 

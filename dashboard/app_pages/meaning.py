@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, state, tables, ui
-from precompute import conventions, schema
-from precompute.categories import display_category
+from precompute.contract import conventions, schema
+from precompute.contract.categories import display_category
 
 PAGE = {"title": "Meaning", "url_path": "meaning", "icon": ":material/translate:", "order": 60,
         "summary": "how often neighbours are translations of the token",
@@ -78,7 +78,7 @@ if ui.require_models(v):
         chosen = st.selectbox("Token", options, **state.bind(state.example(m.slug), options, "example token"))
         token_id = int(best["id"].head(200)[shown == chosen].iloc[0])
         k = int(mt["k"].iloc[0])
-        rows = tables.neighbor_rows(nb, sim, tok, token_id, min(k, nb.shape[1]))
+        rows = tables.neighbour_table(nb, sim, tok, token_id, min(k, nb.shape[1]))
         concept = tok["concept"].iloc[token_id]
         same = tok["concept"].iloc[rows["id"]] == concept  # nullable: tokens without a concept are NA
         rows["same concept"] = same.fillna(False).to_numpy(bool)

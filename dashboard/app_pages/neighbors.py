@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, lookup, state, tables, ui, wordpieces
-from precompute import paper, schema
-from precompute.categories import BOUNDARY
+from precompute.contract import paper, schema
+from precompute.contract.categories import BOUNDARY
 
 PAGE = {"title": "Neighbours", "url_path": "neighbours", "icon": ":material/hub:", "order": 40,
         "summary": "the nearest neighbours of any token, or of `king - man + woman`, in each model side by side",
@@ -187,7 +187,7 @@ if ui.require_models(v):
             index = ui.load_annoy(m)
             if index is None:
                 continue
-            from precompute.indices import query_vector
+            from precompute.contract.indices import query_vector
 
             resolved = lookup.expression_vector(
                 terms, functools.partial(lookup.resolve, index=indices[m.slug], texts=texts, split=split),
@@ -211,7 +211,7 @@ if ui.require_models(v):
                 index = ui.load_annoy(m)
                 if index is None:
                     continue
-                from precompute.indices import query_vector
+                from precompute.contract.indices import query_vector
 
                 mean = lookup.unit_mean(pieces.usable, index.get_item_vector)
                 ids, sims = query_vector(index, mean.astype(np.float32), v.k, data.annoy_search_k(m),
@@ -236,7 +236,7 @@ if ui.require_models(v):
         sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
         if nb is None or sim is None:
             continue
-        results[m.slug] = tables.neighbor_rows(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
+        results[m.slug] = tables.neighbour_table(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
         results[m.slug].attrs["caption"] = said_as + looked_up(tok.iloc[found[0]], found[0])
     if resolution:
         st.markdown("**How each model read the terms**")

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, tables, ui
-from precompute import conventions, schema
-from precompute.categories import display_category
+from precompute.contract import conventions, schema
+from precompute.contract.categories import display_category
 
 PAGE = {"title": "Norms", "url_path": "norms", "icon": ":material/straighten:", "order": 75,
         "summary": "the length of the embedding rows, by category",

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, pages, tables, ui
-from precompute import conventions, paper, schema
-from precompute.categories import display_category
+from precompute.contract import conventions, paper, schema
+from precompute.contract.categories import display_category
 
 PAGE = {"title": "Overview", "url_path": "", "icon": ":material/dashboard:", "order": 10,
         "summary": "the findings as numbers from the loaded artifacts, one card per model",

@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, lookup, state, tables, ui
-from precompute import conventions, schema
-from precompute.categories import OTHER, display_category
+from precompute.contract import conventions, schema
+from precompute.contract.categories import OTHER, display_category
 
 PAGE = {"title": "Separability", "url_path": "separability", "icon": ":material/call_split:", "order": 30,
         "summary": "how well a linear probe tells one writing system from the rest, per category and pair",

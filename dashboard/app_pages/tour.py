@@ -1,12 +1,12 @@
 """Poster tour: the poster's claims one step each, in its order; each with the paper's figure, a verdict for
-every loaded model computed the paper's way (dashboard.tour decides), and a link to the view with the evidence."""
+every loaded model computed the paper's way (dashboard.claims decides), and a link to the view with the evidence."""
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, lookup, pages, state, tables, tour, ui
-from precompute import conventions, paper, schema
-from precompute.categories import WRITING_SYSTEMS
+from dashboard import charts, claims, data, lookup, pages, state, tables, ui
+from precompute.contract import conventions, paper, schema
+from precompute.contract.categories import WRITING_SYSTEMS
 
 PAGE = {"title": "Poster tour", "url_path": "tour", "icon": ":material/tour:", "order": 15,
         "summary": "the poster's claims one by one, each with a verdict computed from the loaded models and a link "
@@ -15,9 +15,9 @@ PAGE = {"title": "Poster tour", "url_path": "tour", "icon": ":material/tour:", "
                   "DIVERSITY_BY_CATEGORY")}
 
 #: The steps as the URL spells them (?step=3): one per claim.
-STEPS = list(range(1, len(tour.CLAIMS) + 1))
+STEPS = list(range(1, len(claims.CLAIMS) + 1))
 #: How a verdict's family is marked.
-BADGES = {tour.MT5: ":violet-badge[like mT5]", tour.XLMR: ":orange-badge[like XLM-R]"}
+BADGES = {claims.MT5: ":violet-badge[like mT5]", claims.XLMR: ":orange-badge[like XLM-R]"}
 #: The poster's token whose neighbour lists the second step compares with.
 POSTER_TOKEN = "när"
 
@@ -28,7 +28,7 @@ def like_the_paper(v: ui.View, **extra: str | list[str]) -> dict[str, str | list
             state.CONVENTION.name: conventions.PAPER, **extra}
 
 
-def say(claim: tour.Claim, verdicts: list[tour.Verdict]) -> None:
+def say(claim: claims.Claim, verdicts: list[claims.Verdict]) -> None:
     """The step's numbers as a table (the paper's rows first), then the verdicts, one line each, marked with
     the family each behaves like."""
     if not verdicts:
@@ -47,7 +47,7 @@ def say(claim: tour.Claim, verdicts: list[tour.Verdict]) -> None:
 PAPER_GREY = "#868e96"
 
 
-def draw(claim: tour.Claim, verdicts: list[tour.Verdict]) -> None:
+def draw(claim: claims.Claim, verdicts: list[claims.Verdict]) -> None:
     """The step's chart: each model's (or pair's) value, the paper's figure beside them where it has one, and
     chance as a black tick on each bar."""
     if not any(v.bars for v in verdicts):
@@ -98,13 +98,13 @@ def chance_at_k(m: data.ModelInfo) -> tuple[pd.Series | None, bool]:
     return row, chance is not None and row is None
 
 
-def not_built_at_k(m: data.ModelInfo, column: str, what: str) -> tour.Verdict:
+def not_built_at_k(m: data.ModelInfo, column: str, what: str) -> claims.Verdict:
     """Say that ``m`` lacks ``what`` at the paper's k, and the table row that says it too."""
     not_at_k(m, what)
-    return tour.Verdict(m.label, "", row={column: f"not built at k = {paper.K}"})
+    return claims.Verdict(m.label, "", row={column: f"not built at k = {paper.K}"})
 
 
-def separability(v: ui.View) -> list[tour.Verdict]:
+def separability(v: ui.View) -> list[claims.Verdict]:
     note = st.container()  # the method first, then what is missing, then the numbers
     verdicts = []
     for m in v.models:
@@ -116,11 +116,11 @@ def separability(v: ui.View) -> list[tour.Verdict]:
             st.info(f"**{m.label}** has no category with enough tokens for a probe "
                     f"(at least {m.params.get('min_category_tokens', '?')}).")
             continue
-        verdicts.append(tour.separability_verdict(m.label, accuracy, n))
+        verdicts.append(claims.separability_verdict(m.label, accuracy, n))
     note.caption("Each model's one-vs-rest probes under the paper's conventions (raw-text categories, unshuffled "
                "folds), averaged over every category it has enough tokens for, on its full vocabulary (the paper "
                "probed XLM-R and mT5 on the vocabulary they share: the Separability page does that for a "
-               f"comparison). Like XLM-R: within {tour.SEPARABILITY_MARGIN:.0%} of its average.")
+               f"comparison). Like XLM-R: within {claims.SEPARABILITY_MARGIN:.0%} of its average.")
     return verdicts
 
 
@@ -140,7 +140,7 @@ def poster_overlap(m: data.ModelInfo) -> dict[str, tuple[int, int]] | None:
     return overlap
 
 
-def translations(v: ui.View) -> list[tour.Verdict]:
+def translations(v: ui.View) -> list[claims.Verdict]:
     note = st.container()  # the method first, then what is missing, then the numbers
     verdicts, ks = [], set()
     for m in v.models:
@@ -154,7 +154,7 @@ def translations(v: ui.View) -> list[tour.Verdict]:
         k = paper.K if paper.K in set(meaning["k"]) else int(meaning["k"].max())
         ks.add(k)
         at_k = meaning[meaning["k"] == k]
-        verdicts.append(tour.translation_verdict(m.label, tables.weighted_mean(at_k),
+        verdicts.append(claims.translation_verdict(m.label, tables.weighted_mean(at_k),
                                                  tables.weighted_mean(at_k, "chance_mean"), k,
                                                  poster_overlap(m), POSTER_TOKEN))
     shown_ks = ", ".join(map(str, sorted(ks))) or "?"
@@ -166,7 +166,7 @@ def translations(v: ui.View) -> list[tour.Verdict]:
     return verdicts
 
 
-def diversity(v: ui.View) -> list[tour.Verdict]:
+def diversity(v: ui.View) -> list[claims.Verdict]:
     note = st.container()  # the method first, then what is missing, then the numbers
     verdicts = []
     column = schema.n_categories_column(paper.K, conventions.PAPER)
@@ -174,11 +174,11 @@ def diversity(v: ui.View) -> list[tour.Verdict]:
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity", columns=["id", column])
         chance, chance_lacks_k = chance_at_k(m)
         if (div is not None and column not in div) or (div is not None and chance_lacks_k):
-            verdicts.append(not_built_at_k(m, tour.MEAN, "numNeighborCategory and its chance value"))
+            verdicts.append(not_built_at_k(m, claims.MEAN, "numNeighborCategory and its chance value"))
         if div is None or column not in div or chance is None:
             continue
         mean, std = tables.mean_std(div[column])
-        verdicts.append(tour.diversity_verdict(m.label, mean, std, float(chance["expected_random"]),
+        verdicts.append(claims.diversity_verdict(m.label, mean, std, float(chance["expected_random"]),
                                                float(chance["permutation_sd"]), paper.K))
     note.caption(f"numNeighborCategory@{paper.K} as the paper counted it (the token itself among its neighbours, "
                "raw-text categories), every eligible token (the paper sampled 1%). A family is named when the mean "
@@ -190,7 +190,7 @@ def diversity(v: ui.View) -> list[tour.Verdict]:
     return verdicts
 
 
-def by_category(v: ui.View) -> list[tour.Verdict]:
+def by_category(v: ui.View) -> list[claims.Verdict]:
     note = st.container()  # the method first, then what is missing, then the numbers
     verdicts = []
     for m in v.models:
@@ -204,7 +204,7 @@ def by_category(v: ui.View) -> list[tour.Verdict]:
             continue
         enough = int(m.params.get("min_category_tokens", 0))
         cats = cats[cats["category"].isin(WRITING_SYSTEMS) & (cats["n_tokens"] >= enough)]
-        verdicts.append(tour.category_verdict(m.label, dict(zip(cats["category"], cats["mean"], strict=True)),
+        verdicts.append(claims.category_verdict(m.label, dict(zip(cats["category"], cats["mean"], strict=True)),
                                               float(chance["expected_random"]), paper.K))
     note.caption(f"Mean numNeighborCategory@{paper.K} per token category (paper's conventions), among the paper's 13 "
                "writing systems with as many tokens as a probe needs (the build's minimum). The paper gives no "
@@ -212,7 +212,7 @@ def by_category(v: ui.View) -> list[tour.Verdict]:
     return verdicts
 
 
-def geometry(v: ui.View) -> list[tour.Verdict]:
+def geometry(v: ui.View) -> list[claims.Verdict]:
     note = st.container()  # the method first, then what is missing, then the numbers
     if len(v.models) < 2:
         st.info("This claim compares models: select at least two in the sidebar (and build their comparison with "
@@ -237,7 +237,7 @@ def geometry(v: ui.View) -> list[tour.Verdict]:
             if (row.model_a, row.model_b) in compared:
                 continue
             compared.add((row.model_a, row.model_b))
-            verdicts.append(tour.geometry_verdict((chosen[row.model_a], chosen[row.model_b]), row.jaccard_mean,
+            verdicts.append(claims.geometry_verdict((chosen[row.model_a], chosen[row.model_b]), row.jaccard_mean,
                                                   None if pd.isna(row.jaccard_ci95) else float(row.jaccard_ci95),
                                                   row.jaccard_chance, k, int(row.n_tokens)))
     alone = [label for slug, label in chosen.items() if not any(slug in pair for pair in compared)]
@@ -251,7 +251,7 @@ def geometry(v: ui.View) -> list[tour.Verdict]:
     return verdicts
 
 
-#: Each step's verdicts, by claim (in tour.CLAIMS' order).
+#: Each step's verdicts, by claim (in claims.CLAIMS' order).
 VERDICTS = (separability, translations, diversity, by_category, geometry)
 #: Each step's evidence view: extra query parameters of the linked page.
 EVIDENCE: tuple[dict[str, str | list[str]], ...] = (
@@ -278,7 +278,7 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     st.button("Next", icon=":material/arrow_forward:", on_click=go, args=(step + 1,), disabled=step == STEPS[-1],
               key="tour_next")
 
-claim = tour.CLAIMS[step - 1]
+claim = claims.CLAIMS[step - 1]
 st.subheader(f"{step}. {claim.title}")
 st.markdown(f"> {claim.words}")
 st.markdown(f"**The paper.** {claim.figure}")

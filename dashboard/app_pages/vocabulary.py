@@ -3,7 +3,7 @@
 import streamlit as st
 
 from dashboard import charts, ui
-from precompute import conventions, schema
+from precompute.contract import conventions, schema
 
 PAGE = {"title": "Vocabulary", "url_path": "vocabulary", "icon": ":material/abc:", "order": 80,
         "summary": "how many tokens the tokenizers share"}

@@ -36,7 +36,7 @@ class Vocabulary:
         return len(self.texts)
 
 
-#: The portable forms a model's tokenizer can take (precompute.tokenizer writes them, the dashboard reads them).
+#: The portable forms a model's tokenizer can take (the tokenizer step writes them, the dashboard reads them).
 TOKENIZER_KINDS = ("tokenizers", "sentencepiece")
 
 

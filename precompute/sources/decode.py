@@ -27,7 +27,7 @@ from functools import cache
 
 import numpy as np
 
-from precompute.categories import BOUNDARY
+from precompute.contract.categories import BOUNDARY
 
 from .base import Vocabulary
 

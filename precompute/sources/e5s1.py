@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.categories import BOUNDARY
+from precompute.contract.categories import BOUNDARY
 
 from .base import ModelData, SourceError, TokenizerFile
 from .decode import build_vocabulary

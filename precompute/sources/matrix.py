@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.store import sha256_file
+from precompute.contract.store import sha256_file
 
 from .base import ModelData, SourceError
 from .decode import build_vocabulary, guess_kind

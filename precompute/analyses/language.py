@@ -12,7 +12,7 @@ multilingual corpus in all of them, which the sum keeps and a maximum would not.
 
 When wordfreq has no entry, two fallbacks follow, each named in ``language_source``:
 ``"cldr"`` — the token is a CLDR name (a country, month …) that only one language uses
-(``precompute.meaning.concept_columns``); ``"script"`` — a script written by (nearly) one language
+(``precompute.analyses.lexicon.concept_columns``); ``"script"`` — a script written by (nearly) one language
 (``categories.SCRIPT_LANGUAGE``: HANGUL -> ko). Their confidence is 1.0: the rule admits one
 language; it is not a frequency share. Otherwise the language is None, source ``"none"``, confidence 0.
 
@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import wordfreq
 
-from precompute.categories import BOUNDARY, SCRIPT_LANGUAGE
+from precompute.contract.categories import BOUNDARY, SCRIPT_LANGUAGE
 
 #: The wordfreq list consulted: "best" merges every source wordfreq has for a language.
 WORDLIST = "best"
@@ -172,8 +172,8 @@ def language_columns(
 ) -> pd.DataFrame:
     """The token table's columns ``language, language_guess, language_confidence, language_source, frequency``.
 
-    ``texts`` are the N token texts, ``categories`` their (N,) categories (precompute.categories),
-    ``concept_languages`` the optional (N,) CLDR language hints of ``meaning.concept_columns``.
+    ``texts`` are the N token texts, ``categories`` their (N,) categories (precompute.contract.categories),
+    ``concept_languages`` the optional (N,) CLDR language hints of ``lexicon.concept_columns``.
     See the module docstring for the rule. ``language_guess`` is the guess, NA where there is
     none; ``language`` is the guess shown, NA also where its confidence is under ``SHOWN_CONFIDENCE``.
 

@@ -5,7 +5,7 @@ METHODS.md §2: each character gets a label — the first word of its Unicode na
 ``S``, ``M``, ``C``, ``Z``); the token's category is the most common label, ties going to the label
 seen first. The paper ran the rule on the raw vocabulary string, where the word-boundary mark
 (a symbol) counts, so ``▁a`` is S; we strip the mark first, so ``▁a`` is LATIN. Both are kept
-(``precompute.conventions``): the token table's ``category_paper`` and ``category``.
+(``precompute.contract.conventions``): the token table's ``category_paper`` and ``category``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from precompute.conventions import PAPER, REFINED
+from precompute.contract.conventions import PAPER, REFINED
 
 #: The word-boundary mark SentencePiece writes, and that we write for every tokenizer (METHODS §1).
 BOUNDARY = "\u2581"

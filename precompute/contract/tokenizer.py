@@ -15,7 +15,8 @@ a portable form. The file is JSON::
      "why": "…"}                 # kind "none" only: what the source lacks
 
 ``rows`` is null for every real model (tokenizer id i is row i); a sample of a model's rows (the tests)
-names the rows its ids became. Reading (:func:`read_tokenizer`) imports ``tokenizers`` or
+names the rows its ids became. The build writes the file (``precompute.analyses.tokenizer``); reading
+(:func:`read_tokenizer`) imports ``tokenizers`` or
 ``sentencepiece`` only when a file of that kind is read: the dashboard imports this module.
 
 Example::
@@ -31,46 +32,13 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from precompute import schema
-from precompute.steps import BuildContext, FileWriter, Step
-
-if TYPE_CHECKING:
-    from precompute.sources.base import ModelData
 
 FORMAT = "hyperpolyglot-tokenizer"
 VERSION = 1
 #: The kinds a file can hold: the two portable tokenizer forms, or none.
 TOKENIZERS, SENTENCEPIECE, NONE = "tokenizers", "sentencepiece", "none"
-
-
-def tokenizer_document(model: ModelData) -> dict[str, Any]:
-    """The JSON document of ``model``'s tokenizer (see the module docstring); kind "none" when it has none."""
-    tk = model.tokenizer
-    if tk is None:
-        source = model.metadata.get("source", "this")
-        return {"format": FORMAT, "version": VERSION, "kind": NONE,
-                "why": f"a {source} source has a vocabulary file only",
-                "data": None, "rows": None}
-    raw = tk.read()
-    data = raw.decode("utf-8") if tk.kind == TOKENIZERS else base64.b64encode(raw).decode("ascii")
-    rows = None if tk.rows is None else np.asarray(tk.rows, dtype=np.int64).tolist()
-    return {"format": FORMAT, "version": VERSION, "kind": tk.kind, "data": data, "rows": rows}
-
-
-def tokenizer_writer(model: ModelData) -> FileWriter:
-    """Writes ``schema.TOKENIZER``; the manifest records the kind beside the file."""
-
-    def write(path: Path) -> dict[str, Any]:
-        document = tokenizer_document(model)
-        path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-        return {"kind": document["kind"]}
-
-    return write
 
 
 @dataclass(frozen=True)
@@ -141,14 +109,3 @@ def read_tokenizer(raw: bytes | str) -> Encoder:
         sp = spm.SentencePieceProcessor(model_proto=base64.b64decode(doc["data"]))
         return Encoder(kind, encode=lambda text: sp.encode(text, out_type=int), piece=sp.id_to_piece, rows=rows)
     raise ValueError(f"unknown tokenizer kind {kind!r} (known: {TOKENIZERS}, {SENTENCEPIECE}, {NONE})")
-
-
-def _inputs(ctx: BuildContext) -> list[Any]:
-    """What the file depends on beyond the vocabulary: the format, and the tokenizer's kind and origin
-    (a package version or a hub commit), without building it."""
-    tk = ctx.model.tokenizer
-    return [FORMAT, VERSION, None if tk is None else tk.kind, ctx.model.metadata.get("revision")]
-
-
-STEP = Step("tokenizer", writes=(schema.TOKENIZER,), inputs=_inputs,
-            compute=lambda ctx: {schema.TOKENIZER: tokenizer_writer(ctx.model)})

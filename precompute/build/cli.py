@@ -21,10 +21,12 @@ from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from precompute import __version__, schema
-from precompute.config import BuildConfig
-from precompute.locks import Busy
-from precompute.store import ArtifactDir, ArtifactError, check_name, default_root, model_slug, slugify
+from precompute import __version__
+from precompute.build.locks import Busy
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
+from precompute.contract.naming import check_name, default_root, model_slug, slugify
+from precompute.contract.store import ArtifactDir, ArtifactError
 
 DEFAULT_COMPARISON = "default"
 
@@ -180,7 +182,7 @@ def _load(name: str, args: argparse.Namespace):
 
 
 def _build(args: argparse.Namespace, root: Path) -> int:
-    from precompute.pipeline import build_comparison, build_model
+    from precompute.build.pipeline import build_comparison, build_model
     from precompute.sources import DEFAULT_MODELS
     from precompute.sources.base import SourceError
 
@@ -194,7 +196,7 @@ def _build(args: argparse.Namespace, root: Path) -> int:
     config = _config_from(args)
     dictionaries = None
     if args.dictionaries:
-        from precompute.meaning import load_muse_dictionaries
+        from precompute.analyses.lexicon import load_muse_dictionaries
 
         dictionaries = load_muse_dictionaries(args.dictionaries)
     if args.ray is not None:
@@ -225,7 +227,7 @@ def _build(args: argparse.Namespace, root: Path) -> int:
 
 
 def _build_on_ray(args: argparse.Namespace, root: Path, names: list[str], config: BuildConfig) -> int:
-    from precompute.distributed import TaskResult, build_models
+    from precompute.build.distributed import TaskResult, build_models
 
     try:
         models = [(name, check_name(args.name) if args.name else model_slug(name)) for name in names]
@@ -252,7 +254,7 @@ def _build_on_ray(args: argparse.Namespace, root: Path, names: list[str], config
 
 
 def _compare(args: argparse.Namespace, root: Path) -> int:
-    from precompute.pipeline import build_comparison
+    from precompute.build.pipeline import build_comparison
 
     slugs = [check_name(slugify(m)) for m in args.models]
     name = check_name(args.name) if args.name else None
@@ -263,8 +265,8 @@ def _compare(args: argparse.Namespace, root: Path) -> int:
 
 
 def _frequency(args: argparse.Namespace, root: Path) -> int:
-    from precompute.frequency import corpus_texts, count_tokens, frequency_table
-    from precompute.pipeline import build_model
+    from precompute.analyses.frequency import corpus_texts, count_tokens, frequency_table
+    from precompute.build.pipeline import build_model
 
     model = _load(args.model, args)
     if model.encode is None:
@@ -315,7 +317,7 @@ def _verify(args: argparse.Namespace, root: Path) -> int:
 
 
 def _publish(args: argparse.Namespace, root: Path) -> int:
-    from precompute.publish import publish
+    from precompute.build.publish import publish
 
     if bool(args.models) == args.all:
         print("error: name the MODELs to publish, or pass --all", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Approximate neighbour index (Annoy, angular) for the dashboard's free-text and cross-model queries.
 
-The exact table (``precompute.neighbors``) answers "neighbours of token i"; the index answers
+The exact table (``precompute.knn.neighbors``) answers "neighbours of token i"; the index answers
 "neighbours of an arbitrary vector" in milliseconds. Item i is vocabulary id i.
 
 Invalid rows (zero norm, or excluded by ``valid``) are not added. Annoy keeps the ids in between
@@ -11,7 +11,7 @@ High-dimensional embeddings need a large ``search_k`` (on use-multilingual-v3, 5
 Annoy's default search_k find only two thirds of the true neighbours), so ``build_annoy`` tunes it
 against the exact table and reports the recall it reached.
 
-Building and tuning only: the dashboard reads indices through ``precompute.indices``.
+Building and tuning only: the dashboard reads indices through ``precompute.contract.indices``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 
-from precompute import schema
-from precompute.indices import METRIC, valid_rows
+from precompute.contract import schema
+from precompute.contract.indices import METRIC, valid_rows
 from precompute.steps import BuildContext, Step, StepOutput
 
 #: Held-out tokens on which the reported recall is measured, and tokens used to tune search_k.

@@ -8,7 +8,7 @@ the smaller (seeded by ``config.seed``); ``LogisticRegression()`` with scikit-le
 standard deviation (ddof=0, as ``np.std`` of ``cross_val_score``'s output) and a 95% bootstrap
 interval of their mean (seaborn's default error bar, which the paper's figure shows).
 
-Under both conventions (``precompute.conventions``, a ``convention`` column in every table):
+Under both conventions (``precompute.contract.conventions``, a ``convention`` column in every table):
 
 - ``paper``: paper categories (``category_paper``) and ``cross_val_score(cv=10)``'s folds, stratified
   and unshuffled, as the authors ran them; the dashboard draws the bootstrap interval.
@@ -57,13 +57,13 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from precompute import schema
-from precompute.categories import PLOTTED, token_categories
-from precompute.config import BuildConfig
-from precompute.conventions import CONVENTIONS, PAPER, REFINED, column_suffix
-from precompute.indices import unit_rows
+from precompute.analyses.tokens import eligible_mask
+from precompute.contract import schema
+from precompute.contract.categories import PLOTTED, token_categories
+from precompute.contract.config import BuildConfig
+from precompute.contract.conventions import CONVENTIONS, PAPER, REFINED, column_suffix
+from precompute.contract.indices import unit_rows
 from precompute.steps import Step
-from precompute.tokens import eligible_mask
 
 #: Bootstrap resamples of the fold accuracies for the 95% interval (seaborn's default count).
 BOOTSTRAP = 1000

@@ -1,6 +1,6 @@
-"""Compiled block scans for the exact neighbour search (see ``precompute.neighbors``).
+"""Compiled block scans for the exact neighbour search (see ``precompute.knn.neighbors``).
 
-Kept apart so that importing ``precompute.neighbors`` does not import numba; numba caches the
+Kept apart so that importing ``precompute.knn.neighbors`` does not import numba; numba caches the
 compiled code next to this file, so only the first run pays the compilation (a few seconds).
 
 Each row's running top-k lives in ``values[r]``/``ids[r]`` as a min-heap whose root is the worst
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from precompute.indices import EMPTY_ID
+from precompute.contract.indices import EMPTY_ID
 
 #: Entries per group in a filling row's floor: small, so that a 4096-column block has well over
 #: k groups. Of G groups, group c holds the entries c, c + G, c + 2G, ..., so that the group

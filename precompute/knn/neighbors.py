@@ -8,7 +8,7 @@ product (at most b x 4b similarities) at a time.
 Selecting the top-k from each block is the other cost. A row's running top-k is a min-heap whose
 root is its current k-th best, so one pass over a block compares every similarity against its
 row's (and column's) root and touches the heap only for the few that beat it. On CPU that pass is
-a small compiled kernel (``precompute._knn_kernels``, numba, already installed with umap-learn):
+a small compiled kernel (``precompute.knn.kernels``, numba, already installed with umap-learn):
 it reads each block once for both directions, marks the entries that reach a threshold in one
 SIMD loop per row and visits only those. On a GPU the same selection is done with torch
 operations (``topk``, a mask, and a stable sort); both give the same table (tests run both).
@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from precompute import schema
-from precompute.indices import EMPTY_ID, valid_rows
+from precompute.contract import schema
+from precompute.contract.indices import EMPTY_ID, valid_rows
 from precompute.steps import BuildContext, Step, StepOutput
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Search:
     """An exact search, prepared: the valid rows in locality order, normalised, and the block size.
 
     ``finish`` turns the (values, labels) heaps of the searched rows into the (N, k) tables by id.
-    Split out so that the products can run elsewhere (precompute.distributed: Ray tasks, each a
+    Split out so that the products can run elsewhere (precompute.build.distributed: Ray tasks, each a
     part of ``block_plan``), with the same rows, labels and blocks, hence the same bits.
     """
 
@@ -382,9 +382,9 @@ class _NumbaSelect:
     """Running top-k as per-row min-heaps in NumPy arrays, updated by compiled block scans."""
 
     def __init__(self, n: int, k: int, labels: np.ndarray) -> None:
-        from precompute import _knn_kernels
+        from precompute.knn import kernels  # numba compiles on first import: only when this path runs
 
-        self._kernels = _knn_kernels
+        self._kernels = kernels
         self.labels = labels
         self.values = np.full((n, k), -np.inf, dtype=np.float32)
         self.ids = np.full((n, k), EMPTY_ID, dtype=np.int32)

@@ -24,9 +24,9 @@ from functools import reduce
 import numpy as np
 import pandas as pd
 
-from precompute import schema
-from precompute.categories import token_categories
-from precompute.tokens import eligible_mask
+from precompute.analyses.tokens import eligible_mask
+from precompute.contract import schema
+from precompute.contract.categories import token_categories
 
 _REQUIRED = ("id", "text", "is_special", "is_byte", "is_zero")
 

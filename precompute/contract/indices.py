@@ -1,8 +1,8 @@
 """Reading neighbour indices: which rows take part, opening a saved Annoy index, querying it by vector.
 
 The light half of the neighbour code (numpy and annoy only): the dashboard imports it, so that a
-hosted dashboard never loads the exact-neighbour engine (``precompute.neighbors``, numba, torch)
-or the code that builds and tunes indices (``precompute.annoy_index``).
+hosted dashboard never loads the exact-neighbour engine (``precompute.knn.neighbors``, numba, torch)
+or the code that builds and tunes indices (``precompute.knn.annoy_index``).
 """
 
 from __future__ import annotations

@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from precompute import locks, rebuild, schema
-from precompute.config import BuildConfig
-from precompute.indices import valid_rows
+from precompute.build import locks
+from precompute.contract import rebuild, schema
+from precompute.contract.config import BuildConfig
+from precompute.contract.indices import valid_rows
+from precompute.contract.naming import model_slug
+from precompute.contract.store import ArtifactDir, ArtifactError, fingerprint
 from precompute.sources.base import ModelData
 from precompute.steps import BuildContext, DeclaredConfig, Step, StepOutput, discover, params_that_change_artifacts
-from precompute.store import ArtifactDir, ArtifactError, fingerprint, model_slug
 
 log = logging.getLogger("precompute")
 
@@ -190,9 +192,9 @@ def build_model(
     ``steps`` defaults to every model step the package declares (:func:`precompute.steps.discover`).
     A failing step is logged and reported (``BuildReport.failed``) and the steps that do not need
     it still run; steps that need it are reported as failed too. ``dictionaries`` (MUSE pairs from
-    ``meaning.load_muse_dictionaries``) feed the meaning statistics.
+    ``lexicon.load_muse_dictionaries``) feed the meaning statistics.
 
-    The directory is locked for the whole build (:mod:`precompute.locks`; ``wait=False`` raises
+    The directory is locked for the whole build (:mod:`precompute.build.locks`; ``wait=False`` raises
     ``locks.Busy`` instead of waiting), and temporary files an interrupted build left are removed
     first. ``before(store)`` runs under the lock before the steps (``precompute frequency`` writes
     its counts there).
@@ -229,7 +231,7 @@ def build_comparison(
     """Compare models already built under ``root`` (vocabulary overlap, geometry, shared maps).
 
     Written to ``root/comparisons/<name>``; ``name`` defaults to the slugs joined by ``__``.
-    Holds the models' read locks and the comparison's write lock meanwhile (:mod:`precompute.locks`).
+    Holds the models' read locks and the comparison's write lock meanwhile (:mod:`precompute.build.locks`).
     """
     if len(slugs) < 2:
         raise ValueError(f"compare needs at least two models, got {slugs}")

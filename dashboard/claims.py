@@ -2,8 +2,8 @@
 
 The Tour page (``app_pages/tour.py``) reads the artifacts and draws; this module decides. Every verdict
 compares like with like: the model's statistic computed as the paper computed its figure (the paper's
-conventions, k = :data:`precompute.paper.K`), beside the figure the paper reports for its models
-(:mod:`precompute.paper`) and the statistic's value for neighbours that carry no information (the
+conventions, k = :data:`precompute.contract.paper.K`), beside the figure the paper reports for its models
+(:mod:`precompute.contract.paper`) and the statistic's value for neighbours that carry no information (the
 artifacts' chance columns, METHODS §10). The loaded models are not XLM-R or mT5: a verdict says which
 family a model *behaves like* on one statistic, with the numbers, never that it is one.
 
@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from precompute import paper
+from precompute.contract import paper
 
 #: The paper's two model families, as verdicts name them (its figures are for these sizes).
 XLMR, MT5 = "XLM-R", "mT5"

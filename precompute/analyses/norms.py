@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from precompute import schema
+from precompute.analyses.tokens import eligible_mask
+from precompute.contract import schema
 from precompute.steps import Step
-from precompute.tokens import eligible_mask
 
 
 def norm_artifacts(tokens: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -13,11 +13,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from precompute import schema
-from precompute.config import BuildConfig
-from precompute.indices import unit_rows
+from precompute.analyses.tokens import eligible_mask
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
+from precompute.contract.indices import unit_rows
 from precompute.steps import Step
-from precompute.tokens import eligible_mask
 
 
 def umap_knn(neighbors: np.ndarray, similarities: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:

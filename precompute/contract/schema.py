@@ -7,7 +7,7 @@ breaking change: bump ``SCHEMA_VERSION``.
 
 Layout::
 
-    artifacts/<model-slug>/manifest.json       per-model build (see precompute.store)
+    artifacts/<model-slug>/manifest.json       per-model build (see precompute.contract.store)
     artifacts/<model-slug>/<file>               files listed in the manifest
     artifacts/comparisons/<slug>/manifest.json  cross-model build
 
@@ -167,7 +167,7 @@ SIMILARITIES = "similarities.npy"
 #: Annoy index (angular) over the same rows, item i = vocabulary id i.
 ANNOY = "annoy.ann"
 #: The model's own tokenizer, portable (JSON: a ``tokenizers`` JSON or a SentencePiece model, or why there
-#: is none), so that the dashboard splits a typed word as the model does; format in precompute.tokenizer.
+#: is none), so that the dashboard splits a typed word as the model does; format in precompute.contract.tokenizer.
 TOKENIZER = "tokenizer.json"
 
 #: The neighbourhood sizes the diversity statistics use by default.
@@ -184,7 +184,7 @@ DIVERSITY = _table(
 
 
 def n_categories_column(k: int, convention: str = "refined") -> str:
-    """The DIVERSITY column of numNeighborCategory@k under ``convention`` (precompute.conventions)."""
+    """The DIVERSITY column of numNeighborCategory@k under ``convention`` (precompute.contract.conventions)."""
     return (N_CATEGORIES_PAPER if convention == "paper" else N_CATEGORIES).named(k=k)
 
 
@@ -193,7 +193,7 @@ def entropy_column(k: int, convention: str = "refined") -> str:
     return (ENTROPY_PAPER if convention == "paper" else ENTROPY).named(k=k)
 
 
-CONVENTION = ("convention", "string", '"paper" or "refined" (precompute.conventions)')
+CONVENTION = ("convention", "string", '"paper" or "refined" (precompute.contract.conventions)')
 DIVERSITY_BREAKDOWN = _table(
     "diversity_breakdown.parquet",
     "Token category x neighbour category: mean count of the k neighbours (paper: over the tokens with one or more).",

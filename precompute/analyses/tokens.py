@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from precompute import schema
-from precompute.categories import token_categories
-from precompute.conventions import PAPER
+from precompute.analyses import language, lexicon
+from precompute.contract import schema
+from precompute.contract.categories import token_categories
+from precompute.contract.conventions import PAPER
 from precompute.sources.base import Vocabulary
 from precompute.steps import BuildContext, Step
 
@@ -71,10 +72,8 @@ def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray) -> np.ndarray
 
 def token_table(vocab: Vocabulary, embeddings: np.ndarray) -> pd.DataFrame:
     """The whole token table (schema.TOKENS): structure, language guess, frequency, gloss and concept."""
-    from precompute import language, meaning  # they import this module
-
     table = base_token_table(vocab, embeddings)
-    concepts = meaning.concept_columns(vocab.texts)
+    concepts = lexicon.concept_columns(vocab.texts)
     langs = language.language_columns(
         vocab.texts, table["category"].to_numpy(object), concepts["concept_language"].tolist()
     )

@@ -21,9 +21,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from precompute.config import BuildConfig
-from precompute.schema import COMPARISONS_DIR
-from precompute.store import default_root, model_slug
+from precompute.contract.config import BuildConfig
+from precompute.contract.naming import default_root, model_slug
+from precompute.contract.schema import COMPARISONS_DIR
 
 PROGRAM = ("python", "-m", "precompute")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,64 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from precompute import __version__, schema
+from precompute import __version__
+from precompute.contract import schema
+from precompute.contract.rebuild import unknown_source
 
 
 class ArtifactError(RuntimeError):
     """An artifact is missing, corrupt or from an incompatible build; the message says how to fix it."""
-
-
-def slugify(name: str) -> str:
-    """A directory name for a model id: ``xlm-roberta-base`` stays, ``org/model`` becomes ``org--model``.
-
-    >>> slugify("google/mt5-small"), slugify("./ckpt dir/")
-    ('google--mt5-small', 'ckpt-dir')
-    """
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name.replace("/", "--")).strip("-.")
-    if not slug:
-        raise ValueError(f"cannot make a directory name out of model name {name!r}")
-    return slug
-
-
-#: What an artifact directory name may be: a slug that stays inside the artifact root.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-
-def check_name(name: str) -> str:
-    """``name`` if it is a valid artifact directory name, else ValueError saying what is allowed.
-
-    1 to 100 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit: so never a
-    path (``/``), never ``.`` or ``..``, and not the comparisons directory.
-    """
-    if not _NAME.fullmatch(name) or name == schema.COMPARISONS_DIR:
-        shown = name if len(name) <= 60 else name[:60] + "…"
-        raise ValueError(
-            f"{shown!r} is not a valid artifact name: use 1 to 100 letters, digits, '.', '_' or '-', starting "
-            f"with a letter or digit (no '/', not '{schema.COMPARISONS_DIR}'); for example --name my-model"
-        )
-    return name
-
-
-def model_slug(name: str) -> str:
-    """The default artifact directory name of a model as the user named it.
-
-    A local checkpoint directory or matrix file is named after its last component (``./ckpts/my-mt5``
-    -> ``my-mt5``, ``emb.npy`` -> ``emb``), a hub id or built-in name by :func:`slugify`.
-    """
-    path = Path(name).expanduser()
-    try:
-        local = path.resolve().name if path.is_dir() else path.stem if path.is_file() else None
-    except OSError:  # a name too long to be a path is not one
-        local = None
-    slug = slugify(local or name)
-    if len(slug) > 100:
-        raise ValueError(f"the artifact name made from {name[:60]!r}… is longer than 100 characters; pass --name NAME")
-    return check_name(slug)
-
-
-def default_root() -> Path:
-    """The artifact directory: ``$HYPERPOLYGLOT_ARTIFACTS`` or ``./artifacts``."""
-    return Path(os.environ.get(schema.ARTIFACTS_ENV, "artifacts"))
 
 
 def sha256_file(path: Path) -> str:
@@ -116,7 +64,7 @@ class ArtifactDir:
     """One artifact directory (a model's or a comparison's) and its manifest.
 
     The manifest keeps the command that rebuilds the directory (``rebuild``, written by the build
-    from :mod:`precompute.rebuild`); every error message quotes it, so readers such as the
+    from :mod:`precompute.contract.rebuild`); every error message quotes it, so readers such as the
     dashboard and ``verify`` always give the command that works for that directory.
     """
 
@@ -134,8 +82,6 @@ class ArtifactDir:
         command = self.manifest.get("rebuild")
         if isinstance(command, str) and command:
             return command
-        from precompute.rebuild import unknown_source  # lazy: rebuild imports this module
-
         return unknown_source(self.path)
 
     @classmethod
@@ -163,7 +109,7 @@ class ArtifactDir:
     def create(cls, path: Path | str, rebuild: str | None = None, **header: Any) -> ArtifactDir:
         """Open ``path`` for building: keep a valid existing manifest (for step skipping), else start one.
 
-        ``rebuild`` is the command that rebuilds this directory (:mod:`precompute.rebuild`); the
+        ``rebuild`` is the command that rebuilds this directory (:mod:`precompute.contract.rebuild`); the
         pipeline always gives it.
         """
         try:
@@ -234,7 +180,7 @@ class ArtifactDir:
     def write_table(self, name: str, table: pd.DataFrame) -> None:
         """Write a parquet table and list it (with its columns and row count) in the manifest.
 
-        A table declared in :mod:`precompute.schema` must match its declaration (SchemaError).
+        A table declared in :mod:`precompute.contract.schema` must match its declaration (SchemaError).
         """
         if name in schema.TABLES:
             schema.TABLES[name].check(table)

@@ -1,4 +1,4 @@
-"""``precompute publish``: a hosting bundle (precompute.bundle) from built artifacts.
+"""``precompute publish``: a hosting bundle (precompute.contract.bundle) from built artifacts.
 
 The bundle holds, for each chosen model and each comparison among them, exactly what the
 dashboard reads, zstd-compressed, with the manifests as provenance. Every directory is verified
@@ -22,9 +22,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from precompute import __version__, bundle, schema
+from precompute import __version__
+from precompute.contract import bundle, schema
+from precompute.contract.store import ArtifactDir, ArtifactError
 from precompute.steps import discover
-from precompute.store import ArtifactDir, ArtifactError
 
 
 @dataclass

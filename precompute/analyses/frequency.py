@@ -1,7 +1,7 @@
 """Token frequencies counted over a real corpus (``precompute frequency``; METHODS §4 "Frequency").
 
 The paper ranks tokens by their counts in mC4. The token table's ``frequency`` column is only a
-proxy (wordfreq, see ``precompute.language``); this module counts how often the model's own
+proxy (wordfreq, see ``precompute.analyses.language``); this module counts how often the model's own
 tokenizer emits each id over a corpus: local text files, or a Hugging Face data set streamed
 (e.g. ``allenai/c4`` with config ``sv``), read through ``datasets`` either way.
 """

@@ -8,7 +8,7 @@ does not stop the others, and the summary says which failed and why.
 
 Every task writes into the artifact root itself, so on a cluster the root must be one shared
 filesystem (NFS, a mounted bucket …) that every worker sees at the same path. The per-directory
-build lock (precompute.locks) keeps a retried task and a late original from writing at once.
+build lock (precompute.build.locks) keeps a retried task and a late original from writing at once.
 
 One large model can also be split: :func:`top_k_neighbors_on_ray` runs the products of the exact
 table's block plan as Ray tasks over the unit rows, put once into Ray's object store, and merges
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from precompute.config import BuildConfig
+from precompute.contract.config import BuildConfig
 
 log = logging.getLogger("precompute")
 #: Attempts Ray makes after a worker dies mid-task (a build resumes from its finished steps).
@@ -66,8 +66,8 @@ def start(address: str | None, cpus: int | None = None) -> Any:
 def _build_one(name: str, slug: str, root: str, config: dict[str, Any], load: dict[str, Any],
                force: bool, dictionaries: str | None) -> TaskResult:
     """The remote body: load the model and run the ordinary pipeline into ``root/slug``."""
-    from precompute.meaning import load_muse_dictionaries
-    from precompute.pipeline import build_model
+    from precompute.analyses.lexicon import load_muse_dictionaries
+    from precompute.build.pipeline import build_model
     from precompute.sources import load_model
 
     logging.getLogger("precompute").setLevel(logging.INFO)
@@ -82,7 +82,7 @@ def _build_one(name: str, slug: str, root: str, config: dict[str, Any], load: di
 def _compare(slugs: list[str], root: str, config: dict[str, Any], name: str, force: bool,
              *finished: TaskResult) -> TaskResult:
     """The remote comparison, run once the model tasks it depends on (``finished``) are done."""
-    from precompute.pipeline import build_comparison
+    from precompute.build.pipeline import build_comparison
 
     start_time = time.perf_counter()
     report = build_comparison(slugs, Path(root), BuildConfig.from_dict(config), name=name, force=force,
@@ -149,7 +149,7 @@ def _panel(unit: np.ndarray, k: int, labels: np.ndarray, plan: list, block: int,
     """The remote body of one panel: the exact top-k over the products of ``plan`` (CPU)."""
     import torch
 
-    from precompute.neighbors import _exact_top_k
+    from precompute.knn.neighbors import _exact_top_k
 
     return _exact_top_k(unit, k, labels=labels, plan=plan, block_size=block, device=torch.device("cpu"),
                         n_threads=threads, progress=False)
@@ -159,14 +159,14 @@ def top_k_neighbors_on_ray(
     embeddings: np.ndarray, k: int, *, tasks: int, valid: np.ndarray | None = None, block_size: int = 0,
     n_threads: int = 0, address: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`precompute.neighbors.top_k_neighbors`, its products split into ``tasks`` Ray tasks (CPU).
+    """:func:`precompute.knn.neighbors.top_k_neighbors`, its products split into ``tasks`` Ray tasks (CPU).
 
     The block plan is cut into ``tasks`` parts of about equal work (whole row blocks each); every
     task reads the unit rows from the object store (put once) and returns its partial top-k.
     ``n_threads`` is the thread count of each task's products: the same as a local build's
     (0: this machine's cores) gives the same bits, hence the same table.
     """
-    from precompute.neighbors import block_plan, merge_top_k, panel_blocks, prepare_search
+    from precompute.knn.neighbors import block_plan, merge_top_k, panel_blocks, prepare_search
 
     ray = start(address)
     search = prepare_search(embeddings, k, valid=valid, device="cpu", block_size=block_size)

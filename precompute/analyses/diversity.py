@@ -11,7 +11,7 @@ category (mean, std, mean entropy with its 95% interval) and per frequency decil
 baselines: what numNeighborCategory@k would be for k random tokens (exact) and under categories
 shuffled over the tokens (a permutation null on the real neighbour table).
 
-Every statistic exists under both conventions (``precompute.conventions``): ``refined`` (the
+Every statistic exists under both conventions (``precompute.contract.conventions``): ``refined`` (the
 columns above; the token itself left out, categories with ``▁`` stripped) and ``paper`` (columns
 ``…_paper``: the token itself counted, as the authors' top-(k+1) lists did, paper categories). The
 summaries carry a ``convention`` column. Under the paper's convention a breakdown cell is the mean
@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from precompute import schema
-from precompute.conventions import PAPER, REFINED, column_suffix
-from precompute.intervals import ci95
+from precompute.analyses.tokens import eligible_mask, tokens_by_frequency
+from precompute.contract import schema
+from precompute.contract.conventions import PAPER, REFINED, column_suffix
+from precompute.contract.intervals import ci95
 from precompute.steps import Step
-from precompute.tokens import eligible_mask, tokens_by_frequency
 
 #: Rows per block when counting neighbour categories, bounding the (rows, categories) buffer.
 _BLOCK = 16384
@@ -137,7 +137,7 @@ def diversity_artifacts(
         raise ValueError(f"every k must lie in 1..{neighbors.shape[1]} (stored neighbours), got {ks}")
     if "frequency_decile" not in tokens.columns:
         raise ValueError(
-            "tokens has no frequency_decile column; add it with precompute.tokens.frequency_deciles "
+            "tokens has no frequency_decile column; add it with precompute.analyses.tokens.frequency_deciles "
             "before computing diversity"
         )
 

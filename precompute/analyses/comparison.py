@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from precompute import schema
-from precompute.config import BuildConfig
-from precompute.geometry import Prepared, neighbor_jaccard, pair_similarity, random_set_overlap
-from precompute.indices import unit_rows
-from precompute.intervals import ci95
-from precompute.maps import umap_2d
-from precompute.neighbors import top_k_neighbors
-from precompute.overlap import shared_vocabulary, vocabulary_overlap
+from precompute.analyses.geometry import Prepared, neighbor_jaccard, pair_similarity, random_set_overlap
+from precompute.analyses.maps import umap_2d
+from precompute.analyses.overlap import shared_vocabulary, vocabulary_overlap
+from precompute.contract import schema
+from precompute.contract.config import BuildConfig
+from precompute.contract.indices import unit_rows
+from precompute.contract.intervals import ci95
+from precompute.knn.neighbors import top_k_neighbors
 from precompute.steps import BuildContext, Step, StepOutput
 
 #: Fewest shared tokens with a neighbour (k >= 1), and fewest UMAP accepts.

@@ -1,0 +1,1 @@
+"""Streamlit custom components of the dashboard: the WebGL token map and the copy box."""

@@ -1,0 +1,199 @@
+"""Translation clusters and the "shared meaning" statistics of neighbours (METHODS §6).
+
+The concepts and dictionary translations come from :mod:`precompute.analyses.lexicon`. A token's
+translation set is the union of its concept and its English translations (an English word translates to
+itself); a neighbour shares meaning with the token when their sets intersect and it is not the same word
+written differently (``surface_keys``: ``▁Welt``/``welt``, ``Türk``/``turk`` are one word, not a
+translation). Tokens are looked up by their normalised text (boundary marks removed, lower-cased).
+
+The precision of the matches, judged by hand on seeded samples of 200, is recomputed by
+``benchmarks/translation_precision.py`` from ``docs/translation_precision*.csv``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from precompute.analyses.language import normalised_texts
+from precompute.analyses.lexicon import ENGLISH_PREFIX, surface_keys
+from precompute.analyses.tokens import eligible_mask
+from precompute.contract import schema
+from precompute.contract.intervals import ci95
+from precompute.steps import Step
+
+#: The top-n neighbours that translation retrieval looks at (TRANSLATION_RETRIEVAL p_at_1, p_at_10).
+RETRIEVAL_AT = (1, 10)
+
+@dataclass(frozen=True)
+class TranslationSets:
+    """Every token's translation set as a sparse incidence: ``matrix[i, j]`` = token i has ``labels[j]``.
+
+    ``matrix`` is (N, L) CSR of int8 ones; ``labels`` (L,) holds CLDR concept ids ("territory:US")
+    and English translations ("en:dog"). Two tokens share meaning when their rows share a column.
+    """
+
+    matrix: sp.csr_matrix
+    labels: np.ndarray
+
+    def of(self, token: int) -> frozenset[str]:
+        """The translation set of one token, for display."""
+        row = self.matrix.indices[self.matrix.indptr[token]:self.matrix.indptr[token + 1]]
+        return frozenset(self.labels[row].tolist())
+
+
+def translation_sets(
+    texts: list[str], concepts: pd.Series, dictionaries: pd.DataFrame | None = None
+) -> TranslationSets:
+    """Translation sets of N tokens: their CLDR concept (``concepts``, None where there is none)
+    and, with ``dictionaries`` (``load_muse_dictionaries``), the English words they translate to.
+    """
+    concepts = pd.Series(np.asarray(concepts, dtype=object), dtype=object)
+    if len(concepts) != len(texts):
+        raise ValueError(f"concepts has {len(concepts)} entries for {len(texts)} texts")
+    has = concepts.notna().to_numpy()
+    pairs = [pd.DataFrame({"token": np.flatnonzero(has), "label": concepts[has].to_numpy()})]
+    if dictionaries is not None and len(dictionaries):
+        english = dictionaries["english"].astype(object)
+        lookup = pd.DataFrame(
+            {
+                "word": pd.concat([dictionaries["foreign"].astype(object), english], ignore_index=True),
+                "label": ENGLISH_PREFIX + pd.concat([english, english], ignore_index=True),
+            }
+        )
+        words = pd.DataFrame({"token": np.arange(len(texts)), "word": normalised_texts(texts).astype(object)})
+        pairs.append(words.merge(lookup, on="word")[["token", "label"]])
+    pairs_all = pd.concat(pairs, ignore_index=True).drop_duplicates()
+    codes, labels = pd.factorize(pairs_all["label"], sort=True)
+    matrix = sp.csr_matrix(
+        (np.ones(len(codes), dtype=np.int8), (pairs_all["token"].to_numpy(), codes)),
+        shape=(len(texts), len(labels)),
+    )
+    return TranslationSets(matrix=matrix, labels=np.asarray(labels, dtype=object))
+
+
+def shared_meaning(
+    neighbors: np.ndarray, sets: sp.csr_matrix, keys: np.ndarray, chunk: int = 1 << 20
+) -> np.ndarray:
+    """(N, k) bool: ``neighbors[i, j]`` shares a translation with token i and is another word.
+
+    ``keys`` are the tokens' ``surface_keys``: a neighbour with the token's own key (the same word
+    in another case, with or without ``▁`` or accents) is no translation. -1 (no neighbour) is
+    False. Only pairs where both tokens have a set are tested, ``chunk`` pairs at a time, as the
+    row-wise product of the two tokens' sparse rows.
+    """
+    has = sets.getnnz(axis=1) > 0
+    valid = neighbors >= 0
+    safe = np.where(valid, neighbors, 0)
+    rows, cols = np.nonzero(valid & has[:, None] & has[safe] & (keys[safe] != keys[:, None]))
+    out = np.zeros(neighbors.shape, dtype=bool)
+    for start in range(0, len(rows), chunk):
+        r, c = rows[start:start + chunk], cols[start:start + chunk]
+        common = sets[r].multiply(sets[neighbors[r, c]]).sum(axis=1)
+        out[r, c] = np.asarray(common).ravel() > 0
+    return out
+
+
+def translations_per_token(sets: sp.csr_matrix, keys: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """(N,) int64: how many other tokens share meaning with each token (as ``shared_meaning`` counts).
+
+    The boolean product ``sets @ setsᵀ`` by blocks of ``chunk`` rows, the token itself and its
+    surface variants (same ``keys``) left out.
+    """
+    sets = sets.astype(np.int32)
+    counts = np.zeros(sets.shape[0], dtype=np.int64)
+    transposed = sets.T.tocsc()
+    for start in range(0, sets.shape[0], chunk):
+        block = (sets[start:start + chunk] @ transposed).tocoo()
+        row = block.row + start
+        other = keys[row] != keys[block.col]  # also drops the token itself
+        counts += np.bincount(row[other], minlength=len(counts))
+    return counts
+
+
+def meaning_artifacts(
+    neighbors: np.ndarray, tokens: pd.DataFrame, k: int, dictionaries: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """The three meaning artifacts of one model (schema.MEANING, MEANING_TOKENS, TRANSLATION_RETRIEVAL).
+
+    ``neighbors`` is the (N, k_stored) int32 neighbour table (best first, -1 = none); ``tokens`` the
+    token table with ``id, text, category, is_special, is_zero, concept``. Only eligible tokens
+    (``tokens.eligible_mask``) have translation sets.
+
+    * MEANING: per category, over eligible tokens with a non-empty set, the mean number of their k
+      nearest neighbours sharing meaning, with 1.96 x SEM; and ``chance_mean``, the same mean for
+      k neighbours drawn at random from the other eligible tokens (METHODS §10). Exact: a token
+      that shares meaning with m of the n - 1 others expects k·m / (n - 1) of k random ones.
+    * MEANING_TOKENS: that number per such token.
+    * TRANSLATION_RETRIEVAL: per category, over tokens that have a translation in another
+      category (another token sharing meaning, of a different category), the share whose top-1 /
+      top-10 neighbours (all stored ones when fewer) include such a translation.
+    """
+    if not 1 <= k <= neighbors.shape[1]:
+        raise ValueError(f"k must lie in 1..{neighbors.shape[1]} (the neighbours stored), got {k}")
+    if len(neighbors) != len(tokens):
+        raise ValueError(f"neighbors has {len(neighbors)} rows for {len(tokens)} tokens")
+    eligible = eligible_mask(tokens)
+    sets = translation_sets(tokens["text"].tolist(), tokens["concept"], dictionaries).matrix
+    sets = (sp.diags(eligible.astype(np.int8), dtype=np.int8) @ sets).tocsr()
+    sets.eliminate_zeros()
+    has = sets.getnnz(axis=1) > 0
+    keys = surface_keys(tokens["text"].tolist())
+    category_codes, categories = pd.factorize(tokens["category"].astype(object))
+
+    depth = min(max(k, max(RETRIEVAL_AT)), neighbors.shape[1])
+    shared = shared_meaning(neighbors[:, :depth], sets, keys)
+    n_shared = shared[:, :k].sum(axis=1)
+    others = max(int(eligible.sum()) - 1, 1)
+    chance = min(k, others) * translations_per_token(sets, keys) / others
+
+    per_token = pd.DataFrame(
+        {"id": tokens["id"].to_numpy(np.int32)[has], "k": np.int32(k), "n_shared": n_shared[has].astype(np.int32)}
+    )
+    grouped = pd.DataFrame(
+        {"n_shared": n_shared[has].astype(np.float64), "chance": chance[has]}
+    ).groupby(categories[category_codes[has]])
+    by_category = pd.DataFrame(
+        {"n_tokens": grouped.size(), "mean": grouped["n_shared"].mean(),
+         "ci95": ci95(grouped["n_shared"].std(ddof=1), grouped.size()), "chance_mean": grouped["chance"].mean()}
+    ).rename_axis("category").reset_index()
+    by_category.insert(0, "k", np.int32(k))
+    by_category = schema.TABLES[schema.MEANING].cast(by_category)  # typed also when empty
+
+    # Translations in another category: concept-by-category counts, then per token.
+    one_hot = sp.csr_matrix(
+        (np.ones(len(tokens), dtype=np.int32), (np.arange(len(tokens)), category_codes)),
+        shape=(len(tokens), len(categories)),
+    )
+    per_category = np.asarray((sets @ (sets.T.astype(np.int32) @ one_hot)).todense())
+    own = per_category[np.arange(len(tokens)), category_codes]
+    has_other = has & (per_category.sum(axis=1) - own > 0)
+    safe = np.where(neighbors[:, :depth] >= 0, neighbors[:, :depth], 0)
+    hit = shared & (category_codes[safe] != category_codes[:, None])
+    hits = pd.DataFrame(
+        {f"p_at_{n}": hit[has_other, : min(n, depth)].any(axis=1) for n in RETRIEVAL_AT}
+    ).groupby(categories[category_codes[has_other]])
+    retrieval = hits.mean().assign(n_tokens=hits.size()).rename_axis("category").reset_index()
+    retrieval = retrieval[["category", "n_tokens"] + [f"p_at_{n}" for n in RETRIEVAL_AT]]
+    retrieval["category"] = retrieval["category"].astype("str")  # also when empty (the contract's dtype)
+    return {schema.MEANING: by_category, schema.MEANING_TOKENS: per_token, schema.TRANSLATION_RETRIEVAL: retrieval}
+
+
+def _dictionaries_fingerprint(frame: pd.DataFrame | None) -> str | None:
+    """What the meaning step's result depends on in the dictionaries given to the build (None: none)."""
+    if frame is None:
+        return None
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
+
+
+STEP = Step(
+    "meaning", needs=("tokens", "neighbors"), params=("meaning_k",),
+    writes=(schema.MEANING, schema.MEANING_TOKENS, schema.TRANSLATION_RETRIEVAL),
+    inputs=lambda ctx: [_dictionaries_fingerprint(ctx.extra.get("dictionaries"))],
+    compute=lambda ctx: meaning_artifacts(ctx.array(schema.NEIGHBORS), ctx.table(schema.TOKENS), ctx.config.meaning_k,
+                                          ctx.extra.get("dictionaries")),
+)
