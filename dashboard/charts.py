@@ -76,7 +76,8 @@ def fit_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
 def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = None, x: str = "category",
                  group: str = "model", y_title: str | None = None, y_domain: tuple[float, float] | None = None,
                  title: str = "", reference: str | None = None, color: str | None = None,
-                 shade: str | None = None, palette: Mapping[str, str] | None = None) -> alt.LayerChart:
+                 shade: str | None = None, palette: Mapping[str, str] | None = None, n: str | None = None,
+                 min_n: int = 0) -> alt.LayerChart:
     """Bars of ``y`` per ``x`` (categories), one bar per ``group`` (model) side by side, with error bars.
 
     ``err`` is a column of half-widths (a standard deviation or a 95% interval: the bar spans
@@ -86,11 +87,14 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
     it would vanish, so it is marked at the axis' foot with a ▼ and its value. ``color`` colours the
     bars by another column than ``group`` (the model, when a group is "model · vocabulary") and
     ``shade`` draws a column as opacity (two levels at most: full vocabulary, shared tokens).
-    ``palette``: the models' colours (:func:`model_colors`), for bars coloured by model.
+    ``palette``: the models' colours (:func:`model_colors`), for bars coloured by model. ``n``: a column
+    of the tokens each bar rests on, in its tooltip; a bar on fewer than ``min_n`` is drawn grey
+    (:data:`FEW_COLOR`). A ``shade`` level past the first is drawn pale with its colour as outline,
+    its legend swatches likewise, so that the levels differ by more than opacity.
     """
     order = category_sort(df[x]) if x == "category" else sorted(df[x].unique())
     scale = alt.Scale(domain=list(y_domain), clamp=True, zero=False) if y_domain else alt.Scale(zero=True)
-    position = {"x": alt.X(f"{x}:N", sort=order, title=title_of(x), axis=alt.Axis(labelLimit=260)),
+    position = {"x": alt.X(f"{x}:N", sort=order, title=title_of(x), axis=alt.Axis(labelLimit=0)),
                 "xOffset": alt.XOffset(f"{group}:N")}
     tooltip = [alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip(f"{y}:Q", format=".4f")]
     if isinstance(err, str):
@@ -99,15 +103,21 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
         tooltip += [alt.Tooltip(f"{e}:Q", format=".4f") for e in err]
     if reference:
         tooltip.append(alt.Tooltip(f"{reference}:Q", format=".4g"))
-    encoding = {"y": alt.Y(f"{y}:Q", scale=scale, title=y_title or y),
-                "color": alt.Color(f"{color or group}:N", title=color or group,
-                                   scale=model_scale(palette, df[color or group].unique()),
-                                   legend=alt.Legend(orient="bottom", columns=2)), "tooltip": tooltip}
+    if n:
+        tooltip.append(alt.Tooltip(f"{n}:Q", format=",d", title="tokens"))
+    hued = color or group
+    hue = alt.Color(f"{hued}:N", title=hued, scale=model_scale(palette, df[hued].unique()),
+                    legend=alt.Legend(orient="bottom", columns=2, labelLimit=0))
+    encoding = {"y": alt.Y(f"{y}:Q", scale=scale, title=y_title or y), "tooltip": tooltip,
+                "color": alt.condition(f"datum['{n}'] < {min_n}", alt.value(FEW_COLOR), hue) if n and min_n else hue,
+                "stroke": alt.Stroke(f"{hued}:N", scale=model_scale(palette, df[hued].unique()), legend=None)}
     if shade:
         levels = sorted(df[shade].dropna().unique())
-        encoding["opacity"] = alt.Opacity(f"{shade}:N", scale=alt.Scale(domain=levels, range=[1.0, 0.45][:len(levels)]),
-                                          title=shade)
-    layers = [alt.Chart(df).mark_bar().encode(**position, **encoding)]
+        encoding["fillOpacity"] = alt.FillOpacity(
+            f"{shade}:N", scale=alt.Scale(domain=levels, range=[1.0, 0.25][:len(levels)]), title=shade,
+            legend=alt.Legend(symbolType="square", symbolFillColor="#666666", symbolStrokeColor="#222222",
+                              symbolStrokeWidth=1.5, labelLimit=0))
+    layers = [alt.Chart(df).mark_bar(strokeWidth=1.5).encode(**position, **encoding)]
     if err:
         lo, hi = (df[y] - df[err], df[y] + df[err]) if isinstance(err, str) else (df[err[0]], df[err[1]])
         data = df.assign(_lo=lo, _hi=hi)
@@ -117,9 +127,9 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
             data = data.assign(_lo=data["_lo"].clip(lower=0))
         layers.append(alt.Chart(data).mark_rule(color="black").encode(
             **position, y=alt.Y("_lo:Q", scale=scale), y2="_hi:Q"))
-    if reference:
-        layers.append(alt.Chart(df).mark_tick(color="black", thickness=2, opacity=0.9).encode(
-            **position, y=alt.Y(f"{reference}:Q", scale=scale), tooltip=tooltip))
+    if reference:  # a bar 2 px tall: a tick mark is centred on the bar's left edge by the browser's Vega-Lite
+        layers.append(alt.Chart(df).mark_bar(color="black", opacity=0.9, yOffset=-1, y2Offset=1).encode(
+            **position, y=alt.Y(f"{reference}:Q", scale=scale), y2=f"{reference}:Q", tooltip=tooltip))
     if y_domain:
         below = df[pd.to_numeric(df[y], errors="coerce") < y_domain[0]].assign(_foot=y_domain[0])
         if len(below):
@@ -128,6 +138,10 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
                        foot.mark_text(angle=270, align="left", dy=0, dx=0, yOffset=-18, fontSize=10,
                                       color="#c92a2a").encode(text=alt.Text(f"{y}:Q", format=".2f"))]
     return fit_width(alt.layer(*layers, title=title).properties(height=360))
+
+
+#: The colour of a bar resting on too few tokens to be read (the page says how few).
+FEW_COLOR = "#d0d0d0"
 
 
 #: Narrowest heatmap cell (px) that still shows its number.

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,16 +30,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import remote
-from precompute.contract import bundle, conventions, schema
-from precompute.contract.categories import display_category
+from precompute.contract import conventions, schema
+from precompute.contract.categories import UNKNOWN, display_category
 
 #: Token-table columns the pages need (the full table also holds flags only the build uses).
 from precompute.contract.naming import default_root
 from precompute.contract.store import ArtifactDir, ArtifactError
 
 #: Token-table columns the pages need (the full table also holds flags only the build uses).
-TOKEN_VIEW_COLUMNS = ["id", "text", "is_special", "is_zero", "category", "category_paper", "language",
-                      "frequency_decile", "norm", "gloss", "concept"]
+TOKEN_VIEW_COLUMNS = ["id", "text", "is_special", "is_zero", "category", conventions.category_column(conventions.PAPER),
+                      "language", "frequency_decile", "norm", "gloss", "concept"]
 
 
 def configured_root(argv: list[str] | None = None) -> str:
@@ -49,36 +52,42 @@ def configured_root(argv: list[str] | None = None) -> str:
 
 
 #: Bundles synced by this server process, by URL: a bundle is fetched once, whichever session comes first.
-_SYNCED: dict[str, remote.SyncReport] = {}
+_SYNCED: dict[str, remote.Background] = {}
 _SYNC_LOCK = threading.Lock()
+#: Seconds without a byte after which a page stops waiting for the sync and shows what the cache holds.
+PATIENCE_SECONDS = 5.0
 
 
 def artifact_root(argv: list[str] | None = None) -> Path:
     """The local directory the dashboard reads: the configured one, or the cache of a bundle URL.
 
-    A URL is synced once per server process, with a progress bar on the page of whoever comes first;
-    what could not be fetched is said on every page. When no index can be had at all, the page says
-    what failed and how to fix it, and stops.
+    A URL is synced once per server process, in the background (:class:`remote.Background`): a page shows
+    its progress while bytes arrive, and once the host stalls, what the cache already holds. What could not
+    be fetched is said on every page. When no index can be had at all, the page says what failed and how to
+    fix it, and stops.
     """
     value = configured_root(argv)
     if not remote.is_url(value):
         return Path(value)
-    with _SYNC_LOCK:
+    with _SYNC_LOCK:  # only to start one sync: no session waits on another's page
         if value not in _SYNCED:
-            bar = st.progress(0.0, text="Fetching the published artifacts …")
-
-            def show(done: int, total: int, path: str) -> None:
-                bar.progress(done / max(total, 1), text=f"Fetching the published artifacts: {path} "
-                                                         f"({done / 2**20:,.0f} of {total / 2**20:,.0f} MiB)")
-
-            try:
-                _SYNCED[value] = remote.sync(value, progress=show)
-            except bundle.BundleError as e:
-                bar.empty()
-                st.error(f"The artifacts cannot be loaded: {e}", icon=":material/cloud_off:")
-                st.stop()
-            bar.empty()
-    report = _SYNCED[value]
+            _SYNCED[value] = remote.Background(value)
+    job = _SYNCED[value]
+    if not job.finished.is_set():
+        bar = st.progress(0.0, text="Fetching the published artifacts …")
+        while not job.finished.wait(0.2) and not job.stalled(PATIENCE_SECONDS):
+            bar.progress(job.done / max(job.total, 1), text=f"Fetching the published artifacts: {job.what} "
+                                                           f"({job.done / 2**20:,.0f} of {job.total / 2**20:,.0f} MiB)")
+        bar.empty()
+    if job.error:
+        st.error(f"The artifacts cannot be loaded: {job.error}", icon=":material/cloud_off:")
+        st.stop()
+    report = job.report
+    if report is None:
+        st.info(f"The host of the published artifacts is slow to send them ({job.done / 2**20:,.0f} of "
+                f"{job.total / 2**20:,.0f} MiB so far): the pages show what has arrived; reload later for the rest.",
+                icon=":material/cloud_sync:")
+        return job.root
     if report.offline:
         st.info(report.offline, icon=":material/cloud_off:")
     if report.failed:
@@ -86,6 +95,42 @@ def artifact_root(argv: list[str] | None = None) -> Path:
                          "them say so", icon=":material/warning:"):
             st.markdown("\n".join(f"- `{path}`: {why}" for path, why in sorted(report.failed.items())))
     return report.root
+
+
+def _hosted(info: ArtifactInfo) -> remote.Background | None:
+    """The sync whose cache ``info`` lies in, or None for a local artifact root."""
+    return next((job for job in _SYNCED.values() if info.path.is_relative_to(job.root)), None)
+
+
+def _for_hosted_readers(info: ArtifactInfo, name: str, error: ArtifactError) -> ArtifactError:
+    """``error`` as a reader of a hosted dashboard can use it: no server path, no command they cannot run;
+    who can fix it (the dashboard's host) and how. Unchanged for a local root."""
+    job = _hosted(info)
+    if job is None:
+        return error
+    relative = f"{info.path.relative_to(job.root).as_posix()}/{name}"
+    why = (job.report.failed.get(relative) if job.report else None)
+    if not (info.path / name).exists():
+        if job.report is None:
+            return ArtifactError(f"{relative} has not arrived yet from the published bundle; reload the page in "
+                                 "a while.")
+        return ArtifactError(f"{relative} could not be fetched from the published bundle ({why or 'missing'}). "
+                             "Only the dashboard's host can fix this: check that the bundle host serves the file "
+                             "(publish the bundle again if it lacks it), then restart the dashboard. The other "
+                             "figures are unaffected.")
+    detail = re.split(r"\. (?:Rebuild|Build it):", str(error))[0].replace(str(info.path), info.slug)
+    return ArtifactError(f"{relative} in the published bundle is unusable ({detail}). Only the dashboard's host "
+                         "can fix this: publish the bundle again from a build that `verify` passes, then restart "
+                         "the dashboard. The other figures are unaffected.")
+
+
+@contextmanager
+def _said_to_readers(info: ArtifactInfo, name: str) -> Iterator[None]:
+    """Re-raise an ArtifactError loading ``name`` as :func:`_for_hosted_readers` words it."""
+    try:
+        yield
+    except ArtifactError as e:
+        raise _for_hosted_readers(info, name, e) from None
 
 
 @dataclass(frozen=True)
@@ -257,13 +302,14 @@ def table(info: ArtifactInfo, name: str, columns: list[str] | None = None,
     if columns and convention:
         columns = [*columns, schema.CONVENTION[0]]
     cols = tuple(c for c in columns if present is None or c in present) if columns else None
-    return _table(info, str(info.path), name, _sha(info, name), cols, convention).copy(deep=False)
+    with _said_to_readers(info, name):
+        return _table(info, str(info.path), name, _sha(info, name), cols, convention).copy(deep=False)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _tokens(_info: ModelInfo, path: str, sha: str, convention: str | None) -> pd.DataFrame:
     df = table(_info, schema.TOKENS, TOKEN_VIEW_COLUMNS)
-    chosen = "category" + conventions.column_suffix(convention) if convention else "category"
+    chosen = conventions.category_column(convention) if convention else "category"
     if chosen in df:  # a build from before the paper's categories has only the refined ones
         df = df.assign(category=df[chosen])
     return df.assign(shown_category=_shown_categories(df))
@@ -279,11 +325,12 @@ def tokens(info: ModelInfo, convention: str | None = None) -> pd.DataFrame | Non
     """
     if not info.has(schema.TOKENS):
         return None
-    return _tokens(info, str(info.path), _sha(info, schema.TOKENS), convention).copy(deep=False)
+    with _said_to_readers(info, schema.TOKENS):
+        return _tokens(info, str(info.path), _sha(info, schema.TOKENS), convention).copy(deep=False)
 
 
 def _shown_categories(df: pd.DataFrame) -> pd.Series:
-    cats = df["category"].astype("string").fillna("Unknown")
+    cats = df["category"].astype("string").fillna(UNKNOWN)
     return cats.map({c: display_category(c) for c in pd.unique(cats)}).astype("string")
 
 
@@ -296,23 +343,21 @@ def array(info: ModelInfo, name: str) -> np.ndarray | None:
     """A memory-mapped ``.npy`` artifact (neighbours, similarities), or None when absent."""
     if not info.has(name):
         return None
-    return _array(info, str(info.path), name, _sha(info, name))
+    with _said_to_readers(info, name):
+        return _array(info, str(info.path), name, _sha(info, name))
 
 
 @st.cache_resource(show_spinner="Opening the Annoy index…", max_entries=16)
 def _annoy(_info: ModelInfo, path: str, sha: str) -> Any:
-    from precompute.contract.indices import open_annoy
-
-    _dir(_info).verify(schema.ANNOY)
-    return open_annoy(Path(path) / schema.ANNOY, int(_info.model.get("dim") or _info.manifest["files"][schema.ANNOY]
-                                                     .get("dim")))
+    return _dir(_info).load_annoy()
 
 
 def annoy(info: ModelInfo) -> Any | None:
     """The model's Annoy index (for vector expressions), or None when this build has none."""
     if not info.has(schema.ANNOY):
         return None
-    return _annoy(info, str(info.path), _sha(info, schema.ANNOY))
+    with _said_to_readers(info, schema.ANNOY):
+        return _annoy(info, str(info.path), _sha(info, schema.ANNOY))
 
 
 def annoy_search_k(info: ModelInfo) -> int:
@@ -322,14 +367,7 @@ def annoy_search_k(info: ModelInfo) -> int:
 
 @st.cache_resource(show_spinner="Loading the tokenizer…", max_entries=16)
 def _tokenizer(_info: ModelInfo, path: str, sha: str) -> Any:
-    from precompute.contract.tokenizer import read_tokenizer
-
-    store = _dir(_info)
-    try:
-        return read_tokenizer(store.verify(schema.TOKENIZER).read_bytes())
-    except ValueError as e:
-        raise ArtifactError(f"{Path(path) / schema.TOKENIZER} cannot be read: {e}. Rebuild: {store.rebuild_hint}") \
-            from None
+    return _dir(_info).load_tokenizer()
 
 
 def tokenizer(info: ModelInfo) -> Any | None:
@@ -337,7 +375,8 @@ def tokenizer(info: ModelInfo) -> Any | None:
     or None when this build predates the tokenizer step. Loaded once, shared by every session."""
     if not info.has(schema.TOKENIZER):
         return None
-    return _tokenizer(info, str(info.path), _sha(info, schema.TOKENIZER))
+    with _said_to_readers(info, schema.TOKENIZER):
+        return _tokenizer(info, str(info.path), _sha(info, schema.TOKENIZER))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

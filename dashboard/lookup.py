@@ -385,6 +385,28 @@ def expression_vector(terms: list[Term], resolver: Callable[[Atom], Found | None
     return Resolved(total.astype(np.float32), tuple(found), ids, tuple(missing))
 
 
+def piece_warning(found: Found, index: Mapping[str, int], model: str) -> str | None:
+    """What a reader must know about a word term that ``model`` reads as several pieces, else None.
+
+    A word of letter pieces only (``qqqzzzx`` → ``▁q·q·q·z·z·z·x``) is no word of the vocabulary: its vector
+    is the mean of letters. A word of several longer pieces (``paris`` → ``▁par·is``) is another vector than
+    the word's own token, which the vocabulary may hold in another case (``▁Paris``): that form is offered.
+
+    >>> piece_warning(Found(Atom("paris"), (1, 2), ("▁par", "is"), "word, 2 pieces"), {"▁Paris": 9}, "m")
+    'm reads `paris` as 2 pieces (▁par · is), not as one token; as one piece it has `▁Paris`: type that term instead.'
+    """
+    if found.atom.kind != WORD or len(found.rows) < 2:
+        return None
+    pieces = " · ".join(found.texts)
+    if all(len(t.replace(BOUNDARY, "")) <= 1 for t in found.texts):
+        return (f"{model} has `{found.atom.text}` only as single letters ({pieces}): it is no word of this "
+                "vocabulary, and the term stands for the mean of those letters.")
+    one = find_token(index, found.atom.text, word_first=True)
+    offer = (f"; as one piece it has `{one[1]}`: type that term instead" if one and one[1].startswith(BOUNDARY)
+             else "; it has no one-piece form of it")
+    return f"{model} reads `{found.atom.text}` as {len(found.rows)} pieces ({pieces}), not as one token{offer}."
+
+
 def resolution_rows(terms: list[Term], resolved: Resolved, model: str) -> list[dict[str, object]]:
     """One row per atom of ``terms`` in one model: the term as typed, its sign, how it was read, the
     piece(s) and id(s) it became ("not found" when none): the table that shows how an expression read."""

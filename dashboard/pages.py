@@ -9,8 +9,10 @@ Every file in ``dashboard/app_pages/`` starts with a module-level literal::
 page is a Streamlit script: importing it would draw it), so adding a page is adding one file. The
 router (``app.py``) builds ``st.navigation`` from it, the Overview lists the pages with their
 ``summary``, share links and cross-page links find a page's URL path by its name (the file's stem),
-and the tests loop over it. ``needs`` names the artifacts the page shows, as attribute names of
-:mod:`precompute.contract.schema` (the one home of the file names), e.g. ``"MAP"`` for ``map.parquet``.
+and the tests loop over it. ``needs`` names every artifact the page reads (a test runs each page and
+fails on a read it did not declare): a built-in artifact by its name in :mod:`precompute.contract.schema`
+(``"MAP"`` for ``map.parquet``), or any artifact by its file name (``"toy.parquet"``), so that a table an
+analysis module declares for itself needs no other file changed.
 
 ``url_path`` ``""`` marks the default page (served at the app's root). A page with
 ``"fallback": True`` (``build.py``) is shown alone, instead of all others, while the artifact
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,10 +94,23 @@ def read_declaration(file: Path) -> dict:
             raise ValueError(f"{file}: PAGE needs {key!r} ({kind.__name__}), got {page.get(key)!r}")
     for key in set(page) - set(_REQUIRED) - set(_OPTIONAL):
         raise ValueError(f"{file}: PAGE has an unknown key {key!r}")
-    unknown = [n for n in page.get("needs", ()) if not isinstance(getattr(schema, n, None), str)]
+    unknown = [n for n in page.get("needs", ()) if artifact_name(n) is None]
     if unknown:
-        raise ValueError(f"{file}: PAGE needs {unknown}, which precompute.contract.schema does not define")
+        raise ValueError(f"{file}: PAGE needs {unknown}, which are neither names in precompute.contract.schema "
+                         f"nor artifact file names (name.parquet, .npy, .json or .ann)")
     return page
+
+
+#: An artifact's file name as a page may name it in ``needs``.
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.(?:parquet|npy|json|ann)")
+
+
+def artifact_name(need: str) -> str | None:
+    """The artifact file a ``needs`` entry names: a schema constant's value, or the file name itself."""
+    value = getattr(schema, need, None)
+    if isinstance(value, str) and need.isupper():
+        return value
+    return need if _FILE_NAME.fullmatch(need) else None
 
 
 @functools.cache
@@ -106,7 +122,7 @@ def discover(directory: Path = APP_PAGES) -> Registry:
         specs.append(PageSpec(
             name=file.stem, file=file, title=page["title"], url_path=page["url_path"], icon=page["icon"],
             order=page["order"], summary=page["summary"],
-            needs=tuple(getattr(schema, n) for n in page.get("needs", ())), fallback=page.get("fallback", False)))
+            needs=tuple(artifact_name(n) for n in page.get("needs", ())), fallback=page.get("fallback", False)))
     fallbacks = [s for s in specs if s.fallback]
     pages = sorted((s for s in specs if not s.fallback), key=lambda s: (s.order, s.name))
     paths = [p.url_path for p in pages]

@@ -5,11 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, state, ui
-from precompute.contract import conventions
+from precompute.contract import conventions, paper
 from precompute.contract.categories import WRITING_SYSTEMS
 
-#: k shown first: the paper's headline neighbourhood size, when the build has it.
-PREFERRED_K = 50
 
 
 def k_options(models: list[data.ModelInfo]) -> list[int]:
@@ -23,7 +21,7 @@ def k_options(models: list[data.ModelInfo]) -> list[int]:
 
 
 def draw(catalog: data.Catalog) -> None:
-    """Draw the sidebar; its widgets leave the choices in st.session_state (read by ui.view())."""
+    """Draw the sidebar (k starts at the paper's headline neighbourhood size when the build has it); its widgets leave the choices in st.session_state (read by ui.view())."""
     for name, message in catalog.broken:
         st.warning(f"Artifacts of **{name}** cannot be read and are left out: {message}")
     slugs = list(catalog.models)
@@ -41,7 +39,7 @@ def draw(catalog: data.Catalog) -> None:
         right.button("All", on_click=state.set_value, args=(state.CATEGORIES, list(ui.CATEGORY_OPTIONS)),
                      key="preset_all_categories", width="stretch")
         ks = k_options([catalog.models[s] for s in chosen])
-        st.select_slider("k (neighbourhood size)", ks, value=PREFERRED_K if PREFERRED_K in ks else ks[len(ks) // 2],
+        st.select_slider("k (neighbourhood size)", ks, value=paper.K if paper.K in ks else ks[len(ks) // 2],
                          **state.bind(state.K, ks, "k"),
                          help="How many nearest neighbours the statistics and lists use.")
         st.segmented_control(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from urllib.parse import urlencode
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard import charts, data, definitions, pages, state
 from dashboard.components import copybox
@@ -161,12 +163,11 @@ T = TypeVar("T")
 MODELS_PER_ROW = 2
 
 
-def in_columns(items: Sequence[T]) -> Iterator[tuple[Any, T]]:
-    """Each item with a column of its own, :data:`MODELS_PER_ROW` columns to a row."""
+def in_columns(items: Sequence[T], per_row: int = MODELS_PER_ROW) -> Iterator[tuple[Any, T]]:
+    """Each item with a column of its own, ``per_row`` columns to a row."""
     items = list(items)
-    for start in range(0, len(items), MODELS_PER_ROW):
-        yield from zip(st.columns(min(len(items), MODELS_PER_ROW)), items[start:start + MODELS_PER_ROW],
-                       strict=False)
+    for start in range(0, len(items), per_row):
+        yield from zip(st.columns(min(len(items), per_row)), items[start:start + per_row], strict=False)
 
 
 def model_columns(models: Sequence[data.ModelInfo]) -> Iterator[data.ModelInfo]:
@@ -232,8 +233,27 @@ def rendered(c: alt.TopLevelMixin, fmt: str) -> bytes:
     return vl_convert.vegalite_to_png(spec, scale=2)
 
 
-def figure(label: str, value: str, note: str | None = None, help: str | None = None, container: Any = st) -> None:
+#: A figure resting on fewer tokens than this is greyed and said to be too few to read: a mean of 3 tokens'
+#: neighbourhoods (a THAI-only filter) is no finding. One threshold for cards and bars; pages state it.
+MIN_TOKENS = 30
+
+
+def too_few(n: int | float | None) -> bool:
+    """Whether a figure resting on ``n`` tokens is below :data:`MIN_TOKENS` (None: it rests on none)."""
+    return n is None or pd.isna(n) or n < MIN_TOKENS
+
+
+def few_tokens_note() -> str:
+    """The sentence under a chart that greys its bars on too few tokens."""
+    return f"Grey: a bar resting on fewer than {MIN_TOKENS} tokens, too few to read (its tooltip gives the count)."
+
+
+def figure(label: str, value: str, note: str | None = None, help: str | None = None, container: Any = st,
+           n: int | None = None) -> None:
     """A headline number, its label above and a note under it (std, sample size, chance) in grey.
+
+    ``n``: the tokens the number rests on, said in the note; under :data:`MIN_TOKENS` the number is
+    drawn grey with a warning instead of as a headline.
 
     ``st.metric`` cuts its label and its delta to one line with an ellipsis (at 800 px a column read
     "std 1.29 over 1,494 tokens · chan…"), so the metric draws only the number (its label kept for
@@ -241,7 +261,11 @@ def figure(label: str, value: str, note: str | None = None, help: str | None = N
     """
     box = container.container(gap=None)
     box.text(label, help=help)
-    box.metric(label, value, label_visibility="collapsed")
+    if n is not None and too_few(n):
+        box.markdown(f"#### :gray[{value}]", help=f"{n:,} tokens: fewer than {MIN_TOKENS}, too few to read.")
+        note = f"only {n:,} tokens (under {MIN_TOKENS}): too few to read" + (f" · {note}" if note else "")
+    else:
+        box.metric(label, value, label_visibility="collapsed")
     if note:
         box.caption(note)
 
@@ -270,24 +294,74 @@ def provenance(models: Sequence[data.ArtifactInfo], extra: dict[str, Any] | None
             **(extra or {})}
 
 
+class FailedDownloads:
+    """Downloads that failed to be written, by session, so that the box that offered them says so.
+
+    A "Reproduce this figure" file is written when its button is clicked, outside the script run: an
+    exception there reaches no page (Streamlit logs it and its button flashes "Failed to generate file"
+    for five seconds). :meth:`guard` wraps the writer so that its failure is kept here, and the box shows
+    it, with what to do, on the next run (the click itself starts one).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failed: dict[tuple[str, str], dict[str, str]] = {}  # (session, box key) -> label -> why
+
+    def guard(self, session: str, key: str, label: str, write: Callable[[], bytes]) -> Callable[[], bytes]:
+        """``write``, keeping its failure under ``session`` and the box's ``key``, and raising it on."""
+        def written() -> bytes:
+            try:
+                return write()
+            except Exception as e:
+                with self._lock:
+                    self._failed.setdefault((session, key), {})[label] = f"{type(e).__name__}: {e}"
+                raise
+        return written
+
+    def take(self, session: str, key: str) -> dict[str, str]:
+        """The failures of the box ``key`` in ``session`` since it last asked, by button label."""
+        with self._lock:
+            return self._failed.pop((session, key), {})
+
+
+#: The downloads that failed, server-wide (each session sees only its own).
+FAILED_DOWNLOADS = FailedDownloads()
+
+
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""
+
+
 def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], key: str,
               extra: dict[str, Any] | None = None, statistic: str | None = None, approximate: bool = False) -> None:
     """A "Reproduce this figure" box under a chart: its data as CSV, where the data came from (JSON), the
     link to the view, the commands that rebuild its artifacts, and the statistic's definition.
 
-    Both files are written when clicked (Streamlit's deferred download), not at every run: written
-    eagerly they took a seventh of the server's time under load and were held in memory per session.
+    The files are written when clicked (Streamlit's deferred download), not at every run: written eagerly
+    they took a seventh of the server's time under load and were held in memory per session. What a file
+    needs from the run (the view, the URL: session state exists only inside a script run) is taken now; a
+    file that fails to be written is reported in the box (:class:`FailedDownloads`).
     """
-    with st.expander("Reproduce this figure", icon=":material/replay:"):
+    session = _session_id()
+    record = provenance(models, {"table": f"{name}.csv", **(extra or {})}, approximate)  # needs the script run
+
+    def button(container: Any, label: str, write: Callable[[], bytes], file_name: str, mime: str,
+               button_key: str, icon: str) -> None:
+        container.download_button(label, FAILED_DOWNLOADS.guard(session, key, label, write), file_name, mime,
+                                  key=button_key, icon=icon)
+
+    failed = FAILED_DOWNLOADS.take(session, key)
+    with st.expander("Reproduce this figure", icon=":material/replay:", expanded=bool(failed)):
+        for label, why in failed.items():
+            st.error(f"“{label}” could not be written ({why}). Try again; if it fails again, the server's log "
+                     "has the details for whoever runs this dashboard.", icon=":material/error:")
         buttons = st.container(horizontal=True)  # side by side where they fit, one under the other where not
-        buttons.download_button("Data (CSV)", lambda: df.to_csv(index=False).encode("utf-8"), f"{name}.csv", "text/csv",
-                             key=f"dl_csv_{key}", icon=":material/download:")
-        buttons.download_button(
-            "Provenance (JSON)",
-            lambda: json.dumps(provenance(models, {"table": f"{name}.csv", **(extra or {})}, approximate), indent=2,
-                               ensure_ascii=False, default=str).encode("utf-8"),
-            f"{name}.provenance.json", "application/json", key=f"dl_prov_{key}", icon=":material/info:",
-        )
+        button(buttons, "Data (CSV)", lambda: df.to_csv(index=False).encode("utf-8"), f"{name}.csv", "text/csv",
+               f"dl_csv_{key}", ":material/download:")
+        button(buttons, "Provenance (JSON)",
+               lambda: json.dumps(record, indent=2, ensure_ascii=False, default=str).encode("utf-8"),
+               f"{name}.provenance.json", "application/json", f"dl_prov_{key}", ":material/info:")
         waiting = st.session_state.get(DRAWN_KEY, [])  # this box's charts: their keys start with its own
         drawn = [(k, c) for k, c in waiting if k.startswith(key)]
         st.session_state[DRAWN_KEY] = [(k, c) for k, c in waiting if not k.startswith(key)]
@@ -296,9 +370,8 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
             if len(drawn) > 1:
                 stem, label = f"{name}-{chart_key}", c.title if isinstance(c.title, str) and c.title else chart_key
             for fmt, mime in (("svg", "image/svg+xml"), ("png", "image/png")):
-                buttons.download_button(f"{label} ({fmt.upper()})", functools.partial(rendered, c, fmt),
-                                        f"{stem}.{fmt}", mime, key=f"dl_{fmt}_{key}_{chart_key}",
-                                        icon=":material/image:")
+                button(buttons, f"{label} ({fmt.upper()})", functools.partial(rendered, c, fmt), f"{stem}.{fmt}",
+                       mime, f"dl_{fmt}_{key}_{chart_key}", ":material/image:")
         if statistic:
             st.markdown(f"**What it is.** {definitions.DEFINITIONS[statistic]}")
         st.markdown("**Rebuild its artifacts**")

@@ -11,6 +11,7 @@ full-page screenshot in tests/screenshots/ (git-ignored) for a human look.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -464,3 +465,27 @@ def test_the_share_box_copies_the_full_link(page, server):
     box.get_by_role("button", name="Copy").click()
     assert page.evaluate("() => navigator.clipboard.readText()") == shown
     assert box.get_by_role("button").inner_text() == "Copied"
+
+
+def test_every_download_kind_of_a_figure_downloads(page, server):
+    """Each button of a "Reproduce this figure" box gives its file: the CSV, the provenance (whose view is read
+    during the script run: read on click, outside it, it once failed silently), the chart as SVG and PNG."""
+    open_app(page, f"{server}/{PAGES['norms'].url_path}")
+    box = page.locator('[data-testid="stExpander"]').filter(has_text="Reproduce this figure").first
+    box.locator("summary").click()
+    got = {}
+    for label in ("Data (CSV)", "Provenance (JSON)", "Chart (SVG)", "Chart (PNG)"):
+        with page.expect_download() as info:
+            box.get_by_role("button", name=label).click()
+        got[label] = (info.value.suggested_filename, Path(info.value.path()).read_bytes())
+        settle(page)
+    assert {label: name for label, (name, _) in got.items()} == {
+        "Data (CSV)": "norms_by_category.csv", "Provenance (JSON)": "norms_by_category.provenance.json",
+        "Chart (SVG)": "norms_by_category.svg", "Chart (PNG)": "norms_by_category.png"}
+    assert {"category", "n_tokens", "median", "model"} <= set(got["Data (CSV)"][1].decode().splitlines()[0].split(","))
+    record = json.loads(got["Provenance (JSON)"][1])
+    assert record["tool"] == "hyperpolyglot" and record["view"]["page"] == PAGES["norms"].url_path
+    assert record["table"] == "norms_by_category.csv" and record["view"]["link"].startswith(server)
+    assert got["Chart (SVG)"][1].lstrip().startswith(b"<svg") and got["Chart (PNG)"][1][:4] == b"\x89PNG"
+    assert page.locator('[data-testid="stDownloadButtonError"]').count() == 0
+    assert_no_exception(page)

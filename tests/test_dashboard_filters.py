@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 
-from dashboard import charts, tables  # noqa: E402
+from dashboard import charts  # noqa: E402
 from precompute.contract import schema  # noqa: E402
 from precompute.contract.categories import display_category  # noqa: E402
 from tests.test_dashboard_pages import charts_drawn, copied, first_k, manifest, models, run_app  # noqa: E402
@@ -57,18 +57,6 @@ def test_neighbours_outside_the_filter_are_marked_and_kept(monkeypatch, artifact
     assert len(at.dataframe[0].value) == len(ids)  # the true list, not filtered
     n_out = int((tokens["category"].iloc[ids].map(display_category) != "LATIN").sum())
     assert any(f"the {n_out} neighbours outside the selected categories" in c.value for c in at.caption)
-
-
-def test_overview_compares_separability_over_the_categories_every_model_probed(monkeypatch, artifact_root):
-    at = run_app(monkeypatch, artifact_root, "overview")
-    probes = {s: pd.read_parquet(artifact_root / s / schema.SEPARABILITY) for s in models(artifact_root)}
-    probes = {s: p[p["convention"] == "paper"] for s, p in probes.items()}
-    common = tables.common_probes(probes, list(charts.CATEGORY_ORDER))
-    assert any(f"over the {len(common)} categories every model shown probed ({', '.join(common)})" in c.value
-               for c in at.caption)
-    shown = [m for m in at.metric if m.label == "Separability"]
-    for metric, slug in zip(shown, models(artifact_root), strict=True):
-        assert metric.value == f"{tables.separability_headline(probes[slug], common)[0]:.1%}"
 
 
 def test_model_cards_show_the_source_not_the_build_machines_path(monkeypatch, artifact_root):

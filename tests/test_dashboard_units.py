@@ -44,8 +44,53 @@ def test_grouped_bars_interval_error_bars_chance_ticks_and_two_vocabularies():
     data = s["datasets"][rules["data"]["name"]]
     assert [(r["_lo"], r["_hi"]) for r in data] == [(0.85, 0.93), (0.7, 0.82)]
     assert bars["encoding"]["color"]["field"] == "model" and bars["encoding"]["xOffset"]["field"] == "probe"
-    assert bars["encoding"]["opacity"]["scale"] == {"domain": ["full", "shared"], "range": [1.0, 0.45]}
-    assert ticks["mark"]["type"] == "tick" and ticks["encoding"]["y"]["field"] == "chance"
+    assert bars["encoding"]["fillOpacity"]["scale"] == {"domain": ["full", "shared"], "range": [1.0, 0.25]}
+    assert bars["encoding"]["stroke"]["field"] == "model"  # the pale level keeps its colour as outline
+    assert ticks["mark"]["type"] == "bar" and ticks["encoding"]["y"]["field"] == "chance"
+    assert ticks["encoding"]["y2"]["field"] == "chance"
+
+
+def test_reference_ticks_sit_on_their_bars():
+    """The chance/median mark spans exactly its bar: in the compiled Vega, the same x, offset and width as the
+    bar (a Vega-Lite tick was centred on the bar's left edge in the browser, half a bar to the left)."""
+    import vl_convert
+
+    df = pd.DataFrame({"category": ["LATIN", "LATIN", "CJK", "CJK"], "model": ["a", "b", "a", "b"],
+                       "mean": [7.9, 14.8, 7.2, 11.3], "std": [3.0, 4.0, 3.0, 1.0], "median": [7.4, 14.5, 6.8, 11.2]})
+    marks = vl_convert.vegalite_to_vega(spec(charts.grouped_bars(df, "mean", "std", reference="median")))["marks"]
+    bar, rule, tick = (m["encode"]["update"] for m in marks)
+    beside = {"scale": "x", "field": "category", "offset": {"scale": "xOffset", "field": "model"}}
+    assert tick["x"] == bar["x"] == beside
+    assert tick["width"] == bar["width"] and "xc" not in tick
+    assert rule["x"]["offset"]["band"] == 0.5  # the error bar: the bar's middle
+    assert tick["y"] == {"scale": "y", "field": "median", "offset": -1}  # 2 px about the median
+    assert tick["y2"] == {"scale": "y", "field": "median", "offset": 1}
+
+
+def test_bars_on_too_few_tokens_are_grey_with_their_count():
+    df = pd.DataFrame({"category": ["LATIN", "THAI"], "model": ["a", "a"], "mean": [0.9, 0.8], "n_tokens": [500, 3]})
+    bars = spec(charts.grouped_bars(df, "mean", n="n_tokens", min_n=30))["layer"][0]["encoding"]
+    assert bars["color"]["condition"] == {"test": "datum['n_tokens'] < 30", "value": charts.FEW_COLOR}
+    assert {"field": "n_tokens", "format": ",d", "title": "tokens", "type": "quantitative"} in bars["tooltip"]
+
+
+def test_a_failed_download_is_kept_for_its_box_and_session():
+    """A file written on click fails outside the script run: the failure is kept for the box that offered it,
+    in that session only, once; the writer's exception still reaches Streamlit (its button says so too)."""
+    from dashboard import ui
+
+    failed = ui.FailedDownloads()
+
+    def broken() -> bytes:
+        raise KeyError("_hp_root")
+
+    write = failed.guard("s1", "norms", "Provenance (JSON)", broken)
+    with pytest.raises(KeyError):
+        write()
+    assert failed.guard("s1", "norms", "Data (CSV)", lambda: b"a,b")() == b"a,b"
+    assert failed.take("s2", "norms") == {} and failed.take("s1", "sep") == {}
+    assert failed.take("s1", "norms") == {"Provenance (JSON)": "KeyError: '_hp_root'"}
+    assert failed.take("s1", "norms") == {}
 
 
 def test_histogram_rules_sit_between_the_bars():

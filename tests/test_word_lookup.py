@@ -274,3 +274,21 @@ def test_only_a_query_the_session_was_opened_with_is_said_to_come_from_the_link(
     long = [w.value for w in at.warning if "150 characters long" in w.value]
     assert long == ["The query is 150 characters long, more than the 100 the box takes; keeping the first 100."], \
         [w.value for w in at.warning]
+
+
+def test_a_term_of_several_pieces_is_told_with_its_one_piece_form():
+    """`paris - france + italy`: a model reading `paris` as ▁par·is says so and offers ▁Paris; `qqqzzzx`, letter
+    pieces only, is warned as no word; a word of one piece, a piece typed with ▁ and a word without a one-piece
+    form say what they are."""
+    index = {"▁Paris": 9, "▁par": 1, "is": 2, "▁q": 3, "q": 4, "z": 5, "x": 6, "▁Italy": 7}
+    paris = lookup.Found(lookup.Atom("paris"), (1, 2), ("▁par", "is"), "word, 2 pieces (their mean)")
+    assert lookup.piece_warning(paris, index, "USE") == ("USE reads `paris` as 2 pieces (▁par · is), not as one token; "
+                                                  "as one piece it has `▁Paris`: type that term instead.")
+    letters = ("▁q", "q", "q", "z", "z", "z", "x")
+    junk = lookup.Found(lookup.Atom("qqqzzzx"), (3, 4, 4, 5, 5, 5, 6), letters, "word, 7 pieces")
+    assert lookup.piece_warning(junk, index, "USE").startswith("USE has `qqqzzzx` only as single letters (▁q · q · q")
+    one = lookup.Found(lookup.Atom("italy"), (7,), ("▁Italy",), "word, 1 piece")
+    typed = lookup.Found(lookup.Atom("▁par", "piece"), (1,), ("▁par",), "piece text")
+    assert lookup.piece_warning(one, index, "USE") is None and lookup.piece_warning(typed, index, "USE") is None
+    rare = lookup.Found(lookup.Atom("paristan"), (1, 2, 8), ("▁par", "is", "tan"), "word, 3 pieces")
+    assert lookup.piece_warning(rare, index, "USE").endswith("not as one token; it has no one-piece form of it.")

@@ -1,19 +1,34 @@
-"""Shown instead of every page while the artifact directory holds no model: how to build one."""
+"""Shown instead of every page while the artifact directory holds no model: how to build one, or, on a
+dashboard serving a published bundle, who can fix it (its reader has nothing to build)."""
 
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, remote, ui
 
 PAGE = {"title": "Build artifacts", "url_path": "", "icon": ":material/build:", "order": 0, "fallback": True,
         "summary": "how to build the artifacts the dashboard shows"}
 
 root = st.session_state[ui.ROOT_KEY]
+source = data.configured_root()
 catalog = data.catalog(root)
 
 st.title("Hyperpolyglot")
-st.warning(f"No model artifacts found in `{root}`.")
+if remote.is_url(source):
+    st.warning(f"The published artifacts at `{source}` hold no model this dashboard can show.")
+else:
+    st.warning(f"No model artifacts found in `{root}`.")
 for name, message in catalog.broken:
     st.error(f"**{name}** cannot be read: {message}")
+if remote.is_url(source):
+    st.markdown(
+        "This dashboard shows a bundle published by whoever hosts it; there is nothing to build or install on "
+        "your side. **The host can fix it**: publish the bundle again (`python -m precompute publish --all --out "
+        "DIR`, then upload DIR to the address above) or point the dashboard at a bundle that holds models. "
+        "Please tell them what this page says."
+    )
+    st.markdown("To see the figures meanwhile, run your own copy from the project's repository (its README: "
+                "one command builds the default models and starts the dashboard on your machine).")
+    st.stop()
 st.markdown(
     """
 The dashboard shows precomputed artifacts; it never loads a model itself. Build them first:

@@ -11,7 +11,7 @@ from precompute.contract.conventions import PAPER as paper_conventions
 
 PAGE = {"title": "Diversity", "url_path": "diversity", "icon": ":material/bar_chart:", "order": 50,
         "summary": "how many writing systems a token's neighbours span, by category and by frequency",
-        "needs": ("DIVERSITY", "TOKENS", "DIVERSITY_BREAKDOWN", "DIVERSITY_BY_CATEGORY")}
+        "needs": ("DIVERSITY", "TOKENS", "DIVERSITY_BREAKDOWN", "DIVERSITY_BY_CATEGORY", "DIVERSITY_CHANCE")}
 
 
 def frequency_source(models: list[data.ModelInfo]) -> str:

@@ -10,7 +10,8 @@ from precompute.contract import conventions, schema
 from precompute.contract.categories import PLOTTED, token_categories
 
 PAGE = {"title": "Geometry", "url_path": "geometry", "icon": ":material/grid_on:", "order": 70,
-        "summary": "how similar two models' neighbourhoods are (Jaccard, overlap, CKA, Procrustes), against chance"}
+        "summary": "how similar two models' neighbourhoods are (Jaccard, overlap, CKA, Procrustes), against chance",
+        "needs": ("GEOMETRY", "GEOMETRY_TOKENS")}
 
 METRICS = {"jaccard_mean": "Jaccard of the top-k neighbour sets", "overlap_mean": "overlap |A∩B| / k",
            "cka": "linear CKA", "procrustes_residual": "Procrustes residual (lower = more alike)"}

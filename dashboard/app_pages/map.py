@@ -10,8 +10,8 @@ import streamlit as st
 
 from dashboard import charts, data, lookup, mapdata, state, tables, ui
 from dashboard.components import webmap
-from precompute.contract import schema
-from precompute.contract.categories import display_category
+from precompute.contract import conventions, schema
+from precompute.contract.categories import UNKNOWN, display_category
 
 PAGE = {"title": "Map", "url_path": "map", "icon": ":material/scatter_plot:", "order": 20,
         "summary": "every token of each model in 2-D (UMAP or PCA) with WebGL, coloured by writing system; "
@@ -22,14 +22,15 @@ PAGE = {"title": "Map", "url_path": "map", "icon": ":material/scatter_plot:", "o
 MODES = {"models": "models", "figure1": "Figure 1"}
 LAYOUTS = {"umap": "UMAP", "pca": "PCA"}
 COLOURS = {"category": "token category", "diversity": "categories among the k nearest neighbours",
-           "norm": "embedding norm", "frequency": "frequency decile (0 = rarest)"}
+           "norm": "embedding norm", "frequency": f"frequency decile ({schema.DECILE_MEANING})"}
 #: How many of the tokens whose neighbourhoods differ most (lowest Jaccard@k) Figure 1 mode marks.
 DIFFERING_TOKENS = 200
 
 
 def category_column(tokens: pd.DataFrame, convention: str) -> str:
     """The token-table column to colour by under the sidebar's convention (the paper's when it is there)."""
-    return "category_paper" if convention == "paper" and "category_paper" in tokens else "category"
+    column = conventions.category_column(convention)
+    return column if column in tokens else "category"
 
 
 @st.cache_resource(show_spinner="Preparing the map…", max_entries=24)
@@ -41,7 +42,7 @@ def model_points(_tokens: pd.DataFrame, _diversity: pd.DataFrame | None, _coords
     """
     column = category_column(_tokens, convention)
     tok = _tokens[~_tokens["is_special"].to_numpy(bool)]
-    tok = tok.assign(category=tok[column].astype("string").fillna("Unknown").map(display_category))
+    tok = tok.assign(category=tok[column].astype("string").fillna(UNKNOWN).map(display_category))
     tok = tok[tok["category"].isin(categories)]
     keep = ["id", "text", "category", "language", "gloss", "norm", "frequency_decile"]
     tok = tok[[c for c in keep if c in tok]]

@@ -37,7 +37,9 @@ if ui.require_models(v):
             ui.nothing_to_draw(v, "tokens with a translation")
         else:
             ui.chart(charts.grouped_bars(drawn, "mean", "ci95", y_title="neighbours sharing a concept",
-                                         reference="chance_mean", palette=ui.model_colors(v)), key="meaning_bars")
+                                         reference="chance_mean", palette=ui.model_colors(v), n="n_tokens",
+                                         min_n=ui.MIN_TOKENS), key="meaning_bars")
+            st.caption(ui.few_tokens_note())
         ui.not_drawn(left_out)
         ui.downloads(df, "meaning", v.models, "meaning", statistic="meaning")
     if retrieval:
@@ -47,14 +49,19 @@ if ui.require_models(v):
         df = pd.concat(retrieval, ignore_index=True)
         long = df.melt(id_vars=["model", "category", "n_tokens"], value_vars=["p_at_1", "p_at_10"],
                        var_name="metric", value_name="precision")
-        long["model · metric"] = long["model"] + " · " + long["metric"].str.replace("p_at_", "P@")
+        long["metric"] = long["metric"].str.replace("p_at_", "P@")
+        long["model · metric"] = long["model"] + " · " + long["metric"]
         drawn, left_out = tables.plotted(long)
         if drawn.empty:
             ui.nothing_to_draw(v, "translation retrieval")
         else:
             ui.chart(charts.grouped_bars(drawn, "precision", group="model · metric", color="model",
-                                         shade="metric", y_title="precision", palette=ui.model_colors(v)),
-                     key="retrieval_bars")
+                                         shade="metric", y_title="precision", palette=ui.model_colors(v),
+                                         n="n_tokens", min_n=ui.MIN_TOKENS), key="retrieval_bars")
+            counts = drawn.drop_duplicates(["model", "category"]).groupby("model", sort=False)["n_tokens"].sum()
+            st.caption("Solid: P@1; pale with an outline: P@10. Tokens with a translation: "
+                       + "; ".join(f"{model} {int(n):,}" for model, n in counts.items()) + ". "
+                       + ui.few_tokens_note())
         ui.not_drawn(left_out)
         ui.downloads(df, "translation_retrieval", v.models, "retrieval", statistic="retrieval")
 

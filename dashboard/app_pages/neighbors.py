@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, lookup, state, tables, ui, wordpieces
+from dashboard import claims, data, lookup, state, tables, ui, wordpieces
 from precompute.contract import paper, schema
 from precompute.contract.categories import BOUNDARY
 
@@ -19,15 +19,23 @@ PAGE = {"title": "Neighbours", "url_path": "neighbours", "icon": ":material/hub:
 #: The poster's three examples (its Table 1): a Swedish word, a katakana loanword, a French word.
 PRESETS = ("när", "アメリカ", "Comment")
 
-#: Narrow columns, so that three models side by side show every column at 1500 px without scrolling.
+#: The columns of a neighbour table; rank and token always shown, the others chosen (:data:`OPTIONAL`). The
+#: token's column takes the width its texts need: a cut token cannot be told from its neighbours.
 COLUMNS = {
     "rank": st.column_config.NumberColumn("#", width=28),
-    "token": st.column_config.TextColumn("token", width=80),
+    "token": st.column_config.TextColumn("token"),
     "similarity": st.column_config.NumberColumn("sim", width=46, help="Cosine similarity"),
     "category": st.column_config.TextColumn("script·lang", width=86,
                                             help="Category (writing system) and guessed language"),
     "gloss": st.column_config.TextColumn("gloss", help="English gloss from the dictionary"),
 }
+
+
+#: The columns a reader may hide, by label; with three models or more only the similarity is shown at first,
+#: so that each table has room for its tokens (four tables of five columns showed "LATIN·" and cut tokens).
+OPTIONAL = {"sim": "similarity", "script·lang": "category", "gloss": "gloss"}
+#: Models side by side in one row at most; more go two to a row.
+MODELS_IN_ONE_ROW = 3
 
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:
@@ -64,20 +72,26 @@ def shade(shared: pd.Series, outside: np.ndarray | None = None) -> np.ndarray:
     return styles
 
 
-def poster_lists(query: str, results: dict[str, pd.DataFrame], labels: dict[str, str]) -> pd.DataFrame | None:
+def poster_lists(query: str, models: list[data.ModelInfo], tokens: dict[str, pd.DataFrame | None],
+                 indices: dict[str, dict[str, int]]) -> pd.DataFrame | None:
     """Each model's overlap with the poster's lists for ``query`` (paper.POSTER_NEIGHBORS), or None when the
-    poster has none: one row per poster column, one column per model ("3 of 18: when, då, när")."""
-    lists = paper.POSTER_NEIGHBORS.get(query.replace(BOUNDARY, ""))
-    if not lists or not results:
+    poster has none: one row per poster column, one column per model ("3 of 18: when, då, när"). Counted as the
+    Poster tour counts it (``claims.poster_neighbours``: the token's nearest ``claims.POSTER_DEPTH``, whatever
+    k the sidebar says), so both pages show one number per model."""
+    token = query.replace(BOUNDARY, "")
+    lists = paper.POSTER_NEIGHBORS.get(token)
+    if not lists:
         return None
-    rows = []
-    for column, reference in lists.items():
-        row = {"poster": column, "its list": " ".join(reference)}
-        for slug, table in results.items():
-            common = tables.poster_overlap(table["token"], reference)
-            row[labels[slug]] = f"{len(common)} of {len(reference)}" + (f": {', '.join(common)}" if common else "")
-        rows.append(row)
-    return pd.DataFrame(rows)
+    rows = {column: {"poster": column, "its list": " ".join(reference)} for column, reference in lists.items()}
+    for m in models:
+        nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
+        if nb is None or tokens.get(m.slug) is None:
+            continue
+        listed = claims.poster_neighbours(indices[m.slug], tokens[m.slug]["text"], nb, token)
+        for column, common in ({} if listed is None else claims.poster_found(listed, token)).items():
+            rows[column][m.label] = f"{len(common)} of {len(lists[column])}" + (f": {', '.join(common)}"
+                                                                               if common else "")
+    return pd.DataFrame(list(rows.values()))
 
 
 #: What the query box takes, as its help says it (dashboard.lookup reads it).
@@ -175,6 +189,7 @@ if ui.require_models(v):
     by_id = lookup.parse_id(query) if query else None
     said: set[str] = set()
     resolution: list[dict[str, object]] = []
+    warnings: list[str] = []  # terms a model reads as several pieces (lookup.piece_warning)
     one_piece_somewhere = False
     for m in v.models if query and (terms is not None or not expression) else ():
         tok = tokens[m.slug]
@@ -193,6 +208,7 @@ if ui.require_models(v):
                 terms, functools.partial(lookup.resolve, index=indices[m.slug], texts=texts, split=split),
                 index.get_item_vector)
             resolution += lookup.resolution_rows(terms, resolved, m.label)
+            warnings += [w for f in resolved.found if (w := lookup.piece_warning(f, indices[m.slug], m.label))]
             if resolved.vector is None:
                 why = ("no token for " + ", ".join(resolved.missing)) if resolved.missing else "the terms cancel out"
                 st.info(f"**{m.label}**: {why}.")
@@ -242,6 +258,8 @@ if ui.require_models(v):
         st.markdown("**How each model read the terms**")
         st.dataframe(lookup.resolution_table(resolution), hide_index=True,
                      column_config={"±": st.column_config.TextColumn("±", width=28)})
+        for warning in warnings:
+            st.warning(warning, icon=":material/call_split:")
     if query and not expression and by_id is None and not one_piece_somewhere:
         suggestions = []
         for tok in tokens.values():
@@ -253,8 +271,12 @@ if ui.require_models(v):
 
     if results:
         shared = tables.mark_shared(results)
-        cols = st.columns(len(shared))
-        for col, (slug, table) in zip(cols, shared.items(), strict=True):
+        extra = st.pills("Columns", list(OPTIONAL), selection_mode="multi", key="nb_columns",
+                         default=list(OPTIONAL) if len(shared) < MODELS_IN_ONE_ROW else ["sim"],
+                         help="Rank and token are always shown; fewer columns leave the tokens more room.")
+        shown_columns = ["rank", "token", *(OPTIONAL[c] for c in extra or [])]
+        per_row = len(shared) if len(shared) <= MODELS_IN_ONE_ROW else ui.MODELS_PER_ROW
+        for col, (slug, table) in ui.in_columns(list(shared.items()), per_row=per_row):
             m = v.catalog.models[slug]
             with col:
                 st.markdown(f"**{m.label}**")
@@ -266,9 +288,9 @@ if ui.require_models(v):
                                  placeholder=f"one of the {len(named)} pieces…",
                                  format_func=lambda q, n=named: tables.visible(n[q]), on_change=_open_piece,
                                  args=(key,))
-                shown_table = compact(table)
+                shown_table = compact(table)[shown_columns]
                 styles = shade(table["shared"], tables.outside(table["category"], v.categories))
-                styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({"similarity": "{:.3f}"})
+                styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({c: "{:.3f}" for c in ["similarity"] if c in shown_columns})
                 key = f"nb_table_{slug}"
                 st.dataframe(styled, hide_index=True, key=key,
                              on_select=functools.partial(_open_selected, key, table, indices[slug]),
@@ -280,9 +302,11 @@ if ui.require_models(v):
             n_out = sum(int(tables.outside(t["category"], v.categories).sum()) for t in shared.values())
             st.caption(f":material/filter_alt: Each list is the token's true list, not filtered: the {n_out} "
                        "neighbours outside the selected categories are shown in grey italics.")
-        beside = poster_lists(lookup.quoted(query) or query, results, {s: v.catalog.models[s].label for s in results})
+        beside = poster_lists(lookup.quoted(query) or query, [v.catalog.models[s] for s in results], tokens, indices)
         if beside is not None:
-            st.markdown(f"**Beside the poster** ({paper.CITATION}; XLM-R-XL and mT5-XL, k = 18 and 15 as printed)")
+            st.markdown(f"**Beside the poster** ({paper.CITATION}; XLM-R-XL and mT5-XL, k = 18 and 15 as printed; "
+                        f"each model's nearest {claims.POSTER_DEPTH} neighbours of the word-start piece, as the "
+                        "Poster tour counts them)")
             st.dataframe(beside, hide_index=True)
         everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
         ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbors",

@@ -32,8 +32,9 @@ if ui.require_models(v):
             ui.nothing_to_draw(v, "norms")
         else:
             ui.chart(charts.grouped_bars(drawn, "mean", "std", y_title="L2 norm", reference="median",
-                                         title="Embedding norm by category", palette=ui.model_colors(v)),
-                     key="norms_bars")
+                                         title="Embedding norm by category", palette=ui.model_colors(v),
+                                         n="n_tokens", min_n=ui.MIN_TOKENS), key="norms_bars")
+            st.caption(ui.few_tokens_note())
         ui.not_drawn(left_out)
         ui.downloads(norms, "norms_by_category", v.models, "norms", statistic="norms")
         st.dataframe(norms[["model", "category", "n_tokens", "mean", "std", "median"]], hide_index=True,

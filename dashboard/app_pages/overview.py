@@ -11,7 +11,7 @@ from precompute.contract.categories import display_category
 
 PAGE = {"title": "Overview", "url_path": "", "icon": ":material/dashboard:", "order": 10,
         "summary": "the findings as numbers from the loaded artifacts, one card per model",
-        "needs": ("DIVERSITY", "SEPARABILITY", "MEANING")}
+        "needs": ("DIVERSITY", "DIVERSITY_CHANCE", "SEPARABILITY", "MEANING", "TOKENS", "GEOMETRY")}
 
 
 def diversity_at(m: data.ModelInfo, k: int, convention: str,
@@ -91,12 +91,10 @@ if ui.require_models(v):
     st.dataframe(beside_the_paper(v.models), hide_index=True)
 
     st.subheader("Findings")
-    probes = {m.label: p for m in v.models
-              if (p := ui.load(m, schema.SEPARABILITY, "separability probes", convention=v.convention)) is not None}
-    common = tables.common_probes(probes, v.categories)
     st.caption(f"At k = {v.k}, each beside its value for neighbours that carry no information (METHODS §10), over the "
-               f"tokens of the selected categories. Separability: the average over the {len(common)} categories "
-               f"every model shown probed ({', '.join(common) or 'none'}), so that like is compared with like. "
+               "tokens of the selected categories, with how many tokens it rests on; a number on fewer than "
+               f"{ui.MIN_TOKENS} tokens is greyed, too few to read. Separability: the mean accuracy over the "
+               "selected categories the model was probed on, as in the table above. "
                + ui.convention_note(v, "category", "self"))
     for col, m in ui.in_columns(v.models):
         with col:
@@ -106,26 +104,40 @@ if ui.require_models(v):
                                              convention=v.convention), v.k)
             if stats is not None:
                 mean, std, n = stats
+                over = "all tokens" if ui.filtered(v) else f"{n:,} tokens"
                 ui.figure(f"Categories in {v.k}-NN", f"{mean:.2f}",
-                          f"chance {chance['expected_random']:.2f} · shuffled {chance['permutation_mean']:.2f}"
-                          if chance is not None else f"std {std:.2f} over {n:,} tokens",
+                          f"std {std:.2f} over {n:,} tokens"
+                          + (f" · chance {chance['expected_random']:.2f}, shuffled {chance['permutation_mean']:.2f} "
+                             f"(over {over})" if chance is not None else ""), n=n,
                           help=f"numNeighborCategory@{v.k}: the number of distinct categories among a token's "
                                f"{v.k} nearest neighbours, mean over {n:,} tokens (std {std:.2f}). Chance: the mean "
                                f"for {v.k} tokens drawn at random, and for the real neighbours with the categories "
-                               "shuffled over the tokens.")
-            if m.label in probes and common:
-                accuracy, n = tables.separability_headline(probes[m.label], common)
-                ui.figure("Separability", f"{accuracy:.1%}", f"average over {n} categories · chance 50%",
-                          help=f"Mean 10-fold accuracy of a linear probe over the {n} categories every model shown "
-                               f"probed ({', '.join(common)}; one category vs the rest, balanced: chance is 50%).")
+                               "shuffled over the tokens; the build computes both over every token, so they do not "
+                               "follow the category filter.")
+            probes = ui.load(m, schema.SEPARABILITY, "separability probes", convention=v.convention)
+            if probes is not None:
+                selected = probes[probes["category"].map(display_category).isin(v.categories)]
+                accuracy, n_probed = tables.separability_headline(selected)
+                if n_probed:
+                    probed = selected.dropna(subset=["mean"])
+                    ui.figure("Separability", f"{accuracy:.1%}",
+                              f"mean over {n_probed} probed categor{'y' if n_probed == 1 else 'ies'} · chance 50%",
+                              help=f"Mean 10-fold accuracy of a linear probe over the {n_probed} selected categories "
+                                   f"this model was probed on ({', '.join(probed['category'])}; one category vs the "
+                                   "rest, balanced: chance is 50%).")
+                else:
+                    ui.figure("Separability", "not probed",
+                              "none of the selected categories had enough tokens for a probe")
             meaning = ui.load(m, schema.MEANING, "meaning statistics")
             if meaning is not None:
                 meaning = meaning[meaning["category"].map(display_category).isin(v.categories)]
             if meaning is not None and len(meaning):
                 mk = int(meaning["k"].max())
                 at_k = meaning[meaning["k"] == mk]
+                n_meaning = int(pd.to_numeric(at_k["n_tokens"], errors="coerce").fillna(0).sum())
                 ui.figure(f"Translations in {mk}-NN", f"{tables.weighted_mean(at_k):.2f}",
-                          f"chance {tables.weighted_mean(at_k, 'chance_mean'):.3f}",
+                          f"over {n_meaning:,} tokens · chance {tables.weighted_mean(at_k, 'chance_mean'):.3f}",
+                          n=n_meaning,
                           help=f"How many of a token's {mk} nearest neighbours share a translation with it (a CLDR "
                                "concept or a dictionary translation), mean over the tokens that have one; chance: "
                                f"the same for {mk} neighbours drawn at random.")
@@ -140,7 +152,7 @@ if ui.require_models(v):
         st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary each pair shares")
         st.caption(ui.convention_note(v, depends=False))
         ui.filter_ignored(v, "the overlap: it is over every token each pair shares")
-        for col, row in zip(st.columns(max(len(overall), 1)), overall.itertuples(), strict=False):
+        for col, row in ui.in_columns(list(overall.itertuples()), per_row=3):  # 0.… at 800 px with six in a row
             overlap = tables.with_chance(row.overlap_mean, row.overlap_chance, ".3f")
             ui.figure(f"{row.model_a} vs {row.model_b}", f"{row.jaccard_mean:.3f}",
                       f"chance {row.jaccard_chance:.4f} · overlap {overlap}", container=col,

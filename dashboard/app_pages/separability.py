@@ -82,7 +82,9 @@ if ui.require_models(v):
             ui.chart(charts.grouped_bars(drawn, "mean", ERRORS[v.convention], group="probe", color="model",
                                          shade="vocabulary" if on_shared else None, y_title="accuracy",
                                          y_domain=DOMAINS[axis], title="Category identification accuracy",
-                                         palette=ui.model_colors(v)), key="sep_bars")
+                                         palette=ui.model_colors(v), n="n_tokens", min_n=ui.MIN_TOKENS),
+                     key="sep_bars")
+            st.caption(ui.few_tokens_note())
         ui.not_drawn(left_out)
         if on_shared:
             st.caption("Opaque: each model's full vocabulary; pale: the tokens the comparison's models share.")
@@ -121,10 +123,14 @@ if ui.require_models(v):
         tok = ui.load(m, schema.TOKENS, "token table", convention=v.convention)
         if pred is None or tok is None:
             continue
+        pred = pred[pred["category"].map(display_category).isin(v.categories)]
+        if pred.empty:
+            st.info(f"Not probed: {m.label} has no probe of the selected categories ({', '.join(v.categories)}): "
+                    "each had too few tokens (see “Not probed” above).", icon=":material/block:")
+            continue
         wrong = pred[pred["label"] != pred["predicted"]].merge(
             tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
             on="id")
-        wrong = wrong[wrong["category"].map(display_category).isin(v.categories)]
         wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
             "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
         shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
@@ -132,7 +138,8 @@ if ui.require_models(v):
         shown = shown.assign(open=[ui.neighbors_href(lookup.query_for(index, t, i), [m.slug])
                                    for t, i in zip(shown["text"], shown["id"], strict=True)],
                              text=tables.visible_texts(shown["text"]))
-        st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions.")
+        probed = ", ".join(sorted(pred["category"].astype(str).unique()))
+        st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions of the probes of {probed}.")
         st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
                             "open"]],
                      hide_index=True, column_config={

@@ -6,7 +6,7 @@ from dashboard import charts, ui
 from precompute.contract import conventions, schema
 
 PAGE = {"title": "Vocabulary", "url_path": "vocabulary", "icon": ":material/abc:", "order": 80,
-        "summary": "how many tokens the tokenizers share"}
+        "summary": "how many tokens the tokenizers share", "needs": ("VOCAB_OVERLAP",)}
 
 v = ui.view()
 st.title("Vocabulary overlap")

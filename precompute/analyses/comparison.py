@@ -37,7 +37,7 @@ MIN_SHARED_GEOMETRY = 2
 MIN_SHARED_MAP = 3
 #: Neighbourhood sizes geometry is reported at (METHODS §7): those up to a pair's k (the build's k,
 #: lowered below the pair's shared tokens), and that k itself.
-GEOMETRY_KS = (10, 50, 100)
+GEOMETRY_KS = schema.DIVERSITY_KS
 
 
 class Comparison(NamedTuple):

@@ -39,7 +39,7 @@ from scipy.special import gammaln
 
 from precompute.analyses.tokens import eligible_mask, tokens_by_frequency
 from precompute.contract import schema
-from precompute.contract.conventions import PAPER, REFINED, column_suffix
+from precompute.contract.conventions import PAPER, REFINED, category_column
 from precompute.contract.intervals import ci95
 from precompute.steps import Step
 
@@ -149,7 +149,7 @@ def diversity_artifacts(
     breakdown, by_category, by_decile, chance = [], [], [], []
     for convention in (REFINED, PAPER):
         paper = convention == PAPER
-        codes, names = pd.factorize(tokens["category" + column_suffix(convention)].astype(str), sort=True)
+        codes, names = pd.factorize(tokens[category_column(convention)].astype(str), sort=True)
         names = np.asarray(names, dtype=object)
         token_codes = codes[eligible]
         shuffled = rng.permutation(codes)

@@ -61,7 +61,7 @@ from precompute.analyses.tokens import eligible_mask
 from precompute.contract import schema
 from precompute.contract.categories import PLOTTED, token_categories
 from precompute.contract.config import BuildConfig
-from precompute.contract.conventions import CONVENTIONS, PAPER, REFINED, column_suffix
+from precompute.contract.conventions import CONVENTIONS, PAPER, REFINED, category_column
 from precompute.contract.indices import unit_rows
 from precompute.steps import Step
 
@@ -253,7 +253,7 @@ def separability_artifacts(
     ids = tokens["id"].to_numpy(np.int32)[eligible]
     summary, pairwise, predictions = [], [], []
     for convention in CONVENTIONS:
-        categories = tokens["category" + column_suffix(convention)].astype(str).to_numpy()[eligible]
+        categories = tokens[category_column(convention)].astype(str).to_numpy()[eligible]
         rows, pairs, fitted = probe_categories(x, categories, config, convention=convention,
                                                pairwise=convention == REFINED, progress=progress)
         summary += rows

@@ -12,7 +12,7 @@ import pandas as pd
 from precompute.analyses import language, lexicon
 from precompute.contract import schema
 from precompute.contract.categories import token_categories
-from precompute.contract.conventions import PAPER
+from precompute.contract.conventions import PAPER, category_column
 from precompute.sources.base import Vocabulary
 from precompute.steps import BuildContext, Step
 
@@ -32,7 +32,7 @@ def base_token_table(vocab: Vocabulary, embeddings: np.ndarray) -> pd.DataFrame:
             "is_byte": vocab.is_byte,
             "is_zero": norms == 0,
             "category": pd.array(token_categories(vocab.texts), dtype="string"),
-            "category_paper": pd.array(token_categories(vocab.texts, PAPER), dtype="string"),
+            category_column(PAPER): pd.array(token_categories(vocab.texts, PAPER), dtype="string"),
             "norm": norms,
         }
     )

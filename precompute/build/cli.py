@@ -24,7 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from precompute import __version__
 from precompute.build.locks import Busy
 from precompute.contract import schema
-from precompute.contract.config import BuildConfig
+from precompute.contract.config import BuildConfig, flag
 from precompute.contract.naming import check_name, default_root, model_slug, slugify
 from precompute.contract.store import ArtifactDir, ArtifactError
 
@@ -35,12 +35,11 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per BuildConfig field, its help taken from the field (one home for each parameter)."""
     group = parser.add_argument_group("build parameters")
     for f in dataclasses.fields(BuildConfig):
-        flag = "--" + f.name.replace("_", "-")
         help = f"{f.metadata['help']} (default: {f.default})"
         if isinstance(f.default, tuple):
-            group.add_argument(flag, type=int, nargs="+", default=None, help=help)
+            group.add_argument(flag(f.name), type=int, nargs="+", default=None, help=help)
         else:
-            group.add_argument(flag, type=type(f.default), default=None, help=help)
+            group.add_argument(flag(f.name), type=type(f.default), default=None, help=help)
 
 
 def _config_from(args: argparse.Namespace) -> BuildConfig:

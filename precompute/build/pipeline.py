@@ -23,7 +23,7 @@ from precompute.build import locks
 from precompute.contract import rebuild, schema
 from precompute.contract.config import BuildConfig
 from precompute.contract.indices import valid_rows
-from precompute.contract.naming import model_slug
+from precompute.contract.naming import comparison_name, model_slug
 from precompute.contract.store import ArtifactDir, ArtifactError, fingerprint
 from precompute.sources.base import ModelData
 from precompute.steps import BuildContext, DeclaredConfig, Step, StepOutput, discover, params_that_change_artifacts
@@ -236,7 +236,7 @@ def build_comparison(
     if len(slugs) < 2:
         raise ValueError(f"compare needs at least two models, got {slugs}")
     steps = [s for s in (steps if steps is not None else discover()) if s.kind == "comparison"]
-    name = name or "__".join(slugs)
+    name = name or comparison_name(slugs)
     path = root / schema.COMPARISONS_DIR / name
     for slug in slugs:  # before locking: a model that was never built gets no lock file either
         ArtifactDir.open(model_dir(root, slug))

@@ -2,8 +2,10 @@
 
 The bundle holds, for each chosen model and each comparison among them, exactly what the
 dashboard reads, zstd-compressed, with the manifests as provenance. Every directory is verified
-first (a damaged build is not published), the bundle is written beside its destination and moved
-into place at the end, so an interrupted publish leaves the previous bundle (or nothing) behind.
+first (a damaged build is not published), the bundle is written into a fresh sibling of its
+destination and swapped into place at the end, so an interrupted publish leaves the previous bundle (or
+nothing) behind. Only a directory that holds nothing but an earlier bundle is replaced: a ``.git``, a
+dataset card or any file the index does not list makes publish refuse before it writes anything.
 
 Manifests are published with the paths of the building machine removed: a model's ``origin``
 keeps its file name only, and the rebuild command drops ``--artifacts`` and reduces absolute
@@ -13,8 +15,10 @@ paths to their last part.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,18 +99,47 @@ def _chosen(root: Path, models: list[str] | None) -> list[Path]:
     return directories
 
 
+def replaceable(out: Path) -> None:
+    """Raise ValueError unless ``out`` may be replaced by a bundle: absent, empty, or an earlier bundle holding
+    nothing but the files its index lists (so that publishing can only ever remove what it wrote)."""
+    if out.is_symlink():
+        raise ValueError(f"{out} is a symbolic link; pass the directory it points to, or a new one")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} is a file; choose an empty or new directory for the bundle")
+    present = {p.relative_to(out).as_posix() for p in out.rglob("*") if not p.is_dir()}
+    if not present:
+        return
+    try:
+        entries, _ = bundle.read_index((out / bundle.INDEX).read_bytes(), str(out / bundle.INDEX))
+    except (OSError, bundle.BundleError):
+        raise ValueError(f"{out} is not empty and is not a bundle (it holds {_some(present)}); publish into an "
+                         "empty or new directory: nothing there is removed") from None
+    foreign = present - {bundle.INDEX} - {e.stored for e in entries}
+    if foreign:
+        raise ValueError(f"{out} holds files the bundle there did not write ({_some(foreign)}); publishing would "
+                         "replace the directory and lose them. Move them away, or publish into a new directory "
+                         "(for a dataset repository: a sub-directory of it)")
+
+
+def _some(names: set[str]) -> str:
+    shown = sorted(names)[:5]
+    return ", ".join(shown) + (f" and {len(names) - len(shown)} more" if len(names) > len(shown) else "")
+
+
 def publish(root: Path, out: Path, models: list[str] | None = None, progress: bool = True) -> PublishReport:
     """Write the bundle of ``models`` (every built model when None) and their comparisons to ``out``.
 
-    ``out`` must not exist, or hold an earlier bundle (its ``index.json``), which is replaced.
+    ``out`` must not exist, be empty, or hold an earlier bundle and nothing else (:func:`replaceable`); the
+    bundle is written into a fresh sibling and swapped in, the earlier one removed only after the swap.
     """
     root, out = Path(root), Path(out)
-    if out.exists() and not (out / bundle.INDEX).is_file() and any(out.iterdir()):
-        raise ValueError(f"{out} exists and is not a bundle; choose an empty or new directory")
+    replaceable(out)
     directories = _chosen(root, models)
     report = PublishReport(out)
-    partial = out.parent / f".{out.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     entries: list[bundle.Entry] = []
     stores = [ArtifactDir.open(d) for d in directories]  # verified by _chosen: each file hashed once more, below
     files = [(store, name, info) for store in stores for name, info in store.manifest.get("files", {}).items()
@@ -130,15 +163,30 @@ def publish(root: Path, out: Path, models: list[str] | None = None, progress: bo
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "tool_version": __version__,
             "directories": report.directories,
         })
-        if out.exists():
-            shutil.rmtree(out)
-        partial.rename(out)
+        os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the bundle from the web server's user
+        _swap(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     report.files = len(entries)
     report.stored_bytes = sum(e.stored_size for e in entries)
     return report
+
+
+def _swap(partial: Path, out: Path) -> None:
+    """Move the finished bundle ``partial`` to ``out``; an earlier bundle there is removed after, not before."""
+    replaceable(out)  # again: a file may have been added there while the bundle was written
+    if not out.exists() or not any(out.iterdir()):
+        os.replace(partial, out)  # an empty directory is replaced in one step
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.replace(out, old)
+    try:
+        os.replace(partial, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old)
 
 
 def _entry(partial: Path, stored: Path, path: Path | None = None, size: int | None = None,

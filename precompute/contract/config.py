@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from precompute.contract.schema import DIVERSITY_KS
+
 #: Settings that change how fast a build runs, never what it writes: no step declares them, every
 #: step may read them, and a rebuild command need not repeat them.
 RUNTIME_PARAMS = frozenset({"device", "block_size", "n_jobs", "annoy_build_threads"})
@@ -21,7 +23,7 @@ class BuildConfig:
 
     k: int = _param(100, "Neighbours stored per token (METHODS §3: 100).")
     diversity_ks: tuple[int, ...] = _param(
-        (10, 50, 100), "Neighbourhood sizes of the diversity statistics (METHODS §4; the paper's headline is @50)."
+        DIVERSITY_KS, "Neighbourhood sizes of the diversity statistics (METHODS §4; the paper's headline is @50)."
     )
     device: str = _param("auto", "Device of the exact neighbour search: cpu, cuda, or auto.")
     block_size: int = _param(0, "Rows per block of the exact neighbour search; 0 picks one from free memory.")
@@ -88,3 +90,8 @@ class BuildConfig:
     def subset(self, *names: str) -> dict[str, Any]:
         """The parameters one step depends on, for its fingerprint."""
         return {n: getattr(self, n) for n in names}
+
+
+def flag(name: str) -> str:
+    """How the command line spells a build parameter: ``diversity_ks`` -> ``--diversity-ks``."""
+    return "--" + name.replace("_", "-")

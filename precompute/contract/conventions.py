@@ -26,3 +26,8 @@ def column_suffix(convention: str) -> str:
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
     return "_paper" if convention == PAPER else ""
+
+
+def category_column(convention: str) -> str:
+    """The token table's category column under ``convention``: ``category`` or ``category_paper``."""
+    return "category" + column_suffix(convention)

@@ -40,6 +40,32 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(np.float32).tiny)
 
 
+def check_annoy(path: Path, dim: int, rows: int | None = None) -> None:
+    """ValueError unless ``path`` is an angular Annoy index of ``dim``-vectors whose every link points inside it.
+
+    Annoy trusts its file: a malformed one (right size, wrong numbers) reads memory past the map and
+    crashes the process. An angular node is (int32 descendants, int32 children[2], float32 v[dim]); items
+    come first, then the trees (a node of more than ``dim + 2`` descendants links two nodes, a smaller one
+    lists item ids), the roots last. Only the tree nodes are read, not the vectors.
+    """
+    node = 12 + 4 * dim
+    size = Path(path).stat().st_size
+    if size == 0 or size % node:
+        raise ValueError(f"{size:,} bytes is not a whole number of {dim}-dimensional Annoy nodes ({node} bytes)")
+    nodes = np.memmap(path, dtype="<i4", mode="r").reshape(-1, node // 4)
+    items, limit = int(nodes[-1, 0]), rows or len(nodes)
+    if not 0 < items <= min(limit, len(nodes)):
+        raise ValueError(f"its roots hold {items:,} items, not between 1 and {min(limit, len(nodes)):,}")
+    most = node // 4 - 1  # ids a leaf list can hold
+    tree = np.asarray(nodes[items:, : 1 + most])
+    count = tree[:, 0]
+    split = tree[count > most, 1:3]
+    listed = tree[(count >= 2) & (count <= most), 1:]
+    listed = listed[np.arange(most) < count[(count >= 2) & (count <= most), None]]
+    if (split < 0).any() or (split >= len(nodes)).any() or (listed < 0).any() or (listed >= limit).any():
+        raise ValueError("a tree node links outside the index")
+
+
 def open_annoy(path: Path, dim: int) -> AnnoyIndex:
     """Memory-map a saved index (pages are read on demand, so opening is instant)."""
     path = Path(path)

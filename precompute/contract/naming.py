@@ -63,3 +63,8 @@ def model_slug(name: str) -> str:
 def default_root() -> Path:
     """The artifact directory: ``$HYPERPOLYGLOT_ARTIFACTS`` or ``./artifacts``."""
     return Path(os.environ.get(schema.ARTIFACTS_ENV, "artifacts"))
+
+
+def comparison_name(slugs: list[str] | tuple[str, ...]) -> str:
+    """The default directory name of a comparison of ``slugs`` (under ``comparisons/``): ``a__b``."""
+    return "__".join(slugs)

@@ -21,15 +21,11 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from precompute.contract.config import BuildConfig
-from precompute.contract.naming import default_root, model_slug
+from precompute.contract.config import BuildConfig, flag
+from precompute.contract.naming import comparison_name, default_root, model_slug
 from precompute.contract.schema import COMPARISONS_DIR
 
 PROGRAM = ("python", "-m", "precompute")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def config_flags(config: BuildConfig, params: Iterable[str]) -> list[str]:
@@ -40,7 +36,7 @@ def config_flags(config: BuildConfig, params: Iterable[str]) -> list[str]:
         value = getattr(config, name)
         if value == defaults[name]:
             continue
-        out.append(_flag(name))
+        out.append(flag(name))
         out.extend(str(v) for v in value) if isinstance(value, tuple) else out.append(str(value))
     return out
 
@@ -87,7 +83,7 @@ def comparison_command(slugs: Sequence[str], name: str, root: Path, config: Buil
                        params: Iterable[str]) -> str:
     """The compare command that brings ``root/comparisons/name`` up to date."""
     args = [*PROGRAM, "compare", *slugs]
-    if name != "__".join(slugs):
+    if name != comparison_name(slugs):
         args += ["--name", name]
     return shlex.join(args + config_flags(config, params) + _root_flags(root))
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from precompute.contract.conventions import PAPER, category_column
+
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 COMPARISONS_DIR = "comparisons"
@@ -145,7 +147,7 @@ TOKENS = _table(
     ("is_byte", "bool", "an undecodable byte piece such as <0xE3>"),
     ("is_zero", "bool", "zero-norm row: no neighbours, nobody's neighbour"),
     ("category", "string", "the category rule, boundary mark stripped (refined convention, METHODS §2)"),
-    ("category_paper", "string", "the category rule on the raw text, ▁ a symbol (paper convention)"),
+    (category_column(PAPER), "string", "the category rule on the raw text, ▁ a symbol (paper convention)"),
     ("language", "string", "the language shown: language_guess where its confidence is at least "
                            "language.SHOWN_CONFIDENCE, else null"),
     ("language_guess", "string", "ISO 639-1 guess whatever its confidence, or null (tokens without a letter)"),
@@ -160,6 +162,8 @@ TOKENS = _table(
 #: ``frequency_decile`` of an eligible token never seen in the corpus (its own bin), and of a token
 #: not ranked at all (special, byte piece, zero row); seen tokens are 1 (rarest) … 10.
 UNSEEN_DECILE, NOT_RANKED_DECILE = 0, -1
+#: What a frequency decile means, as legends and captions say it.
+DECILE_MEANING = f"1 = rarest … 10 = most frequent; {UNSEEN_DECILE} = never seen; {NOT_RANKED_DECILE} = not ranked"
 #: Exact top-k neighbours by cosine, self excluded: (N, k) int32, -1 where there is none.
 NEIGHBORS = "neighbors.npy"
 #: Their cosine similarities: (N, k) float32, 0 where the id is -1.
@@ -170,7 +174,7 @@ ANNOY = "annoy.ann"
 #: is none), so that the dashboard splits a typed word as the model does; format in precompute.contract.tokenizer.
 TOKENIZER = "tokenizer.json"
 
-#: The neighbourhood sizes the diversity statistics use by default.
+#: The neighbourhood sizes the diversity and geometry statistics use by default (the paper's headline is 50).
 DIVERSITY_KS = (10, 50, 100)
 N_CATEGORIES = Column("n_categories_at_{k}", "int16", "numNeighborCategory@k, the token itself left out")
 ENTROPY = Column("entropy_at_{k}", "float32", "entropy (nats) of the k neighbours' category counts")
@@ -185,12 +189,12 @@ DIVERSITY = _table(
 
 def n_categories_column(k: int, convention: str = "refined") -> str:
     """The DIVERSITY column of numNeighborCategory@k under ``convention`` (precompute.contract.conventions)."""
-    return (N_CATEGORIES_PAPER if convention == "paper" else N_CATEGORIES).named(k=k)
+    return (N_CATEGORIES_PAPER if convention == PAPER else N_CATEGORIES).named(k=k)
 
 
 def entropy_column(k: int, convention: str = "refined") -> str:
     """The DIVERSITY column of the neighbour-category entropy at k under ``convention``."""
-    return (ENTROPY_PAPER if convention == "paper" else ENTROPY).named(k=k)
+    return (ENTROPY_PAPER if convention == PAPER else ENTROPY).named(k=k)
 
 
 CONVENTION = ("convention", "string", '"paper" or "refined" (precompute.contract.conventions)')

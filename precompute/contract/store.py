@@ -220,11 +220,26 @@ class ArtifactDir:
             raise ArtifactError(f"{path} is corrupt (sha256 differs from the manifest). Rebuild: {self.rebuild_hint}")
         return path
 
+    def check(self, name: str) -> None:
+        """Verify ``name`` and read it as the dashboard does (:meth:`load_table`, :meth:`load_array`,
+        :meth:`load_annoy`, :meth:`load_tokenizer`): a file whose manifest was re-hashed around bad content
+        (wrong dtypes, ids out of range, a malformed index or tokenizer) raises ArtifactError here too."""
+        if name.endswith(".parquet"):
+            self.load_table(name)
+        elif name.endswith(".npy"):
+            self.load_array(name)
+        elif name == schema.ANNOY:
+            self.load_annoy()
+        elif name == schema.TOKENIZER:
+            self.load_tokenizer()
+        else:
+            self.verify(name)
+
     def problems(self, expected_steps: list[str]) -> list[str]:
         """What is wrong with this directory, one message each (empty: all is well).
 
         A step that failed or never ran (so its files were never written), a listed file that is
-        missing, corrupt or unreadable; each message ends with the rebuild command.
+        missing, corrupt or unreadable (:meth:`check`); each message ends with the rebuild command.
         """
         found = []
         done = self.manifest.get("steps", {})
@@ -235,7 +250,7 @@ class ArtifactDir:
                 found.append(f"{self.path}: {why}. Rebuild: {self.rebuild_hint}")
         for name in self.manifest.get("files", {}):
             try:
-                self.verify(name)
+                self.check(name)
             except ArtifactError as e:
                 found.append(str(e))
         return found
@@ -253,15 +268,61 @@ class ArtifactDir:
                 f"{path} has shape {array.shape} {array.dtype}, the manifest says "
                 f"{info.get('shape')} {info.get('dtype')}. Rebuild: {self.rebuild_hint}"
             )
+        if name == schema.NEIGHBORS:
+            self._check_ids(path, array)
         return array
+
+    def _check_ids(self, path: Path, ids: np.ndarray) -> None:
+        """A neighbour table (N, k) holds integer ids of its own rows, or -1 (none): a page indexes with them."""
+        if ids.dtype.kind not in "iu" or ids.ndim != 2:
+            raise ArtifactError(f"{path} is {ids.dtype} of {ids.ndim} dimensions, not (N, k) integer ids. "
+                                f"Rebuild: {self.rebuild_hint}")
+        if ids.size and (int(ids.min()) < -1 or int(ids.max()) >= ids.shape[0]):
+            raise ArtifactError(f"{path} holds neighbour ids from {int(ids.min())} to {int(ids.max())}; ids run "
+                                f"from -1 (none) to {ids.shape[0] - 1}. Rebuild: {self.rebuild_hint}")
+
+    def load_annoy(self) -> Any:
+        """The model's Annoy index, memory-mapped, after :func:`precompute.contract.indices.check_annoy`."""
+        from precompute.contract.indices import check_annoy, open_annoy
+
+        path = self.verify(schema.ANNOY)
+        dim = int(self.manifest.get("model", {}).get("dim") or self.manifest["files"][schema.ANNOY].get("dim") or 0)
+        rows = self.manifest.get("files", {}).get(schema.TOKENS, {}).get("rows")
+        try:
+            check_annoy(path, dim, rows)
+            return open_annoy(path, dim)
+        except (ValueError, OSError) as e:
+            raise ArtifactError(f"{path} is not a usable Annoy index ({e}). Rebuild: {self.rebuild_hint}") from None
+
+    def load_tokenizer(self) -> Any:
+        """The model's tokenizer (``precompute.contract.tokenizer.Encoder``); ArtifactError when the file is
+        larger than ``tokenizer.MAX_BYTES`` or cannot be read (a parse error, a panic of the tokenizers library)."""
+        from precompute.contract.tokenizer import MAX_BYTES, read_tokenizer
+
+        path = self.verify(schema.TOKENIZER)
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ArtifactError(f"{path} is {size / 2**20:,.0f} MiB, more than a tokenizer needs "
+                                f"({MAX_BYTES / 2**20:,.0f} MiB); it is not read. Rebuild: {self.rebuild_hint}")
+        try:
+            return read_tokenizer(path.read_bytes(), who=self.path.name)
+        except ValueError as e:
+            raise ArtifactError(f"{path} cannot be read: {e}. Rebuild: {self.rebuild_hint}") from None
 
     def load_table(self, name: str, columns: list[str] | None = None, check_hash: bool = True) -> pd.DataFrame:
         """Load a listed parquet table, checking its hash."""
         path = self.verify(name) if check_hash else self.path / name
         try:
-            return pd.read_parquet(path, columns=columns, engine="pyarrow")
+            frame = pd.read_parquet(path, columns=columns, engine="pyarrow")
         except Exception as e:  # pyarrow raises several unrelated types for a damaged file
             raise ArtifactError(f"{path} cannot be read as parquet ({e}). Rebuild: {self.rebuild_hint}") from None
+        declared = schema.TABLES.get(name)
+        for column in frame.columns if declared else ():
+            spec = next((c for c in declared.columns if c.matches(str(column))), None)
+            if spec is not None and str(frame[column].dtype) != spec.dtype:
+                raise ArtifactError(f"{path}: column {column!r} is {frame[column].dtype}, the schema declares "
+                                    f"{spec.dtype}. Rebuild: {self.rebuild_hint}")
+        return frame
 
 
 def _json_default(obj: Any) -> Any:

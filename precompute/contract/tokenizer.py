@@ -32,6 +32,7 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,27 @@ FORMAT = "hyperpolyglot-tokenizer"
 VERSION = 1
 #: The kinds a file can hold: the two portable tokenizer forms, or none.
 TOKENIZERS, SENTENCEPIECE, NONE = "tokenizers", "sentencepiece", "none"
+#: The largest file read (Gemma's 262k-piece tokenizer.json is 33 MiB): a 173 MB one took a server to 2.2 GB.
+MAX_BYTES = 64 << 20
+
+
+def _is_panic(error: BaseException) -> bool:
+    """Whether ``error`` is a Rust panic surfacing through pyo3 (``pyo3_runtime.PanicException``, which derives
+    from BaseException: an ``except Exception`` lets it through and the page's script dies, spinning)."""
+    return type(error).__name__ == "PanicException"
+
+
+def _guarded(call: Callable[..., Any], who: str, doing: str) -> Callable[..., Any]:
+    """``call`` with a tokenizer's errors and panics turned into a ValueError naming ``who``."""
+    def run(*args: Any) -> Any:
+        try:
+            return call(*args)
+        except BaseException as e:
+            if not (isinstance(e, Exception) or _is_panic(e)):
+                raise
+            shown = f" {str(args[0])[:40]!r}" if doing == "on" else ""
+            raise ValueError(f"{who}'s tokenizer failed {doing}{shown} ({str(e).splitlines()[0][:200]})") from None
+    return run
 
 
 @dataclass(frozen=True)
@@ -81,31 +103,37 @@ class Encoder:
         return [Piece(i, self.piece(i), self.row(i)) for i in self.encode(text)]
 
 
-def read_tokenizer(raw: bytes | str) -> Encoder:
-    """The :class:`Encoder` of a ``schema.TOKENIZER`` file's contents.
+def read_tokenizer(raw: bytes | str, who: str = "this model") -> Encoder:
+    """The :class:`Encoder` of a ``schema.TOKENIZER`` file's contents; ``who`` (the model) is named in errors.
 
-    Raises ValueError naming what is wrong when the contents are not such a file (of this version).
+    Raises ValueError naming what is wrong when the contents are not such a file (of this version), are
+    larger than ``MAX_BYTES``, or the tokenizer library rejects or panics on them; the encoder's ``split``
+    raises ValueError naming ``who`` when the library fails on a text (a pathological regex panics).
     """
+    if len(raw) > MAX_BYTES:
+        raise ValueError(f"{len(raw) / 2**20:,.0f} MiB is more than a tokenizer needs ({MAX_BYTES / 2**20:,.0f} MiB)")
     try:
         doc = json.loads(raw)
         if doc.get("format") != FORMAT or doc.get("version") != VERSION:
             raise ValueError(f"format {doc.get('format')!r} version {doc.get('version')!r}")
         kind = doc["kind"]
-    except (ValueError, AttributeError, KeyError, TypeError) as e:
+        rows = None if doc.get("rows") is None else np.asarray(doc["rows"], dtype=np.int64)
+    except (ValueError, AttributeError, KeyError, TypeError, OverflowError) as e:
         raise ValueError(f"not a {FORMAT} file of version {VERSION} ({e}): rebuild the model's tokenizer step") \
             from None
-    rows = None if doc.get("rows") is None else np.asarray(doc["rows"], dtype=np.int64)
     if kind == NONE:
         return Encoder(NONE, why=str(doc.get("why", "")))
     if kind == TOKENIZERS:
         from tokenizers import Tokenizer
 
-        tk = Tokenizer.from_str(doc["data"])
-        return Encoder(kind, encode=lambda text: tk.encode(text, add_special_tokens=False).ids,
+        tk = _guarded(Tokenizer.from_str, who, "to load")(doc["data"])
+        return Encoder(kind, encode=_guarded(lambda text: tk.encode(text, add_special_tokens=False).ids, who, "on"),
                        piece=lambda i: tk.id_to_token(i) or "", rows=rows)
     if kind == SENTENCEPIECE:
         import sentencepiece as spm
 
-        sp = spm.SentencePieceProcessor(model_proto=base64.b64decode(doc["data"]))
-        return Encoder(kind, encode=lambda text: sp.encode(text, out_type=int), piece=sp.id_to_piece, rows=rows)
+        sp = _guarded(lambda data: spm.SentencePieceProcessor(model_proto=base64.b64decode(data)), who, "to load")(
+            doc["data"])
+        return Encoder(kind, encode=_guarded(lambda text: sp.encode(text, out_type=int), who, "on"),
+                       piece=sp.id_to_piece, rows=rows)
     raise ValueError(f"unknown tokenizer kind {kind!r} (known: {TOKENIZERS}, {SENTENCEPIECE}, {NONE})")

@@ -1,0 +1,186 @@
+"""FreeDict bilingual dictionaries in the dictd format, read without dictd (METHODS §6).
+
+Debian packages the FreeDict dictionaries as ``dict-freedict-xxx-yyy`` (GPL-2+ or GPL-3+, each
+package's ``/usr/share/doc/<package>/copyright`` says which); ``make install`` installs the English
+ones (``DEBIAN_PACKAGES``) when run as root. Each is two files in ``/usr/share/dictd``:
+
+* ``freedict-deu-eng.index``: one line per headword, ``headword<TAB>offset<TAB>length``, where
+  offset and length are numbers written in base 64 with the alphabet ``A–Z a–z 0–9 + /`` (most
+  significant digit first: ``B0`` = 1·64 + 52 = 116). The headword is lower-cased; several lines
+  may point to the same entry (a Japanese word under its kanji and its kana spelling).
+* ``freedict-deu-eng.dict.dz``: the entries as UTF-8 text, compressed with dictzip, a gzip file
+  whose extra header field indexes its chunks for random access; read whole, it is plain gzip.
+
+An entry is its headword line (headword, ``/pronunciation/``, ``<part of speech>``), then the
+senses, numbered ``1.``, ``2.`` … when there are several. A sense's first plain line holds its
+translations, separated by commas or semicolons; the lines after it are definitions in the source
+language, and indented lines are notes, examples, synonyms and cross-references::
+
+    cinta /θˈinta/
+    1. bond, tie
+    2. connection, league
+    3. ribbon
+
+Only single words are kept, on both sides (tokens are words or pieces of words), and no affixes
+(``omni-``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Where Debian's dict-freedict-* packages put their files.
+DICTD_DIRECTORY = Path("/usr/share/dictd")
+#: FreeDict's ISO 639-3 codes → the two-letter codes that MUSE, CLDR and wordfreq use. The Debian
+#: packages to and from English, for these languages, are ``DEBIAN_PACKAGES``.
+LANGUAGE_CODES: dict[str, str] = {
+    "afr": "af", "ara": "ar", "bul": "bg", "ces": "cs", "cym": "cy", "dan": "da", "deu": "de", "ell": "el",
+    "epo": "eo", "fin": "fi", "fra": "fr", "gle": "ga", "hin": "hi", "hrv": "hr", "hun": "hu", "ind": "id",
+    "isl": "is", "ita": "it", "jpn": "ja", "kur": "ku", "lat": "la", "lit": "lt", "nld": "nl", "nor": "no",
+    "pol": "pl", "por": "pt", "rus": "ru", "slk": "sk", "slv": "sl", "spa": "es", "srp": "sr", "swe": "sv",
+    "swh": "sw", "tur": "tr",
+}
+#: The Debian (bookworm) packages of FreeDict's dictionaries between English and another language.
+DEBIAN_PACKAGES: tuple[str, ...] = tuple(sorted(
+    [f"dict-freedict-{code}-eng" for code in (
+        "afr", "ara", "ces", "cym", "dan", "deu", "ell", "epo", "fin", "fra", "gle", "hrv", "hun", "isl",
+        "ita", "jpn", "kur", "lat", "lit", "nld", "pol", "por", "slk", "slv", "spa", "srp", "swe", "swh", "tur")]
+    + [f"dict-freedict-eng-{code}" for code in (
+        "afr", "ara", "bul", "ces", "cym", "dan", "deu", "ell", "fin", "fra", "gle", "hin", "hrv", "hun",
+        "ind", "ita", "jpn", "lat", "lit", "nld", "nor", "pol", "por", "rus", "spa", "srp", "swe", "swh", "tur")]
+))
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_VALUE = np.zeros(256, dtype=np.int64)
+_B64_VALUE[np.frombuffer(_B64.encode(), dtype=np.uint8)] = np.arange(64)
+_FILE_NAME = re.compile(r"^freedict-([a-z]{3})-([a-z]{3})\.index$")
+_SENSE_NUMBER = re.compile(r"^\d+\.\s*")
+#: Bracketed parts of a translation: grammar (<masc>), domains ([cook.]), glosses ((informal)), links ({…}),
+#: pronunciations (/dɔg/).
+_BRACKETED = re.compile(r"<[^>]*>|\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|/[^/]*/")
+_AFFIX_MARKS = "-‐"
+
+
+def decode_numbers(codes: pd.Series) -> np.ndarray:
+    """(N,) int64 values of dictd's base-64 numbers, vectorised.
+
+        >>> decode_numbers(pd.Series(["B0", "A", "/"])).tolist()
+        [116, 0, 63]
+    """
+    codes = codes.astype(str)
+    width = max(int(codes.str.len().max()), 1) if len(codes) else 1
+    # "A" is the digit 0, so left-padding with it keeps the value; then each row is one fixed-width digit string.
+    digits = np.frombuffer("".join(codes.str.rjust(width, "A")).encode("ascii"), dtype=np.uint8)
+    values = _B64_VALUE[digits].reshape(len(codes), width)
+    return values @ (64 ** np.arange(width - 1, -1, -1, dtype=np.int64))
+
+
+def read_index(path: Path) -> pd.DataFrame:
+    """A ``.index`` file: columns ``headword`` (str), ``offset``, ``length`` (int64 bytes into the data)."""
+    lines = pd.Series(Path(path).read_text(encoding="utf-8").splitlines(), dtype=object)
+    parts = lines.str.split("\t")
+    parts = parts[parts.str.len() == 3]
+    return pd.DataFrame({
+        "headword": parts.str[0].to_numpy(object),
+        "offset": decode_numbers(parts.str[1]),
+        "length": decode_numbers(parts.str[2]),
+    })
+
+
+def entry_translations(entry: str) -> list[str]:
+    """The single-word translations of one entry, in order (see the module docstring for the format).
+
+        >>> entry_translations("cinta /θˈinta/\\n1. bond, tie\\n2. connection, league\\n3. ribbon\\n")
+        ['bond', 'tie', 'connection', 'league', 'ribbon']
+        >>> entry_translations("Hund /hʊnt/ <n, masc>\\ndog <n>; hound\\n   Synonym: {Köter}\\n")
+        ['dog', 'hound']
+        >>> entry_translations("celnik /ˈʦ̑ɛlʲɲik/ <n>\\ncustoms officer\\nosoba kontrolująca cło\\n")
+        []
+    """
+    found: list[str] = []
+    sense_open = True  # the line after the headword line starts the first sense
+    for line in entry.split("\n")[1:]:
+        numbered = _SENSE_NUMBER.match(line)
+        if numbered:
+            sense_open, line = True, line[numbered.end():]
+        if not sense_open or not line.strip() or line[0].isspace() or line.startswith("("):
+            continue  # notes, examples, synonyms (indented) and grammar labels ("(noun (common))")
+        sense_open = False
+        for part in re.split(r"[,;]", _BRACKETED.sub(" ", line).replace("~", " ")):  # Hindi joins phrases by ~
+            word = part.strip().rstrip(".").strip()
+            if word.startswith("to "):  # English verbs: "to miss"
+                word = word[3:]
+            if (any(ch.isalpha() for ch in word) and not any(ch.isspace() or ch == "/" for ch in word)
+                    and word[0] not in _AFFIX_MARKS and word[-1] not in _AFFIX_MARKS):  # "omni-" is no word
+                found.append(word)
+    return found
+
+
+def read_dictionary(index_path: Path) -> pd.DataFrame:
+    """One dictionary (``freedict-xxx-yyy.index`` and its ``.dict.dz`` beside it): ``headword, translation``.
+
+    Headwords with a space are dropped; each entry is parsed once however many headwords point to it.
+    """
+    index_path = Path(index_path)
+    data_path = index_path.with_suffix(".dict.dz")
+    if not data_path.exists():
+        raise ValueError(f"{index_path} has no data file {data_path.name} beside it; reinstall its package")
+    index = read_index(index_path)
+    index = index[~index["headword"].str.contains(r"\s", regex=True)]
+    with gzip.open(data_path) as f:
+        data = f.read()
+    entries = index[["offset", "length"]].drop_duplicates()
+    translations = [
+        entry_translations(data[o:o + n].decode("utf-8", errors="replace"))
+        for o, n in zip(entries["offset"].tolist(), entries["length"].tolist(), strict=True)
+    ]
+    parsed = entries.assign(translation=translations).explode("translation").dropna(subset=["translation"])
+    pairs = index.merge(parsed, on=["offset", "length"])[["headword", "translation"]]
+    return pairs.astype(object).reset_index(drop=True)
+
+
+def installed_dictionaries(directory: Path = DICTD_DIRECTORY) -> list[Path]:
+    """The ``.index`` files of dictionaries between English and another language in ``directory``."""
+    if not Path(directory).is_dir():
+        return []
+    return sorted(
+        path for path in Path(directory).iterdir()
+        if (m := _FILE_NAME.match(path.name)) and (m[1] == "eng") != (m[2] == "eng")
+    )
+
+
+def missing_packages(directory: Path = DICTD_DIRECTORY) -> list[str]:
+    """``DEBIAN_PACKAGES`` whose dictionary is not in ``directory``: what ``make install`` as root would add."""
+    present = {path.name.removesuffix(".index") for path in installed_dictionaries(directory)}
+    return [p for p in DEBIAN_PACKAGES if p.removeprefix("dict-") not in present]
+
+
+@lru_cache(maxsize=4)
+def load_freedict(directory: Path = DICTD_DIRECTORY) -> pd.DataFrame:
+    """Every English↔X dictionary in ``directory``: ``english, foreign, language`` (as MUSE's loader).
+
+    ``xxx-eng`` dictionaries give (headword, translation) = (foreign, english), ``eng-xxx`` the other
+    way round; words lower-cased, pairs deduplicated, an empty frame when none is installed.
+    ``result.attrs["dictionaries"]`` lists the files read ("deu-eng", ...). About 20 s for all 58.
+    """
+    frames, names = [], []
+    for path in installed_dictionaries(directory):
+        source, target = _FILE_NAME.match(path.name).groups()
+        pairs = read_dictionary(path)
+        english, foreign = ("headword", "translation") if source == "eng" else ("translation", "headword")
+        code = target if source == "eng" else source
+        frames.append(pd.DataFrame({
+            "english": pairs[english].str.lower(), "foreign": pairs[foreign].str.lower(),
+            "language": LANGUAGE_CODES.get(code, code),
+        }))
+        names.append(f"{source}-{target}")
+    columns = ["english", "foreign", "language"]
+    result = (pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True) if frames
+              else pd.DataFrame({c: pd.Series(dtype=object) for c in columns}))
+    result.attrs["dictionaries"] = names
+    return result
