@@ -102,6 +102,11 @@ def _hosted(info: ArtifactInfo) -> remote.Background | None:
     return next((job for job in _SYNCED.values() if info.path.is_relative_to(job.root)), None)
 
 
+def is_hosted(info: ArtifactInfo) -> bool:
+    """Whether ``info`` comes from a published bundle (its reader cannot run a build)."""
+    return _hosted(info) is not None
+
+
 def _for_hosted_readers(info: ArtifactInfo, name: str, error: ArtifactError) -> ArtifactError:
     """``error`` as a reader of a hosted dashboard can use it: no server path, no command they cannot run;
     who can fix it (the dashboard's host) and how. Unchanged for a local root."""

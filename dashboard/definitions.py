@@ -15,7 +15,8 @@ DEFINITIONS: dict[str, str] = {
                "interval (METHODS §4).",
     "decile": "numNeighborCategory@k by frequency decile of the token, mean with a 95% interval (METHODS §4).",
     "separability": "Accuracy of a logistic-regression probe telling one category's tokens from the rest "
-                    "(balanced by undersampling, cross-validated over the build's folds, L2-normalised rows); chance 50% (METHODS §5).",
+                    "(balanced by undersampling, cross-validated over the build's folds, L2-normalised rows); "
+                    "chance 50% (METHODS §5).",
     "pairwise": "Accuracy of a probe telling category a's tokens from category b's (balanced, cross-validated) "
                 "(METHODS §5).",
     "meaning": "How many of a token's k nearest neighbours share a translation with it (a CLDR concept or a "

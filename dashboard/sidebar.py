@@ -9,7 +9,6 @@ from precompute.contract import conventions, paper
 from precompute.contract.categories import WRITING_SYSTEMS
 
 
-
 def k_options(models: list[data.ModelInfo]) -> list[int]:
     """Neighbourhood sizes every selected model was analysed at (their diversity ks)."""
     if not models:
@@ -21,7 +20,8 @@ def k_options(models: list[data.ModelInfo]) -> list[int]:
 
 
 def draw(catalog: data.Catalog) -> None:
-    """Draw the sidebar (k starts at the paper's headline neighbourhood size when the build has it); its widgets leave the choices in st.session_state (read by ui.view())."""
+    """Draw the sidebar; its widgets leave the choices in st.session_state (read by ui.view()). k starts at
+    the paper's headline neighbourhood size when the build has it."""
     for name, message in catalog.broken:
         st.warning(f"Artifacts of **{name}** cannot be read and are left out: {message}")
     slugs = list(catalog.models)

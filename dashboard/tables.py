@@ -119,8 +119,8 @@ def mean_std(values: pd.Series) -> tuple[float, float]:
 def separability_headline(separability: pd.DataFrame, categories: Sequence[str] | None = None) -> tuple[float, int]:
     """Average probe accuracy over ``categories`` (default: every category that had a probe), and how many.
 
-    Models probe different categories (a category needs enough tokens), so a page comparing models
-    passes the categories all of them probed (:func:`common_probes`).
+    One definition wherever the number appears (the Overview's card and table): the mean over the
+    categories the model was probed on, among those selected.
     """
     rows = separability if categories is None else separability[separability["category"].isin(list(categories))]
     scored = pd.to_numeric(rows["mean"], errors="coerce").dropna()
@@ -226,11 +226,3 @@ def by_decile(values: pd.Series, deciles: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"decile": agg.index.to_numpy(), "n_tokens": agg["size"].to_numpy(),
                          "mean": agg["mean"].to_numpy(), "ci95": ci95(agg["std"].to_numpy(), agg["size"].to_numpy())})
 
-
-def common_probes(separability: Mapping[str, pd.DataFrame], selected: Sequence[str]) -> list[str]:
-    """The categories (among ``selected``) that every model's separability table scored: the ones whose
-    average compares like with like."""
-    sets = [set(df.loc[pd.to_numeric(df["mean"], errors="coerce").notna(), "category"].astype(str))
-            for df in separability.values()]
-    common = set.intersection(*sets) if sets else set()
-    return [c for c in PLOTTED if c in common and display_category(c) in set(selected)]

@@ -97,10 +97,13 @@ def convention_note(v: View, *aspects: str, only: str | None = None, depends: bo
 
 
 def missing_message(info: data.ArtifactInfo, name: str, what: str) -> None:
-    """Say which file is absent and quote the command that rebuilds its directory (from the manifest)."""
+    """Say which file is absent and who can add it: the command that rebuilds its directory (from the
+    manifest) where the reader runs the build, the dashboard's host where it reads a published bundle."""
     whose = f"**{info.label}**" if isinstance(info, data.ModelInfo) else f"Comparison **{info.slug}**"
-    st.info(f"{whose} has no {what} ({name}): that build step failed or was skipped. "
-            f"Build it with `{data.rebuild_command(info)}`.")
+    fix = (f"Build it with `{data.rebuild_command(info)}`." if not data.is_hosted(info) else
+           "The published bundle has no such file: only the dashboard's host can add it, by building that step "
+           "and publishing the bundle again.")
+    st.info(f"{whose} has no {what} ({name}): that build step failed or was skipped. {fix}")
 
 
 def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any]) -> Any | None:

@@ -18,6 +18,7 @@ from dashboard import charts, mapdata, pages, state, tables, ui  # noqa: E402
 from dashboard.components import copybox  # noqa: E402
 from precompute.contract import schema  # noqa: E402
 from precompute.contract.categories import PLOTTED, WRITING_SYSTEMS, display_category  # noqa: E402
+from precompute.steps import discover  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 #: The declared pages (dashboard.pages), by name: what the router serves.
@@ -52,7 +53,8 @@ def first_k(root: Path) -> int:
 
 
 def copied(node) -> list[str]:
-    """The texts offered for copying (share links, rebuild commands: ``dashboard.components.copybox``) under ``node``."""
+    """The texts offered for copying (share links, rebuild commands: ``dashboard.components.copybox``) under
+    ``node``."""
     return [json.loads(c.proto.json) for c in node.get("bidi_component") if c.proto.component_name == copybox.NAME]
 
 
@@ -507,11 +509,15 @@ READS_WITH: dict[tuple[str, str], dict[str, str]] = {
     **{("tour", name): {"step": "2"} for name in (schema.NEIGHBORS, schema.TOKENS, schema.MEANING)},
     **{("tour", name): {"step": "3"} for name in (schema.DIVERSITY, schema.DIVERSITY_CHANCE)},
     ("tour", schema.DIVERSITY_BY_CATEGORY): {"step": "4"},
+    ("tour", schema.GEOMETRY): {"step": "5"},
 }
 #: Files the Map reads only for a selection (its neighbours in every panel, a token's neighbour table), which
 #: a link carries: the test selects a token of the model that is left working.
 READ_FOR_A_SELECTION = {("map", schema.NEIGHBORS), ("map", schema.SIMILARITIES)}
-CORRUPTIONS = [(p.name, name) for p in PAGES.values() for name in p.needs]
+#: The files a comparison writes (in comparisons/<name>/), apart from those of each model.
+COMPARISON_FILES = {name for s in discover() if s.kind == "comparison" for name in s.writes}
+CORRUPTIONS = [(p.name, name) for p in PAGES.values() for name in p.needs if name not in COMPARISON_FILES]
+COMPARISON_CORRUPTIONS = [(p.name, name) for p in PAGES.values() for name in p.needs if name in COMPARISON_FILES]
 
 
 def selecting_a_token(root: Path, slug: str) -> dict[str, str]:
@@ -583,14 +589,13 @@ def test_a_corrupt_file_of_one_model_leaves_the_others_on_screen(monkeypatch, ar
     assert not lost(alone, content(at)), f"{fine}'s content on {page} is lost when {broken}'s {name} is corrupt"
 
 
-@pytest.mark.parametrize(("page", "name"), [("overview", schema.GEOMETRY), ("geometry", schema.GEOMETRY),
-                                            ("geometry", schema.GEOMETRY_TOKENS), ("vocabulary", schema.VOCAB_OVERLAP)])
+@pytest.mark.parametrize(("page", "name"), COMPARISON_CORRUPTIONS, ids=[f"{p}-{n}" for p, n in COMPARISON_CORRUPTIONS])
 def test_a_corrupt_comparison_file_is_reported(monkeypatch, artifact_root, tmp_path, page, name):
     root = tmp_path / "artifacts"
     shutil.copytree(artifact_root, root)
     comparison = root / schema.COMPARISONS_DIR / "default"
     (comparison / name).write_bytes(b"garbage")
-    at = run_app(monkeypatch, root, page)
+    at = run_app(monkeypatch, root, page, **READS_WITH.get((page, name), {}))
     rebuild = json.loads((comparison / schema.MANIFEST).read_text())["rebuild"]
     assert any(name in e.value and rebuild in e.value for e in at.error), [e.value for e in at.error]
 

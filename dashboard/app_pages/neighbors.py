@@ -204,9 +204,13 @@ if ui.require_models(v):
                 continue
             from precompute.contract.indices import query_vector
 
-            resolved = lookup.expression_vector(
-                terms, functools.partial(lookup.resolve, index=indices[m.slug], texts=texts, split=split),
-                index.get_item_vector)
+            try:  # a tokenizer that fails on a term (a hostile file) costs this model only
+                resolved = lookup.expression_vector(
+                    terms, functools.partial(lookup.resolve, index=indices[m.slug], texts=texts, split=split),
+                    index.get_item_vector)
+            except ValueError as e:
+                st.error(str(e))
+                continue
             resolution += lookup.resolution_rows(terms, resolved, m.label)
             warnings += [w for f in resolved.found if (w := lookup.piece_warning(f, indices[m.slug], m.label))]
             if resolved.vector is None:
@@ -218,7 +222,11 @@ if ui.require_models(v):
             approximate = True
             continue
         if split is not None:  # a word, split by the model's tokenizer
-            pieces = split(query)
+            try:
+                pieces = split(query)
+            except ValueError as e:  # the model's tokenizer failed on the word: say so, keep the others
+                st.error(str(e))
+                continue
             if pieces.one is None:
                 if not pieces.known:
                     st.info(f"**{m.label}** reads {tables.visible(repr(pieces.word))} as "
@@ -290,7 +298,8 @@ if ui.require_models(v):
                                  args=(key,))
                 shown_table = compact(table)[shown_columns]
                 styles = shade(table["shared"], tables.outside(table["category"], v.categories))
-                styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format({c: "{:.3f}" for c in ["similarity"] if c in shown_columns})
+                decimals = {c: "{:.3f}" for c in ["similarity"] if c in shown_columns}
+                styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format(decimals)
                 key = f"nb_table_{slug}"
                 st.dataframe(styled, hide_index=True, key=key,
                              on_select=functools.partial(_open_selected, key, table, indices[slug]),

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -158,6 +159,24 @@ def missing_packages(directory: Path = DICTD_DIRECTORY) -> list[str]:
     """``DEBIAN_PACKAGES`` whose dictionary is not in ``directory``: what ``make install`` as root would add."""
     present = {path.name.removesuffix(".index") for path in installed_dictionaries(directory)}
     return [p for p in DEBIAN_PACKAGES if p.removeprefix("dict-") not in present]
+
+
+def fingerprint(directory: Path = DICTD_DIRECTORY) -> list[tuple[str, int, int]]:
+    """What the token table depends on in ``directory``: each dictionary's name, size and mtime."""
+    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in installed_dictionaries(directory)]
+
+
+def installed_or_warn(directory: Path = DICTD_DIRECTORY) -> pd.DataFrame:
+    """``load_freedict``, after a warning that names the ``DEBIAN_PACKAGES`` not installed (the build
+    goes on with what there is, CLDR alone when none)."""
+    if missing := missing_packages(directory):
+        warnings.warn(
+            f"{len(missing)} of {len(DEBIAN_PACKAGES)} FreeDict dictionaries are not installed in {directory}, so "
+            f"fewer tokens get a concept and a gloss; as root, `make install` (or apt-get install "
+            f"{' '.join(missing[:3])} ...) adds them",
+            stacklevel=2,
+        )
+    return load_freedict(directory)
 
 
 @lru_cache(maxsize=4)

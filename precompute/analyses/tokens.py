@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from precompute.analyses import language, lexicon
+from precompute.analyses import freedict, language, lexicon
 from precompute.contract import schema
 from precompute.contract.categories import token_categories
 from precompute.contract.conventions import PAPER, category_column
@@ -70,10 +70,14 @@ def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray) -> np.ndarray
     return out
 
 
-def token_table(vocab: Vocabulary, embeddings: np.ndarray) -> pd.DataFrame:
-    """The whole token table (schema.TOKENS): structure, language guess, frequency, gloss and concept."""
+def token_table(vocab: Vocabulary, embeddings: np.ndarray, dictionaries: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The whole token table (schema.TOKENS): structure, language guess, frequency, gloss and concept.
+
+    ``dictionaries`` (``english, foreign, language``: the installed FreeDict ones in a build) add
+    general vocabulary to the CLDR concepts and glosses.
+    """
     table = base_token_table(vocab, embeddings)
-    concepts = lexicon.concept_columns(vocab.texts)
+    concepts = lexicon.concept_columns(vocab.texts, dictionaries)
     langs = language.language_columns(
         vocab.texts, table["category"].to_numpy(object), concepts["concept_language"].tolist()
     )
@@ -93,6 +97,7 @@ def tokens_by_frequency(ctx: BuildContext) -> pd.DataFrame:
 
 STEPS = (
     Step("embeddings", writes=(schema.EMBEDDINGS,), compute=lambda ctx: {schema.EMBEDDINGS: ctx.model.embeddings}),
-    Step("tokens", writes=(schema.TOKENS,),
-         compute=lambda ctx: {schema.TOKENS: token_table(ctx.model.vocab, ctx.model.embeddings)}),
+    Step("tokens", writes=(schema.TOKENS,), inputs=lambda ctx: [freedict.fingerprint()],
+         compute=lambda ctx: {schema.TOKENS: token_table(ctx.model.vocab, ctx.model.embeddings,
+                                                         freedict.installed_or_warn())}),
 )

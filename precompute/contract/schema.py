@@ -156,8 +156,9 @@ TOKENS = _table(
     ("frequency", "float32", "wordfreq word frequency summed over languages (mC4 proxy)"),
     ("frequency_decile", "int8", "1 = rarest … 10 = most frequent seen, 0 = never seen, -1 = not ranked"),
     ("norm", "float32", "L2 norm of the embedding row"),
-    ("gloss", "string", "English gloss from the CLDR translation clusters, or null"),
-    ("concept", "string", "id of the CLDR concept the token names, or null"),
+    ("gloss", "string", "English gloss: the CLDR concept's name, else up to 3 FreeDict translations, or null"),
+    ("concept", "string", 'ids of the concepts the token names, "|"-joined: a CLDR concept ("territory:US") '
+                          'and English words it translates to ("en:dog"), or null'),
 )
 #: ``frequency_decile`` of an eligible token never seen in the corpus (its own bin), and of a token
 #: not ranked at all (special, byte piece, zero row); seen tokens are 1 (rarest) … 10.

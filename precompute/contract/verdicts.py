@@ -107,7 +107,7 @@ def separability_call(accuracy: Estimate, n_systems: int) -> Call:
     ('mT5', None)
     """
     if n_systems < 2:
-        return Call(None, f"{n_systems} of the paper's writing systems probed: nothing to separate")
+        return Call(None, "fewer than two of the paper's writing systems probed: nothing to separate")
     if accuracy.contains(PROBE_CHANCE) or accuracy.high < PROBE_CHANCE:
         return Call(None, f"{accuracy.value:.1%} does not differ from chance (50%)")
     family = side(accuracy, SEPARABILITY_BOUNDARY, XLMR, MT5)
