@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -18,14 +18,17 @@ from urllib.parse import urlencode
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dashboard import charts, data, definitions, pages, state
+from dashboard import charts, data, definitions, pages, state, viewcache
 from dashboard.components import copybox
 from precompute.contract import conventions, schema
 from precompute.contract.categories import OTHER, PLOTTED
+from precompute.contract.config import BuildConfig
 from precompute.contract.store import ArtifactError
 
+T = TypeVar("T")
 #: The page other pages link tokens to (its name in the registry: the file's stem).
 NEIGHBORS_PAGE = "neighbors"
 #: Category choices of the sidebar: the paper's 15 plotted categories and "other".
@@ -56,6 +59,25 @@ def view() -> View:
         k=int(state.value(state.K) or 10),
         convention=str(state.value(state.CONVENTION) or conventions.DEFAULT),
     )
+
+
+def view_key(v: View, *parts: Hashable) -> tuple[Hashable, ...]:
+    """What defines the view a page draws, as a cache key (:mod:`dashboard.viewcache`): the page, the
+    artifacts' signature, the models, categories, k, conventions, every parameter in the URL (the page's
+    own widgets are bound to it), and ``parts`` (what the page adds: a model, a chart's name)."""
+    sources = [*v.catalog.models.values(), *v.catalog.comparisons.values()]
+    return (pages.shown_url_path(), viewcache.signature((str(i.path), i.manifest) for i in sources),
+            tuple(m.slug for m in v.models), tuple(v.categories), v.k, v.convention,
+            tuple(sorted((name, tuple(st.query_params.get_all(name))) for name in st.query_params)), *parts)
+
+
+def per_view(v: View, part: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, once per view and ``part`` for every session (:data:`viewcache.CACHE`), the same object
+    each time: for a page's pure derivations (selected rows, aggregates), not for drawing or messages.
+
+    ``part`` must name everything ``compute`` reads beyond the view (e.g. the model), and its result must
+    not be changed by the page (pandas' Copy-on-Write keeps a DataFrame safe)."""
+    return viewcache.CACHE.get(view_key(v, part), compute)
 
 
 #: What each convention means for the figures that depend on it, as captions say it, by aspect
@@ -160,7 +182,6 @@ def load_text_index(info: data.ModelInfo) -> dict[str, int] | None:
                  lambda: data.text_index(info) if info.has(schema.TOKENS) else None)
 
 
-T = TypeVar("T")
 #: Models side by side in a row at most: four heatmaps of 15 categories in one row left cells of 10 px
 #: and dropped their labels; two keep them legible from 800 px up (a phone stacks them anyway).
 MODELS_PER_ROW = 2
@@ -210,15 +231,32 @@ VALIDATE_CHARTS = False
 DRAWN_KEY = "_hp_charts_drawn"
 
 
-def chart(c: alt.TopLevelMixin, key: str, reproduce: bool = True, **kwargs: Any) -> Any:
+def chart(c: alt.TopLevelMixin | Callable[[], alt.TopLevelMixin], key: str, reproduce: bool = True,
+          **kwargs: Any) -> Any:
     """Draw a chart full-width. The "Reproduce this figure" box that follows it offers it as SVG and PNG under
     the figure's name (Streamlit keeps vega-embed's own export menu off). ``reproduce=False``: a chart with
-    no box of its own (the Poster tour's, whose evidence link opens the page that has it)."""
+    no box of its own (the Poster tour's, whose evidence link opens the page that has it).
+
+    ``c`` a function that builds the chart (``lambda: charts.heatmap(df, ...)``): the chart is built and
+    converted to its Vega-Lite dict once per view and ``key`` (:func:`per_view`), and every session showing
+    that view is sent the same dict (building and converting were half of a page run's CPU). The function
+    must read nothing that the view key leaves out. A chart itself is converted at every run.
+    """
+    if isinstance(c, alt.TopLevelMixin):
+        built, spec = _converted(c)
+    else:
+        built, spec = per_view(view(), ("chart", key), lambda: _converted(c()))
     if reproduce:
-        st.session_state.setdefault(DRAWN_KEY, []).append((key, c))
+        st.session_state.setdefault(DRAWN_KEY, []).append((key, built))
+    return st.vega_lite_chart(spec=spec, width="stretch", key=key, **kwargs)
+
+
+def _converted(c: alt.TopLevelMixin) -> tuple[alt.TopLevelMixin, dict[str, Any]]:
+    """The chart and its Vega-Lite dict as Streamlit sends it (its data as Arrow datasets; Streamlit copies
+    the dict before changing it), converted the way ``st.altair_chart`` does."""
     if not VALIDATE_CHARTS:  # Streamlit calls c.to_dict() with Altair's default, validate=True
         object.__setattr__(c, "to_dict", functools.partial(type(c).to_dict, c, validate=False))
-    return st.altair_chart(c, width="stretch", key=key, **kwargs)
+    return c, _convert_altair_to_vega_lite_spec(c)
 
 
 #: The width of a chart saved as a file, in CSS pixels (PNG at twice that).
@@ -462,3 +500,10 @@ def model_colors(v: View) -> dict[str, str]:
     return charts.model_colors([m.label for m in v.catalog.models.values()])
 
 
+def folds_text(models: list[data.ModelInfo]) -> str:
+    """How many cross-validation folds the shown models' probes used, from their manifests (``--folds``)."""
+    default = BuildConfig().folds
+    counts = {m.label: int(m.params.get("folds", default)) for m in models}
+    if len(set(counts.values())) <= 1:
+        return f"{next(iter(counts.values()), default)} folds"
+    return "folds: " + ", ".join(f"{n} ({label})" for label, n in counts.items())

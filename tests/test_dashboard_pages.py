@@ -692,3 +692,10 @@ def test_a_hosted_dashboard_without_models_says_who_can_fix_it(monkeypatch, tmp_
     assert not at.code and "make run" not in " ".join(m.value for m in at.markdown)
     assert any("https://example.org/hyperpolyglot/bundle" in w.value for w in at.warning)
     assert any("The host can fix it" in m.value for m in at.markdown)
+
+
+def test_separability_captions_say_the_folds_the_build_used(monkeypatch, artifact_root):
+    folds = {manifest(artifact_root, slug)["params"]["folds"] for slug in models(artifact_root)}
+    at = run_app(monkeypatch, artifact_root, "separability")
+    captions = " ".join(c.value for c in at.caption)
+    assert f"{folds.pop()} folds" in captions and "10 folds" not in captions

@@ -48,7 +48,7 @@ def shared_probes(v: ui.View) -> pd.DataFrame | None:
 v = ui.view()
 st.title("Separability")
 st.caption("Per category: a logistic-regression probe on the L2-normalised rows, category vs the rest, balanced by "
-           "undersampling; mean accuracy over 10 folds. "
+           f"undersampling; mean accuracy over {ui.folds_text(v.models)}. "
            + ui.convention_note(v, "category", "error"))
 with st.container(horizontal=True):
     axis = st.segmented_control("Accuracy axis", list(AXES), default="half", required=True,
@@ -79,7 +79,7 @@ if ui.require_models(v):
         if drawn.empty:
             ui.nothing_to_draw(v, "probe")
         else:
-            ui.chart(charts.grouped_bars(drawn, "mean", ERRORS[v.convention], group="probe", color="model",
+            ui.chart(lambda: charts.grouped_bars(drawn, "mean", ERRORS[v.convention], group="probe", color="model",
                                          shade="vocabulary" if on_shared else None, y_title="accuracy",
                                          y_domain=DOMAINS[axis], title="Category identification accuracy",
                                          palette=ui.model_colors(v), n="n_tokens", min_n=ui.MIN_TOKENS),
@@ -98,7 +98,8 @@ if ui.require_models(v):
                         f"{r.category} ({r.n_tokens:,})" for r in rows.sort_values("category").itertuples()))
 
     st.subheader("Pairwise: category a vs category b")
-    st.caption("Mean accuracy of a probe telling category a from category b (balanced, 10 folds), among the "
+    st.caption("Mean accuracy of a probe telling category a from category b (balanced, "
+               f"{ui.folds_text(v.models)}), among the "
                "categories the paper plots. "
                + ui.convention_note(v, "category", only=conventions.REFINED))
     for m in ui.model_columns(v.models):
@@ -111,7 +112,7 @@ if ui.require_models(v):
             ui.nothing_to_draw(v, "pairwise probe")
             continue
         order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
-        ui.chart(charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
+        ui.chart(lambda: charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
                                 x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
         ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}", statistic="pairwise")
 

@@ -4,22 +4,24 @@ every loaded model computed the paper's way (dashboard.claims decides), and a li
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, claims, data, lookup, pages, state, tables, ui
+from dashboard import charts, claims, data, pages, state, tables, ui
 from precompute.contract import conventions, paper, schema
+from precompute.contract import verdicts as rules
 from precompute.contract.categories import WRITING_SYSTEMS
+from precompute.contract.verdicts import Estimate
 
 PAGE = {"title": "Poster tour", "url_path": "tour", "icon": ":material/tour:", "order": 15,
         "summary": "the poster's claims one by one, each with a verdict computed from the loaded models and a link "
                    "to the view that shows it",
         "needs": ("SEPARABILITY", "NEIGHBORS", "TOKENS", "MEANING", "DIVERSITY", "DIVERSITY_CHANCE",
-                  "DIVERSITY_BY_CATEGORY")}
+                  "DIVERSITY_BY_CATEGORY", "GEOMETRY")}
 
-#: The steps as the URL spells them (?step=3): one per claim.
-STEPS = list(range(1, len(claims.CLAIMS) + 1))
+#: The steps as the URL spells them (?step=3): one per claim, then the summary.
+STEPS = list(range(1, len(claims.CLAIMS) + 2))
+SUMMARY = STEPS[-1]
 #: How a verdict's family is marked.
-BADGES = {claims.MT5: ":violet-badge[like mT5]", claims.XLMR: ":orange-badge[like XLM-R]"}
-#: The poster's token whose neighbour lists the second step compares with.
-POSTER_TOKEN = "när"
+BADGES = {claims.MT5: ":violet-badge[like mT5]", claims.XLMR: ":orange-badge[like XLM-R]",
+          claims.UNDECIDED: ":gray-badge[undecided]"}
 
 
 def like_the_paper(v: ui.View, **extra: str | list[str]) -> dict[str, str | list[str]]:
@@ -35,12 +37,11 @@ def say(claim: claims.Claim, verdicts: list[claims.Verdict]) -> None:
         return
     rows = [*claim.paper_rows, *({"source": x.subject, **x.row} for x in verdicts)]
     if claim.families:  # a model without a verdict (not built at the paper's k) has no family either
-        rows[len(claim.paper_rows):] = [{**r, "behaves like": (x.family or "neither") if x.text else ""}
+        rows[len(claim.paper_rows):] = [{**r, "behaves like": claims.CALLED[x.family] if x.text else ""}
                                         for r, x in zip(rows[len(claim.paper_rows):], verdicts, strict=True)]
     st.dataframe(pd.DataFrame(rows).fillna(""), hide_index=True)
     draw(claim, verdicts)
-    badge = {None: ":gray-badge[neither]" if claim.families else ":gray-badge[no family]"}
-    st.markdown("\n".join(f"- {BADGES.get(x.family, badge[None])} {x.text}" for x in verdicts if x.text))
+    st.markdown("\n".join(f"- {BADGES.get(x.family, ':gray-badge[no family]')} {x.text}" for x in verdicts if x.text))
 
 
 #: The colour of the paper's own bars (its models are none of the loaded ones).
@@ -111,33 +112,33 @@ def separability(v: ui.View) -> list[claims.Verdict]:
         probes = as_the_paper(m, schema.SEPARABILITY, "separability probes")
         if probes is None:
             continue
-        accuracy, n = tables.separability_headline(probes)
-        if n == 0:
-            st.info(f"**{m.label}** has no category with enough tokens for a probe "
+        probed = probes[probes["category"].isin(WRITING_SYSTEMS) & probes["mean"].notna()]
+        if probed.empty:
+            st.info(f"**{m.label}** has none of the paper's writing systems with enough tokens for a probe "
                     f"(at least {m.params.get('min_category_tokens', '?')}).")
             continue
-        verdicts.append(claims.separability_verdict(m.label, accuracy, n))
+        accuracy = rules.mean_of_probes(*(probed[c].astype(float).tolist() for c in ("mean", "ci_low", "ci_high")))
+        verdicts.append(claims.separability_verdict(m.label, accuracy, list(probed["category"])))
     note.caption("Each model's one-vs-rest probes under the paper's conventions (raw-text categories, unshuffled "
-               "folds), averaged over every category it has enough tokens for, on its full vocabulary (the paper "
-               "probed XLM-R and mT5 on the vocabulary they share: the Separability page does that for a "
-               f"comparison). Like XLM-R: within {claims.SEPARABILITY_MARGIN:.0%} of its average.")
+                 "folds), averaged over the paper's writing systems it has enough tokens for, on its full vocabulary "
+                 "(the paper probed XLM-R and mT5 on the vocabulary they share: the Separability page does that for "
+                 "a comparison); the interval combines each probe's. Like XLM-R: the interval above "
+                 f"{rules.SEPARABILITY_BOUNDARY.value:.1%} (XLM-R's {paper.XLMR_SEPARABILITY:.1%} less "
+                 f"{rules.SEPARABILITY_MARGIN:.0%}); like mT5: below it; undecided: across it; no family with "
+                 "fewer than two writing systems or at chance (50%).")
     return verdicts
 
 
-def poster_overlap(m: data.ModelInfo) -> dict[str, tuple[int, int]] | None:
-    """Per poster column, how many of its listed neighbours of när the model's as many nearest hold, and how
-    many it lists; None when the model has no när (or no neighbour table, said by the loader)."""
+def poster_found(m: data.ModelInfo) -> dict[str, list[str]] | None:
+    """Per poster column, the listed neighbours of när among the model's nearest ``claims.POSTER_DEPTH``; None
+    when the model has no när (or no neighbour table, said by the loader)."""
     index = ui.load_text_index(m)
     tok = ui.load(m, schema.TOKENS, "token table")
     nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
-    found = lookup.find_token(index, POSTER_TOKEN) if index else None
-    if found is None or tok is None or nb is None:
+    if not index or tok is None or nb is None:
         return None
-    overlap = {}
-    for column, listed in paper.POSTER_NEIGHBORS[POSTER_TOKEN].items():
-        ids = [int(i) for i in nb[found[0], :len(listed)] if i >= 0]
-        overlap[column] = (len(tables.poster_overlap(tok["text"].iloc[ids], listed)), len(listed))
-    return overlap
+    neighbours = claims.poster_neighbours(index, tok["text"], nb)
+    return None if neighbours is None else claims.poster_found(neighbours)
 
 
 def translations(v: ui.View) -> list[claims.Verdict]:
@@ -153,17 +154,27 @@ def translations(v: ui.View) -> list[claims.Verdict]:
             continue
         k = paper.K if paper.K in set(meaning["k"]) else int(meaning["k"].max())
         ks.add(k)
-        at_k = meaning[meaning["k"] == k]
-        verdicts.append(claims.translation_verdict(m.label, tables.weighted_mean(at_k),
-                                                 tables.weighted_mean(at_k, "chance_mean"), k,
-                                                 poster_overlap(m), POSTER_TOKEN))
+        at_k = meaning[(meaning["k"] == k) & meaning["category"].isin(WRITING_SYSTEMS)]
+        verdicts.append(claims.translation_verdict(m.label, pooled(at_k), tables.weighted_mean(at_k, "chance_mean"),
+                                                   k, poster_found(m)))
     shown_ks = ", ".join(map(str, sorted(ks))) or "?"
-    note.caption(f"Translations: the mean over the tokens that have one, at k = {shown_ks}"
-               f" (the build's meaning k), all categories; chance: as many neighbours drawn at random. "
-               f"The poster's {POSTER_TOKEN}: each model's nearest 18 against XLM-R-XL's 18 listed, its nearest 15 "
-               "against mT5-XL's 15 (as printed); the closer column is the one whose list it shares the larger "
-               "share of. " + ui.convention_note(v, "category", only=conventions.REFINED))
+    note.caption(f"Translations: the mean over the tokens of the paper's writing systems that have one, at k = "
+                 f"{shown_ks} (the build's meaning k), its 95% interval pooled over the categories; chance: as many "
+                 f"neighbours drawn at random. The family comes from the poster's {claims.POSTER_TOKEN}: each model's "
+                 f"nearest {claims.POSTER_DEPTH} neighbours of ▁{claims.POSTER_TOKEN} against the words only one "
+                 "column lists (the words both list say nothing about the family); a family where the difference "
+                 "of the two shares is clear of 0 at 95% (Newcombe's interval), undecided where it is not. "
+                 + ui.convention_note(v, "category", only=conventions.REFINED))
     return verdicts
+
+
+def pooled(at_k: pd.DataFrame) -> Estimate:
+    """The token-weighted mean of per-category rows with their 95% half-widths (``ci95``) pooled as
+    independent errors: √Σ(w·h)² for weights w summing to 1."""
+    w = at_k["n_tokens"].to_numpy(float)
+    w = w / w.sum() if w.sum() else w
+    half = float(((w * at_k["ci95"].fillna(0).to_numpy(float)) ** 2).sum() ** 0.5)
+    return Estimate.around(tables.weighted_mean(at_k), half)
 
 
 def diversity(v: ui.View) -> list[claims.Verdict]:
@@ -178,15 +189,21 @@ def diversity(v: ui.View) -> list[claims.Verdict]:
         if div is None or column not in div or chance is None:
             continue
         mean, std = tables.mean_std(div[column])
-        verdicts.append(claims.diversity_verdict(m.label, mean, std, float(chance["expected_random"]),
-                                               float(chance["permutation_sd"]), paper.K))
+        n = int(div[column].notna().sum())
+        verdicts.append(claims.diversity_verdict(m.label, rules.mean_with_interval(mean, std, n), std,
+                                                 float(chance["expected_random"]), float(chance["permutation_sd"]),
+                                                 paper.K))
     note.caption(f"numNeighborCategory@{paper.K} as the paper counted it (the token itself among its neighbours, "
-               "raw-text categories), every eligible token (the paper sampled 1%). A family is named when the mean "
-               "and the standard deviation agree: the mean nearer mT5-XL's or 1 (where XLM-R-XL's neighbourhoods "
-               "mostly stay; the paper gives no XLM-R-XL mean), the standard deviation nearer either family's. "
-               "Chance: the mean for "
-               f"{paper.K} tokens drawn at random; the standard deviation with the categories shuffled over the "
-               "tokens.")
+                 "raw-text categories), every eligible token (the paper sampled 1%: its 7.61 is ± "
+                 f"{rules.MT5_XL_MEAN.high - rules.MT5_XL_MEAN.value:.2f}). Each vocabulary has its own chance, so "
+                 "the mean is read on a scale from 0 (every neighbour in the token's own category) to 1 (the mean "
+                 f"for {paper.K} tokens drawn at random): (mean − 1) / (chance − 1). mT5-XL's 7.61 is "
+                 f"{rules.MT5_XL_DIVERSITY.value:.2f} on it (its vocabulary's chance taken as XLM-R's, "
+                 f"{rules.MT5_XL_CHANCE:.2f}, measured on multilingual-e5-small, which uses XLM-R's vocabulary). "
+                 f"Like mT5-XL: above {rules.DIVERSITY_BOUNDARY.value:.3f}, midway to the token's own category "
+                 "(where the poster puts XLM-R-XL; the paper reports no XLM-R-XL mean); undecided where the "
+                 "intervals overlap; no family when the interval holds chance. The standard deviation does not "
+                 "decide; shuffled: with the categories shuffled over the tokens.")
     return verdicts
 
 
@@ -228,25 +245,32 @@ def geometry(v: ui.View) -> list[claims.Verdict]:
         geo = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
         if geo is None:
             continue
-        geo = geo[(geo["category"] == schema.ALL_CATEGORIES) & (geo["model_a"] < geo["model_b"])
-                  & geo["model_a"].isin(list(chosen)) & geo["model_b"].isin(list(chosen))]
+        geo = geo[(geo["model_a"] < geo["model_b"]) & geo["model_a"].isin(list(chosen))
+                  & geo["model_b"].isin(list(chosen))]
         if geo.empty:
             continue
         k = paper.K if paper.K in set(geo["k"]) else int(geo["k"].max())
-        for row in geo[geo["k"] == k].itertuples():
+        at_k = geo[geo["k"] == k]
+        for row in at_k[at_k["category"] == schema.ALL_CATEGORIES].itertuples():
             if (row.model_a, row.model_b) in compared:
                 continue
             compared.add((row.model_a, row.model_b))
-            verdicts.append(claims.geometry_verdict((chosen[row.model_a], chosen[row.model_b]), row.jaccard_mean,
-                                                  None if pd.isna(row.jaccard_ci95) else float(row.jaccard_ci95),
-                                                  row.jaccard_chance, k, int(row.n_tokens)))
+            pair = at_k[(at_k["model_a"] == row.model_a) & (at_k["model_b"] == row.model_b)
+                        & (at_k["category"] != schema.ALL_CATEGORIES)]
+            same = rules.same_category_jaccard(dict(zip(pair["category"], pair["n_tokens"], strict=True)), k)
+            jaccard = Estimate.around(row.jaccard_mean, float("nan") if pd.isna(row.jaccard_ci95)
+                                      else float(row.jaccard_ci95))
+            verdicts.append(claims.geometry_verdict((chosen[row.model_a], chosen[row.model_b]), jaccard,
+                                                    row.jaccard_chance, same, k, int(row.n_tokens)))
     alone = [label for slug, label in chosen.items() if not any(slug in pair for pair in compared)]
     if alone:
         st.info(f"No comparison holds {', '.join(alone)} with another selected model: build one with "
                 f"`python -m precompute compare {' '.join(chosen)}`.")
     note.caption(f"Each pair on the tokens it shares: the mean Jaccard index of their {paper.K} nearest neighbours "
-               "(or the comparison's largest k), against two random sets of as many shared tokens (exact). Beyond "
-               "chance: the 95% interval lies above it. About models, not families: no family is named. "
+               "(or the comparison's largest k), against two random sets of as many shared tokens (exact) and "
+               "against two models that agree only on writing systems (each token's neighbours drawn at random from "
+               "its own category: within-category chance). Beyond either: the 95% interval lies above it. About "
+               "models, not families: no family is named. "
                + ui.convention_note(v, depends=False))
     return verdicts
 
@@ -255,8 +279,19 @@ def geometry(v: ui.View) -> list[claims.Verdict]:
 VERDICTS = (separability, translations, diversity, by_category, geometry)
 #: Each step's evidence view: extra query parameters of the linked page.
 EVIDENCE: tuple[dict[str, str | list[str]], ...] = (
-    {state.SHARED_VOCABULARY.name: "true"}, {state.QUERY.name: POSTER_TOKEN}, {},
+    {state.SHARED_VOCABULARY.name: "true"}, {state.QUERY.name: claims.POSTER_TOKEN}, {},
     {state.CATEGORIES.name: list(WRITING_SYSTEMS)}, {})
+
+
+def summary(v: ui.View) -> None:
+    """The closing step: one line per model over the claims that compare families (the steps' notes, which say
+    how each call is made, folded away)."""
+    with st.expander("How each call is made: the notes of those steps"):
+        by_claim = {claim.short: {x.subject: x for x in verdicts_of(v) if x.text}
+                    for claim, verdicts_of in zip(claims.CLAIMS, VERDICTS, strict=True) if claim.families}
+    lines = [claims.summary_line(m.label, {short: got.get(m.label) for short, got in by_claim.items()})
+             for m in v.models]
+    st.markdown("\n".join(f"- {line}" for line in lines))
 
 
 def go(step: int) -> None:
@@ -278,15 +313,24 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
     st.button("Next", icon=":material/arrow_forward:", on_click=go, args=(step + 1,), disabled=step == STEPS[-1],
               key="tour_next")
 
-claim = claims.CLAIMS[step - 1]
-st.subheader(f"{step}. {claim.title}")
-st.markdown(f"> {claim.words}")
-st.markdown(f"**The paper.** {claim.figure}")
-if ui.require_models(v):
-    st.markdown("**The loaded models.**")
-    say(claim, VERDICTS[step - 1](v))
-    spec = pages.current()[claim.page]
-    st.caption(f"The evidence: {claim.evidence}, on the {spec.title} page under the paper's conventions at "
-               f"k = {paper.K}.")
-    ui.page_link(claim.page, f"Open this view on the {spec.title} page", like_the_paper(v, **EVIDENCE[step - 1]))
+if step == SUMMARY:
+    st.subheader(f"{step}. Each model's verdicts")
+    st.caption("Per model, the call of each claim the paper gives figures or lists for (steps "
+               + ", ".join(str(i) for i, c in enumerate(claims.CLAIMS, 1) if c.families) + "), with the numbers "
+               "that decide it: like XLM-R, like mT5, undecided (its interval overlaps the boundary's), or no "
+               "family (the statistic cannot tell). The other steps compare models with chance, not with a family.")
+    if ui.require_models(v):
+        summary(v)
+else:
+    claim = claims.CLAIMS[step - 1]
+    st.subheader(f"{step}. {claim.title}")
+    st.markdown(f"> {claim.words}")
+    st.markdown(f"**The paper.** {claim.figure}")
+    if ui.require_models(v):
+        st.markdown("**The loaded models.**")
+        say(claim, VERDICTS[step - 1](v))
+        spec = pages.current()[claim.page]
+        st.caption(f"The evidence: {claim.evidence}, on the {spec.title} page under the paper's conventions at "
+                   f"k = {paper.K}.")
+        ui.page_link(claim.page, f"Open this view on the {spec.title} page", like_the_paper(v, **EVIDENCE[step - 1]))
 ui.share_link()

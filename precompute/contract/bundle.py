@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -170,11 +169,3 @@ def check_path(path: Any) -> None:
         raise ValueError(f"the path {path!r} is not <directory>/<file> inside the bundle; it is not safe to use")
     if any(len(p.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for p in parts):
         raise ValueError(f"the path {path[:80]!r}… has a name longer than {MAX_NAME_BYTES} bytes")
-
-
-def by_directory(entries: list[Entry]) -> Iterator[tuple[str, list[Entry]]]:
-    """Entries grouped by their artifact directory (``use-multilingual-v3``, ``comparisons/default``)."""
-    groups: dict[str, list[Entry]] = {}
-    for e in entries:
-        groups.setdefault(str(Path(e.path).parent), []).append(e)
-    yield from groups.items()
