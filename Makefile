@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install artifacts lint browser-deps bench
+.PHONY: run test install artifacts lint browser-deps dictionaries bench
 
 run: install  ## Install, build the default artifacts if missing or stale, start the dashboard.
 	@# A failed step is reported above and noted in its manifest; the dashboard still shows the rest.
@@ -13,7 +13,7 @@ run: install  ## Install, build the default artifacts if missing or stale, start
 test: install browser-deps  ## Install and run the test suite.
 	$(PY) -m pytest
 
-install: $(STAMP)
+install: $(STAMP) dictionaries
 
 $(STAMP): requirements.txt dashboard/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,12 @@ browser-deps:  ## Debian's Chromium and fonts for every script, for the browser 
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core fonts-noto-cjk >/dev/null; \
 	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
+
+dictionaries: $(STAMP)  ## Debian's FreeDict English<->X dictionaries, general vocabulary for the meaning statistics (root).
+	@missing="$$($(PY) -c 'from precompute.analyses.freedict import missing_packages; print(*missing_packages())')"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "FreeDict dictionaries missing and not root: concepts from CLDR alone (as root: apt-get install $$missing)"; fi; fi
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -16,6 +16,11 @@ fill the caches, then for each N opens N sessions at once; each runs every visit
 query parameters) in its own rotation until every visit has at least ``--samples`` runs. The
 sessions then stay open, idle, while the server's memory is read again (what they hold), and close;
 it is read once more after they closed.
+``--one-link``: every session follows the same order, so that all N ask for the same view at once (a class
+opening one shared link; the view cache, dashboard/viewcache.py, computes it once), then the same N again
+on N different views (each session its own random categories, k and conventions); it ends with the line
+``burst one-link N=…: p95 X s, errors E, heap H GB``. ``HYPERPOLYGLOT_VIEW_CACHE=0`` in the environment
+turns the view cache off in the server it starts (the "before").
 Bounded: at most :data:`MAX_SESSIONS` sessions, ``--timeout`` seconds a run, ``--phase-timeout`` a
 phase. Printed per N: per-page p50/p95, errors (exception elements in the ForwardMsgs, compile
 errors, runs past the timeout, refused connections), the server's peak RSS (psutil, the process and
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -48,6 +54,8 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402 (installed with streamlit)
 
 from dashboard import pages, state  # noqa: E402
+from precompute.contract import conventions, schema  # noqa: E402
+from precompute.contract.categories import OTHER, PLOTTED  # noqa: E402
 
 #: Upper bound on concurrent sessions (a benchmark, not a flood).
 MAX_SESSIONS = 100
@@ -78,6 +86,30 @@ def visits() -> list[Visit]:
         else:
             out.append(Visit(page.name, page.url_path))
     return out
+
+
+def random_views(all_visits: list[Visit], n: int, ks: list[int], seed: int = 0) -> list[list[Visit]]:
+    """``all_visits`` for each of ``n`` sessions under a view of its own: a random set of categories (one to
+    all), one of ``ks`` and a convention, added to each visit's query string (seeded: the same views each run)."""
+    rng = np.random.default_rng(seed)
+    options = [*PLOTTED, OTHER]
+    out = []
+    for _ in range(n):
+        cats = sorted(rng.choice(options, size=int(rng.integers(1, len(options) + 1)), replace=False).tolist())
+        params = [(state.K.name, str(rng.choice(ks))), (state.CONVENTION.name, str(rng.choice(conventions.ALL)))]
+        params += [(state.CATEGORIES.name, c) for c in cats]
+        out.append([Visit(v.label, v.url_path, "&".join(q for q in (v.query, urlencode(params)) if q))
+                    for v in all_visits])
+    return out
+
+
+def built_ks(root: Path) -> list[int]:
+    """The ks every model under ``root`` was analysed at (the sidebar offers these)."""
+    common: set[int] | None = None
+    for manifest in root.glob(f"*/{schema.MANIFEST}"):
+        ks = {int(k) for k in json.loads(manifest.read_text()).get("params", {}).get("diversity_ks", [])}
+        common = ks if common is None else common & ks
+    return sorted(common or schema.DIVERSITY_KS)
 
 
 @dataclass
@@ -216,8 +248,12 @@ class Phase:
 
 
 async def phase(url: str, pid: int, all_visits: list[Visit], n: int, samples: int, timeout: float,
-                phase_timeout: float, think: float = 0.0) -> Phase:
+                phase_timeout: float, think: float = 0.0, one_link: bool = False,
+                views: list[list[Visit]] | None = None) -> Phase:
     """N sessions at once, each running every visit ``ceil(samples / n)`` times in its own rotation.
+
+    ``one_link``: every session in the same order, so that all ask for the same view at the same time.
+    ``views``: session i runs ``views[i]`` (the visits under a view of its own: :func:`random_views`).
 
     ``think``: a reader's mean pause before each click, in seconds (exponential, seeded, so that the
     clicks of N readers arrive as independent events do); 0 clicks again as soon as a page is drawn, every
@@ -231,7 +267,9 @@ async def phase(url: str, pid: int, all_visits: list[Visit], n: int, samples: in
     tally = Tally()
     release = asyncio.Event()
     dones = [asyncio.Event() for _ in range(n)]
-    orders = [[all_visits[(i + j) % len(all_visits)] for j in range(len(all_visits))] * rounds for i in range(n)]
+    own = views or [all_visits] * n
+    orders = [[own[i][(j if one_link else i + j) % len(all_visits)] for j in range(len(all_visits))] * rounds
+              for i in range(n)]
     sampler = MemorySampler(pid)
     rss_before, cpu_before = sampler.rss(), sampler.cpu_seconds()
     start = time.perf_counter()
@@ -294,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--think", type=float, nargs="+", default=[READING, 0.0], metavar="SECONDS",
                         help=f"a reader's mean pause before each click; 0: every session clicks again at once "
                              f"(default {READING:g} then 0)")
+    parser.add_argument("--one-link", action="store_true",
+                        help="every session on the same view at once (one shared link), then N sessions on N "
+                             "different views (random categories, k, conventions)")
     args = parser.parse_args(argv)
     if not all(1 <= n <= MAX_SESSIONS for n in args.sessions):
         parser.error(f"--sessions: each N between 1 and {MAX_SESSIONS}")
@@ -312,12 +353,25 @@ def main(argv: list[str] | None = None) -> int:
         for think in args.think:
             print(f"\n--- readers pausing {think:g} s on average before each click" if think else
                   "\n--- a burst: every session clicks again as soon as its page is drawn")
-            results = []
+            results, lines = [], []
             for n in args.sessions:
+                if args.one_link:
+                    views = random_views(all_visits, n, built_ks(args.artifacts), seed=n)
+                    different = asyncio.run(phase(url, process.pid, all_visits, n, args.samples, args.timeout,
+                                                  args.phase_timeout, think, views=views))
+                    print(f"\n{n} different views:", end="")
+                    report(different, all_visits)
+                    lines += [headline(different, all_visits, think, "different views"),
+                              headline(None, all_visits, think, "one-link")]
                 results.append(asyncio.run(phase(url, process.pid, all_visits, n, args.samples, args.timeout,
-                                                 args.phase_timeout, think)))
+                                                 args.phase_timeout, think, one_link=args.one_link)))
+                if args.one_link:
+                    print(f"\n{n} sessions on one link:", end="")
+                    lines[-1] = headline(results[-1], all_visits, think, "one-link")
                 report(results[-1], all_visits)
             summarise(results, all_visits, think)
+            for line in lines:
+                print(line)
         if args.browsers:
             browsers_at_once(url, args.browsers)
     print(f"\nserver log: {log}")
@@ -355,6 +409,17 @@ def browsers_at_once(url: str, n: int) -> None:
         f"{name} {max(s):.1f} s" for name, s in seconds.items()) + f"; {len(problems)} problems")
     for p in problems:
         print(f"  problem: {p}")
+
+
+def headline(p: Phase | None, all_visits: list[Visit], think: float, what: str) -> str:
+    """One phase in one line: ``burst one-link N=50: p95 X s, errors E, heap H GB`` (and its p50, CPU a run)."""
+    if p is None:
+        return ""
+    every = np.concatenate([p.tally.seconds[v.label] for v in all_visits]) if p.tally.runs else np.zeros(1)
+    return (f"{'burst' if not think else f'pausing {think:g} s'} {what} N={p.n}: p95 {np.percentile(every, 95):.2f} s, "
+            f"errors {len(p.tally.errors)}, heap {p.private_peak / 2**30:.2f} GB "
+            f"(p50 {np.percentile(every, 50):.2f} s, server CPU {p.cpu_per_run:.3f} s a run, "
+            f"load average {os.getloadavg()[0]:.1f})")
 
 
 def summarise(results: list[Phase], all_visits: list[Visit], think: float) -> None:

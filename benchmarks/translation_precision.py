@@ -1,11 +1,21 @@
-"""Precision of the "shares meaning" matches (METHODS §6), from a sample judged by hand.
+"""Coverage and precision of the "shares meaning" matches (METHODS §6), from a sample judged by hand.
 
-    # draw 200 (token, neighbour) matches of the built default models, to judge by hand
-    python benchmarks/translation_precision.py sample artifacts/ --out docs/translation_precision.csv
+    # the share of each model's eligible word tokens that name a concept, CLDR alone and with FreeDict
+    python benchmarks/translation_precision.py coverage artifacts/
+    # draw 200 (token, neighbour) matches of the built default models, 50 from each, to judge by hand
+    python benchmarks/translation_precision.py sample artifacts/ --per-model \
+        --out docs/translation_precision_freedict.csv
+    # CLDR concepts alone, as docs/translation_precision.csv was drawn (from the three models it names,
+    # before inflections counted as one word)
+    python benchmarks/translation_precision.py sample artifacts/ --cldr --out cldr.csv
     # the rule before the clean-up (stored concepts; surface variants counted as translations)
     python benchmarks/translation_precision.py sample artifacts/ --before --out docs/translation_precision_before.csv
     # precision of judged samples (column ``correct`` filled with 1 / 0)
-    python benchmarks/translation_precision.py docs/translation_precision_before.csv docs/translation_precision.csv
+    python benchmarks/translation_precision.py docs/translation_precision*.csv
+
+Concepts are recomputed from the token texts with the code of this checkout and the FreeDict
+dictionaries installed (``freedict.load_freedict``), not read from the stored token tables, so that a
+sample shows the current rule whatever the artifacts were built with.
 
 How the samples were judged (``correct`` 1): the token and the neighbour, each read as a word of a
 language that uses it, name the same concept (country, language, month, weekday, currency, "world");
@@ -16,9 +26,16 @@ a side that is mostly another word (``man``, ``pol``, lowercase French ``italien
 Italy, personal names); two different concepts (Korea / Korean, Catalonia / Catalan). Each 0 has
 its reason in ``note``.
 
+The FreeDict sample (``translation_precision_freedict.csv``) was judged the same way for general
+vocabulary: correct when some sense of the token translates some sense of the neighbour, or the two
+are synonyms (``Haus`` / ``home``); wrong when the shared English word joins two different senses
+(a homonym: ``bank`` of a river and of money), when a side is a piece of a word read as a whole word,
+when the two are one word inflected, or when the dictionary entry is wrong.
+
 A match is one (token, neighbour) pair among a token's ``meaning_k`` nearest neighbours that
 ``meaning.shared_meaning`` counts. The sample is uniform over the matches of all the models given
-(seeded), so a model with more matches gives more of it.
+(seeded), so a model with more matches gives more of it; with ``--per-model`` (the FreeDict
+sample) each model gives the same number.
 """
 
 from __future__ import annotations
@@ -34,32 +51,38 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from precompute.analyses.lexicon import concept_columns, surface_keys  # noqa: E402
+from precompute.analyses.freedict import load_freedict, missing_packages  # noqa: E402
+from precompute.analyses.language import has_letter, normalised_texts  # noqa: E402
+from precompute.analyses.lexicon import concept_columns, word_stems  # noqa: E402
 from precompute.analyses.meaning import shared_meaning, translation_sets  # noqa: E402
 from precompute.analyses.tokens import eligible_mask  # noqa: E402
 from precompute.contract import schema  # noqa: E402
 from precompute.contract.intervals import ci95  # noqa: E402
 
-DEFAULT_MODELS = ("use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2")
+DEFAULT_MODELS = ("multilingual-e5-small", "use-multilingual-v3", "wordllama-l2", "all-MiniLM-L6-v2")
 COLUMNS = ["model", "token", "neighbour", "concept", "gloss", "correct", "note"]
 
 
-def matches(directory: Path, before: bool = False) -> pd.DataFrame:
+def matches(directory: Path, rule: str = "freedict") -> pd.DataFrame:
     """Every match of one model directory: ``model, token, neighbour, concept, gloss`` (the token's).
 
-    ``before``: the rule of the build before the clean-up (the stored concept column, and a
-    neighbour that is the same word in another case or without ``▁`` counted as a translation).
+    ``rule``: "freedict" (CLDR and the installed FreeDict dictionaries), "cldr" (CLDR alone), or
+    "before" (the build before the first clean-up: the stored concept column, and a neighbour that
+    is the same word in another case or without ``▁`` counted as a translation).
     """
     tokens = pd.read_parquet(directory / schema.TOKENS)
     k = json.loads((directory / schema.MANIFEST).read_text())["params"]["meaning_k"]
     neighbors = np.load(directory / schema.NEIGHBORS, allow_pickle=False)[:, :k]
     texts = tokens["text"].tolist()
-    concepts = tokens[["concept", "gloss"]] if before else concept_columns(texts)[["concept", "gloss"]]
+    if rule == "before":
+        concepts = tokens[["concept", "gloss"]]
+    else:
+        concepts = concept_columns(texts, load_freedict() if rule == "freedict" else None)[["concept", "gloss"]]
     sets = translation_sets(texts, concepts["concept"]).matrix
     sets = (sp.diags(eligible_mask(tokens).astype(np.int8), dtype=np.int8) @ sets).tocsr()
     sets.eliminate_zeros()
-    keys = np.arange(len(texts)) if before else surface_keys(texts)
-    rows, cols = np.nonzero(shared_meaning(neighbors, sets, keys))
+    stems = sp.identity(len(texts), format="csr") if rule == "before" else word_stems(texts)
+    rows, cols = np.nonzero(shared_meaning(neighbors, sets, stems))
     text = np.asarray(texts, dtype=object)
     return pd.DataFrame({
         "model": directory.name, "token": text[rows], "neighbour": text[neighbors[rows, cols]],
@@ -67,12 +90,36 @@ def matches(directory: Path, before: bool = False) -> pd.DataFrame:
     })
 
 
-def sample(root: Path, models: list[str], n: int, seed: int, before: bool) -> pd.DataFrame:
-    """``n`` matches drawn uniformly (seeded) from all matches of ``models``; ``correct``/``note`` blank."""
-    every = pd.concat([matches(root / m, before) for m in models], ignore_index=True)
+def sample(root: Path, models: list[str], n: int, seed: int, rule: str, per_model: bool = False) -> pd.DataFrame:
+    """``n`` matches drawn (seeded) from all matches of ``models``; ``correct``/``note`` blank.
+
+    Uniformly over all matches, or with ``per_model`` the same number from each model (so that a
+    model with few matches, the English-only MiniLM, is judged too).
+    """
+    every = pd.concat([matches(root / m, rule) for m in models], ignore_index=True)
     print(f"{len(every):,} matches: " + ", ".join(f"{m} {c:,}" for m, c in every.groupby("model").size().items()))
-    drawn = every.sample(n, random_state=seed).reset_index(drop=True)
+    if per_model:
+        drawn = every.groupby("model", sort=False).sample(n // len(models), random_state=seed).reset_index(drop=True)
+    else:
+        drawn = every.sample(n, random_state=seed).reset_index(drop=True)
     return drawn.assign(correct="", note="")[COLUMNS]
+
+
+def coverage(root: Path, models: list[str]) -> pd.DataFrame:
+    """Per model: eligible word tokens (eligible, with a letter) and how many name a concept, CLDR alone
+    and with the installed FreeDict dictionaries."""
+    dictionaries = load_freedict()
+    rows = []
+    for model in models:
+        tokens = pd.read_parquet(root / model / schema.TOKENS)
+        texts = tokens["text"].tolist()
+        words = eligible_mask(tokens) & has_letter(normalised_texts(texts))
+        named = {rule: concept_columns(texts, d)["concept"].notna().to_numpy() & words
+                 for rule, d in (("cldr", None), ("freedict", dictionaries))}
+        rows.append({"model": model, "tokens": len(tokens), "word_tokens": int(words.sum()),
+                     "cldr": int(named["cldr"].sum()), "freedict": int(named["freedict"].sum())})
+    table = pd.DataFrame(rows)
+    return table.assign(share=table["freedict"] / table["word_tokens"], times=table["freedict"] / table["cldr"])
 
 
 def precision(judged: pd.DataFrame) -> tuple[float, float, int]:
@@ -93,11 +140,28 @@ def sampling_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "coverage":
+        parser = argparse.ArgumentParser(description="share of eligible word tokens that name a concept")
+        parser.add_argument("root", type=Path, help="artifact directory holding the models")
+        parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+        args = parser.parse_args(sys.argv[2:])
+        if missing := missing_packages():
+            print(f"FreeDict packages not installed ({len(missing)}): {' '.join(missing)}")
+        table = coverage(args.root, args.models)
+        for row in table.itertuples():
+            print(f"{row.model}: {row.freedict:,} of {row.word_tokens:,} eligible word tokens name a concept "
+                  f"({row.share:.1%}), {row.times:.1f}x CLDR alone ({row.cldr:,}); {row.tokens:,} tokens")
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "sample":
         parser = sampling_arguments(argparse.ArgumentParser(description="draw a sample of matches to judge"))
-        parser.add_argument("--before", action="store_true", help="the rule before the clean-up")
+        rules = parser.add_mutually_exclusive_group()
+        rules.add_argument("--cldr", action="store_const", const="cldr", dest="rule", help="CLDR concepts alone")
+        rules.add_argument("--before", action="store_const", const="before", dest="rule",
+                           help="the rule before the first clean-up")
+        parser.add_argument("--per-model", action="store_true", help="n / (number of models) from each model")
         args = parser.parse_args(sys.argv[2:])
-        sample(args.root, args.models, args.n, args.seed, args.before).to_csv(args.out, index=False)
+        drawn = sample(args.root, args.models, args.n, args.seed, args.rule or "freedict", args.per_model)
+        drawn.to_csv(args.out, index=False)
         print(f"wrote {args.out}: fill 'correct' with 1 or 0")
         return
     parser = argparse.ArgumentParser(description="precision of judged samples")
@@ -107,6 +171,9 @@ def main() -> None:
         p, half, n = precision(judged)
         wrong = judged[judged["correct"].astype(int) == 0]
         print(f"{path}: precision {p:.3f} ± {half:.3f} ({n - len(wrong)} of {n} correct)")
+        for model, part in judged.groupby("model", sort=False):
+            p, half, n = precision(part)
+            print(f"    {model}: {p:.3f} ± {half:.3f} (n = {n})")
 
 
 if __name__ == "__main__":

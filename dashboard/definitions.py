@@ -19,8 +19,8 @@ DEFINITIONS: dict[str, str] = {
                     "chance 50% (METHODS §5).",
     "pairwise": "Accuracy of a probe telling category a's tokens from category b's (balanced, cross-validated) "
                 "(METHODS §5).",
-    "meaning": "How many of a token's k nearest neighbours share a translation with it (a CLDR concept or a "
-               "dictionary pair); chance: as many random neighbours (METHODS §6).",
+    "meaning": "How many of a token's k nearest neighbours share a translation with it (a CLDR name "
+               "cluster or a FreeDict English headword); chance: as many random neighbours (METHODS §6).",
     "retrieval": "Translation retrieval: the share of tokens with a translation in the vocabulary that find one "
                  "among their nearest 1 / 10 neighbours (METHODS §6).",
     "geometry": "Jaccard |A∩B| / |A∪B| and overlap |A∩B| / k of two models' k-neighbour sets on the tokens both "

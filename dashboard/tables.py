@@ -226,3 +226,12 @@ def by_decile(values: pd.Series, deciles: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"decile": agg.index.to_numpy(), "n_tokens": agg["size"].to_numpy(),
                          "mean": agg["mean"].to_numpy(), "ci95": ci95(agg["std"].to_numpy(), agg["size"].to_numpy())})
 
+
+def shares_concept(concepts: pd.Series, token: int, rows: np.ndarray) -> np.ndarray:
+    """(len(rows),) bool: whether each of ``rows`` names a concept that ``token`` names (the token table's
+    ``concept`` column joins several with ``schema.CONCEPT_SEPARATOR``; a token without one shares none)."""
+    def names(value: object) -> set[str]:
+        return set(str(value).split(schema.CONCEPT_SEPARATOR)) if pd.notna(value) else set()
+
+    own = names(concepts.iloc[token])
+    return np.array([bool(own & names(concepts.iloc[int(r)])) for r in rows], dtype=bool)

@@ -18,6 +18,17 @@ def validate_charts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ui, "VALIDATE_CHARTS", True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_freedict(tmp_path_factory: pytest.TempPathFactory):
+    """Builds in the tests read no FreeDict dictionary, whatever this machine has installed: their
+    concepts are CLDR's alone (tests/test_freedict.py builds its own dictionary)."""
+    from precompute.analyses import freedict
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(freedict, "DICTD_DIRECTORY", tmp_path_factory.mktemp("no-dictd"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def small_config() -> BuildConfig:
     return SMALL_CONFIG

@@ -270,3 +270,9 @@ def test_a_chart_renders_to_svg_and_png_on_the_server():
     svg = ui.rendered(chart, "svg").decode("utf-8")
     assert svg.startswith("<svg") and "categories among 50 NN" in svg and "wordllama-l2" in svg
     assert ui.rendered(chart, "png")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_neighbour_shares_a_concept_when_one_of_its_concepts_is_the_tokens():
+    concepts = pd.Series(["en:dog|en:hound", "en:hound", "territory:US", None, "en:dog"], dtype="string")
+    assert tables.shares_concept(concepts, 0, np.array([1, 2, 3, 4])).tolist() == [True, False, False, True]
+    assert tables.shares_concept(concepts, 3, np.array([0, 1])).tolist() == [False, False]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute.analyses.lexicon import concept_columns, load_muse_dictionaries, surface_keys
+from precompute.analyses.lexicon import concept_columns, load_muse_dictionaries, word_stems
 from precompute.analyses.meaning import meaning_artifacts, translation_sets, translations_per_token
 from precompute.contract import schema
 
@@ -33,9 +33,15 @@ def test_names_that_are_common_words_name_no_concept():
     assert got["gloss"].tolist()[4:] == ["Germany", "January", "world"]
 
 
-def test_surface_keys_join_case_boundary_and_accent_variants_only():
-    keys = surface_keys(["▁Welt", "welt", "WELT", "▁Türk", "turk", "İtalya", "▁italya", "ト", "ド", "▁world"])
-    assert keys.tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 4, 5]
+def test_word_stems_join_case_accent_and_inflection_variants_only():
+    texts = ["▁Welt", "welt", "WELT", "▁Türk", "turk", "İtalya", "▁italya", "ト", "ド", "▁world",
+             "листопад", "▁листопада", "сентябрь", "сентября", "hund", "hond", "lutego", "luty"]
+    stems = word_stems(texts)
+    same = (stems @ stems.T).toarray() > 0
+    groups = [sorted(np.flatnonzero(row).tolist()) for row in same]
+    assert groups[:10] == [[0, 1, 2]] * 3 + [[3, 4]] * 2 + [[5, 6]] * 2 + [[7], [8], [9]]
+    assert groups[10:14] == [[10, 11]] * 2 + [[12, 13]] * 2  # inflected: the last one or two letters
+    assert groups[14:] == [[14], [15], [16], [17]]  # other words; luty/lutego differ in more than 2
 
 
 @pytest.fixture
@@ -121,17 +127,17 @@ def test_chance_expectation_matches_a_simulation():
     words[1], words[2] = "▁W0", "w0"  # variants of ▁w0
     concepts = pd.Series([f"c{i % 6}" if i < 30 else None for i in range(40)], dtype=object)
     sets = translation_sets(words, concepts).matrix
-    keys = surface_keys(words)
+    stems = word_stems(words)
     k, draws = 5, 200_000
-    expected = k * translations_per_token(sets, keys) / 39
+    expected = k * translations_per_token(sets, stems) / 39
     dense = (sets @ sets.T).toarray() > 0
-    same = (keys[:, None] != keys[None, :])
+    same = (stems @ stems.T).toarray() == 0
     token = np.repeat(np.arange(40), draws // 40)
     others = np.argsort(rng.random((len(token), 40)) + (np.arange(40) == token[:, None]), axis=1)[:, :k]
     hits = (dense[token[:, None], others] & same[token[:, None], others]).sum(axis=1)
     simulated = np.bincount(token, weights=hits) / np.bincount(token)
     print(f"chance, exact vs simulated: max |difference| {np.abs(expected - simulated).max():.3f}")
-    assert translations_per_token(sets, keys)[[0, 6, 35]].tolist() == [4, 4, 0]  # ▁w0: c0 minus its 2 variants
+    assert translations_per_token(sets, stems)[[0, 6, 35]].tolist() == [4, 4, 0]  # ▁w0: c0 minus its 2 variants
     assert simulated == pytest.approx(expected, abs=0.04)  # 5,000 draws per token: s.e. <= 0.01
 
 

@@ -1,6 +1,8 @@
 """Meaning: how many of a token's neighbours are its translations (share a dictionary concept),
 by category; translation retrieval precision; example tokens with their translated neighbours."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -14,8 +16,9 @@ PAGE = {"title": "Meaning", "url_path": "meaning", "icon": ":material/translate:
 
 v = ui.view()
 st.title("Meaning")
-st.caption("A neighbour shares meaning with a token when both name the same concept of the CLDR translation "
-           "clusters (the paper used MUSE dictionaries). Only tokens with a translation count.")
+st.caption("A neighbour shares meaning with a token when both name a same concept: a CLDR name cluster, or an "
+           "English headword of the FreeDict bilingual dictionaries (general vocabulary, as the paper's MUSE "
+           "dictionaries), where the build had them. Only tokens with a translation count.")
 
 if ui.require_models(v):
     shares, retrieval = [], []
@@ -36,9 +39,9 @@ if ui.require_models(v):
         if drawn.empty:
             ui.nothing_to_draw(v, "tokens with a translation")
         else:
-            ui.chart(charts.grouped_bars(drawn, "mean", "ci95", y_title="neighbours sharing a concept",
-                                         reference="chance_mean", palette=ui.model_colors(v), n="n_tokens",
-                                         min_n=ui.MIN_TOKENS), key="meaning_bars")
+            ui.chart(partial(charts.grouped_bars, drawn, "mean", "ci95", y_title="neighbours sharing a concept",
+                             reference="chance_mean", palette=ui.model_colors(v), n="n_tokens",
+                             min_n=ui.MIN_TOKENS), key="meaning_bars")
             st.caption(ui.few_tokens_note())
         ui.not_drawn(left_out)
         ui.downloads(df, "meaning", v.models, "meaning", statistic="meaning")
@@ -55,9 +58,9 @@ if ui.require_models(v):
         if drawn.empty:
             ui.nothing_to_draw(v, "translation retrieval")
         else:
-            ui.chart(charts.grouped_bars(drawn, "precision", group="model · metric", color="model",
-                                         shade="metric", y_title="precision", palette=ui.model_colors(v),
-                                         n="n_tokens", min_n=ui.MIN_TOKENS), key="retrieval_bars")
+            ui.chart(partial(charts.grouped_bars, drawn, "precision", group="model · metric", color="model",
+                             shade="metric", y_title="precision", palette=ui.model_colors(v),
+                             n="n_tokens", min_n=ui.MIN_TOKENS), key="retrieval_bars")
             counts = drawn.drop_duplicates(["model", "category"]).groupby("model", sort=False)["n_tokens"].sum()
             st.caption("Solid: P@1; pale with an outline: P@10. Tokens with a translation: "
                        + "; ".join(f"{model} {int(n):,}" for model, n in counts.items()) + ". "
@@ -86,9 +89,7 @@ if ui.require_models(v):
         token_id = int(best["id"].head(200)[shown == chosen].iloc[0])
         k = int(mt["k"].iloc[0])
         rows = tables.neighbour_table(nb, sim, tok, token_id, min(k, nb.shape[1]))
-        concept = tok["concept"].iloc[token_id]
-        same = tok["concept"].iloc[rows["id"]] == concept  # nullable: tokens without a concept are NA
-        rows["same concept"] = same.fillna(False).to_numpy(bool)
+        rows["same concept"] = tables.shares_concept(tok["concept"], token_id, rows["id"].to_numpy())
         st.caption(f"{int(rows['same concept'].sum())} of {len(rows)} neighbours name the concept "
                    f"“{tok['gloss'].iloc[token_id]}”.")
         st.dataframe(rows[rows["same concept"]].drop(columns=["id", "same concept"])

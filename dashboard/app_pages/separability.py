@@ -1,6 +1,8 @@
 """Separability: how well a linear probe tells one category's tokens from the rest (10-fold accuracy),
 models side by side; the pairwise matrix; the tokens the probe gets wrong."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -45,6 +47,27 @@ def shared_probes(v: ui.View) -> pd.DataFrame | None:
     return shared.assign(model=shared["model"].map(labels))
 
 
+def errors(pred: pd.DataFrame, tok: pd.DataFrame, index: dict[str, int], slug: str,
+           categories: list[str]) -> tuple[int, str, pd.DataFrame, pd.DataFrame] | None:
+    """The predictions of the probes of ``categories``: how many, the probes' names, the wrong ones with their
+    tokens (the surest first), and the first 500 of those as shown (text written out, a link to the token's
+    neighbours); None when no selected category was probed. A pass over every token's prediction, a merge over
+    the vocabulary and 500 links per model: computed once per view (:func:`ui.per_view`)."""
+    pred = pred[pred["category"].map(display_category).isin(categories)]
+    if pred.empty:
+        return None
+    wrong = pred[pred["label"] != pred["predicted"]].merge(
+        tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
+        on="id")
+    wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
+        "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
+    shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
+    shown = shown.assign(open=[ui.neighbors_href(lookup.query_for(index, t, i), [slug])
+                               for t, i in zip(shown["text"], shown["id"], strict=True)],
+                         text=tables.visible_texts(shown["text"]))
+    return len(pred), ", ".join(sorted(pred["category"].astype(str).unique())), wrong, shown
+
+
 v = ui.view()
 st.title("Separability")
 st.caption("Per category: a logistic-regression probe on the L2-normalised rows, category vs the rest, balanced by "
@@ -79,10 +102,10 @@ if ui.require_models(v):
         if drawn.empty:
             ui.nothing_to_draw(v, "probe")
         else:
-            ui.chart(lambda: charts.grouped_bars(drawn, "mean", ERRORS[v.convention], group="probe", color="model",
-                                         shade="vocabulary" if on_shared else None, y_title="accuracy",
-                                         y_domain=DOMAINS[axis], title="Category identification accuracy",
-                                         palette=ui.model_colors(v), n="n_tokens", min_n=ui.MIN_TOKENS),
+            ui.chart(partial(charts.grouped_bars, drawn, "mean", ERRORS[v.convention], group="probe", color="model",
+                             shade="vocabulary" if on_shared else None, y_title="accuracy",
+                             y_domain=DOMAINS[axis], title="Category identification accuracy",
+                             palette=ui.model_colors(v), n="n_tokens", min_n=ui.MIN_TOKENS),
                      key="sep_bars")
             st.caption(ui.few_tokens_note())
         ui.not_drawn(left_out)
@@ -112,8 +135,8 @@ if ui.require_models(v):
             ui.nothing_to_draw(v, "pairwise probe")
             continue
         order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
-        ui.chart(lambda: charts.heatmap(pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
-                                x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
+        ui.chart(partial(charts.heatmap, pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
+                         x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
         ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}", statistic="pairwise")
 
     st.subheader("Tokens the probe gets wrong")
@@ -124,23 +147,14 @@ if ui.require_models(v):
         tok = ui.load(m, schema.TOKENS, "token table", convention=v.convention)
         if pred is None or tok is None:
             continue
-        pred = pred[pred["category"].map(display_category).isin(v.categories)]
-        if pred.empty:
+        index = ui.load_text_index(m) or {}
+        found = ui.per_view(v, ("errors", m.slug), partial(errors, pred, tok, index, m.slug, v.categories))
+        if found is None:
             st.info(f"Not probed: {m.label} has no probe of the selected categories ({', '.join(v.categories)}): "
                     "each had too few tokens (see “Not probed” above).", icon=":material/block:")
             continue
-        wrong = pred[pred["label"] != pred["predicted"]].merge(
-            tok[["id", "text", "category", "language", "gloss"]].rename(columns={"category": "token_category"}),
-            on="id")
-        wrong = wrong.assign(error=wrong["label"].map({True: "missed", False: "false alarm"})).sort_values(
-            "probability", key=lambda p: (p - 0.5).abs(), ascending=False)
-        shown = wrong.head(500)  # links only for the rows on screen: a large model has tens of thousands
-        index = ui.load_text_index(m) or {}
-        shown = shown.assign(open=[ui.neighbors_href(lookup.query_for(index, t, i), [m.slug])
-                                   for t, i in zip(shown["text"], shown["id"], strict=True)],
-                             text=tables.visible_texts(shown["text"]))
-        probed = ", ".join(sorted(pred["category"].astype(str).unique()))
-        st.caption(f"{len(wrong):,} errors in {len(pred):,} predictions of the probes of {probed}.")
+        n_predictions, probed, wrong, shown = found
+        st.caption(f"{len(wrong):,} errors in {n_predictions:,} predictions of the probes of {probed}.")
         st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
                             "open"]],
                      hide_index=True, column_config={

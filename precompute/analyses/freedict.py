@@ -145,8 +145,10 @@ def read_dictionary(index_path: Path) -> pd.DataFrame:
     return pairs.astype(object).reset_index(drop=True)
 
 
-def installed_dictionaries(directory: Path = DICTD_DIRECTORY) -> list[Path]:
-    """The ``.index`` files of dictionaries between English and another language in ``directory``."""
+def installed_dictionaries(directory: Path | None = None) -> list[Path]:
+    """The ``.index`` files of dictionaries between English and another language in ``directory``
+    (default ``DICTD_DIRECTORY``, read at the call: the test suite points it at an empty folder)."""
+    directory = DICTD_DIRECTORY if directory is None else directory
     if not Path(directory).is_dir():
         return []
     return sorted(
@@ -155,23 +157,23 @@ def installed_dictionaries(directory: Path = DICTD_DIRECTORY) -> list[Path]:
     )
 
 
-def missing_packages(directory: Path = DICTD_DIRECTORY) -> list[str]:
+def missing_packages(directory: Path | None = None) -> list[str]:
     """``DEBIAN_PACKAGES`` whose dictionary is not in ``directory``: what ``make install`` as root would add."""
     present = {path.name.removesuffix(".index") for path in installed_dictionaries(directory)}
     return [p for p in DEBIAN_PACKAGES if p.removeprefix("dict-") not in present]
 
 
-def fingerprint(directory: Path = DICTD_DIRECTORY) -> list[tuple[str, int, int]]:
+def fingerprint(directory: Path | None = None) -> list[tuple[str, int, int]]:
     """What the token table depends on in ``directory``: each dictionary's name, size and mtime."""
     return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in installed_dictionaries(directory)]
 
 
-def installed_or_warn(directory: Path = DICTD_DIRECTORY) -> pd.DataFrame:
+def installed_or_warn(directory: Path | None = None) -> pd.DataFrame:
     """``load_freedict``, after a warning that names the ``DEBIAN_PACKAGES`` not installed (the build
     goes on with what there is, CLDR alone when none)."""
     if missing := missing_packages(directory):
         warnings.warn(
-            f"{len(missing)} of {len(DEBIAN_PACKAGES)} FreeDict dictionaries are not installed in {directory}, so "
+            f"{len(missing)} of {len(DEBIAN_PACKAGES)} FreeDict dictionaries are not installed, so "
             f"fewer tokens get a concept and a gloss; as root, `make install` (or apt-get install "
             f"{' '.join(missing[:3])} ...) adds them",
             stacklevel=2,
@@ -179,14 +181,20 @@ def installed_or_warn(directory: Path = DICTD_DIRECTORY) -> pd.DataFrame:
     return load_freedict(directory)
 
 
-@lru_cache(maxsize=4)
-def load_freedict(directory: Path = DICTD_DIRECTORY) -> pd.DataFrame:
+def load_freedict(directory: Path | None = None) -> pd.DataFrame:
     """Every English↔X dictionary in ``directory``: ``english, foreign, language`` (as MUSE's loader).
 
     ``xxx-eng`` dictionaries give (headword, translation) = (foreign, english), ``eng-xxx`` the other
     way round; words lower-cased, pairs deduplicated, an empty frame when none is installed.
-    ``result.attrs["dictionaries"]`` lists the files read ("deu-eng", ...). About 20 s for all 58.
+    ``result.attrs["dictionaries"]`` lists the files read ("deu-eng", ...). About 20 s for all 58,
+    once a process.
     """
+    return _load(Path(DICTD_DIRECTORY if directory is None else directory))
+
+
+@lru_cache(maxsize=4)
+def _load(directory: Path) -> pd.DataFrame:
+    """``load_freedict`` of one directory, cached."""
     frames, names = [], []
     for path in installed_dictionaries(directory):
         source, target = _FILE_NAME.match(path.name).groups()

@@ -6,8 +6,14 @@ statistic both read (METHODS §6).
   territory US, the month January) with its names in every locale is one translation cluster:
   ``アメリカ合衆国`` (ja), ``미국`` (ko), ``美国`` (zh), ``美國`` (zh_Hant), ``USA`` (sv) and
   ``United States`` (en) all name ``territory:US``.
-* **Bilingual dictionaries** (optional; the paper's MUSE English↔X files): a token's English
-  translations.
+* **Bilingual dictionaries**: FreeDict's English↔X dictionaries where Debian's packages are installed
+  (:mod:`precompute.analyses.freedict`, read into the token table), and the paper's MUSE files given to
+  the build (``--dictionaries``, added by the meaning step). Words that translate to the same English
+  word form one concept, ``en:`` and that word, which English tokens name too: ``▁Hund`` (de),
+  ``hond`` (nl), ``perro`` (es) and ``▁dog`` all name ``en:dog``.
+
+A token can name several concepts (``▁bank``: ``en:bank`` and ``en:bench`` through German
+``Bank``); the token table's ``concept`` column lists them, joined by ``CONCEPT_SEPARATOR``.
 
 CLDR names that are mostly common words ("here" is October in one locale, "man" the Isle of Man,
 "dan" Danish) are dropped (``common_word_names``), from the matches and from the glosses alike.
@@ -26,9 +32,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import scipy.sparse as sp
 from babel import localedata
 
 from precompute.analyses.language import frequency_table, normalised_texts, wordfreq_languages
+from precompute.contract import schema
 from precompute.contract.categories import char_label
 
 #: CLDR name tables that form concepts. A name that several concepts share goes to the concept the
@@ -61,6 +69,15 @@ WORDFREQ_CODE = {"sr": "sh", "hr": "sh", "bs": "sh", "no": "nb"}
 GLOSS_LOCALE = "en"
 #: Prefix of a dictionary translation in a translation set, beside the CLDR concept ids.
 ENGLISH_PREFIX = "en:"
+#: Between the concept ids of one token in the token table's ``concept`` column.
+CONCEPT_SEPARATOR = schema.CONCEPT_SEPARATOR
+#: English translations shown as a token's gloss, the most widely given first.
+GLOSS_WORDS = 3
+#: Two tokens are one word when they agree but for their last one or two characters (``листопад`` /
+#: ``листопада``, ``сентябрь`` / ``сентября``, ``chien`` / ``chienne``) and this many are left: an
+#: inflection is no translation. Near-identical spellings across languages (``Musik`` / ``music``)
+#: go with them; their embeddings could be close for their letters alone.
+STEM_CUT, MIN_STEM = 2, 4
 #: MUSE file names: en-de.txt, de-en.txt, and the split files en-de.0-5000.txt, en-de.5000-6500.txt.
 _MUSE_NAME = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})(?:\.[\w-]+)?\.txt$")
 _ACCENTS = "[\u0300-\u036f]"
@@ -182,34 +199,118 @@ def common_word_names(users: pd.DataFrame) -> pd.Index:
     return pd.Index(sorted(hits.loc[common, "word"].unique()), dtype=object, name="word")
 
 
-def surface_keys(texts: list[str]) -> np.ndarray:
-    """(N,) int codes, equal for texts that differ only by case, boundary marks or accents.
+def folded_texts(texts: list[str]) -> pd.Series:
+    """Texts without boundary marks, case and accents: how ``word_stems`` compares them.
 
-    Such a pair is one word written twice (``▁Welt`` and ``welt``, ``▁Türk`` and ``turk``), not a
-    translation. Accents are the combining diacritics (U+0300–U+036F) after NFKD decomposition:
-    Latin, Greek and Cyrillic accents, not the marks that make other scripts' letters (kana's
-    dakuten, Indic vowel signs).
-
-        >>> surface_keys(["▁Welt", "welt", "Türk", "▁turk", "ト", "ド"]).tolist()
-        [0, 0, 1, 1, 2, 3]
+    Accents are the combining diacritics (U+0300–U+036F) after NFKD decomposition: Latin, Greek and
+    Cyrillic accents, not the marks that make other scripts' letters (kana's dakuten, Indic vowel signs).
     """
-    folded = normalised_texts(texts).str.casefold().str.normalize("NFKD").str.replace(_ACCENTS, "", regex=True)
-    return pd.factorize(folded)[0]
+    return normalised_texts(texts).str.casefold().str.normalize("NFKD").str.replace(_ACCENTS, "", regex=True)
 
 
-def concept_columns(texts: list[str]) -> pd.DataFrame:
+def word_stems(texts: list[str]) -> sp.csr_matrix:
+    """(N, S) CSR incidence of each text's stems: two texts are one word when their rows share a column.
+
+    A text's stems are its ``folded_texts`` form and that form cut by up to ``STEM_CUT`` final
+    characters while ``MIN_STEM`` remain. So a case, boundary-mark or accent variant (``▁Welt`` /
+    ``welt``, ``▁Türk`` / ``turk``) and an inflection (``листопад`` / ``листопада``) are one word, not
+    a translation; ``ト`` / ``ド`` (kana's voicing mark makes another letter) and ``Hund`` / ``hond`` are two.
+
+        >>> same = word_stems(["▁Welt", "welt", "листопад", "▁листопада", "ト", "ド", "hund", "hond"])
+        >>> ((same @ same.T).toarray()[[0, 2, 4, 6], [1, 3, 5, 7]] > 0).tolist()
+        [True, True, False, False]
+    """
+    folded = folded_texts(texts).fillna("").astype(object)
+    lengths = folded.str.len().to_numpy()
+    parts = [pd.DataFrame({"token": np.arange(len(folded)), "stem": folded.to_numpy(object)})]
+    for cut in range(1, STEM_CUT + 1):
+        cuttable = np.flatnonzero(lengths - cut >= MIN_STEM)
+        parts.append(pd.DataFrame({"token": cuttable, "stem": folded.iloc[cuttable].str[:-cut].to_numpy(object)}))
+    stems = pd.concat(parts, ignore_index=True)
+    codes, uniques = pd.factorize(stems["stem"])
+    return sp.csr_matrix(
+        (np.ones(len(codes), dtype=np.int32), (stems["token"].to_numpy(), codes)), shape=(len(folded), len(uniques))
+    )
+
+
+def dictionary_labels(texts: list[str], dictionaries: pd.DataFrame) -> pd.DataFrame:
+    """The English words each text translates to: ``token`` (position in ``texts``), ``label`` ("en:dog"),
+    ``support`` (how many languages' dictionaries give that translation; an English word naming
+    itself counts once), ``first`` (the first row of ``dictionaries`` that gives it: dictionaries list
+    a word's main sense first).
+
+    ``dictionaries`` has columns ``english, foreign, language`` (``freedict.load_freedict``,
+    ``load_muse_dictionaries``); words are looked up by their normalised text (``normalised_texts``).
+    """
+    english, rows = dictionaries["english"].astype(object).to_numpy(), np.arange(len(dictionaries))
+    lookup = pd.concat([
+        pd.DataFrame({"word": dictionaries["foreign"].astype(object).to_numpy(), "label": english,
+                      "language": dictionaries["language"].astype(object).to_numpy(), "first": rows}),
+        pd.DataFrame({"word": english, "label": english, "language": "en", "first": rows}),
+    ], ignore_index=True)
+    found = lookup.groupby(["word", "label"], sort=False).agg(
+        support=("language", "nunique"), first=("first", "min")).reset_index()
+    words = pd.DataFrame({"token": np.arange(len(texts)), "word": normalised_texts(texts).astype(object).to_numpy()})
+    found = words.merge(found, on="word")
+    return pd.DataFrame({
+        "token": found["token"].to_numpy(np.int64),
+        "label": (ENGLISH_PREFIX + found["label"]).to_numpy(object),
+        "support": found["support"].to_numpy(np.int64),
+        "first": found["first"].to_numpy(np.int64),
+    })
+
+
+def concept_columns(texts: list[str], dictionaries: pd.DataFrame | None = None) -> pd.DataFrame:
     """The token table's ``concept, gloss, concept_language`` columns (string dtype, NA where none).
 
-    A token names a concept when its normalised text equals one of the concept's names in some
-    locale (see ``concept_table`` for how a name shared by several concepts is assigned).
+    ``concept``: the CLDR concept the token's normalised text names (see ``concept_table`` for how a
+    name shared by several concepts is assigned), then the English words it translates to in
+    ``dictionaries`` (``dictionary_labels``; not for words shorter than ``MIN_NAME_LENGTH``, two
+    characters in dense scripts: ``de``, ``la`` or ``en`` are a dozen words in as many languages),
+    most widely given first, then as the dictionaries list them, joined by
+    ``CONCEPT_SEPARATOR``. ``gloss``: the concept's English name, else up to ``GLOSS_WORDS`` of those
+    English words (not the token's own text: an English word needs no gloss). ``concept_language``:
+    CLDR's hint only (see ``concept_table``).
 
         >>> concept_columns(["▁美国", "▁januari", "▁dog"])["concept"].tolist()
         ['territory:US', 'month:1', <NA>]
+        >>> pairs = pd.DataFrame({"english": ["dog", "hound"], "foreign": ["hund", "hund"], "language": "sv"})
+        >>> concept_columns(["▁Hund", "▁dog"], pairs)[["concept", "gloss"]].to_numpy().tolist()
+        [['en:dog|en:hound', 'dog, hound'], ['en:dog', <NA>]]
     """
-    matched = concept_table().reindex(normalised_texts(texts).to_numpy())
-    return pd.DataFrame(
-        {column: pd.array(matched[column].to_numpy(object), dtype="string") for column in matched.columns}
-    )
+    words = normalised_texts(texts).to_numpy(object)
+    matched = concept_table().reindex(words)
+    n = len(texts)
+    labels = pd.DataFrame({"token": np.flatnonzero(matched["concept"].notna().to_numpy()), "support": np.inf,
+                           "first": -1})
+    labels["label"] = matched["concept"].to_numpy(object)[labels["token"].to_numpy()]
+    gloss = pd.Series(matched["gloss"].to_numpy(object), dtype=object)
+    if dictionaries is not None and len(dictionaries):
+        found = dictionary_labels(texts, dictionaries).sort_values(
+            ["token", "support", "first"], ascending=[True, False, True])
+        found = found[[len(w) >= MIN_NAME_LENGTH or _is_dense(w) for w in words[found["token"].to_numpy()]]]
+        labels = pd.concat([labels, found], ignore_index=True)
+        english = found["label"].str.removeprefix(ENGLISH_PREFIX)
+        other = english[english.to_numpy() != words[found["token"].to_numpy()]]
+        shown = other.groupby(found["token"]).head(GLOSS_WORDS).groupby(found["token"]).agg(", ".join)
+        gloss = gloss.fillna(shown.reindex(range(n)))  # a CLDR concept's name first
+    labels = labels.sort_values(["token", "support", "first"], ascending=[True, False, True])
+    concept = labels.drop_duplicates(["token", "label"]).groupby("token")["label"].agg(CONCEPT_SEPARATOR.join)
+    return pd.DataFrame({
+        "concept": pd.array(concept.reindex(range(n)).to_numpy(object), dtype="string"),
+        "gloss": pd.array(gloss.to_numpy(object), dtype="string"),
+        "concept_language": pd.array(matched["concept_language"].to_numpy(object), dtype="string"),
+    })
+
+
+def concept_labels(concepts: pd.Series) -> pd.DataFrame:
+    """The token table's ``concept`` column as pairs: ``token`` (row position), ``label``.
+
+        >>> concept_labels(pd.Series(["territory:US", None, "en:dog|en:hound"])).to_numpy().tolist()
+        [[0, 'territory:US'], [2, 'en:dog'], [2, 'en:hound']]
+    """
+    split = pd.Series(np.asarray(concepts, dtype=object)).dropna().str.split(CONCEPT_SEPARATOR).explode()
+    return pd.DataFrame({"token": split.index.to_numpy(np.int64), "label": split.to_numpy(object)})
 
 
 def load_muse_dictionaries(directory: Path) -> pd.DataFrame:

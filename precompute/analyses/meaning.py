@@ -1,10 +1,12 @@
 """Translation clusters and the "shared meaning" statistics of neighbours (METHODS §6).
 
 The concepts and dictionary translations come from :mod:`precompute.analyses.lexicon`. A token's
-translation set is the union of its concept and its English translations (an English word translates to
-itself); a neighbour shares meaning with the token when their sets intersect and it is not the same word
-written differently (``surface_keys``: ``▁Welt``/``welt``, ``Türk``/``turk`` are one word, not a
-translation). Tokens are looked up by their normalised text (boundary marks removed, lower-cased).
+translation set is its concepts (the token table's ``concept`` column: CLDR and FreeDict) and, with MUSE
+files given to the build, their English translations (an English word translates to itself); a
+neighbour shares meaning with the token when their sets intersect and it is not the same word written
+or inflected differently (``word_stems``: ``▁Welt``/``welt``, ``Türk``/``turk``,
+``листопад``/``листопада`` are one word, not a translation). Tokens are looked up by their normalised
+text (boundary marks removed, lower-cased).
 
 The precision of the matches, judged by hand on seeded samples of 200, is recomputed by
 ``benchmarks/translation_precision.py`` from ``docs/translation_precision*.csv``.
@@ -19,8 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from precompute.analyses.language import normalised_texts
-from precompute.analyses.lexicon import ENGLISH_PREFIX, surface_keys
+from precompute.analyses.lexicon import concept_labels, dictionary_labels, word_stems
 from precompute.analyses.tokens import eligible_mask
 from precompute.contract import schema
 from precompute.contract.intervals import ci95
@@ -49,24 +50,15 @@ class TranslationSets:
 def translation_sets(
     texts: list[str], concepts: pd.Series, dictionaries: pd.DataFrame | None = None
 ) -> TranslationSets:
-    """Translation sets of N tokens: their CLDR concept (``concepts``, None where there is none)
-    and, with ``dictionaries`` (``load_muse_dictionaries``), the English words they translate to.
+    """Translation sets of N tokens: their concepts (``concepts``, the token table's column: ids joined
+    by ``lexicon.CONCEPT_SEPARATOR``, None where there is none) and, with ``dictionaries``
+    (``load_muse_dictionaries``), the English words they translate to.
     """
-    concepts = pd.Series(np.asarray(concepts, dtype=object), dtype=object)
     if len(concepts) != len(texts):
         raise ValueError(f"concepts has {len(concepts)} entries for {len(texts)} texts")
-    has = concepts.notna().to_numpy()
-    pairs = [pd.DataFrame({"token": np.flatnonzero(has), "label": concepts[has].to_numpy()})]
+    pairs = [concept_labels(concepts)]
     if dictionaries is not None and len(dictionaries):
-        english = dictionaries["english"].astype(object)
-        lookup = pd.DataFrame(
-            {
-                "word": pd.concat([dictionaries["foreign"].astype(object), english], ignore_index=True),
-                "label": ENGLISH_PREFIX + pd.concat([english, english], ignore_index=True),
-            }
-        )
-        words = pd.DataFrame({"token": np.arange(len(texts)), "word": normalised_texts(texts).astype(object)})
-        pairs.append(words.merge(lookup, on="word")[["token", "label"]])
+        pairs.append(dictionary_labels(texts, dictionaries)[["token", "label"]])
     pairs_all = pd.concat(pairs, ignore_index=True).drop_duplicates()
     codes, labels = pd.factorize(pairs_all["label"], sort=True)
     matrix = sp.csr_matrix(
@@ -77,41 +69,41 @@ def translation_sets(
 
 
 def shared_meaning(
-    neighbors: np.ndarray, sets: sp.csr_matrix, keys: np.ndarray, chunk: int = 1 << 20
+    neighbors: np.ndarray, sets: sp.csr_matrix, stems: sp.csr_matrix, chunk: int = 1 << 20
 ) -> np.ndarray:
     """(N, k) bool: ``neighbors[i, j]`` shares a translation with token i and is another word.
 
-    ``keys`` are the tokens' ``surface_keys``: a neighbour with the token's own key (the same word
-    in another case, with or without ``▁`` or accents) is no translation. -1 (no neighbour) is
-    False. Only pairs where both tokens have a set are tested, ``chunk`` pairs at a time, as the
-    row-wise product of the two tokens' sparse rows.
+    ``stems`` are the tokens' ``word_stems``: a neighbour sharing a stem with the token (the same
+    word in another case, with or without ``▁`` or accents, or inflected) is no translation. -1 (no
+    neighbour) is False. Only pairs where both tokens have a set are tested, ``chunk`` pairs at a
+    time, as the row-wise products of the two tokens' sparse rows.
     """
     has = sets.getnnz(axis=1) > 0
     valid = neighbors >= 0
     safe = np.where(valid, neighbors, 0)
-    rows, cols = np.nonzero(valid & has[:, None] & has[safe] & (keys[safe] != keys[:, None]))
+    rows, cols = np.nonzero(valid & has[:, None] & has[safe])
     out = np.zeros(neighbors.shape, dtype=bool)
     for start in range(0, len(rows), chunk):
         r, c = rows[start:start + chunk], cols[start:start + chunk]
-        common = sets[r].multiply(sets[neighbors[r, c]]).sum(axis=1)
-        out[r, c] = np.asarray(common).ravel() > 0
+        common = np.asarray(sets[r].multiply(sets[neighbors[r, c]]).sum(axis=1)).ravel()
+        same_word = np.asarray(stems[r].multiply(stems[neighbors[r, c]]).sum(axis=1)).ravel()
+        out[r, c] = (common > 0) & (same_word == 0)
     return out
 
 
-def translations_per_token(sets: sp.csr_matrix, keys: np.ndarray, chunk: int = 4096) -> np.ndarray:
+def translations_per_token(sets: sp.csr_matrix, stems: sp.csr_matrix, chunk: int = 4096) -> np.ndarray:
     """(N,) int64: how many other tokens share meaning with each token (as ``shared_meaning`` counts).
 
-    The boolean product ``sets @ setsᵀ`` by blocks of ``chunk`` rows, the token itself and its
-    surface variants (same ``keys``) left out.
+    The boolean product ``sets @ setsᵀ`` by blocks of ``chunk`` rows, less the pairs that are one
+    word (``stems @ stemsᵀ``, the token itself included).
     """
-    sets = sets.astype(np.int32)
+    sets, stems = sets.astype(np.int32), stems.astype(np.int32)
     counts = np.zeros(sets.shape[0], dtype=np.int64)
-    transposed = sets.T.tocsc()
+    sets_t, stems_t = sets.T.tocsc(), stems.T.tocsc()
     for start in range(0, sets.shape[0], chunk):
-        block = (sets[start:start + chunk] @ transposed).tocoo()
-        row = block.row + start
-        other = keys[row] != keys[block.col]  # also drops the token itself
-        counts += np.bincount(row[other], minlength=len(counts))
+        shared = (sets[start:start + chunk] @ sets_t) > 0
+        same_word = shared.multiply(stems[start:start + chunk] @ stems_t)
+        counts[start:start + shared.shape[0]] += shared.getnnz(axis=1) - (same_word > 0).getnnz(axis=1)
     return counts
 
 
@@ -142,14 +134,14 @@ def meaning_artifacts(
     sets = (sp.diags(eligible.astype(np.int8), dtype=np.int8) @ sets).tocsr()
     sets.eliminate_zeros()
     has = sets.getnnz(axis=1) > 0
-    keys = surface_keys(tokens["text"].tolist())
+    stems = word_stems(tokens["text"].tolist())
     category_codes, categories = pd.factorize(tokens["category"].astype(object))
 
     depth = min(max(k, max(RETRIEVAL_AT)), neighbors.shape[1])
-    shared = shared_meaning(neighbors[:, :depth], sets, keys)
+    shared = shared_meaning(neighbors[:, :depth], sets, stems)
     n_shared = shared[:, :k].sum(axis=1)
     others = max(int(eligible.sum()) - 1, 1)
-    chance = min(k, others) * translations_per_token(sets, keys) / others
+    chance = min(k, others) * translations_per_token(sets, stems) / others
 
     per_token = pd.DataFrame(
         {"id": tokens["id"].to_numpy(np.int32)[has], "k": np.int32(k), "n_shared": n_shared[has].astype(np.int32)}

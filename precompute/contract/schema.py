@@ -139,6 +139,8 @@ def _table(name: str, doc: str, *columns: tuple[str, str] | tuple[str, str, str]
 # ---- per model -------------------------------------------------------------------------------
 #: Embedding matrix, L2 norms untouched: (N, d) float32. Input of every later step.
 EMBEDDINGS = "embeddings.npy"
+#: How the token table's ``concept`` column joins the several concepts one token can name.
+CONCEPT_SEPARATOR = "|"
 TOKENS = _table(
     "tokens.parquet", "One row per vocabulary id.",
     ("id", "int32", "the vocabulary id (row of the embedding matrix)"),
@@ -157,8 +159,8 @@ TOKENS = _table(
     ("frequency_decile", "int8", "1 = rarest … 10 = most frequent seen, 0 = never seen, -1 = not ranked"),
     ("norm", "float32", "L2 norm of the embedding row"),
     ("gloss", "string", "English gloss: the CLDR concept's name, else up to 3 FreeDict translations, or null"),
-    ("concept", "string", 'ids of the concepts the token names, "|"-joined: a CLDR concept ("territory:US") '
-                          'and English words it translates to ("en:dog"), or null'),
+    ("concept", "string", f'ids of the concepts the token names, "{CONCEPT_SEPARATOR}"-joined: a CLDR concept '
+                          '("territory:US") and English words it translates to ("en:dog"), or null'),
 )
 #: ``frequency_decile`` of an eligible token never seen in the corpus (its own bin), and of a token
 #: not ranked at all (special, byte piece, zero row); seen tokens are 1 (rarest) … 10.

@@ -1,0 +1,120 @@
+"""FreeDict's dictd files read by our own code: a small dictionary pair written in the test (index +
+dictzip data), the concepts and glosses read from it, and the fallback when none is installed."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from precompute.analyses import freedict
+from precompute.analyses.lexicon import concept_columns, word_stems
+from precompute.analyses.meaning import shared_meaning, translation_sets
+
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def b64(n: int) -> str:
+    """dictd's base-64 number (most significant digit first)."""
+    digits = ""
+    while True:
+        digits, n = B64[n % 64] + digits, n // 64
+        if n == 0:
+            return digits
+
+
+def dictzip(data: bytes) -> bytes:
+    """``data`` as one dictzip chunk: gzip with the "RA" extra field (version, chunk length, count, sizes)."""
+    body = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = body.compress(data) + body.flush()
+    ra = struct.pack("<HHHH", 1, 58315, 1, len(deflated))
+    extra = b"RA" + struct.pack("<H", len(ra)) + ra
+    header = b"\x1f\x8b\x08\x04" + b"\0\0\0\0" + b"\x02\x03" + struct.pack("<H", len(extra)) + extra
+    return header + deflated + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+def write_dictionary(directory: Path, name: str, entries: dict[str, str]) -> None:
+    """``freedict-<name>.index`` and ``.dict.dz`` holding ``entries`` (headword → entry text)."""
+    data, index = b"", []
+    for headword, entry in entries.items():
+        encoded = entry.encode("utf-8")
+        index.append(f"{headword}\t{b64(len(data))}\t{b64(len(encoded))}")
+        data += encoded
+    (directory / f"freedict-{name}.index").write_text("\n".join(sorted(index)) + "\n", encoding="utf-8")
+    (directory / f"freedict-{name}.dict.dz").write_bytes(dictzip(data))
+
+
+@pytest.fixture
+def dictd(tmp_path: Path) -> Path:
+    """German→English, English→Spanish, and a German→French one that is not about English."""
+    write_dictionary(tmp_path, "deu-eng", {
+        "00-database-short": "00-database-short\n     German-English test dictionary\n",
+        "hund": "Hund /hʊnt/ <n, masc>\ndog <n>; hound\n   Synonym: {Köter}\n",
+        "hunde": "Hunde /hˈʊndə/ <pl>\ndogs\n see: {Hund}\n",
+        "bank": "Bank /baŋk/ <n, fem>\n1. bank [fin.]\n2. bench\n         Note: Sitzbank\n",
+        "guten morgen": "guten Morgen\ngood morning\n",
+        "november": "November /noˈvɛmbɐ/\nNovember\n",
+    })
+    write_dictionary(tmp_path, "eng-spa", {
+        "dog": "dog /dɔg/\nperro, can\n",
+        "bench": "bench /bɛntʃ/\nbanco\nla tabla larga para sentarse\n",
+        "to run": "to run\ncorrer\n",
+    })
+    write_dictionary(tmp_path, "deu-fra", {"hund": "Hund\nchien\n"})
+    return tmp_path
+
+
+def test_base64_numbers_decode_as_dictd_writes_them():
+    values = [0, 63, 64, 116, 519_423, 20_969_636]
+    assert freedict.decode_numbers(pd.Series([b64(v) for v in values])).tolist() == values
+
+
+def test_index_and_dictzip_data_are_read(dictd: Path):
+    index = freedict.read_index(dictd / "freedict-deu-eng.index")
+    assert len(index) == 6 and index["offset"].min() == 0
+    pairs = freedict.read_dictionary(dictd / "freedict-deu-eng.index")
+    # the database's own entry has no translation line; "guten morgen" is two words
+    assert sorted(map(tuple, pairs.to_numpy().tolist())) == [
+        ("bank", "bank"), ("bank", "bench"), ("hund", "dog"), ("hund", "hound"), ("hunde", "dogs"),
+        ("november", "November"),
+    ]
+
+
+def test_dictionaries_to_and_from_english_only(dictd: Path):
+    got = freedict.load_freedict(dictd)
+    assert got.attrs["dictionaries"] == ["deu-eng", "eng-spa"]
+    assert sorted(map(tuple, got.to_numpy().tolist())) == [
+        ("bank", "bank", "de"), ("bench", "banco", "es"), ("bench", "bank", "de"), ("dog", "can", "es"),
+        ("dog", "hund", "de"), ("dog", "perro", "es"), ("dogs", "hunde", "de"), ("hound", "hund", "de"),
+        ("november", "november", "de"),
+    ]
+
+
+def test_words_translating_to_one_english_word_form_one_concept(dictd: Path):
+    texts = ["▁Hund", "▁perro", "▁dog", "▁Bank", "▁banco", "▁hund", "▁Hunde", "can", "▁cat"]
+    got = concept_columns(texts, freedict.load_freedict(dictd))
+    assert got["concept"].fillna("").tolist() == [
+        "en:dog|en:hound", "en:dog", "en:dog", "en:bank|en:bench", "en:bench", "en:dog|en:hound", "en:dogs",
+        "en:dog", "",  # Spanish "can" (a piece without "▁" too); "cat" is in no dictionary
+    ]
+    # "bank" is German and English (two languages give it), "bench" German only; an English word is no
+    # gloss of itself, so the English reading of "Bank" shows none
+    assert got["gloss"].fillna("").tolist()[:5] == ["dog, hound", "dog", "", "bench", "bench"]
+
+    sets = translation_sets(texts, got["concept"]).matrix
+    neighbours = np.array([[1, 5], [2, 0], [0, 1], [4, 0], [3, 1], [0, 6], [5, 0], [0, 1], [0, 1]])
+    shared = shared_meaning(neighbours, sets, word_stems(texts))
+    # Hund–perro, perro–dog, Bank–banco translate; Hund–hund and hund–Hunde are one word (case, inflection)
+    assert shared.tolist() == [[True, False], [True, True], [True, True], [True, False], [True, False],
+                               [False, False], [False, False], [True, True], [False, False]]
+
+
+def test_without_dictionaries_the_build_warns_and_names_the_packages(tmp_path: Path):
+    with pytest.warns(UserWarning, match=r"58 of 58 FreeDict dictionaries are not installed.*make install"):
+        got = freedict.installed_or_warn(tmp_path)
+    assert got.empty and list(got.columns) == ["english", "foreign", "language"]
+    assert freedict.missing_packages(tmp_path)[:2] == ["dict-freedict-afr-eng", "dict-freedict-ara-eng"]
