@@ -50,6 +50,7 @@ TITLES: dict[str, str] = {
     "model_a": "model", "model_b": "model", "category_a": "category", "category_b": "category",
     "neighbor_category": "neighbour category", "n_shared": "shared tokens", "non_latin_share": "not LATIN",
     "jaccard_mean": "Jaccard", "overlap_mean": "overlap", "cka": "CKA", "procrustes_residual": "Procrustes residual",
+    "overlap_paper_mean": "overlap (paper)",
 }
 
 

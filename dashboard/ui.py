@@ -98,18 +98,15 @@ CONVENTION_RULES: dict[str, dict[str, str]] = {
 }
 
 
-def convention_note(v: View, *aspects: str, only: str | None = None, depends: bool = True) -> str:
+def convention_note(v: View, *aspects: str, only: str | None = None) -> str:
     """The sentence a figure's caption says its conventions with: which one it shows, what that means for it.
 
     ``aspects`` are what the figure depends on (keys of :data:`CONVENTION_RULES`); ``only`` names the one
-    convention the build computed this figure under (said when the sidebar asks for the other); ``depends``
-    False: the figure is the same under both::
+    convention the build computed this figure under (said when the sidebar asks for the other)::
 
         convention_note(v, "category", "self")
         # 'Conventions: paper (categories of the raw text, ▁ a symbol; the token itself counted among its neighbours).'
     """
-    if not depends:
-        return "Conventions: the same under paper and refined."
     shown = only or v.convention
     rules = "; ".join(CONVENTION_RULES[shown][a] for a in aspects)
     text = f"Conventions: {shown}" + (f" ({rules})" if rules else "") + "."

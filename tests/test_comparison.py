@@ -17,6 +17,7 @@ from precompute.analyses.comparison import compare_artifacts
 from precompute.analyses.maps import pca_2d
 from precompute.contract import schema
 from precompute.contract.config import BuildConfig
+from precompute.knn.neighbors import top_k_neighbors
 
 CONFIG = BuildConfig(k=5, diversity_ks=(5,), meaning_k=5, device="cpu", n_jobs=1)
 LATIN = [f"▁w{c}{d}" for c in "abcde" for d in "xyzw"]  # 20
@@ -62,7 +63,7 @@ def test_rotated_copy_has_identical_geometry(models):
     geometry = tables[schema.GEOMETRY]
     assert list(geometry.columns) == [
         "model_a", "model_b", "k", "category", "n_tokens", "jaccard_mean", "jaccard_ci95", "overlap_mean",
-        "jaccard_chance", "overlap_chance", "cka", "procrustes_residual",
+        "jaccard_chance", "overlap_chance", "overlap_paper_mean", "overlap_paper_chance", "cka", "procrustes_residual",
     ]
     # Every ordered pair (diagonal included) x (ALL + LATIN, CYRILLIC, N), at the one k (5 < 10).
     assert len(geometry) == 4 * 4
@@ -70,6 +71,8 @@ def test_rotated_copy_has_identical_geometry(models):
     assert geometry["overlap_chance"].tolist() == pytest.approx([5 / 29] * 16)  # 5 of the 29 other tokens
     assert geometry["jaccard_mean"].tolist() == [1.0] * 16
     assert geometry["overlap_mean"].tolist() == [1.0] * 16
+    assert geometry["overlap_paper_mean"].tolist() == [1.0] * 16
+    assert geometry["overlap_paper_chance"].tolist() == pytest.approx([(1 + 4 * 4 / 29) / 5] * 16)  # self + 4 of 29
     rows = geometry.set_index(["model_a", "model_b", "category"])
     for pair in [("sp", "wp"), ("wp", "sp"), ("sp", "sp")]:
         assert rows.loc[(*pair, "ALL"), "n_tokens"] == 30
@@ -138,6 +141,24 @@ def test_geometry_at_each_k_up_to_the_builds(models):
     assert everything["jaccard_mean"].tolist() == [1.0] * 8  # a rotated copy agrees at every k
     assert everything.loc[("sp", "wp", 10), "cka"] == everything.loc[("sp", "wp", 12), "cka"]
     assert tables[schema.GEOMETRY_TOKENS].groupby("k").size().to_dict() == {10: 30, 12: 30}
+
+
+def test_the_papers_overlap_beside_ours_on_unrelated_models(models):
+    """Unrelated models: the paper's lists share the token itself and so read higher than ours, by exactly
+    (1 + |A'∩B'|) / k against |A∩B| / k, A' the first k − 1 neighbours (geometry.paper_overlap)."""
+    rng = np.random.default_rng(1)
+    tokens, embeddings = models["wp"]
+    noise = (tokens, rng.normal(size=embeddings.shape).astype(np.float32))
+    tables, _ = compare_artifacts({"sp": models["sp"], "noise": noise}, CONFIG, progress=False)
+    row = tables[schema.GEOMETRY].set_index(["model_a", "model_b", "category"]).loc[("sp", "noise", "ALL")]
+    per_token = comparison.shared_vocabulary({"sp": models["sp"][0], "noise": tokens})
+    ids = {s: per_token[schema.shared_id_column(s)].to_numpy() for s in ("sp", "noise")}
+    lists = {s: top_k_neighbors(m[1][ids[s]], 4, device="cpu", n_threads=1, progress=False)[0]
+             for s, m in (("sp", models["sp"]), ("noise", noise))}
+    shared = [len(set(a) & set(b)) for a, b in zip(lists["sp"], lists["noise"], strict=True)]
+    print(f"unrelated models @5: overlap {row.overlap_mean:.3f}, the paper's {row.overlap_paper_mean:.3f}")
+    assert row.overlap_paper_mean == pytest.approx(np.mean([(1 + s) / 5 for s in shared]))
+    assert row.overlap_paper_mean > row.overlap_mean
 
 
 def test_small_shared_vocabulary_lowers_k(models):

@@ -418,7 +418,7 @@ CONVENTION_CAPTIONS = {
     "overview": ({}, SAYS_PAPER), "diversity": ({}, SAYS_PAPER), "separability": ({}, SAYS_PAPER),
     "neighbors": ({"q": "▁when"}, SAYS_PAPER), "meaning": ({}, SAYS_REFINED_ONLY),
     "norms": ({}, SAYS_REFINED_ONLY), "vocabulary": ({}, SAYS_REFINED_ONLY),
-    "geometry": ({}, dict.fromkeys(("paper", "refined"), "Conventions: the same under paper and refined")),
+    "geometry": ({}, dict.fromkeys(("paper", "refined"), "Conventions: both shown. Overlap (paper)")),
 }
 
 
@@ -474,6 +474,8 @@ def test_geometry_against_chance_at_the_chosen_k(monkeypatch, artifact_root):
                                                                                         r.jaccard_chance))
         assert tuple(got.loc[(pair, "overlap"), ["value", "chance"]]) == pytest.approx((r.overlap_mean,
                                                                                         r.overlap_chance))
+        assert tuple(got.loc[(pair, "overlap (paper)"), ["value", "chance"]]) == pytest.approx(
+            (r.overlap_paper_mean, r.overlap_paper_chance))
 
 
 def test_norms_page_shows_the_norms_by_category(monkeypatch, artifact_root):

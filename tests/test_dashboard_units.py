@@ -128,7 +128,9 @@ def test_convention_note_says_which_and_what():
     assert ui.convention_note(paper, "category", only="refined") == (
         "Conventions: refined (categories with ▁ stripped). The build computes this figure under the refined "
         "conventions only.")
-    assert ui.convention_note(refined, depends=False) == "Conventions: the same under paper and refined."
+    assert ui.convention_note(paper, "self", only="refined") == (  # Jaccard: ours, whatever the switch says
+        "Conventions: refined (the token itself left out). The build computes this figure under the refined "
+        "conventions only.")
     assert set(ui.CONVENTION_RULES["paper"]) == set(ui.CONVENTION_RULES["refined"])
 
 

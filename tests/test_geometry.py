@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from precompute.analyses.geometry import linear_cka, neighbor_jaccard, procrustes_residual, random_set_overlap
+from precompute.analyses.geometry import (
+    linear_cka,
+    neighbor_jaccard,
+    paper_overlap,
+    procrustes_residual,
+    random_paper_overlap,
+    random_set_overlap,
+)
+from precompute.knn.neighbors import top_k_neighbors
 
 
 @pytest.fixture
@@ -40,6 +48,56 @@ def test_jaccard_of_hand_made_tables():
 def test_jaccard_rejects_bad_k():
     with pytest.raises(ValueError, match="k must lie in 1..3"):
         neighbor_jaccard(np.zeros((2, 3), int), np.zeros((2, 4), int), 4)
+
+
+def on_circle(degrees: list[float]) -> np.ndarray:
+    """Unit vectors at these angles: cosine order = angular distance order, easy to rank by hand."""
+    radians = np.radians(degrees)
+    return np.stack([np.cos(radians), np.sin(radians)], axis=1).astype(np.float32)
+
+
+def test_the_papers_overlap_on_six_tokens_by_hand():
+    """Six tokens on a circle in two models; lists of 3 as the paper built them: the token, then its 2 nearest.
+
+    Model a at 0, 10, 30, 100, 130, 210 degrees; model b at 0, 25, 300, 160, 90, 210. Nearest first:
+      a: t0 1 2 (3) | t1 0 2 (3) | t2 1 0 (3) | t3 4 2 (1) | t4 3 5 (2) | t5 4 3 (0)
+      b: t0 1 2 (4) | t1 0 4 (2) | t2 0 1 (5) | t3 5 4 (1) | t4 1 3 (0) | t5 3 2 (4)
+    Paper lists {t, 2 nearest}: shared 3, 2, 3, 2, 2, 2 of 3 -> 7/9. Ours at k = 3 (3 nearest, the token
+    left out): 2, 2, 2, 2, 1, 2 of 3 -> 11/18; at k = 2: 2, 1, 2, 1, 1, 1 of 2 -> 2/3.
+    """
+    a, _ = top_k_neighbors(on_circle([0, 10, 30, 100, 130, 210]), 3, device="cpu", n_threads=1, progress=False)
+    b, _ = top_k_neighbors(on_circle([0, 25, 300, 160, 90, 210]), 3, device="cpu", n_threads=1, progress=False)
+    assert a.tolist() == [[1, 2, 3], [0, 2, 3], [1, 0, 3], [4, 2, 1], [3, 5, 2], [4, 3, 0]]
+    assert b.tolist() == [[1, 2, 4], [0, 4, 2], [0, 1, 5], [5, 4, 1], [1, 3, 0], [3, 2, 4]]
+    assert paper_overlap(a, b, 3) == pytest.approx([1, 2 / 3, 1, 2 / 3, 2 / 3, 2 / 3])
+    assert paper_overlap(a, b, 3).mean() == pytest.approx(7 / 9)
+    assert neighbor_jaccard(a, b, 3)[1].mean() == pytest.approx(11 / 18)
+    assert neighbor_jaccard(a, b, 2)[1].mean() == pytest.approx(2 / 3)
+    assert paper_overlap(a, b, 4).mean() == pytest.approx(np.mean([3, 3, 3, 3, 2, 3]) / 4)  # 3 nearest + itself
+    assert paper_overlap(a, b, 1).tolist() == [1.0] * 6  # the token alone
+
+
+def test_the_papers_overlap_counts_short_lists_by_their_length():
+    # Row 0: A = {0, 5} (one neighbour, then none), B = {0, 5, 6}: |A∩B| / |A| = 2 / 2, as the authors' len(A).
+    a = np.array([[5, -1], [1, 2]])
+    b = np.array([[5, 6], [3, 4]])
+    assert paper_overlap(a, b, 3).tolist() == [1.0, 1 / 3]
+    with pytest.raises(ValueError, match="k must lie in 1..3"):
+        paper_overlap(a, b, 4)
+
+
+def test_random_paper_overlap_by_hand_and_by_simulation(rng):
+    assert random_paper_overlap(5, 1) == 1.0  # the token alone
+    assert random_paper_overlap(5, 5) == 1.0  # every token
+    # 2 of 3 others: they share 1 or 2 (mean 4/3), plus the token: (1 + 4/3) / 3.
+    assert random_paper_overlap(4, 3) == pytest.approx((1 + 4 / 3) / 3)
+    n, k, draws = 40, 6, 20_000
+    keys = rng.random((2, draws, n - 1))
+    a, b = np.argsort(keys[0], axis=1)[:, : k - 1], np.argsort(keys[1], axis=1)[:, : k - 1]
+    simulated = paper_overlap(a, b, k).mean()
+    print(f"random lists of {k} with the token, {n} tokens: exact {random_paper_overlap(n, k):.4f}, "
+          f"simulated {simulated:.4f}")
+    assert simulated == pytest.approx(random_paper_overlap(n, k), abs=0.003)
 
 
 def test_random_set_overlap_by_hand():

@@ -148,3 +148,49 @@ def test_special_neighbours_count_with_their_category(stored: dict[str, pd.DataF
     breakdown = stored[schema.DIVERSITY_BREAKDOWN].query("convention == 'refined'")
     assert "Z" in set(breakdown["neighbor_category"])
     assert "Z" not in set(breakdown["category"])
+
+
+def test_the_papers_neighbour_overlap_as_their_scripts_computed_it(monkeypatch) -> None:
+    """Cross-model overlap recomputed as ``find_neighbors.py`` + ``display_neighbors.py`` did: on the shared
+    vocabulary, unit rows, the top k by cosine *with* the token itself, one dict per token text keyed by the
+    neighbours' texts, |A∩B| / |A| per token; the mean must be the stored ``overlap_paper_mean``. Byte pieces
+    are neither tokens nor neighbours (the shared vocabulary leaves them out)."""
+    from precompute.analyses import comparison
+    from precompute.analyses.maps import pca_2d
+    from precompute.contract.config import BuildConfig
+
+    monkeypatch.setattr(comparison, "umap_2d", lambda embeddings, config, progress=False: pca_2d(embeddings))
+    rng = np.random.default_rng(11)
+    words = [f"▁{a}{b}" for a in "abcdefgh" for b in "xyzw"] + ["▁да", "▁нет", "7", "<0xE3>"]  # 36
+
+    def model(order: np.ndarray, d: int) -> tuple[pd.DataFrame, np.ndarray]:
+        texts = [words[i] for i in order]
+        return pd.DataFrame({"id": np.arange(len(texts), dtype=np.int32), "text": texts,
+                             "is_special": np.zeros(len(texts), bool), "is_zero": np.zeros(len(texts), bool),
+                             "is_byte": np.array([t == "<0xE3>" for t in texts])}), \
+            rng.normal(size=(len(texts), d)).astype(np.float32)
+
+    a = model(np.arange(36), 8)
+    b = model(rng.permutation(36), 5)
+    b[1][:] += 0.8 * a[1][[words.index(t) for t in b[0]["text"]], :5]  # related to a, not the same
+    k = 10
+    tables, _ = comparison.compare_artifacts({"a": a, "b": b}, BuildConfig(k=12, diversity_ks=(10,), meaning_k=10,
+                                                                            device="cpu", n_jobs=1), progress=False)
+    row = tables[schema.GEOMETRY].set_index(["model_a", "model_b", "k", "category"]).loc[("a", "b", k, "ALL")]
+
+    shared = sorted(set(a[0]["text"]) & set(b[0]["text"]) - {"<0xE3>"})
+    assert row["n_tokens"] == len(shared) == 35
+
+    def lists(m: tuple[pd.DataFrame, np.ndarray]) -> dict[str, set[str]]:
+        ids = m[0].set_index("text")["id"]
+        x = m[1][ids.loc[shared].to_numpy()]
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        top = np.argsort(-(x @ x.T), axis=1, kind="stable")[:, :k]  # the token itself first: cosine 1
+        return {shared[i]: {shared[j] for j in top[i]} for i in range(len(shared))}
+
+    left, right = lists(a), lists(b)
+    assert all(t in left[t] for t in shared)
+    overlap = [len(left[t] & right[t]) / len(left[t]) for t in shared]
+    print(f"the paper's overlap @{k}: {np.mean(overlap):.4f}; ours (token left out): {row['overlap_mean']:.4f}")
+    assert row["overlap_paper_mean"] == pytest.approx(np.mean(overlap), rel=1e-12)
+    assert row["overlap_paper_chance"] == pytest.approx((1 + 9 * 9 / 34) / 10)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import t as t_dist
 
 from precompute.analyses.separability import (
+    PAPER_SEED,
     FoldResult,
     _convergence_note,
-    _rng,
     balanced_sample,
     bootstrap_interval,
+    paper_row_order,
+    paper_undersample,
+    repeat_summary,
     separability_artifacts,
 )
 from precompute.contract import schema
@@ -143,7 +147,9 @@ def test_convergence_note_counts_folds_stopped_at_max_iter() -> None:
 
 
 def test_the_papers_probe_is_cross_val_score_on_normalised_rows() -> None:
-    """Paper convention = LogisticRegression() scored by cross_val_score(cv=folds) on unit rows."""
+    """Paper convention, first run = the authors' script: rows in an arbitrary order (theirs: a set's), imblearn's
+    ``RandomUnderSampler(random_state=150)`` (its draw: ``RandomState(150).choice(range(n_larger), n_smaller,
+    replace=False)``; class 0 first), ``cross_val_score(LogisticRegression(), cv=folds)`` on unit rows."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
 
@@ -151,14 +157,56 @@ def test_the_papers_probe_is_cross_val_score_on_normalised_rows() -> None:
     x *= np.random.default_rng(0).uniform(0.1, 10, size=(len(x), 1)).astype(np.float32)  # norms that mislead
     table = separability_artifacts(x, tokens, CONFIG, progress=False)[schema.SEPARABILITY]
     paper = table[table.convention == "paper"].set_index("category")
-    categories = tokens["category"].to_numpy()[2:]
-    unit = x[2:] / np.linalg.norm(x[2:], axis=1, keepdims=True)
-    rows, labels = balanced_sample(np.flatnonzero(categories == "HANGUL"), np.flatnonzero(categories != "HANGUL"),
-                                   _rng(CONFIG.seed, "HANGUL"))
-    expected = cross_val_score(LogisticRegression(), unit[rows], labels, cv=CONFIG.folds)
+    order = np.random.default_rng(150).permutation(140)  # the stand-in for their set order
+    unit = (x[2:] / np.linalg.norm(x[2:], axis=1, keepdims=True))[order]
+    y = (tokens["category"].to_numpy()[2:][order] == "HANGUL").astype(int)  # 60 ones, 80 zeros
+    drawn = np.flatnonzero(y == 0)[np.random.RandomState(150).choice(range(80), size=60, replace=False)]
+    picked = np.concatenate([drawn, np.flatnonzero(y == 1)])
+    expected = cross_val_score(LogisticRegression(), unit[picked], y[picked], cv=CONFIG.folds)
     assert list(paper.loc["HANGUL", "folds"]) == pytest.approx(expected.tolist(), abs=1e-6)
+    assert paper.loc["HANGUL", "seed"] == PAPER_SEED == 150
     low, high = paper.loc["HANGUL", "ci_low"], paper.loc["HANGUL", "ci_high"]
     assert expected.min() <= low <= expected.mean() <= high <= expected.max()
+
+
+def test_the_papers_class_order_is_the_samplers() -> None:
+    """Class 0 first; the larger class in the order its seeded draw returns (not sorted), the smaller whole."""
+    labels = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0])  # ones at 1, 4, 8; seven zeros at 0 2 3 5 6 7 9
+    assert np.random.RandomState(150).permutation(7)[:3].tolist() == [6, 5, 0]
+    assert paper_undersample(labels, 150).tolist() == [9, 7, 0, 1, 4, 8]  # zeros[6], zeros[5], zeros[0]; ones
+    assert paper_undersample(labels, 150).tolist() == paper_undersample(labels, 150).tolist()  # the seed decides
+    assert paper_undersample(labels, 151).tolist() != paper_undersample(labels, 150).tolist()
+    # The ones the larger class: zeros whole, in input order, then three of the seven ones as drawn.
+    assert paper_undersample(1 - labels, 150).tolist() == [1, 4, 8, 9, 7, 0]
+    # A tie: imblearn keeps class 0 whole and draws all of class 1 in a random order (permutation(2) = 1, 0).
+    assert paper_undersample(np.array([1, 0, 1, 0]), 150).tolist() == [1, 3, 2, 0]
+    assert sorted(paper_row_order(6, 150)) == list(range(6)) and paper_row_order(6, 150).tolist() != list(range(6))
+
+
+def test_repeats_give_the_spread_over_undersamplings_and_folds() -> None:
+    x, tokens = clustered({"LATIN": 80, "HANGUL": 60}, spread=3.0, seed=5)
+    config = BuildConfig(min_category_tokens=40, folds=5, n_jobs=2, separability_repeats=4)
+    table = separability_artifacts(x, tokens, config, progress=False)[schema.SEPARABILITY]
+    for convention, seed in (("paper", 150), ("refined", 0)):
+        row = table[(table.convention == convention) & (table.category == "HANGUL")].iloc[0]
+        runs = np.array(row["repeat_folds"]).reshape(4, 5)
+        assert (row["seed"], row["repeats"]) == (seed, 4)
+        assert runs[0].tolist() == list(row["folds"])  # the first run is the one mean … folds describe
+        assert row["repeat_mean"] == pytest.approx(runs.mean())
+        assert row["repeat_sd"] == pytest.approx(runs.std(ddof=1))
+        half = t_dist.ppf(0.975, 3) * runs.mean(axis=1).std(ddof=1) / 2
+        assert (row["repeat_low"], row["repeat_high"]) == pytest.approx((runs.mean() - half, runs.mean() + half))
+        assert len({tuple(r) for r in runs}) == 4  # each repeat draws and splits anew
+        print(f"{convention}: first run {row['mean']:.3f} ± {row['std']:.3f}; 4 runs {row['repeat_mean']:.3f}, "
+              f"sd {row['repeat_sd']:.3f}, [{row['repeat_low']:.3f}, {row['repeat_high']:.3f}]")
+
+
+def test_repeat_summary_by_hand() -> None:
+    mean, sd, low, high = repeat_summary(np.array([[0.9, 1.0], [0.8, 0.9], [0.85, 0.95]]))
+    assert (mean, sd) == pytest.approx((0.9, np.std([0.9, 1.0, 0.8, 0.9, 0.85, 0.95], ddof=1)))
+    half = 4.302652729911275 * 0.05 / np.sqrt(3)  # t(0.975, 2) x sd of the means 0.95, 0.85, 0.9
+    assert (low, high) == pytest.approx((0.9 - half, 1.0))  # clipped: no accuracy above 1
+    assert repeat_summary(np.array([[0.9, 1.0]])) == (pytest.approx(0.95), pytest.approx(0.0707106781), None, None)
 
 
 def test_each_convention_probes_its_own_categories() -> None:

@@ -2,6 +2,8 @@
 sets; CKA and Procrustes residual as alternatives), overall and per category; for a pair, the tokens
 whose neighbourhoods differ most and least."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -14,9 +16,15 @@ PAGE = {"title": "Geometry", "url_path": "geometry", "icon": ":material/grid_on:
         "needs": ("GEOMETRY", "GEOMETRY_TOKENS")}
 
 METRICS = {"jaccard_mean": "Jaccard of the top-k neighbour sets", "overlap_mean": "overlap |A∩B| / k",
+           "overlap_paper_mean": "overlap as the paper: k-entry lists with the token itself, |A∩B| / |A|",
            "cka": "linear CKA", "procrustes_residual": "Procrustes residual (lower = more alike)"}
 #: The neighbour-set measures and their chance columns (two random k-sets of the pair's shared tokens).
-AGAINST_CHANCE = {"jaccard_mean": "jaccard_chance", "overlap_mean": "overlap_chance"}
+AGAINST_CHANCE = {"jaccard_mean": "jaccard_chance", "overlap_mean": "overlap_chance",
+                  "overlap_paper_mean": "overlap_paper_chance"}
+#: What the two conventions mean here: the geometry differs between them (the token in its own list or not).
+CONVENTIONS_SAID = ("Conventions: both shown. Overlap (paper), as the authors' code: lists of k holding the token "
+                    "itself and its k − 1 nearest, |A∩B| / |A| (they compared k = 100); Jaccard and overlap "
+                    "(refined): the k nearest, the token left out.")
 
 
 def against_chance(cells: pd.DataFrame) -> pd.DataFrame:
@@ -59,8 +67,8 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
     geo_k = v.k if v.k in ks else ks[-1]
     st.caption(f"k = {geo_k} neighbours compared (the sidebar's k; this comparison has k = "
                f"{', '.join(map(str, ks))}). Each pair on the tokens it shares. "
-               + (ui.convention_note(v, depends=False) if scope == schema.ALL_CATEGORIES
-                  else ui.convention_note(v, "category", only=conventions.REFINED)))
+               + CONVENTIONS_SAID + ("" if scope == schema.ALL_CATEGORIES
+                                     else " " + ui.convention_note(v, "category", only=conventions.REFINED)))
     geometry = geometry[geometry["k"] == geo_k]
     sources = [cmp, *(m for m in v.catalog.models.values() if m.slug in cmp.models)]  # what the figures come from
     cell = geometry[geometry["category"] == scope].dropna(subset=[metric])
@@ -68,18 +76,18 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
         st.info(f"{METRICS[metric]} is computed on all shared tokens only; choose “all shared tokens”.")
     else:
         domain = None if metric == "procrustes_residual" else (0.0, 1.0)
-        ui.chart(charts.heatmap(cell, "model_b", "model_a", metric, title=f"{METRICS[metric]} @{geo_k} — {scope}",
-                                fmt=".3f",
-                                domain=domain), key="geo_matrix")
+        ui.chart(partial(charts.heatmap, cell, "model_b", "model_a", metric,
+                         title=f"{METRICS[metric]} @{geo_k} — {scope}", fmt=".3f", domain=domain), key="geo_matrix")
         ui.downloads(cell, f"geometry_{slug}_{metric}_{scope}", sources, "geo",
                      {"comparison": cmp.manifest.get("params"), "models": cmp.models}, statistic="geometry")
     chance = against_chance(geometry[geometry["category"] == scope])
     if len(chance):
         st.subheader("Against chance")
-        st.caption(f"Jaccard and overlap |A∩B| / {geo_k} of each pair; black tick: the same for two random sets of "
-                   f"{geo_k} of the pair's shared tokens (exact).")
-        ui.chart(charts.grouped_bars(chance, "value", x="pair", group="measure", reference="chance",
-                                     y_title=f"Jaccard or overlap @{geo_k} ({scope})"), key="geo_chance")
+        st.caption(f"Jaccard and overlap |A∩B| / {geo_k} of each pair, and the paper's overlap (lists of {geo_k} "
+                   f"with the token itself); black tick: the same for random neighbours among the pair's shared "
+                   "tokens (exact).")
+        ui.chart(partial(charts.grouped_bars, chance, "value", x="pair", group="measure", reference="chance",
+                         y_title=f"Jaccard or overlap @{geo_k} ({scope})"), key="geo_chance")
         ui.downloads(chance, f"geometry_chance_{slug}_k{geo_k}_{scope}", sources, "geo_chance",
                      {"comparison": cmp.manifest.get("params"), "models": cmp.models}, statistic="geometry")
 st.subheader("Tokens whose neighbourhoods differ most and least")

@@ -22,12 +22,19 @@ def diversity_at(m: data.ModelInfo, k: int, convention: str,
     column = schema.n_categories_column(k, convention)
     if div is None or column not in div:
         return None
+    tok = None
     if categories is not None:
         tok = ui.load(m, schema.TOKENS, "token table", convention=convention)
         if tok is None:
             return None
-        div = ui.filter_categories(div.merge(tok[["id", "shown_category"]], on="id"), categories)
-    return (*tables.mean_std(div[column]), len(div))
+
+    def selected() -> tuple[float, float, int]:  # a merge over the whole vocabulary: once per view
+        chosen = div if tok is None else ui.filter_categories(div.merge(tok[["id", "shown_category"]], on="id"),
+                                                              categories)
+        return (*tables.mean_std(chosen[column]), len(chosen))
+
+    return ui.per_view(ui.view(), ("diversity_at", m.slug, k, convention, categories and tuple(categories)),
+                       selected)
 
 
 def beside_the_paper(models: list[data.ModelInfo]) -> pd.DataFrame:
@@ -150,7 +157,8 @@ if ui.require_models(v):
         k = v.k if v.k in set(overall["k"]) else int(overall["k"].max()) if len(overall) else cmp.neighbor_k
         overall = overall[overall["k"] == k]
         st.markdown(f"**Neighbourhood overlap (Jaccard@{k})** on the vocabulary each pair shares")
-        st.caption(ui.convention_note(v, depends=False))
+        st.caption(ui.convention_note(v, "self", only=conventions.REFINED)
+                   + " The paper's own measure, overlap with the token included, is on the Geometry page.")
         ui.filter_ignored(v, "the overlap: it is over every token each pair shares")
         for col, row in ui.in_columns(list(overall.itertuples()), per_row=3):  # 0.… at 800 px with six in a row
             overlap = tables.with_chance(row.overlap_mean, row.overlap_chance, ".3f")

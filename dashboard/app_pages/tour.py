@@ -271,7 +271,7 @@ def geometry(v: ui.View) -> list[claims.Verdict]:
                "against two models that agree only on writing systems (each token's neighbours drawn at random from "
                "its own category: within-category chance). Beyond either: the 95% interval lies above it. About "
                "models, not families: no family is named. "
-               + ui.convention_note(v, depends=False))
+               + ui.convention_note(v, "self", only=conventions.REFINED))
     return verdicts
 
 

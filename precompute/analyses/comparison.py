@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from precompute.analyses.geometry import Prepared, neighbor_jaccard, pair_similarity, random_set_overlap
+from precompute.analyses.geometry import (
+    Prepared,
+    neighbor_jaccard,
+    pair_similarity,
+    paper_overlap,
+    random_paper_overlap,
+    random_set_overlap,
+)
 from precompute.analyses.maps import umap_2d
 from precompute.analyses.overlap import shared_vocabulary, vocabulary_overlap
 from precompute.contract import schema
@@ -75,6 +82,9 @@ def compare_artifacts(
       residual (null on category rows; the same at every k). ``jaccard_chance`` and
       ``overlap_chance`` are the exact values for two random k-sets of the pair's other shared
       tokens (``geometry.random_set_overlap``), the reference for "how much is a lot".
+    * ``overlap_paper_mean`` is the paper's measure beside ours: k-entry lists holding the token itself
+      and its k − 1 nearest, |A∩B| / |A| (``geometry.paper_overlap``; the authors' k was 100), with
+      ``overlap_paper_chance`` its value for random neighbours.
     * GEOMETRY_TOKENS holds each unordered pair once (model_a before model_b in the order given),
       one row per k and text the pair shares, for the "whose neighbourhood moved most" table.
     * CKA and Procrustes use the L2-normalised rows: the cosine geometry the neighbours see, not
@@ -111,9 +121,11 @@ def compare_artifacts(
         texts = pair.shared["text"].to_numpy(object)
         for k in geometry_ks(pair.k):
             jaccard, overlap = neighbor_jaccard(pair.neighbors[a], pair.neighbors[b], k)
-            summary = _summarise(jaccard, overlap, pair.shared["category"].to_numpy(object))
+            as_paper = paper_overlap(pair.neighbors[a], pair.neighbors[b], k)
+            summary = _summarise(jaccard, overlap, as_paper, pair.shared["category"].to_numpy(object))
             summary.insert(0, "k", k)
             summary["jaccard_chance"], summary["overlap_chance"] = random_set_overlap(len(texts), k)
+            summary["overlap_paper_chance"] = random_paper_overlap(len(texts), k)
             is_all = summary["category"] == schema.ALL_CATEGORIES
             summary["cka"] = np.where(is_all, cka, np.nan)
             summary["procrustes_residual"] = np.where(is_all, residual, np.nan)
@@ -185,22 +197,22 @@ def _subset(embeddings: np.ndarray, shared: pd.DataFrame, slug: str) -> np.ndarr
     return np.ascontiguousarray(embeddings[shared[schema.shared_id_column(slug)].to_numpy()], dtype=np.float32)
 
 
-def _summarise(jaccard: np.ndarray, overlap: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
-    """Mean Jaccard (with a 95% interval, 1.96 × s.e.m.) and mean overlap: ALL, then per category.
+def _summarise(jaccard: np.ndarray, overlap: np.ndarray, as_paper: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
+    """Mean Jaccard (with a 95% interval, 1.96 × s.e.m.), mean overlap and the paper's: ALL, then per category.
 
     ALL comes first, then categories by size. A one-token category has no interval (null, not 0).
     """
-    frame = pd.DataFrame({"category": categories, "jaccard": jaccard, "overlap": overlap})
+    frame = pd.DataFrame({"category": categories, "jaccard": jaccard, "overlap": overlap, "paper": as_paper})
     frame = pd.concat([frame.assign(category=schema.ALL_CATEGORIES), frame], ignore_index=True)
     stats = frame.groupby("category", sort=False).agg(
         n_tokens=("jaccard", "count"), jaccard_mean=("jaccard", "mean"), jaccard_std=("jaccard", "std"),
-        overlap_mean=("overlap", "mean"),
+        overlap_mean=("overlap", "mean"), overlap_paper_mean=("paper", "mean"),
     )
     stats["jaccard_ci95"] = ci95(stats["jaccard_std"].to_numpy(), stats["n_tokens"].to_numpy())
     names = stats.index.to_numpy(str)
     order = np.lexsort((names, -stats["n_tokens"].to_numpy(), names != schema.ALL_CATEGORIES))
     stats = stats.iloc[order].reset_index()
-    return stats[["category", "n_tokens", "jaccard_mean", "jaccard_ci95", "overlap_mean"]]
+    return stats[["category", "n_tokens", "jaccard_mean", "jaccard_ci95", "overlap_mean", "overlap_paper_mean"]]
 
 
 def _compare_step(ctx: BuildContext) -> StepOutput:

@@ -3,8 +3,11 @@
 Three views, from local to global:
 
 * **neighbour Jaccard** — per token, |A∩B| / |A∪B| of its top-k neighbour sets in the two models
-  (the paper's measure), and the overlap |A∩B| / k; both beside their value for two random k-sets
-  (``random_set_overlap``, METHODS §10);
+  (the token itself left out), and the overlap |A∩B| / k; both beside their value for two random
+  k-sets (``random_set_overlap``, METHODS §10);
+* **the paper's overlap** — |A∩B| / |A| of k-entry lists that hold the token itself and its k − 1
+  nearest, as the authors' ``display_neighbors.py`` compared their 100-entry lists
+  (``paper_overlap``, chance ``random_paper_overlap``);
 * **linear CKA** (Kornblith et al., 2019) — similarity of the two Gram structures, invariant to
   rotations and isotropic scaling, defined even when the widths differ;
 * **orthogonal Procrustes residual** — how far one matrix is from a rotation of the other
@@ -21,34 +24,64 @@ import numpy as np
 from scipy.stats import hypergeom
 
 
+def _tables(neighbors_a: np.ndarray, neighbors_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Two neighbour tables of the same rows, checked, and the width they both have."""
+    a = np.asarray(neighbors_a)
+    b = np.asarray(neighbors_b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ValueError(f"neighbour tables must be 2-D with the same rows, got {a.shape} and {b.shape}")
+    return a, b, min(a.shape[1], b.shape[1])
+
+
+def _intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row, how many ids (>= 0) two id tables share; a row never repeats an id.
+
+    Vectorised: both rows are concatenated and sorted, and an id that appears twice is in both.
+    """
+    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
+    return ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] >= 0)).sum(axis=1)
+
+
 def neighbor_jaccard(neighbors_a: np.ndarray, neighbors_b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row Jaccard index and overlap of two top-k neighbour tables.
+    """Per-row Jaccard index and overlap of two top-k neighbour tables (the token itself left out).
 
     ``neighbors_a`` and ``neighbors_b`` are (n, ≥k) int arrays of ids into the same index space
     (the shared vocabulary), -1 where there is no neighbour; only their first ``k`` columns count.
     A row never repeats an id (a neighbour table does not). Returns two (n,) float64 arrays:
     ``jaccard = |A∩B| / |A∪B|`` (NaN only where both sets are empty) and ``overlap = |A∩B| / k``.
 
-    Vectorised: both rows are concatenated and sorted, and an id that appears twice in a row is
-    in both sets.
-
     >>> a = np.array([[1, 2, 3]]); b = np.array([[3, 4, 2]])
     >>> neighbor_jaccard(a, b, 3)
     (array([0.5]), array([0.66666667]))
     """
-    a = np.asarray(neighbors_a)
-    b = np.asarray(neighbors_b)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise ValueError(f"neighbour tables must be 2-D with the same rows, got {a.shape} and {b.shape}")
-    if not 1 <= k <= min(a.shape[1], b.shape[1]):
-        raise ValueError(f"k must lie in 1..{min(a.shape[1], b.shape[1])} (the tables' width), got {k}")
+    a, b, width = _tables(neighbors_a, neighbors_b)
+    if not 1 <= k <= width:
+        raise ValueError(f"k must lie in 1..{width} (the tables' width), got {k}")
     a, b = a[:, :k], b[:, :k]
-    both = np.sort(np.concatenate([a, b], axis=1), axis=1)
-    intersection = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] >= 0)).sum(axis=1)
+    intersection = _intersections(a, b)
     union = (a >= 0).sum(axis=1) + (b >= 0).sum(axis=1) - intersection
     with np.errstate(invalid="ignore", divide="ignore"):
         jaccard = np.where(union > 0, intersection / np.maximum(union, 1), np.nan)
     return jaccard, intersection / k
+
+
+def paper_overlap(neighbors_a: np.ndarray, neighbors_b: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the paper's overlap of two k-entry neighbour lists that include the token itself.
+
+    The authors' lists were the top k by cosine *with* the token (cosine 1 with itself, so first) and
+    were compared as |A∩B| / |A|, A the first model's list: the token itself always counts as shared.
+    From tables that leave the token out (as ours do): A = {token} ∪ the first k − 1 columns, so the
+    overlap is (1 + |A'∩B'|) / (1 + |A'|). Needs k − 1 columns; k = 1 lists only the token (1.0).
+    Returns (n,) float64.
+
+    >>> paper_overlap(np.array([[1, 2, 3]]), np.array([[3, 4, 2]]), 3)  # {0,1,2} and {0,3,4}: 1 of 3
+    array([0.33333333])
+    """
+    a, b, width = _tables(neighbors_a, neighbors_b)
+    if not 1 <= k <= width + 1:
+        raise ValueError(f"k must lie in 1..{width + 1} (the token and the tables' {width} columns), got {k}")
+    a, b = a[:, : k - 1], b[:, : k - 1]
+    return (1 + _intersections(a, b)) / (1 + (a >= 0).sum(axis=1))
 
 
 def random_set_overlap(n_tokens: int, k: int) -> tuple[float, float]:
@@ -66,6 +99,20 @@ def random_set_overlap(n_tokens: int, k: int) -> tuple[float, float]:
     shared = np.arange(k + 1)
     probability = hypergeom.pmf(shared, n_tokens - 1, k, k)
     return float(probability @ (shared / (2 * k - shared))), k / (n_tokens - 1)
+
+
+def random_paper_overlap(n_tokens: int, k: int) -> float:
+    """:func:`paper_overlap` expected of neighbours that carry no information: (1 + (k−1)² / (n−1)) / k.
+
+    The token itself is in both lists; the other k − 1 entries are two random (k−1)-sets of the
+    ``n_tokens - 1`` other shared tokens, which share (k−1)² / (n−1) on average (hypergeometric).
+
+    >>> random_paper_overlap(11, 6)  # (1 + 25/10) / 6
+    0.5833333333333334
+    """
+    if not 1 <= k <= n_tokens:
+        raise ValueError(f"k must lie in 1..{n_tokens} (the token and the other tokens), got {k}")
+    return (1 + (k - 1) ** 2 / (n_tokens - 1)) / k if k > 1 else 1.0
 
 
 @dataclass(frozen=True)

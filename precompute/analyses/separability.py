@@ -2,24 +2,38 @@
 
 For each category with at least ``config.min_category_tokens`` (500) eligible tokens: its tokens are
 labelled 1, all other eligible tokens 0; the larger class is randomly undersampled to the size of
-the smaller (seeded by ``config.seed``); ``LogisticRegression()`` with scikit-learn's defaults
-(lbfgs, C=1, max_iter=100) on the **L2-normalised** rows (as the authors did) is scored by
-``config.folds``-fold (10) cross-validation; we report the mean of the fold accuracies, their
-standard deviation (ddof=0, as ``np.std`` of ``cross_val_score``'s output) and a 95% bootstrap
-interval of their mean (seaborn's default error bar, which the paper's figure shows).
+the smaller; ``LogisticRegression()`` with scikit-learn's defaults (lbfgs, C=1, max_iter=100) on the
+**L2-normalised** rows (as the authors did) is scored by ``config.folds``-fold (10) cross-validation.
 
 Under both conventions (``precompute.contract.conventions``, a ``convention`` column in every table):
 
-- ``paper``: paper categories (``category_paper``) and ``cross_val_score(cv=10)``'s folds, stratified
-  and unshuffled, as the authors ran them; the dashboard draws the bootstrap interval.
-- ``refined``: our categories, and ``StratifiedKFold(shuffle=True, random_state=seed)``: unshuffled
-  folds on a sample ordered by id put contiguous id ranges (in SentencePiece vocabularies,
-  frequency ranges) in each test fold; shuffled folds measure the probe, not the vocabulary's
-  order. The dashboard draws mean ± sd.
+- ``paper``: as the authors' script (``scripts/category_identification_task.py``) ran it. Paper
+  categories (``category_paper``); imbalanced-learn's ``RandomUnderSampler(random_state=150)``,
+  whose sample we draw the same way (:func:`paper_undersample`: class 0, then class 1; the larger
+  class in the random order its draw returns, the smaller one whole); ``cross_val_score(cv=10)``'s
+  folds, stratified and unshuffled. Their rows were the shared vocabulary in the iteration order of a
+  Python set of strings, which string hashing makes arbitrary (and different in every process): a
+  seeded permutation stands in for it (:func:`paper_row_order`). Kept in id order instead, each
+  unshuffled test fold would hold one contiguous id range of the kept class (in SentencePiece
+  vocabularies a frequency range) and the folds would disagree more than the probe does.
+- ``refined``: our categories, ``balanced_sample`` seeded by ``config.seed``, and
+  ``StratifiedKFold(shuffle=True)``.
+
+Error bars. The authors ran one undersampling and drew seaborn's default error bar, a 95% bootstrap
+interval of the 10 fold accuracies: it says nothing about another draw of the larger class, and
+folds of one draw share their training tokens. Each probe is therefore run
+``config.separability_repeats`` times (seeds 150, 151, … under paper; under refined the build's seed
+and the repeat number): ``mean``, ``std``, ``ci_low``/``ci_high`` and ``folds`` are the first run
+(under paper, the authors' seed: the figure's bar and error bar), ``repeat_*`` all runs together:
+the mean over repeats × folds, the standard deviation of those single-fold accuracies (the spread)
+and a 95% t-interval of the mean accuracy over undersamplings (from the repeats' means: it covers
+which tokens the sampler drew and how the folds split them; not another vocabulary or model).
 
 The paper probed two models on the vocabulary they share; a comparison does the same
 (``schema.SEPARABILITY_SHARED``, the comparison step ``separability_shared``), beside each model's
-probes on its whole vocabulary.
+probes on its whole vocabulary. The paper's loop probed every category with 500 tokens; its figure
+(and its 99.2%) shows the 13 writing systems (``categories.WRITING_SYSTEMS``) and S: a reader
+averages over those rows.
 
 Choices the paper leaves open:
 
@@ -28,12 +42,12 @@ Choices the paper leaves open:
   use-multilingual-v3 every probe converged).
 - Features stay float32, the embeddings' dtype, which scikit-learn 1.9 keeps for lbfgs: on
   use-multilingual-v3 the accuracies equal those of float64 fits to 5 decimals, 1.5x faster.
-- Each fold's model also predicts its test fold, giving the out-of-fold predictions
+- Each fold's model of the first run also predicts its test fold, giving the out-of-fold predictions
   (``schema.SEPARABILITY_PREDICTIONS``) from the same fits that give the accuracies.
 
 Beyond the paper: ``schema.SEPARABILITY_PAIRWISE``, the same probe for each pair of plotted
 categories (13 writing systems, S, N) that both have enough tokens, each class undersampled to at
-most ``config.pairwise_max_per_class`` tokens (refined convention only).
+most ``config.pairwise_max_per_class`` tokens (refined convention only, one run).
 
 The (probe, fold) fits run on ``config.n_jobs`` threads (0 = all cores): numpy's BLAS calls and
 scikit-learn's loss release the GIL, and threads share the feature matrix without copying it to
@@ -51,6 +65,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy.stats import t as t_dist
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -67,6 +82,9 @@ from precompute.steps import Step
 
 #: Bootstrap resamples of the fold accuracies for the 95% interval (seaborn's default count).
 BOOTSTRAP = 1000
+#: The authors' undersampling seed (``RandomUnderSampler(random_state=150)``): the paper convention's
+#: first run; its further runs take 151, 152, …
+PAPER_SEED = 150
 
 
 @dataclass(frozen=True)
@@ -77,7 +95,8 @@ class Probe:
     pair: tuple[str, str] | None  # (a, b) for a pairwise probe, None for one-vs-rest
     rows: np.ndarray
     labels: np.ndarray
-    shuffle: bool = True  # shuffled stratified folds (refined) or cross_val_score's unshuffled ones (paper)
+    fold_seed: int | None = 0  # shuffled stratified folds with this seed (refined), None: unshuffled (paper)
+    repeat: int = 0  # which undersampling of the same problem (0 = the first run)
 
 
 @dataclass(frozen=True)
@@ -91,15 +110,18 @@ class FoldResult:
     hit_max_iter: bool
 
 
-def _rng(seed: int, name: str) -> np.random.Generator:
-    """A generator per probe, so adding a category does not change another category's sample."""
-    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+def _rng(seed: int, name: str, repeat: int = 0) -> np.random.Generator:
+    """A generator per probe and run, so adding a category does not change another category's sample.
+
+    The first run (``repeat`` 0) draws what a build without repeats drew.
+    """
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), *([repeat] if repeat else [])])
 
 
 def balanced_sample(
     positive: np.ndarray, negative: np.ndarray, rng: np.random.Generator, cap: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Undersample the larger class (and both to ``cap``): (rows, labels), positives first.
+    """Undersample the larger class (and both to ``cap``): (rows, labels), positives first (refined).
 
     >>> rows, labels = balanced_sample(np.arange(3), np.arange(3, 10), np.random.default_rng(0))
     >>> len(rows), int(labels.sum())
@@ -114,6 +136,39 @@ def balanced_sample(
     rows = np.concatenate([pick(positive), pick(negative)])
     labels = np.repeat(np.array([1, 0], dtype=np.int8), size)
     return rows, labels
+
+
+def paper_undersample(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Positions of the balanced sample of 0/1 ``labels``, in the order the authors' sampler returned it.
+
+    imbalanced-learn's ``RandomUnderSampler(random_state=seed)`` (default strategy: every class but the
+    smallest) walks the classes in sorted order, 0 then 1. The larger class (class 1 when both are
+    equal) is drawn by ``RandomState(seed).choice(n_larger, size=n_smaller, replace=False)``, the first
+    ``n_smaller`` of a permutation, and kept in that drawn order; the smaller class is taken whole, in
+    input order. ``RandomState`` streams are fixed across numpy versions, so the draw is the authors'
+    for the same input.
+
+    >>> paper_undersample(np.array([1, 0, 0, 1, 0, 0]), 150).tolist()  # 2 of the 4 zeros as drawn, then the ones
+    [5, 2, 0, 3]
+    """
+    labels = np.asarray(labels).astype(bool)
+    positive, negative = np.flatnonzero(labels), np.flatnonzero(~labels)
+    smaller, larger = sorted((len(negative), len(positive)))
+    draw = np.random.RandomState(seed).choice(larger, size=smaller, replace=False)
+    if len(positive) >= len(negative):
+        positive = positive[draw]
+    else:
+        negative = negative[draw]
+    return np.concatenate([negative, positive])
+
+
+def paper_row_order(n: int, seed: int) -> np.ndarray:
+    """The order of the ``n`` rows the paper convention hands to the sampler: a permutation seeded by ``seed``.
+
+    It stands in for the authors' row order, ``list(set(...))`` of the shared token texts: arbitrary
+    (salted string hashes), unrelated to id or frequency, and one order for every category of a run.
+    """
+    return np.random.default_rng(seed).permutation(n)
 
 
 def _fit_fold(
@@ -148,8 +203,8 @@ def run_probes(
     """
     tasks = []
     for i, probe in enumerate(probes):
-        cv = (StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed) if probe.shuffle
-              else StratifiedKFold(n_splits=config.folds))
+        cv = (StratifiedKFold(n_splits=config.folds) if probe.fold_seed is None
+              else StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=probe.fold_seed))
         for fold, (train, test) in enumerate(cv.split(probe.rows, probe.labels)):
             tasks.append((len(train), i, fold, train, test))
     tasks.sort(key=lambda t: -t[0])
@@ -180,20 +235,44 @@ def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, n: int = BO
     return float(low), float(high)
 
 
+def repeat_summary(accuracies: np.ndarray) -> tuple[float, float | None, float | None, float | None]:
+    """``(mean, sd, low, high)`` of a (repeats, folds) array of fold accuracies.
+
+    ``mean`` over all of them; ``sd`` (ddof=1) of the single-fold accuracies, the spread over repeats
+    and folds; ``low``/``high`` a 95% t-interval of the mean accuracy over undersamplings, from the
+    repeats' means (each repeat an independent draw and split): mean ± t(0.975, R−1) · s / √R, clipped
+    to [0, 1]. One repeat has no such interval (None).
+
+    >>> [round(v, 3) for v in repeat_summary(np.array([[0.9, 1.0], [0.8, 0.9]]))]  # repeat means 0.95, 0.85
+    [0.9, 0.082, 0.265, 1.0]
+    """
+    accuracies = np.asarray(accuracies, dtype=np.float64)
+    mean = float(accuracies.mean())
+    sd = float(accuracies.std(ddof=1)) if accuracies.size > 1 else None
+    repeats = len(accuracies)
+    if repeats < 2:
+        return mean, sd, None, None
+    means = accuracies.mean(axis=1)
+    half = float(t_dist.ppf(0.975, repeats - 1) * means.std(ddof=1) / np.sqrt(repeats))
+    return mean, sd, max(mean - half, 0.0), min(mean + half, 1.0)
+
+
 def probe_categories(
     x: np.ndarray, categories: np.ndarray, config: BuildConfig, *, convention: str, pairwise: bool = False,
     progress: bool = True,
 ) -> tuple[list[tuple], list[tuple], list[tuple[Probe, list[FoldResult]]]]:
     """One-vs-rest probes (and pairwise ones) of ``categories`` over the rows of ``x``.
 
-    ``x``: (n, d) features (already normalised); ``categories``: (n,) labels. Returns the summary
-    rows (convention, category, n_tokens, mean, std, ci_low, ci_high, folds, note), the pairwise rows
-    (convention, a, b, n_tokens, mean, std) and each one-vs-rest probe with its folds.
+    ``x``: (n, d) features (already normalised); ``categories``: (n,) labels. Each one-vs-rest probe
+    runs ``config.separability_repeats`` times (module docstring). Returns the summary rows (the
+    columns of ``schema.PROBE_COLUMNS``), the pairwise rows (convention, a, b, n_tokens, mean, std)
+    and each one-vs-rest probe's first run with its folds.
     """
     sizes = pd.Series(categories).value_counts().sort_index()
     minimum = config.min_category_tokens
-    shuffle = convention != PAPER
-    probes: list[Probe] = []
+    repeats = config.separability_repeats
+    seed = PAPER_SEED if convention == PAPER else config.seed
+    probed: list[str] = []
     skipped: dict[str, str] = {}
     for name, n in sizes.items():
         others = len(categories) - n
@@ -202,32 +281,48 @@ def probe_categories(
         elif others < minimum:
             skipped[name] = f"only {others} tokens outside it (< {minimum}): not probed"
         else:
-            positive = np.flatnonzero(categories == name)
-            negative = np.flatnonzero(categories != name)
-            rows, labels = balanced_sample(positive, negative, _rng(config.seed, name))
-            probes.append(Probe(name, None, rows, labels, shuffle))
+            probed.append(name)
+    probes: list[Probe] = []
+    for repeat in range(repeats if probed else 0):
+        order = paper_row_order(len(categories), seed + repeat) if convention == PAPER else None
+        for name in probed:
+            if order is not None:
+                is_name = categories[order] == name
+                picked = paper_undersample(is_name, seed + repeat)
+                probes.append(Probe(name, None, order[picked], is_name[picked].astype(np.int8), None, repeat))
+            else:
+                rows, labels = balanced_sample(np.flatnonzero(categories == name),
+                                               np.flatnonzero(categories != name), _rng(seed, name, repeat))
+                probes.append(Probe(name, None, rows, labels, seed + repeat, repeat))
     if pairwise:
         plotted = [c for c in PLOTTED if sizes.get(c, 0) >= minimum]
         for a, b in combinations(plotted, 2):
             rows, labels = balanced_sample(
                 np.flatnonzero(categories == a), np.flatnonzero(categories == b),
-                _rng(config.seed, f"{a}|{b}"), cap=config.pairwise_max_per_class,
+                _rng(seed, f"{a}|{b}"), cap=config.pairwise_max_per_class,
             )
-            probes.append(Probe(f"{a}|{b}", (a, b), rows, labels, shuffle))
+            probes.append(Probe(f"{a}|{b}", (a, b), rows, labels, None if convention == PAPER else seed))
 
     results = run_probes(x, probes, config, progress=progress) if probes else []
     summary, pairs, fitted = [], [], []
+    runs: dict[str, list[tuple[Probe, list[FoldResult]]]] = {}
     for probe, folds in zip(probes, results, strict=True):
-        accuracies = np.array([f.accuracy for f in folds])
         if probe.pair is not None:
+            accuracies = np.array([f.accuracy for f in folds])
             pairs.append((convention, *probe.pair, len(probe.rows), accuracies.mean(), accuracies.std()))
-            continue
-        low, high = bootstrap_interval(accuracies, _rng(config.seed, f"bootstrap|{probe.name}"))
-        summary.append((convention, probe.name, int(sizes[probe.name]), accuracies.mean(), accuracies.std(), low,
-                        high, accuracies.tolist(), _convergence_note(folds)))
-        fitted.append((probe, folds))
+        else:
+            runs.setdefault(probe.name, []).append((probe, folds))
+    for name, done in runs.items():
+        accuracies = np.array([[f.accuracy for f in folds] for _, folds in done])  # (repeats, folds)
+        first = accuracies[0]
+        low, high = bootstrap_interval(first, _rng(config.seed, f"bootstrap|{name}"))
+        note = _convergence_note([f for _, folds in done for f in folds])
+        summary.append((convention, name, int(sizes[name]), first.mean(), first.std(), low, high, first.tolist(),
+                        note, seed, len(done), *repeat_summary(accuracies), accuracies.ravel().tolist()))
+        fitted.append(done[0])
     for name, note in skipped.items():
-        summary.append((convention, name, int(sizes[name]), None, None, None, None, [], note))
+        summary.append((convention, name, int(sizes[name]), None, None, None, None, [], note, seed, 0,
+                        None, None, None, None, []))
     return summary, pairs, fitted
 
 
@@ -303,13 +398,14 @@ def shared_separability(
 STEPS = (
     Step(
         "separability", needs=("tokens",),
-        params=("min_category_tokens", "folds", "pairwise_max_per_class", "seed"),
+        params=("min_category_tokens", "folds", "pairwise_max_per_class", "seed", "separability_repeats"),
         writes=(schema.SEPARABILITY, schema.SEPARABILITY_PAIRWISE, schema.SEPARABILITY_PREDICTIONS),
         compute=lambda ctx: separability_artifacts(ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config,
                                                    progress=ctx.progress),
     ),
     Step(
-        "separability_shared", kind="comparison", needs=("compare",), params=("min_category_tokens", "folds", "seed"),
+        "separability_shared", kind="comparison", needs=("compare",),
+        params=("min_category_tokens", "folds", "seed", "separability_repeats"),
         writes=(schema.SEPARABILITY_SHARED,),
         compute=lambda ctx: {schema.SEPARABILITY_SHARED: shared_separability(
             ctx.extra["models"], ctx.table(schema.SHARED_TOKENS), ctx.config, progress=ctx.progress)},

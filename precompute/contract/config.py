@@ -36,6 +36,10 @@ class BuildConfig:
     )
     min_category_tokens: int = _param(500, "Separability (METHODS §5): categories with fewer tokens are not probed.")
     folds: int = _param(10, "Separability: cross-validation folds.")
+    separability_repeats: int = _param(
+        5, "Separability: undersamplings per probe (seeds 150, 151, … under the paper's conventions), for the "
+        "spread over repeats and folds and an interval of the mean accuracy."
+    )
     pairwise_max_per_class: int = _param(
         2000, "Pairwise probes (beyond the paper) train on at most this many tokens per category, for time."
     )
@@ -66,6 +70,8 @@ class BuildConfig:
             raise ValueError(
                 f"min_category_tokens ({self.min_category_tokens}) must be at least folds ({self.folds})"
             )
+        if self.separability_repeats < 1:
+            raise ValueError(f"separability_repeats must be at least 1, got {self.separability_repeats}")
         if self.umap_neighbors < 2:
             raise ValueError(f"umap_neighbors must be at least 2, got {self.umap_neighbors}")
         if not 0 <= self.umap_min_dist <= 1:

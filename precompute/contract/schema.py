@@ -232,7 +232,17 @@ PROBE_COLUMNS = (
     ("ci_low", "Float64", "95% bootstrap interval of the mean fold accuracy: the paper's error bar"),
     ("ci_high", "Float64"),
     ("folds", "object", "list of the fold accuracies, empty when not probed"),
-    ("note", "string", "why a category was skipped, or in how many folds lbfgs stopped at max_iter"),
+    ("note", "string", "why a category was skipped, or in how many folds (of all repeats) lbfgs stopped at max_iter"),
+    ("seed", "int64", "undersampling seed of the first run (mean … folds): 150 under paper (the authors'), "
+                      "the build's seed under refined; repeat r uses seed + r"),
+    ("repeats", "int16", "undersamplings run (0 when not probed); mean … folds are the first"),
+    ("repeat_mean", "Float64", "mean accuracy over all repeats x folds"),
+    ("repeat_sd", "Float64", "standard deviation (ddof=1) of those single-fold accuracies: the spread over "
+                             "undersamplings and folds"),
+    ("repeat_low", "Float64", "95% t-interval of the mean accuracy over undersamplings (from the repeats' means): "
+                              "which tokens were drawn and how the folds split them, not another vocabulary"),
+    ("repeat_high", "Float64"),
+    ("repeat_folds", "object", "list of all fold accuracies, repeat by repeat"),
 )
 SEPARABILITY = _table(
     "separability.parquet", "One-vs-rest probe per convention and category present among eligible tokens.",
@@ -307,6 +317,9 @@ GEOMETRY = _table(
     ("jaccard_mean", "float64"), ("jaccard_ci95", "Float64"), ("overlap_mean", "float64", "|A∩B| / k"),
     ("jaccard_chance", "float64", "expected Jaccard of two random k-sets of the other shared tokens (exact)"),
     ("overlap_chance", "float64", "expected overlap of two random k-sets: k / (n_tokens on ALL - 1)"),
+    ("overlap_paper_mean", "float64", "the paper's overlap |A∩B| / |A| of k-entry lists holding the token itself "
+                                      "and its k - 1 nearest (the authors compared them at k = 100)"),
+    ("overlap_paper_chance", "float64", "its value for random neighbours: (1 + (k - 1)² / (n_tokens on ALL - 1)) / k"),
     ("cka", "Float64", "only on ALL rows"), ("procrustes_residual", "Float64", "only on ALL rows"),
 )
 GEOMETRY_TOKENS = _table(
