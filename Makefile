@@ -3,14 +3,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install artifacts lint browser-deps dictionaries bench
+.PHONY: run test install artifacts lint browser-deps dictionaries bench serve serve-deps
 
 run: install  ## Install, build the default artifacts if missing or stale, start the dashboard.
 	@# A failed step is reported above and noted in its manifest; the dashboard still shows the rest.
 	-$(PY) -m precompute build --default
 	$(VENV)/bin/streamlit run dashboard/server.py
 
-test: install browser-deps  ## Install and run the test suite.
+test: install browser-deps serve-deps  ## Install and run the test suite.
 	$(PY) -m pytest
 
 install: $(STAMP) dictionaries
@@ -33,6 +33,19 @@ dictionaries: $(STAMP)  ## Debian's FreeDict English<->X dictionaries, general v
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else echo "FreeDict dictionaries missing and not root: concepts from CLDR alone (as root: apt-get install $$missing)"; fi; fi
+
+WORKERS ?= $(shell nproc)
+PORT ?= 8501
+SERVE_ARGS ?=
+serve: install serve-deps  ## WORKERS dashboard processes behind nginx on PORT (make serve WORKERS=4); Ctrl-C stops all.
+	@# Artifacts from $$HYPERPOLYGLOT_ARTIFACTS (a root or a bundle URL) or ./artifacts (`make artifacts`);
+	@# SERVE_ARGS="--base-url-path hp --address 127.0.0.1" for more (python -m deploy.serve --help).
+	$(PY) -m deploy.serve --workers $(WORKERS) --port $(PORT) $(SERVE_ARGS)
+
+serve-deps:  ## Debian's nginx, the balancer of `make serve` and of its test (needs root).
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; \
+	  else echo "nginx missing and not root: the balancer test will be skipped"; fi; }
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/load.py --artifacts ./artifacts              # N = 1, 10, 20, 50
     .venv/bin/python benchmarks/load.py --artifacts ./artifacts --sessions 5 --samples 10
+    .venv/bin/python benchmarks/load.py --artifacts ./artifacts --sessions 20 --think 0 --workers 1 2  # nginx
 
 A browser does two things for a page: it asks the server to run the page's script, and it renders
 what comes back. Twenty headless Chromiums on two cores spend the machine on rendering (issue #15),
@@ -11,7 +12,9 @@ so this client does only the first, as the front end does it: it opens ``/_stcor
 early for a rerun is followed to the end of the next one). A run's time is from that request to its
 end, as the client sees it over loopback: the server's time, queueing for its threads included.
 
-It starts its own server (``streamlit run``, on 127.0.0.1: loopback only), runs every page once to
+It starts its own server (``streamlit run``, on 127.0.0.1: loopback only; with ``--workers W ...``, for each
+W, W of them behind nginx as ``make serve`` runs them, then each N's p50/p95, errors and each process's heap
+side by side), runs every page once to
 fill the caches, then for each N opens N sessions at once; each runs every visit (each page, with its
 query parameters) in its own rotation until every visit has at least ``--samples`` runs. The
 sessions then stay open, idle, while the server's memory is read again (what they hold), and close;
@@ -41,6 +44,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -59,6 +63,8 @@ from precompute.contract.categories import OTHER, PLOTTED  # noqa: E402
 
 #: Upper bound on concurrent sessions (a benchmark, not a flood).
 MAX_SESSIONS = 100
+#: Upper bound on dashboard processes behind the balancer (``--workers``).
+MAX_WORKERS = 16
 #: The Neighbours page is run with a token and with an expression (the exact table, then Annoy).
 NEIGHBOUR_QUERIES = ("▁when", "king - man + woman")
 GOAL_RATIO, GOAL_RSS_GB = 3.0, 1.5
@@ -96,7 +102,8 @@ def random_views(all_visits: list[Visit], n: int, ks: list[int], seed: int = 0) 
     out = []
     for _ in range(n):
         cats = sorted(rng.choice(options, size=int(rng.integers(1, len(options) + 1)), replace=False).tolist())
-        params = [(state.K.name, str(rng.choice(ks))), (state.CONVENTION.name, str(rng.choice(conventions.ALL)))]
+        convention = str(rng.choice([conventions.PAPER, conventions.REFINED]))
+        params = [(state.K.name, str(rng.choice(ks))), (state.CONVENTION.name, convention)]
         params += [(state.CATEGORIES.name, c) for c in cats]
         out.append([Visit(v.label, v.url_path, "&".join(q for q in (v.query, urlencode(params)) if q))
                     for v in all_visits])
@@ -173,12 +180,14 @@ async def session(url: str, order: list[Visit], timeout: float, tally: Tally, do
 
 
 class MemorySampler:
-    """Peak RSS of a process and its children, sampled in a thread every ``every`` seconds."""
+    """Peak RSS of a process and its children (or of several: the processes behind a balancer, summed, and
+    each one's heap), sampled in a thread every ``every`` seconds."""
 
-    def __init__(self, pid: int, every: float = 0.05) -> None:
-        self.process = psutil.Process(pid)
+    def __init__(self, pid: int | list[int], every: float = 0.05) -> None:
+        self.processes = [psutil.Process(p) for p in ([pid] if isinstance(pid, int) else pid)]
         self.every = every
         self.peak = self.peak_private = 0
+        self.peak_private_each = [0] * len(self.processes)  # the heap of each process
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -190,24 +199,26 @@ class MemorySampler:
         with the page cache, reclaimable, and filled by what queries touch, not by sessions."""
         return self._sum("shared")
 
-    def _sum(self, field: str) -> int:
+    def _sum(self, field: str, of: list[psutil.Process] | None = None) -> int:
         total = 0
-        for p in [self.process, *self.process.children(recursive=True)]:
-            try:
-                total += getattr(p.memory_info(), field)
-            except psutil.NoSuchProcess:
-                pass
+        for process in of or self.processes:
+            for p in [process, *process.children(recursive=True)]:
+                try:
+                    total += getattr(p.memory_info(), field)
+                except psutil.NoSuchProcess:
+                    pass
         return total
 
     def cpu_seconds(self) -> float:
-        t = self.process.cpu_times()
-        return t.user + t.system
+        return sum(t.user + t.system for t in (p.cpu_times() for p in self.processes))
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            rss = self.rss()
-            self.peak = max(self.peak, rss)
-            self.peak_private = max(self.peak_private, rss - self.mapped())
+            rss = [self._sum("rss", [p]) for p in self.processes]
+            heap = [r - self._sum("shared", [p]) for r, p in zip(rss, self.processes, strict=True)]
+            self.peak = max(self.peak, sum(rss))
+            self.peak_private = max(self.peak_private, sum(heap))
+            self.peak_private_each = [max(a, b) for a, b in zip(self.peak_private_each, heap, strict=True)]
             self._stop.wait(self.every)
 
     def __enter__(self) -> MemorySampler:
@@ -236,6 +247,7 @@ class Phase:
     mapped_closed: int
     cpu_per_run: float
     private_peak: int  # the peak of RSS less mapped files: the heap
+    private_peaks: list[int] = field(default_factory=list)  # the heap of each process (behind a balancer)
 
     @property
     def per_session(self) -> float:
@@ -247,7 +259,7 @@ class Phase:
         return float(np.percentile(np.asarray(self.tally.seconds[label]) * 1000, q))
 
 
-async def phase(url: str, pid: int, all_visits: list[Visit], n: int, samples: int, timeout: float,
+async def phase(url: str, pid: int | list[int], all_visits: list[Visit], n: int, samples: int, timeout: float,
                 phase_timeout: float, think: float = 0.0, one_link: bool = False,
                 views: list[list[Visit]] | None = None) -> Phase:
     """N sessions at once, each running every visit ``ceil(samples / n)`` times in its own rotation.
@@ -292,7 +304,7 @@ async def phase(url: str, pid: int, all_visits: list[Visit], n: int, samples: in
         await asyncio.sleep(2.0)  # the server has seen the sessions go
         rss_closed, mapped_closed = sampler.rss(), sampler.mapped()
     return Phase(n, tally, wall, rss_before, sampler.peak, rss_open, rss_closed, mapped_open, mapped_closed,
-                 cpu / max(tally.runs, 1), sampler.peak_private)
+                 cpu / max(tally.runs, 1), sampler.peak_private, sampler.peak_private_each)
 
 
 def machine() -> str:
@@ -311,6 +323,8 @@ def report(p: Phase, all_visits: list[Visit]) -> None:
           f"{p.rss_open / gb:.2f} GB ({p.mapped_open / gb:.2f} GB of it mapped files), after they closed "
           f"{p.rss_closed / gb:.2f} GB; a session holds {p.per_session / 2**20:+.1f} MiB; server CPU "
           f"{p.cpu_per_run:.2f} s a run; load average {os.getloadavg()[0]:.1f}")
+    if len(p.private_peaks) > 1:
+        print(f"  peak heap of each process: {', '.join(f'{h / gb:.2f}' for h in p.private_peaks)} GB")
     print(f"  {'page':<34} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8}")
     for v in all_visits:
         print(f"  {v.label:<34} {len(p.tally.seconds[v.label]):>5} {p.p(v.label, 50):>8.0f} {p.p(v.label, 95):>8.0f}")
@@ -319,8 +333,6 @@ def report(p: Phase, all_visits: list[Visit]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tests.test_browser import streamlit_server
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="artifact root (default ./artifacts)")
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 10, 20, 50], help="the Ns (default 1 10 20 50)")
@@ -335,19 +347,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one-link", action="store_true",
                         help="every session on the same view at once (one shared link), then N sessions on N "
                              "different views (random categories, k, conventions)")
+    parser.add_argument("--workers", type=int, nargs="+", metavar="W",
+                        help="through nginx (deploy/serve.py) to W dashboard processes, for each W (e.g. 1 2), "
+                             "then the Ns of each W side by side; default: one Streamlit, no balancer")
     args = parser.parse_args(argv)
     if not all(1 <= n <= MAX_SESSIONS for n in args.sessions):
         parser.error(f"--sessions: each N between 1 and {MAX_SESSIONS}")
     if not 0 <= args.browsers <= 5:
         parser.error("--browsers: between 0 and 5")
+    if args.workers and not all(1 <= w <= MAX_WORKERS for w in args.workers):
+        parser.error(f"--workers: each W between 1 and {MAX_WORKERS}")
     all_visits = [v for v in visits() if not args.pages or v.label.split()[0] in args.pages]
     if not all_visits:
         parser.error(f"--pages: none of {args.pages} is a page ({', '.join(p.name for p in pages.discover().pages)})")
     print(f"machine: {machine()}")
     print(f"artifacts: {args.artifacts}; {len(all_visits)} visits: {', '.join(v.label for v in all_visits)}")
     log = Path(tempfile.mkdtemp(prefix="hp_load_")) / "server.log"
-    with streamlit_server(args.artifacts, log, timeout=300) as (url, process):
-        warm = asyncio.run(phase(url, process.pid, all_visits, 1, 1, args.timeout, args.phase_timeout))
+    measured: list[tuple[int, float, list[Phase]]] = []  # (processes, think, the phase of each N)
+    for url, pids in servers(args, all_visits, log):
+        warm = asyncio.run(phase(url, pids, all_visits, 1, 1, args.timeout, args.phase_timeout))
         print(f"warm-up (every visit once, caches filled): {warm.wall:.1f} s, {len(warm.tally.errors)} errors, "
               f"server RSS {warm.rss_open / 2**30:.2f} GB")
         for think in args.think:
@@ -357,24 +375,25 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.sessions:
                 if args.one_link:
                     views = random_views(all_visits, n, built_ks(args.artifacts), seed=n)
-                    different = asyncio.run(phase(url, process.pid, all_visits, n, args.samples, args.timeout,
+                    different = asyncio.run(phase(url, pids, all_visits, n, args.samples, args.timeout,
                                                   args.phase_timeout, think, views=views))
-                    print(f"\n{n} different views:", end="")
+                    print(f"\n{n} sessions on {n} different views:", end="")
                     report(different, all_visits)
-                    lines += [headline(different, all_visits, think, "different views"),
-                              headline(None, all_visits, think, "one-link")]
-                results.append(asyncio.run(phase(url, process.pid, all_visits, n, args.samples, args.timeout,
+                    lines += headline(different, all_visits, think, "different views")
+                results.append(asyncio.run(phase(url, pids, all_visits, n, args.samples, args.timeout,
                                                  args.phase_timeout, think, one_link=args.one_link)))
                 if args.one_link:
                     print(f"\n{n} sessions on one link:", end="")
-                    lines[-1] = headline(results[-1], all_visits, think, "one-link")
+                    lines += headline(results[-1], all_visits, think, "one-link")
                 report(results[-1], all_visits)
             summarise(results, all_visits, think)
-            for line in lines:
-                print(line)
+            measured.append((len(pids), think, results))
+            print("\n".join(lines))
         if args.browsers:
             browsers_at_once(url, args.browsers)
-    print(f"\nserver log: {log}")
+    print(f"\nserver logs: {log.parent}")
+    if args.workers:
+        compare_processes(measured, all_visits)
     return 0
 
 
@@ -411,15 +430,14 @@ def browsers_at_once(url: str, n: int) -> None:
         print(f"  problem: {p}")
 
 
-def headline(p: Phase | None, all_visits: list[Visit], think: float, what: str) -> str:
-    """One phase in one line: ``burst one-link N=50: p95 X s, errors E, heap H GB`` (and its p50, CPU a run)."""
-    if p is None:
-        return ""
+def headline(p: Phase, all_visits: list[Visit], think: float, what: str) -> list[str]:
+    """One phase in two lines: its p50 and CPU a run, then ``burst one-link N=50: p95 X s, errors E, heap H GB``."""
     every = np.concatenate([p.tally.seconds[v.label] for v in all_visits]) if p.tally.runs else np.zeros(1)
-    return (f"{'burst' if not think else f'pausing {think:g} s'} {what} N={p.n}: p95 {np.percentile(every, 95):.2f} s, "
-            f"errors {len(p.tally.errors)}, heap {p.private_peak / 2**30:.2f} GB "
-            f"(p50 {np.percentile(every, 50):.2f} s, server CPU {p.cpu_per_run:.3f} s a run, "
-            f"load average {os.getloadavg()[0]:.1f})")
+    name = f"{'burst' if not think else f'pausing {think:g} s'} {what} N={p.n}"
+    return [f"{name}: p50 {np.percentile(every, 50):.2f} s, server CPU {p.cpu_per_run:.3f} s a run, "
+            f"load average {os.getloadavg()[0]:.1f}",
+            f"{name}: p95 {np.percentile(every, 95):.2f} s, errors {len(p.tally.errors)}, "
+            f"heap {p.private_peak / 2**30:.2f} GB"]
 
 
 def summarise(results: list[Phase], all_visits: list[Visit], think: float) -> None:
@@ -443,6 +461,43 @@ def summarise(results: list[Phase], all_visits: list[Visit], think: float) -> No
         worst = max(ratios, key=ratios.get)
         print(f"goal: p95 at N = 20 <= {GOAL_RATIO:.0f}x N = 1, per page: worst {ratios[worst]:.1f}x ({worst}): "
               f"{'ok' if ratios[worst] <= GOAL_RATIO else 'MISSED'}")
+
+
+def servers(args: argparse.Namespace, all_visits: list[Visit], log: Path) -> Iterator[tuple[str, list[int]]]:
+    """The servers to measure, each (its URL, the pids of its dashboard processes) while it runs.
+
+    Without ``--workers``: one Streamlit, asked directly. With it, for each W: W processes behind nginx
+    (:func:`deploy.serve.balancer`, on loopback), each warmed on its own port first so that none meets
+    the measured sessions cold. A session's websocket carries no cookie here, so nginx hashes each onto
+    a process of its own choosing: N sessions spread over the W processes as N browsers would.
+    """
+    from deploy.serve import balancer, free_port
+    from tests.test_browser import streamlit_server
+
+    if not args.workers:
+        with streamlit_server(args.artifacts, log, timeout=300) as (url, process):
+            yield url, [process.pid]
+        return
+    for w in args.workers:
+        print(f"\n=== {w} dashboard process{'es' if w > 1 else ''} behind nginx (deploy/serve.py)")
+        with balancer(w, free_port(), "127.0.0.1", args.artifacts, log.parent / f"workers-{w}", timeout=300) as b:
+            for port, worker in zip(b.worker_ports, b.workers, strict=True):
+                asyncio.run(phase(f"http://127.0.0.1:{port}", worker.pid, all_visits, 1, 1, args.timeout,
+                                  args.phase_timeout))
+            yield b.url, [worker.pid for worker in b.workers]
+
+
+def compare_processes(measured: list[tuple[int, float, list[Phase]]], all_visits: list[Visit]) -> None:
+    """Each N side by side for each count of processes: p50/p95 over every run, errors, each process's heap."""
+    print("\nprocesses behind nginx, side by side:")
+    print("  readers   N  processes  runs  errors  p50 ms  p95 ms  peak heap of each process GB")
+    for processes, think, results in sorted(measured, key=lambda m: (-m[1], m[0])):
+        for p in results:
+            every = np.concatenate([p.tally.seconds[v.label] for v in all_visits]) * 1000
+            print(f"  {f'pause {think:g} s' if think else 'burst':<9} {p.n:>2} {processes:>10} {p.tally.runs:>5} "
+                  f"{len(p.tally.errors):>7} {np.percentile(every, 50):>7.0f} {np.percentile(every, 95):>7.0f}  "
+                  f"{', '.join(f'{h / 2**30:.2f}' for h in p.private_peaks)}")
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Diversity: how many categories a token's k nearest neighbours span (numNeighborCategory@k), per
 model; which categories the neighbours of each category fall in; entropy by category; by frequency."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -47,6 +49,19 @@ def references(model: str, mean: float, chance: pd.Series | None, v: ui.View) ->
     return refs
 
 
+def of_selected_tokens(div: pd.DataFrame, tok: pd.DataFrame, column: str, v: ui.View,
+                       model: str) -> tuple[int, float, float, pd.DataFrame, pd.DataFrame] | None:
+    """One model's ``column`` over the tokens of the selected categories: their number, mean, std, the
+    histogram's shares and the means by frequency decile; None when no token is selected. A merge over the
+    whole vocabulary: computed once per view (:func:`ui.per_view`)."""
+    div = ui.filter_categories(div.merge(tok[["id", "shown_category", "frequency_decile"]], on="id"), v.categories)
+    if div.empty:
+        return None
+    mean, std = tables.mean_std(div[column])
+    return (len(div), mean, std, tables.value_counts_share(div[column], model, f"categories@{v.k}"),
+            tables.by_decile(div[column], div["frequency_decile"]).assign(model=model))
+
+
 v = ui.view()
 st.title("Neighbourhood diversity")
 st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = {paper.K} under its conventions: mT5-XL mean "
@@ -67,18 +82,17 @@ if ui.require_models(v):
                     f" (or built before the {v.convention} conventions were; rebuild it with "
                     f"`{data.rebuild_command(m)}`).")
             continue
-        div = div.merge(tok[["id", "shown_category", "frequency_decile"]], on="id")
-        div = ui.filter_categories(div, v.categories)
-        if div.empty:
+        parts = ui.per_view(v, ("histogram", m.slug), partial(of_selected_tokens, div, tok, column, v, m.label))
+        if parts is None:
             ui.nothing_to_draw(v, f"tokens of {m.label}")
             continue
-        by_decile.append(tables.by_decile(div[column], div["frequency_decile"]).assign(model=m.label))
-        mean, std = tables.mean_std(div[column])
+        n_tokens, mean, std, model_counts, model_by_decile = parts
+        by_decile.append(model_by_decile)
         chance = tables.row_at_k(ui.load(m, schema.DIVERSITY_CHANCE, "chance baselines", convention=v.convention), v.k)
-        summary.append({"model": m.label, "tokens": len(div), "mean": mean, "std": std,
+        summary.append({"model": m.label, "tokens": n_tokens, "mean": mean, "std": std,
                         "chance": None if chance is None else float(chance["expected_random"])})
         rules += references(m.label, mean, chance, v)
-        counts.append(tables.value_counts_share(div[column], m.label, f"categories@{v.k}"))
+        counts.append(model_counts)
     if not summary:
         ui.nothing_to_draw(v, "tokens")
     else:
@@ -91,9 +105,9 @@ if ui.require_models(v):
         st.markdown(f"**numNeighborCategory@{v.k}**")
         for col, model in ui.in_columns([row["model"] for row in summary]):
             with col:  # a panel per column: on a phone the columns stack, one panel under the other
-                ui.chart(charts.histogram(hist[hist["model"] == model], f"categories@{v.k}", title=model,
-                                          x_title=f"categories among {v.k} NN",
-                                          references=refs[refs["model"] == model]),
+                ui.chart(partial(charts.histogram, hist[hist["model"] == model], f"categories@{v.k}", title=model,
+                                 x_title=f"categories among {v.k} NN",
+                                 references=refs[refs["model"] == model]),
                          key=f"div_hist_{model}")
         st.caption(f"Lines: the {charts.MEAN}, and what k neighbours would span by chance, over all eligible tokens: "
                    f"“{charts.RANDOM}”, k tokens drawn at random (exact expectation); “{charts.SHUFFLED}”, the real "
@@ -127,8 +141,8 @@ if ui.require_models(v):
             ui.nothing_to_draw(v, f"breakdown of {m.label}")
             continue
         order = charts.category_sort(pd.concat([br["category"], br["neighbor_category"]]))
-        ui.chart(charts.heatmap(br, "neighbor_category", "category", "mean", title=m.label, fmt=".1f",
-                                x_sort=order, y_sort=order, domain=(0.0, top)), key=f"div_break_{m.slug}")
+        ui.chart(partial(charts.heatmap, br, "neighbor_category", "category", "mean", title=m.label, fmt=".1f",
+                         x_sort=order, y_sort=order, domain=(0.0, top)), key=f"div_break_{m.slug}")
         ui.downloads(br, f"diversity_breakdown_{m.slug}_k{v.k}_{v.convention}", [m], f"div_break_{m.slug}",
                      {"k": v.k, "convention": v.convention}, statistic="breakdown")
 
@@ -147,8 +161,8 @@ if ui.require_models(v):
         if drawn.empty:
             ui.nothing_to_draw(v, "entropy")
         else:
-            ui.chart(charts.grouped_bars(drawn, "entropy_mean", "entropy_ci95", y_title="entropy (nats)",
-                                         palette=colors), key="div_ent")
+            ui.chart(partial(charts.grouped_bars, drawn, "entropy_mean", "entropy_ci95", y_title="entropy (nats)",
+                             palette=colors), key="div_ent")
         ui.not_drawn(left_out)
         ui.downloads(ent, f"diversity_by_category_k{v.k}_{v.convention}", v.models, "div_ent",
                      {"k": v.k, "convention": v.convention}, statistic="entropy")
@@ -160,8 +174,8 @@ if ui.require_models(v):
         dec = pd.concat(by_decile, ignore_index=True)
         labels, order = tables.decile_labels(dec["decile"])
         dec = dec.assign(frequency=labels)
-        ui.chart(charts.line_with_band(dec, "frequency", "mean", "ci95", x_title="frequency decile",
-                                       y_title=f"mean categories@{v.k}", x_sort=order, palette=colors),
+        ui.chart(partial(charts.line_with_band, dec, "frequency", "mean", "ci95", x_title="frequency decile",
+                         y_title=f"mean categories@{v.k}", x_sort=order, palette=colors),
                  key="div_dec")
         ui.downloads(dec, f"diversity_by_decile_k{v.k}_{v.convention}", v.models, "div_dec",
                      {"k": v.k, "convention": v.convention}, statistic="decile")

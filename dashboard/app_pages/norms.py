@@ -2,6 +2,8 @@
 models side by side. Neighbours by cosine and the probes on normalised rows see only directions: this
 page is the one view of the lengths."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -31,9 +33,9 @@ if ui.require_models(v):
         if drawn.empty:
             ui.nothing_to_draw(v, "norms")
         else:
-            ui.chart(charts.grouped_bars(drawn, "mean", "std", y_title="L2 norm", reference="median",
-                                         title="Embedding norm by category", palette=ui.model_colors(v),
-                                         n="n_tokens", min_n=ui.MIN_TOKENS), key="norms_bars")
+            ui.chart(partial(charts.grouped_bars, drawn, "mean", "std", y_title="L2 norm", reference="median",
+                             title="Embedding norm by category", palette=ui.model_colors(v),
+                             n="n_tokens", min_n=ui.MIN_TOKENS), key="norms_bars")
             st.caption(ui.few_tokens_note())
         ui.not_drawn(left_out)
         ui.downloads(norms, "norms_by_category", v.models, "norms", statistic="norms")

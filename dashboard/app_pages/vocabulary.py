@@ -1,5 +1,7 @@
 """Vocabulary: how many token texts the models' tokenizers share, and how many of those are not LATIN."""
 
+from functools import partial
+
 import streamlit as st
 
 from dashboard import charts, ui
@@ -25,11 +27,12 @@ for cmp in v.catalog.comparisons.values():
     models = [m for m in v.catalog.models.values() if m.slug in cmp.models]
     left, right = st.columns(2)
     with left:
-        ui.chart(charts.heatmap(df, "model_b", "model_a", "n_shared", title="Shared tokens", fmt=",.0f"),
+        ui.chart(partial(charts.heatmap, df, "model_b", "model_a", "n_shared", title="Shared tokens", fmt=",.0f"),
                  key=f"voc_{cmp.slug}_shared")
     with right:
-        ui.chart(charts.heatmap(df, "model_b", "model_a", "non_latin_share", title="Share of shared tokens not LATIN",
-                                fmt=".1%", domain=(0.0, 1.0)), key=f"voc_{cmp.slug}_nonlatin")
+        ui.chart(partial(charts.heatmap, df, "model_b", "model_a", "non_latin_share",
+                         title="Share of shared tokens not LATIN", fmt=".1%", domain=(0.0, 1.0)),
+                 key=f"voc_{cmp.slug}_nonlatin")
     st.dataframe(df, hide_index=True, column_config={
         "model_a": "model a", "model_b": "model b",
         "n_shared": st.column_config.NumberColumn("shared tokens", format="localized"),
