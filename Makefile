@@ -24,7 +24,7 @@ artifacts: install  ## Build (or skip, when current) the default model artifacts
 	$(PY) -m precompute build --default
 
 browser-deps:  ## Debian's Chromium and fonts for every script, for the browser test (needs root).
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && dpkg -s fonts-noto-core fonts-noto-cjk; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core fonts-noto-cjk >/dev/null; \
 	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
 

@@ -111,7 +111,7 @@ class Panel {
     this.flags = new Uint8Array(this.n);
     this.near = []; this.marks = []; this.ring = -1;
     const head = el("div", "head");
-    head.append(el("b", "", meta.label), el("span", "count", ` ${meta.n.toLocaleString("en")} tokens`));
+    head.append(el("b", "", meta.label), el("span", "count", ` ${meta.n.toLocaleString("en")} tokens mapped`));
     this.stage = el("div", "stage");
     this.canvas = el("canvas"); this.overlay = el("canvas", "overlay");
     this.stage.append(this.canvas, this.overlay);

@@ -34,8 +34,8 @@ CSS = f"""
 .hpmap .dot {{ width: 10px; height: 10px; border-radius: 50%; display: inline-block; }}
 .hpmap .ramp {{ display: inline-flex; align-items: center; gap: 6px; font-size: 12px; }}
 .hpmap .gradient {{ width: 120px; height: 10px; border-radius: 2px; display: inline-block; }}
-.hpmap .panels {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 10px; }}
-.hpmap .head {{ font-size: 14px; margin-bottom: 2px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
+.hpmap .panels {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 380px), 1fr)); gap: 10px; }}
+.hpmap .head {{ font-size: 14px; margin-bottom: 2px; overflow-wrap: anywhere; }}
 .hpmap .count {{ color: #5f6b7a; font-size: 12px; }}
 .hpmap .stage {{ position: relative; height: {PANEL_HEIGHT}px; border: 1px solid #e3e6eb; border-radius: 4px;
   touch-action: none; }}
