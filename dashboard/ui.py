@@ -63,12 +63,26 @@ def view() -> View:
 
 def view_key(v: View, *parts: Hashable) -> tuple[Hashable, ...]:
     """What defines the view a page draws, as a cache key (:mod:`dashboard.viewcache`): the page, the
-    artifacts' signature, the models, categories, k, conventions, every parameter in the URL (the page's
-    own widgets are bound to it), and ``parts`` (what the page adds: a model, a chart's name)."""
+    artifacts' signature, the models, categories, k, conventions, the value of every widget bound to the URL
+    that this run has drawn so far (a page's own, by the parameter names of :mod:`dashboard.state`: what is
+    computed here can depend on no widget drawn later), and ``parts`` (what the page adds: a model, a chart's
+    name). Values, not the URL's text: a widget just changed may not have reached the URL yet."""
     sources = [*v.catalog.models.values(), *v.catalog.comparisons.values()]
+    ctx = get_script_run_ctx()
+    drawn = ctx.shared.widget_user_keys_this_run if ctx is not None else ()
+    widgets = tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
+                           for name, value in st.session_state.items() if _bound(name) and name in drawn))
     return (pages.shown_url_path(), viewcache.signature((str(i.path), i.manifest) for i in sources),
-            tuple(m.slug for m in v.models), tuple(v.categories), v.k, v.convention,
-            tuple(sorted((name, tuple(st.query_params.get_all(name))) for name in st.query_params)), *parts)
+            tuple(m.slug for m in v.models), tuple(v.categories), v.k, v.convention, widgets, *parts)
+
+
+#: The URL parameters' names, as :mod:`dashboard.state` declares them; the Meaning page's examples by prefix.
+_PARAMS = frozenset(p.name for p in vars(state).values() if isinstance(p, state.Param))
+_EXAMPLE = state.example("").name
+
+
+def _bound(name: str) -> bool:
+    return name in _PARAMS or name.startswith(_EXAMPLE)
 
 
 def per_view(v: View, part: Hashable, compute: Callable[[], T]) -> T:
@@ -119,10 +133,16 @@ def missing_message(info: data.ArtifactInfo, name: str, what: str) -> None:
     """Say which file is absent and who can add it: the command that rebuilds its directory (from the
     manifest) where the reader runs the build, the dashboard's host where it reads a published bundle."""
     whose = f"**{info.label}**" if isinstance(info, data.ModelInfo) else f"Comparison **{info.slug}**"
-    fix = (f"Build it with `{data.rebuild_command(info)}`." if not data.is_hosted(info) else
-           "The published bundle has no such file: only the dashboard's host can add it, by building that step "
-           "and publishing the bundle again.")
-    st.info(f"{whose} has no {what} ({name}): that build step failed or was skipped. {fix}")
+    st.info(f"{whose} has no {what} ({name}): that build step failed or was skipped. {rebuild_hint(info)}")
+
+
+def rebuild_hint(info: data.ArtifactInfo) -> str:
+    """Who can bring ``info`` up to date, and how: the rebuild command (from the manifest) where the reader
+    runs the build, the dashboard's host where it reads a published bundle."""
+    if data.is_hosted(info):
+        return ("Only the dashboard's host can add it, by building that step and publishing the bundle "
+                "again.")
+    return f"Build it with `{data.rebuild_command(info)}`."
 
 
 def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any]) -> Any | None:

@@ -33,7 +33,8 @@ def against_chance(cells: pd.DataFrame) -> pd.DataFrame:
     pair = pairs["model_a"] + " · " + pairs["model_b"]
     return pd.concat([pd.DataFrame({"pair": pair, "measure": charts.title_of(value),
                                     "value": pairs[value], "chance": pairs[chance], "n_tokens": pairs["n_tokens"]})
-                      for value, chance in AGAINST_CHANCE.items()], ignore_index=True)
+                      for value, chance in AGAINST_CHANCE.items() if value in pairs and chance in pairs],
+                     ignore_index=True)
 
 
 v = ui.view()
@@ -46,10 +47,16 @@ if not comparisons:
 controls = st.container(horizontal=True)
 with controls:
     slug = ui.pick_comparison(comparisons)
-    metric = st.selectbox("Measure", list(METRICS), **state.bind(state.METRIC, list(METRICS), "measure"),
-                          help="; ".join(f"{k}: {text}" for k, text in METRICS.items()))
 cmp = v.catalog.comparisons[slug]
 geometry = ui.load(cmp, schema.GEOMETRY, "geometry comparison")
+# a comparison built before a measure existed (the paper's overlap) offers the measures it has
+measures = [m for m in METRICS if geometry is None or m in geometry]
+with controls:
+    metric = st.selectbox("Measure", measures, **state.bind(state.METRIC, measures, "measure"),
+                          help="; ".join(f"{k}: {METRICS[k]}" for k in measures))
+if geometry is not None and len(measures) < len(METRICS):
+    lacking = ", ".join(charts.title_of(m) for m in METRICS if m not in measures)
+    st.info(f"This comparison was built before this version computed {lacking}. {ui.rebuild_hint(cmp)}")
 # one category's tokens: the categories the paper plots that the sidebar selects (pooling "other" from
 # per-category rows is not possible)
 present = set(geometry["category"]) if geometry is not None else set()
