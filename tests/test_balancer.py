@@ -15,6 +15,7 @@ import asyncio
 import http.cookies
 import os
 import signal
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ from deploy.serve import (
     free_port,
     nginx_config,
     render,
+    worker_name,
 )
 from tests.test_browser import HEADINGS
 
@@ -59,13 +61,20 @@ def test_render_fills_every_placeholder_or_names_the_missing_one() -> None:
         render("listen @listen@;", {})
 
 
-def test_config_lists_each_worker_on_loopback_and_keys_on_the_cookie(tmp_path: Path) -> None:
+def test_config_names_each_worker_and_backs_it_with_the_others(tmp_path: Path) -> None:
     text = nginx_config("0.0.0.0:8501", [9001, 9002, 9003], tmp_path, base_url_path="/hp/")
     assert "@" not in text
-    servers = [line.split()[1] for line in text.splitlines() if line.strip().startswith("server 127.")]
-    assert servers == ["127.0.0.1:9001", "127.0.0.1:9002", "127.0.0.1:9003"]
-    assert "hash $hp_sticky consistent;" in text and f"$cookie_{STICKY_COOKIE}" in text
+    w1 = text.split("upstream hp_w1 {")[1].split("}")[0]
+    assert [line.strip() for line in w1.strip().splitlines()] == [
+        "server 127.0.0.1:9002 max_fails=1 fail_timeout=5s;", "server 127.0.0.1:9001 backup;",
+        "server 127.0.0.1:9003 backup;", "keepalive 8;"]
+    assert "        w2 hp_w2;\n" in text and '"~127\\.0\\.0\\.1:9003$" w2;' in text
     assert "Path=/hp;" in text and "listen 0.0.0.0:8501;" in text and f"pid {tmp_path}/nginx.pid;" in text
+    if not NO_NGINX:  # and nginx reads it
+        (tmp_path / "nginx.conf").write_text(text)
+        check = subprocess.run([find_nginx(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+                                "-e", str(tmp_path / "error.log")], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
 
 
 @pytest.fixture
@@ -92,20 +101,25 @@ def answered(tried: str) -> str:
     return tried.split(", ")[-1]
 
 
+def names(b: Balancer) -> dict[str, str]:
+    """Each worker's name (the sticky cookie's value), by its address."""
+    return {f"127.0.0.1:{p}": worker_name(i) for i, p in enumerate(b.worker_ports)}
+
+
 def test_one_browser_stays_on_one_process_and_browsers_spread(two: Balancer) -> None:
     page, worker, cookie = get(f"{two.url}/")
-    assert '<div id="root"></div>' in page and cookie
-    ports = {f"127.0.0.1:{p}" for p in two.worker_ports}
-    assert worker in ports
+    assert '<div id="root"></div>' in page and cookie == names(two)[worker]
+    ports = set(names(two))
     for path in ["/_stcore/health", "/", "/_stcore/health", "/neighbours"]:
         body, again, new_cookie = get(f"{two.url}{path}", cookie)
         assert (again, new_cookie) == (worker, None), path
     assert body.startswith("<!") and get(f"{two.url}/_stcore/health", cookie)[0] == "ok"
-    assert {get(f"{two.url}/_stcore/health")[1] for _ in range(30)} == ports  # 30 new browsers: both used
+    assert {get(f"{two.url}/_stcore/health")[1] for _ in range(4)} == ports  # new browsers: both used
 
 
 async def open_session(url: str, cookie: str, old_session: str | None = None) -> tuple[ClientConnection, str]:
-    """A browser's websocket through nginx: its cookie, its Origin, and (reconnecting) its old session's id."""
+    """A browser's websocket through nginx: its cookie, its Origin, and (reconnecting) its old session's id;
+    (the websocket, the worker that answered)."""
     host = url.split("://", 1)[1].split("/", 1)[0]
     protocols = ["streamlit", "PLACEHOLDER_AUTH_TOKEN", old_session] if old_session else ["streamlit"]
     ws = await connect(f"ws://{url.split('://', 1)[1]}/_stcore/stream", subprotocols=protocols, max_size=None,
@@ -146,19 +160,12 @@ async def draw_overview(ws: ClientConnection) -> tuple[str, str]:
 
 
 def test_a_killed_processes_sessions_reconnect_to_the_other_and_draw_again(two: Balancer) -> None:
-    # browsers until each process has two (nginx's hash of a random key: a few tries)
-    by_worker: dict[str, list[str]] = {f"127.0.0.1:{p}": [] for p in two.worker_ports}
-    for _ in range(60):
-        _, worker, cookie = get(f"{two.url}/_stcore/health")
-        by_worker[worker].append(cookie)
-        if all(len(c) >= 2 for c in by_worker.values()):
-            break
-    doomed, survivor = list(by_worker)
-    cookies = {w: c[:2] for w, c in by_worker.items()}
+    name = names(two)
+    doomed, survivor = list(name)  # two browsers on each
 
     async def scenario() -> None:
-        sessions = {w: [await open_session(two.url, c) for c in cookies[w]] for w in by_worker}
-        assert {w: [worker for _, worker in s] for w, s in sessions.items()} == {w: [w, w] for w in by_worker}
+        sessions = {w: [await open_session(two.url, name[w]) for _ in range(2)] for w in name}
+        assert {w: [worker for _, worker in s] for w, s in sessions.items()} == {w: [w, w] for w in name}
         first = {w: [await draw_overview(ws) for ws, _ in s] for w, s in sessions.items()}
         assert {h for drawn in first.values() for _, h in drawn} == {HEADINGS["overview"]}
 
@@ -170,15 +177,16 @@ def test_a_killed_processes_sessions_reconnect_to_the_other_and_draw_again(two: 
                         await ws.recv()
         for ws, _ in sessions[survivor]:  # ... the other process's readers see nothing
             assert (await draw_overview(ws))[1] == HEADINGS["overview"]
-        for cookie, (old_id, _) in zip(cookies[doomed], first[doomed], strict=True):
-            ws, worker = await open_session(two.url, cookie, old_id)  # ... and reconnects
+        for old_id, _ in first[doomed]:
+            ws, worker = await open_session(two.url, name[doomed], old_id)  # ... and reconnects
             async with ws:
                 new_id, heading = await draw_overview(ws)
-            assert (worker, heading) == (survivor, HEADINGS["overview"])
+                moved = http.cookies.SimpleCookie(ws.response.headers["Set-Cookie"])[STICKY_COOKIE].value
+            assert (worker, heading, moved) == (survivor, HEADINGS["overview"], name[survivor])
             assert new_id and new_id != old_id  # a new session: the old one died with its process
         for ws, _ in sessions[survivor]:
             await ws.close()
 
     asyncio.run(scenario())
-    assert {get(f"{two.url}/_stcore/health", c)[1] for c in cookies[doomed]} == {survivor}
-    assert {get(f"{two.url}/_stcore/health", c)[1] for c in cookies[survivor]} == {survivor}
+    assert get(f"{two.url}/_stcore/health", name[doomed])[1:] == (survivor, name[survivor])  # moved
+    assert get(f"{two.url}/_stcore/health", name[survivor])[1:] == (survivor, None)  # stays
