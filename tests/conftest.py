@@ -24,8 +24,8 @@ def no_freedict(tmp_path_factory: pytest.TempPathFactory):
     concepts are CLDR's alone (tests/test_freedict.py builds its own dictionary)."""
     from precompute.analyses import freedict
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(freedict, "DICTD_DIRECTORY", tmp_path_factory.mktemp("no-dictd"))
+    with pytest.MonkeyPatch.context() as patch:  # the environment: Ray's workers read it too
+        patch.setenv(freedict.DICTD_ENV, str(tmp_path_factory.mktemp("no-dictd")))
         yield
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("precompute", "dashboard", "deploy")
-#: Import names of what dashboard/requirements.txt installs, and what those bring (streamlit's server, requests' urllib3).
+#: Import names of what dashboard/requirements.txt installs, and what those bring (streamlit's server,
+#: requests' urllib3).
 HOST_LIBRARIES = {"streamlit", "altair", "numpy", "pandas", "pyarrow", "annoy", "requests", "tokenizers",
                   "sentencepiece", "vl_convert", "starlette", "urllib3"}
 #: Where the hosted dashboard may reach inside the project.

@@ -28,6 +28,7 @@ Only single words are kept, on both sides (tokens are words or pieces of words),
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import warnings
 from functools import lru_cache
@@ -38,6 +39,14 @@ import pandas as pd
 
 #: Where Debian's dict-freedict-* packages put their files.
 DICTD_DIRECTORY = Path("/usr/share/dictd")
+#: Environment variable naming another dictionary folder: an environment variable, not a module setting,
+#: so that every process of a build (a Ray worker too) reads the same dictionaries.
+DICTD_ENV = "HYPERPOLYGLOT_DICTD"
+
+
+def dictd_directory() -> Path:
+    """The folder the dictionaries are read from: ``$HYPERPOLYGLOT_DICTD``, else Debian's."""
+    return Path(os.environ.get(DICTD_ENV) or DICTD_DIRECTORY)
 #: FreeDict's ISO 639-3 codes → the two-letter codes that MUSE, CLDR and wordfreq use. The Debian
 #: packages to and from English, for these languages, are ``DEBIAN_PACKAGES``.
 LANGUAGE_CODES: dict[str, str] = {
@@ -147,8 +156,8 @@ def read_dictionary(index_path: Path) -> pd.DataFrame:
 
 def installed_dictionaries(directory: Path | None = None) -> list[Path]:
     """The ``.index`` files of dictionaries between English and another language in ``directory``
-    (default ``DICTD_DIRECTORY``, read at the call: the test suite points it at an empty folder)."""
-    directory = DICTD_DIRECTORY if directory is None else directory
+    (default :func:`dictd_directory`, read at the call: the test suite points it at an empty folder)."""
+    directory = dictd_directory() if directory is None else directory
     if not Path(directory).is_dir():
         return []
     return sorted(
@@ -189,7 +198,7 @@ def load_freedict(directory: Path | None = None) -> pd.DataFrame:
     ``result.attrs["dictionaries"]`` lists the files read ("deu-eng", ...). About 20 s for all 58,
     once a process.
     """
-    return _load(Path(DICTD_DIRECTORY if directory is None else directory))
+    return _load(Path(dictd_directory() if directory is None else directory))
 
 
 @lru_cache(maxsize=4)

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from precompute.analyses.tokens import eligible_mask
 from precompute.contract import schema
@@ -192,8 +193,12 @@ def map_table(
     rows = embeddings[eligible]
     if neighbors is not None and similarities is not None:
         neighbors, similarities = eligible_neighbors(neighbors, similarities, eligible, config.umap_neighbors - 1)
-    u = umap_2d(rows, config, progress=progress, neighbors=neighbors, similarities=similarities)
-    p = pca_2d(rows)
+    # One BLAS thread: the eigenvectors of the spectral initialisation and the PCA otherwise differ in
+    # their last bits with the thread count (a Ray worker gets one thread, a plain build all cores), and
+    # 200 epochs of UMAP carry that into a different map. Both take seconds either way.
+    with threadpool_limits(limits=1, user_api="blas"):
+        u = umap_2d(rows, config, progress=progress, neighbors=neighbors, similarities=similarities)
+        p = pca_2d(rows)
     return pd.DataFrame(
         {
             "id": tokens["id"].to_numpy(np.int32)[eligible],
