@@ -1,10 +1,15 @@
-"""Corpus token counts through the real ``datasets`` text loader, offline."""
+"""Corpus token counts through the real ``datasets`` text loader, offline; token counts estimated from word
+lists with a small real tokenizer."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from precompute.analyses import frequency
 from precompute.analyses.frequency import corpus_texts, count_tokens, frequency_table
+from precompute.analyses.tokens import frequency_deciles
+from precompute.contract import schema
+from precompute.sources.base import TokenizerFile
 
 VOCAB = {"a": 0, "b": 1, "c": 2, "d": 3}
 
@@ -66,3 +71,40 @@ def test_unreachable_hub_fails_at_once(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.invalid")  # a reserved name
     with pytest.raises(ValueError, match=r"\(no connection to the hub\)\. Without network access pass local"):
         corpus_texts("allenai/c4", config_name="sv", limit=2)
+
+
+def toy_tokenizer(rows: np.ndarray | None = None) -> TokenizerFile:
+    """A Unigram tokenizer over 10 pieces that lower-cases and marks word starts with ▁, as XLM-R does."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    pieces = ["<unk>", "▁the", "▁cat", "s", "▁a", "▁", ",", "c", "a", "t"]
+    tk = Tokenizer(models.Unigram([(p, -1.0) for p in pieces], unk_id=0, byte_fallback=False))
+    tk.normalizer = normalizers.Lowercase()
+    tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    return TokenizerFile("tokenizers", lambda: tk.to_str().encode("utf-8"), rows)
+
+
+def test_word_lists_are_split_as_in_running_text_and_weighted_by_word_and_language():
+    words = pd.DataFrame({"word": ["the", "cats", "a", "The", "cat", "tac"],
+                          "language": ["en", "en", "en", "en", "sv", "xx"],
+                          "frequency": [0.5, 0.25, 0.125, 0.0625, 0.5, 1.0]})
+    counts = frequency.weighted_token_counts(toy_tokenizer(), words, 10, {"en": 3.0, "sv": 1.0})
+    # en weighs 3/4, sv 1/4; "xx" has no share. "The" goes through the normaliser: ▁the.
+    # ▁the: (0.5 + 0.0625) * 0.75; ▁cat: 0.25 * 0.75 (cats) + 0.5 * 0.25 (sv cat); s: 0.25 * 0.75;
+    # ▁a: 0.125 * 0.75; ▁ and "," no word produces; c, a, t only "tac", of no listed language.
+    assert counts.tolist() == pytest.approx([0, 0.421875, 0.3125, 0.1875, 0.09375, 0, 0, 0, 0, 0])
+
+
+def test_tokenizer_ids_are_counted_at_their_rows():
+    words = pd.DataFrame({"word": ["cats"], "language": ["en"], "frequency": [1.0]})
+    rows = np.array([-1, -1, 1, 0, -1, -1, -1, -1, -1, -1])  # a sample of two rows: s, ▁cat
+    counts = frequency.weighted_token_counts(toy_tokenizer(rows), words, 2, {"en": 1.0})
+    assert counts.tolist() == [1.0, 1.0]
+
+
+def test_no_estimate_is_its_own_decile_and_never_seen_only_for_a_corpus():
+    freq = np.array([0.0, 1.0, 2.0, 0.0, 5.0])
+    eligible = np.array([True, True, True, True, False])
+    assert frequency_deciles(freq, eligible, estimated=True).tolist() == [-2, 1, 6, -2, -1]
+    assert frequency_deciles(freq, eligible).tolist() == [0, 1, 6, 0, -1]
+    assert schema.NO_ESTIMATE_DECILE == -2 and "-2 = no estimate" in schema.DECILE_MEANING

@@ -18,16 +18,20 @@ PAGE = {"title": "Diversity", "url_path": "diversity", "icon": ":material/bar_ch
 
 def frequency_source(models: list[data.ModelInfo]) -> str:
     """Where each model's frequency deciles come from: its own corpus counts when ``precompute
-    frequency`` wrote them (the manifest's ``corpus`` entry), else the wordfreq estimate."""
+    frequency`` wrote them (the manifest's ``corpus`` entry), else the estimate the tokens step recorded
+    (``frequency_source``; builds from before it have the wordfreq word frequency)."""
     counted = {m.label: m.manifest["corpus"] for m in models if m.manifest.get("corpus")}
     parts = [f"{label}: deciles of token counts over `{c.get('corpus', '?')}` "
              f"({int(c.get('tokens_counted') or 0):,} tokens counted)."
              for label, c in counted.items()]
-    proxied = [m.label for m in models if m.label not in counted]
+    proxied = [m for m in models if m.label not in counted]
     if proxied:
-        whose = f" for {', '.join(proxied)}" if counted else ""
-        parts.append(f"Frequency{whose} is a wordfreq estimate, a proxy for the paper's mC4 token counts "
-                     "(count a corpus with `python -m precompute frequency MODEL --corpus DIR`).")
+        whose = f" for {', '.join(m.label for m in proxied)}" if counted else ""
+        how = sorted({m.manifest.get("frequency_source") or "the wordfreq frequency of each token's text as a word"
+                      for m in proxied})
+        parts.append(f"Frequency{whose} is an estimate of the paper's mC4 token counts: {'; '.join(how)}; tokens "
+                     "no word list produces have no estimate and are left out (count a corpus with "
+                     "`python -m precompute frequency MODEL --corpus DIR`).")
     return " ".join(parts)
 
 

@@ -1,21 +1,29 @@
-"""Token frequencies counted over a real corpus (``precompute frequency``; METHODS §4 "Frequency").
+"""Token frequencies (METHODS §4 "Frequency"): estimated from word lists, or counted over a real corpus.
 
-The paper ranks tokens by their counts in mC4. The token table's ``frequency`` column is only a
-proxy (wordfreq, see ``precompute.analyses.language``); this module counts how often the model's own
-tokenizer emits each id over a corpus: local text files, or a Hugging Face data set streamed
-(e.g. ``allenai/c4`` with config ``sv``), read through ``datasets`` either way.
+The paper ranks tokens by their counts in mC4. Without a corpus the token table's ``frequency`` is an
+estimate of those counts (:func:`wordlist_token_counts`): each language's wordfreq word list split by the
+model's own tokenizer, each word weighted by its frequency and each language by its share of mC4.
+``precompute frequency`` counts how often the tokenizer emits each id over a real corpus instead
+(:func:`count_tokens`): local text files, or a Hugging Face data set streamed (e.g. ``allenai/c4`` with
+config ``sv``), read through ``datasets`` either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from tqdm.auto import tqdm
 
+from precompute.analyses.language import frequency_table as word_frequency_table
+from precompute.analyses.language import wordfreq_languages
+from precompute.contract.tokenizer import SENTENCEPIECE, TOKENIZERS
+from precompute.sources.base import TokenizerFile
 from precompute.sources.hf import hub_reachable
 
 #: Texts encoded before their ids are counted together (one np.bincount per batch).
@@ -114,3 +122,116 @@ def count_tokens(
 def frequency_table(counts: np.ndarray) -> pd.DataFrame:
     """schema.CORPUS_FREQUENCY: one row per id, ``id`` (int32) and ``count`` (int64)."""
     return pd.DataFrame({"id": np.arange(len(counts), dtype=np.int32), "count": np.asarray(counts, np.int64)})
+
+
+#: Each language's mC4 text in billions of tokens: Xue et al. 2021, "mT5: A Massively Multilingual
+#: Pre-trained Text-to-Text Transformer" (NAACL), Table 6, column "Tokens". The estimate mixes languages in
+#: these proportions (the corpus as it is, not mT5's α = 0.3 training sample). Keyed by wordfreq's codes:
+#: mC4's "iw" is wordfreq's "he", "no" is "nb", and wordfreq's Serbo-Croatian "sh" takes mC4's "sr".
+MC4_TOKENS_BILLIONS = {
+    "en": 2733, "ru": 713, "es": 433, "de": 347, "fr": 318, "ja": 164, "it": 162, "pt": 146, "pl": 130,
+    "vi": 116, "nl": 73, "tr": 71, "id": 69, "cs": 63, "ar": 57, "fa": 52, "ro": 52, "sv": 45, "el": 43,
+    "uk": 41, "zh": 39, "hu": 39, "da": 29, "nb": 27, "ko": 26, "fi": 25, "hi": 24, "bg": 22, "sk": 18,
+    "he": 17, "ca": 13, "ms": 13, "lt": 11, "sl": 8.8, "bn": 7.3, "lv": 7, "sh": 4.3, "ta": 3.4,
+    "is": 2.6, "ur": 2.4, "fil": 2.1, "mk": 1.8,
+}
+#: Words per language split: its most frequent ones. 42 lists of 30,000 take the tokens step 17 s for
+#: multilingual-e5-small's 250k pieces (26 s with another process on the core).
+WORDS_PER_LANGUAGE = 30_000
+#: Languages written without spaces between words: there a word follows the text before it directly.
+UNSPACED = frozenset({"zh", "ja"})
+#: What a word is split after, so that it is split as inside running text (``▁the`` in SentencePiece,
+#: ``Ġthe`` in byte-level BPE) rather than as a text's start; the context's own pieces are dropped.
+CONTEXT = {True: "。", False: "a "}
+
+
+def batch_encoder(tokenizer: TokenizerFile) -> Callable[[list[str]], list[list[int]]]:
+    """Texts -> token ids of each, with ``tokenizer`` (no special tokens): a whole list per call, which the
+    tokenizer libraries split far faster than one text at a time."""
+    raw = tokenizer.read()
+    if tokenizer.kind == TOKENIZERS:
+        from tokenizers import Tokenizer
+
+        tk, bare = Tokenizer.from_str(raw.decode("utf-8")), Tokenizer.from_str(raw.decode("utf-8"))
+        if tk.normalizer is None:
+            return lambda texts: [e.ids for e in tk.encode_batch(texts, add_special_tokens=False)]
+        bare.normalizer = None
+        kept = cache(lambda c: tk.normalizer.normalize_str(c) == c)
+
+        def encode(texts: list[str]) -> list[list[int]]:
+            # A normalizer of thousands of rules (multilingual-e5-small's) costs 25 times the split itself;
+            # texts whose every character it leaves as it is are split without it, the same result for a
+            # per-character normalizer, whose characters are checked once each.
+            fast = np.fromiter((all(kept(c) for c in t) for t in texts), bool, len(texts))
+            out: list[list[int]] = [[] for _ in texts]
+            for use, which in ((bare, np.flatnonzero(fast)), (tk, np.flatnonzero(~fast))):
+                split = use.encode_batch([texts[i] for i in which], add_special_tokens=False)
+                for i, e in zip(which, split, strict=True):
+                    out[i] = e.ids
+            return out
+
+        return encode
+    if tokenizer.kind == SENTENCEPIECE:
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_proto=raw)
+        return lambda texts: sp.encode(texts, out_type=int)
+    raise ValueError(f"unknown tokenizer kind {tokenizer.kind!r} (known: {TOKENIZERS}, {SENTENCEPIECE})")
+
+
+def word_pieces(encode: Callable[[list[str]], list[list[int]]], words: list[str],
+                unspaced: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The ids each word is split into inside running text: ``(ids, word)``, both (P,) int64, ``word`` the
+    index in ``words`` each id came from.
+
+    Each word is split after ``CONTEXT`` (a space before it, or none in an ``unspaced`` language) and the
+    context's own ids dropped; a word whose split does not begin with them (the tokenizer merged it with
+    the context) is left out.
+    """
+    context = CONTEXT[unspaced].rstrip(" ")
+    prefix = encode([context])[0]
+    n = len(prefix)
+    encoded = encode([CONTEXT[unspaced] + w for w in words])
+    lengths = np.fromiter((len(e) - n if e[:n] == prefix else 0 for e in encoded), np.int64, len(encoded))
+    pieces = (i for e, m in zip(encoded, lengths, strict=True) if m for i in e[n:])
+    ids = np.fromiter(pieces, np.int64, int(lengths.sum()))
+    return ids, np.repeat(np.arange(len(words)), lengths)
+
+
+def wordlist_token_counts(tokenizer: TokenizerFile, n_rows: int, words_per_language: int = WORDS_PER_LANGUAGE,
+                          shares: dict[str, float] | None = None) -> np.ndarray:
+    """(n_rows,) float64: how often each token-table row is expected per word of running text, estimated
+    from word lists (the paper counted tokens in mC4; this counts them in wordfreq's lists).
+
+    Each language's ``words_per_language`` most frequent wordfreq words are split by ``tokenizer`` and
+    weighted by :func:`weighted_token_counts`, the languages by ``shares`` (default ``MC4_TOKENS_BILLIONS``).
+
+        >>> counts = wordlist_token_counts(model.tokenizer, len(model.vocab))   # multilingual-e5-small
+    """
+    table = word_frequency_table()
+    language = pd.Series(table["language"].to_numpy())
+    first = language.groupby(language).cumcount().to_numpy() < words_per_language  # lists are most frequent first
+    words = table.filter(pa.array(first)).to_pandas()
+    words["language"] = np.asarray(wordfreq_languages(), dtype=object)[words["language"].to_numpy()]
+    return weighted_token_counts(tokenizer, words, n_rows, MC4_TOKENS_BILLIONS if shares is None else shares)
+
+
+def weighted_token_counts(tokenizer: TokenizerFile, words: pd.DataFrame, n_rows: int,
+                          shares: dict[str, float]) -> np.ndarray:
+    """(n_rows,) float64: each row's pieces counted over ``words`` (``word, language, frequency``), a piece
+    weighing its word's ``frequency`` times its language's part of ``shares`` (normalised over the languages
+    ``shares`` lists; other languages' words are left out), once per occurrence in the word's split
+    (:func:`word_pieces`). 0: no word produces the row: no estimate, not "never seen". Tokenizer ids with
+    no row (``tokenizer.rows`` -1) are dropped.
+    """
+    total = sum(shares.values())
+    encode = batch_encoder(tokenizer)
+    counts = np.zeros(n_rows, dtype=np.float64)
+    for lang, group in words[words["language"].isin(list(shares))].groupby("language", sort=True):
+        weight = group["frequency"].to_numpy(np.float64) * (shares[lang] / total)
+        ids, word = word_pieces(encode, group["word"].tolist(), unspaced=lang in UNSPACED)
+        if tokenizer.rows is not None:
+            ids = np.asarray(tokenizer.rows, dtype=np.int64)[ids]
+        keep = (ids >= 0) & (ids < n_rows)
+        counts += np.bincount(ids[keep], weights=weight[word[keep]], minlength=n_rows)[:n_rows]
+    return counts

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from precompute.analyses import freedict, language, lexicon
+from precompute.analyses import freedict, frequency, language, lexicon
 from precompute.contract import schema
 from precompute.contract.categories import token_categories
 from precompute.contract.conventions import PAPER, category_column
-from precompute.sources.base import Vocabulary
+from precompute.sources.base import TokenizerFile, Vocabulary
 from precompute.steps import BuildContext, Step
 
 
@@ -52,16 +52,17 @@ def eligible_mask(tokens: pd.DataFrame) -> np.ndarray:
 
 
 
-def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray, estimated: bool = False) -> np.ndarray:
     """Deciles of frequency among eligible tokens seen at least once: 1 = rarest … 10 = most frequent.
 
     Tokens never seen get their own bin, ``schema.UNSEEN_DECILE`` (0): ordering them into the lowest
-    deciles by id would mix a fifth of a vocabulary into deciles that then mean nothing. Tokens that
-    are not eligible get ``schema.NOT_RANKED_DECILE`` (-1). Ranks, ties by id, so equal frequencies
-    still split evenly.
+    deciles by id would mix a fifth of a vocabulary into deciles that then mean nothing. Where the
+    frequency is an ``estimated`` one (word lists, not a corpus) a 0 says only that no list produced the
+    token: ``schema.NO_ESTIMATE_DECILE`` instead. Tokens that are not eligible get
+    ``schema.NOT_RANKED_DECILE`` (-1). Ranks, ties by id, so equal frequencies still split evenly.
     """
     out = np.full(len(frequency), schema.NOT_RANKED_DECILE, dtype=np.int8)
-    out[eligible] = schema.UNSEEN_DECILE
+    out[eligible] = schema.NO_ESTIMATE_DECILE if estimated else schema.UNSEEN_DECILE
     idx = np.flatnonzero(eligible & (np.asarray(frequency) > 0))
     if len(idx) == 0:
         return out
@@ -70,11 +71,24 @@ def frequency_deciles(frequency: np.ndarray, eligible: np.ndarray) -> np.ndarray
     return out
 
 
-def token_table(vocab: Vocabulary, embeddings: np.ndarray, dictionaries: pd.DataFrame | None = None) -> pd.DataFrame:
+def frequency_source(tokenizer: TokenizerFile | None) -> str:
+    """How the token table's ``frequency`` was estimated, in words (the manifest's ``frequency_source``)."""
+    if tokenizer is None:
+        return ("wordfreq frequency of each token's text as a word, summed over languages: the model has no "
+                "tokenizer to split word lists with")
+    return (f"token counts estimated from word lists: the {frequency.WORDS_PER_LANGUAGE:,} most frequent words of "
+            f"each of wordfreq's {len(frequency.MC4_TOKENS_BILLIONS)} languages split by the model's tokenizer, "
+            "weighted by word frequency and by each language's share of mC4 (mT5 paper, Table 6)")
+
+
+def token_table(vocab: Vocabulary, embeddings: np.ndarray, dictionaries: pd.DataFrame | None = None,
+                tokenizer: TokenizerFile | None = None) -> pd.DataFrame:
     """The whole token table (schema.TOKENS): structure, language guess, frequency, gloss and concept.
 
     ``dictionaries`` (``english, foreign, language``: the installed FreeDict ones in a build) add
-    general vocabulary to the CLDR concepts and glosses.
+    general vocabulary to the CLDR concepts and glosses. With the model's ``tokenizer`` the frequency
+    is a token count estimated from word lists (``frequency.wordlist_token_counts``); without one,
+    the wordfreq frequency of the token's text as a word (``frequency_source`` says which).
     """
     table = base_token_table(vocab, embeddings)
     concepts = lexicon.concept_columns(vocab.texts, dictionaries)
@@ -82,8 +96,18 @@ def token_table(vocab: Vocabulary, embeddings: np.ndarray, dictionaries: pd.Data
         vocab.texts, table["category"].to_numpy(object), concepts["concept_language"].tolist()
     )
     table = pd.concat([table, langs, concepts[["gloss", "concept"]]], axis=1)
-    table["frequency_decile"] = frequency_deciles(table["frequency"].to_numpy(), eligible_mask(table))
+    if tokenizer is not None:
+        table["frequency"] = frequency.wordlist_token_counts(tokenizer, len(vocab)).astype(np.float32)
+    table["frequency_decile"] = frequency_deciles(table["frequency"].to_numpy(), eligible_mask(table),
+                                                  estimated=True)
     return table[list(schema.TABLES[schema.TOKENS].column_names)]
+
+
+def _tokens(ctx: BuildContext) -> dict[str, pd.DataFrame]:
+    """The tokens step: the table, and its frequency's source recorded in the manifest for the pages."""
+    model = ctx.model
+    ctx.store.manifest["frequency_source"] = frequency_source(model.tokenizer)
+    return {schema.TOKENS: token_table(model.vocab, model.embeddings, freedict.installed_or_warn(), model.tokenizer)}
 
 
 def tokens_by_frequency(ctx: BuildContext) -> pd.DataFrame:
@@ -97,7 +121,7 @@ def tokens_by_frequency(ctx: BuildContext) -> pd.DataFrame:
 
 STEPS = (
     Step("embeddings", writes=(schema.EMBEDDINGS,), compute=lambda ctx: {schema.EMBEDDINGS: ctx.model.embeddings}),
-    Step("tokens", writes=(schema.TOKENS,), inputs=lambda ctx: [freedict.fingerprint()],
-         compute=lambda ctx: {schema.TOKENS: token_table(ctx.model.vocab, ctx.model.embeddings,
-                                                         freedict.installed_or_warn())}),
+    Step("tokens", writes=(schema.TOKENS,), compute=_tokens,
+         inputs=lambda ctx: [freedict.fingerprint(), frequency_source(ctx.model.tokenizer),
+                             frequency.MC4_TOKENS_BILLIONS]),
 )
