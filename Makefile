@@ -23,16 +23,18 @@ $(STAMP): requirements.txt dashboard/requirements.txt
 artifacts: install  ## Build (or skip, when current) the default model artifacts and their comparison.
 	$(PY) -m precompute build --default
 
+# $(call apt_install,PACKAGES,WHAT IS LOST WITHOUT THEM): Debian's packages, installed when run as root;
+# otherwise a line saying what is skipped and the command that would install them.
+apt_install = if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -qq $(1) >/dev/null; else echo "not root: $(2) (as root: apt-get install $(1))"; fi
+
 browser-deps:  ## Debian's Chromium and fonts for every script, for the browser test (needs root).
-	@{ command -v chromium && dpkg -s fonts-noto-core fonts-noto-cjk; } >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core fonts-noto-cjk >/dev/null; \
-	  else echo "chromium missing and not root: the browser test will be skipped"; fi; }
+	@{ command -v chromium && dpkg -s fonts-noto-core fonts-noto-cjk; } >/dev/null 2>&1 || \
+	  { $(call apt_install,chromium fonts-noto-core fonts-noto-cjk,the browser test will be skipped); }
 
 dictionaries: $(STAMP)  ## Debian's FreeDict English<->X dictionaries, general vocabulary for the meaning statistics (root).
 	@missing="$$($(PY) -c 'from precompute.analyses.freedict import missing_packages; print(*missing_packages())')"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else echo "FreeDict dictionaries missing and not root: concepts from CLDR alone (as root: apt-get install $$missing)"; fi; fi
+	if [ -n "$$missing" ]; then $(call apt_install,--no-install-recommends $$missing,concepts from CLDR alone); fi
 
 WORKERS ?= $(shell nproc)
 PORT ?= 8501
@@ -43,9 +45,8 @@ serve: install serve-deps  ## WORKERS dashboard processes behind nginx on PORT (
 	$(PY) -m deploy.serve --workers $(WORKERS) --port $(PORT) $(SERVE_ARGS)
 
 serve-deps:  ## Debian's nginx, the balancer of `make serve` and of its test (needs root).
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null; \
-	  else echo "nginx missing and not root: the balancer test will be skipped"; fi; }
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+	  { $(call apt_install,--no-install-recommends nginx,the balancer test will be skipped); }
 
 lint: install
 	$(VENV)/bin/ruff check .

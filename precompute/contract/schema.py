@@ -139,6 +139,14 @@ def _table(name: str, doc: str, *columns: tuple[str, str] | tuple[str, str, str]
 # ---- per model -------------------------------------------------------------------------------
 #: Embedding matrix, L2 norms untouched: (N, d) float32. Input of every later step.
 EMBEDDINGS = "embeddings.npy"
+#: ``frequency_decile`` of an eligible token never seen in the corpus (its own bin), and of a token
+#: not ranked at all (special, byte piece, zero row); seen tokens are 1 (rarest) … 10. An eligible token
+#: that an estimate from word lists never produces (punctuation, most digits: no list has them) is
+#: ``NO_ESTIMATE_DECILE``: unknown, not rare, so it is left out of the by-decile statistics like -1.
+UNSEEN_DECILE, NOT_RANKED_DECILE, NO_ESTIMATE_DECILE = 0, -1, -2
+#: What a frequency decile means, as legends and captions say it.
+DECILE_MEANING = (f"1 = rarest … 10 = most frequent; {UNSEEN_DECILE} = never seen; {NOT_RANKED_DECILE} = not "
+                  f"ranked; {NO_ESTIMATE_DECILE} = no estimate (no word list produces the token)")
 #: How the token table's ``concept`` column joins the several concepts one token can name.
 CONCEPT_SEPARATOR = "|"
 TOKENS = _table(
@@ -157,21 +165,12 @@ TOKENS = _table(
     ("language_source", "string", '"wordfreq", "cldr" (a CLDR name), "script", or "none"'),
     ("frequency", "float32", "estimated mC4 token frequency (word lists split by the model's tokenizer; "
                              "the manifest's frequency_source says which estimate), 0 = no estimate"),
-    ("frequency_decile", "int8", "1 = rarest … 10 = most frequent seen, 0 = never seen, -1 = not ranked, "
-                                 "-2 = no estimate"),
+    ("frequency_decile", "int8", DECILE_MEANING),
     ("norm", "float32", "L2 norm of the embedding row"),
     ("gloss", "string", "English gloss: the CLDR concept's name, else up to 3 FreeDict translations, or null"),
     ("concept", "string", f'ids of the concepts the token names, "{CONCEPT_SEPARATOR}"-joined: a CLDR concept '
                           '("territory:US") and English words it translates to ("en:dog"), or null'),
 )
-#: ``frequency_decile`` of an eligible token never seen in the corpus (its own bin), and of a token
-#: not ranked at all (special, byte piece, zero row); seen tokens are 1 (rarest) … 10. An eligible token
-#: that an estimate from word lists never produces (punctuation, most digits: no list has them) is
-#: ``NO_ESTIMATE_DECILE``: unknown, not rare, so it is left out of the by-decile statistics like -1.
-UNSEEN_DECILE, NOT_RANKED_DECILE, NO_ESTIMATE_DECILE = 0, -1, -2
-#: What a frequency decile means, as legends and captions say it.
-DECILE_MEANING = (f"1 = rarest … 10 = most frequent; {UNSEEN_DECILE} = never seen; {NOT_RANKED_DECILE} = not "
-                  f"ranked; {NO_ESTIMATE_DECILE} = no estimate (no word list produces the token)")
 #: Exact top-k neighbours by cosine, self excluded: (N, k) int32, -1 where there is none.
 NEIGHBORS = "neighbors.npy"
 #: Their cosine similarities: (N, k) float32, 0 where the id is -1.
