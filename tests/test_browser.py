@@ -138,6 +138,11 @@ def page(browser) -> Iterator[Any]:
         context.close()
 
 
+#: How long a download may take after its click: a chart's first SVG or PNG starts vl-convert's JavaScript
+#: engine in the server process, which took over 30 s (Playwright's default) once on a busy 2-core machine.
+DOWNLOAD_MS = 90_000
+
+
 # ---- waiting for Streamlit -----------------------------------------------------------------------------
 #: null while the page is still working (a "running" indicator, a skeleton placeholder, a spinner, a
 #: Vega chart without its marks), else the length of the page's text, to see whether it still changes.
@@ -446,7 +451,7 @@ def test_a_chart_downloads_as_svg_under_the_figures_name(page, server):
     open_app(page, f"{server}/{PAGES['diversity'].url_path}?k=10")
     box = page.locator('[data-testid="stExpander"]').filter(has_text="Reproduce this figure").last
     box.locator("summary").click()
-    with page.expect_download() as info:
+    with page.expect_download(timeout=DOWNLOAD_MS) as info:
         box.get_by_role("button", name="Chart (SVG)").click()
     download = info.value
     assert download.suggested_filename == "diversity_by_decile_k10_paper.svg"
@@ -475,7 +480,7 @@ def test_every_download_kind_of_a_figure_downloads(page, server):
     box.locator("summary").click()
     got = {}
     for label in ("Data (CSV)", "Provenance (JSON)", "Chart (SVG)", "Chart (PNG)"):
-        with page.expect_download() as info:
+        with page.expect_download(timeout=DOWNLOAD_MS) as info:
             box.get_by_role("button", name=label).click()
         got[label] = (info.value.suggested_filename, Path(info.value.path()).read_bytes())
         settle(page)
