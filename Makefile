@@ -5,10 +5,10 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test install artifacts lint browser-deps dictionaries bench serve serve-deps
 
-run: install  ## Install, build the default artifacts if missing or stale, start the dashboard.
-	@# A failed step is reported above and noted in its manifest; the dashboard still shows the rest.
-	-$(PY) -m precompute build --default
-	$(VENV)/bin/streamlit run dashboard/server.py
+run: install  ## Install, start the dashboard at once and build the default artifacts beside it (skipped when current).
+	@# The build's log goes to artifacts/build.log; each page shows its progress and each model once it is ready.
+	@# Ctrl-C stops both (finished steps are kept); a failed build leaves the dashboard running (deploy/run.py).
+	$(PY) -m deploy.run --port $(PORT)
 
 test: install browser-deps serve-deps  ## Install and run the test suite.
 	$(PY) -m pytest

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` 
 
 import streamlit as st  # noqa: E402
 
-from dashboard import allocator, data, pages, sidebar, state, ui  # noqa: E402
+from dashboard import allocator, buildstatus, data, pages, sidebar, state, ui  # noqa: E402
 
 allocator.configure()
 
@@ -24,12 +24,14 @@ ICON = Path(__file__).resolve().parent / "icon.svg"
 
 st.set_page_config(page_title="Hyperpolyglot", page_icon=str(ICON), layout="wide")
 
-st.session_state[ui.ROOT_KEY] = str(data.artifact_root())
+root = st.session_state[ui.ROOT_KEY] = str(data.artifact_root())
 st.session_state[ui.DRAWN_KEY] = []  # the charts this run draws (ui.chart), exported by their Reproduce box
-catalog = data.catalog(st.session_state[ui.ROOT_KEY])
+catalog = data.take_catalog(root)  # the models of this run: sidebar and page agree while a build adds some
 registry = pages.discover(Path(__file__).resolve().parent / "app_pages")
 navigation = pages.route(registry, show_fallback=catalog.empty)
 if not catalog.empty:
     state.upgrade_comma_lists(navigation)
+    buildstatus.keep_selection(catalog)
     sidebar.draw(catalog)
+    buildstatus.show(root)  # a running build's progress above every page (the fallback page shows its own)
 navigation.run()

@@ -30,7 +30,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import remote
-from precompute.contract import conventions, schema
+from precompute.contract import conventions, progress, schema
 from precompute.contract.categories import UNKNOWN, display_category
 
 #: Token-table columns the pages need (the full table also holds flags only the build uses).
@@ -246,35 +246,88 @@ def rebuild_command(info: ArtifactInfo) -> str:
     return ArtifactDir(info.path, info.manifest).rebuild_hint
 
 
+def _build_state(root: Path) -> tuple[tuple[str, str], ...] | None:
+    """Each task's state in a running build's progress file (:mod:`precompute.contract.progress`), or None when no
+    build is running (none started, finished, or its process died)."""
+    build = progress.read(root)
+    if build is None or not build.running():
+        return None
+    return tuple((t.name, t.state) for t in build.tasks)
+
+
+def being_built(root: Path) -> set[str]:
+    """The tasks a running build has not finished: model slugs and ``comparisons/<name>``."""
+    return {name for name, state in _build_state(root) or () if state in ("waiting", "running")}
+
+
+def _half_built(name: str, manifest: dict[str, Any], unfinished: set[str]) -> bool:
+    """Whether a directory is still being written for the first time: its task is not done and no build has ever
+    finished it (``built_at``). A directory an earlier build finished stays listed while a build checks or
+    updates it: every file is replaced atomically and the manifest after it, so a reader sees old or new."""
+    return name in unfinished and "built_at" not in manifest
+
+
 def scan(root: Path) -> Catalog:
-    """List the model and comparison directories under ``root``; a broken manifest is reported, not fatal."""
+    """List the model and comparison directories under ``root``; a broken manifest is reported, not fatal.
+    A directory a running build is writing for the first time is left out until its task is done."""
     catalog = Catalog(Path(root))
     if not catalog.root.is_dir():
         return catalog
+    unfinished = being_built(catalog.root)
     for path in sorted(p for p in catalog.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if path.name == schema.COMPARISONS_DIR:
             for cmp_path in sorted(p for p in path.iterdir() if p.is_dir()):
+                task = f"{schema.COMPARISONS_DIR}/{cmp_path.name}"  # its name in the build's progress
                 try:
                     d = ArtifactDir.open(cmp_path)
-                    catalog.comparisons[cmp_path.name] = ComparisonInfo(cmp_path.name, cmp_path, d.manifest)
                 except ArtifactError as e:
-                    catalog.broken.append((f"comparison {cmp_path.name}", str(e)))
+                    if task not in unfinished:
+                        catalog.broken.append((f"comparison {cmp_path.name}", str(e)))
+                    continue
+                if not _half_built(task, d.manifest, unfinished):
+                    catalog.comparisons[cmp_path.name] = ComparisonInfo(cmp_path.name, cmp_path, d.manifest)
             continue
         if not (path / schema.MANIFEST).exists():
             continue
         try:
             d = ArtifactDir.open(path)
         except ArtifactError as e:
-            catalog.broken.append((path.name, str(e)))
+            if path.name not in unfinished:
+                catalog.broken.append((path.name, str(e)))
             continue
-        catalog.models[path.name] = ModelInfo(path.name, path, d.manifest)
+        if not _half_built(path.name, d.manifest, unfinished):
+            catalog.models[path.name] = ModelInfo(path.name, path, d.manifest)
     return catalog
 
 
-@st.cache_resource(ttl=30, show_spinner=False)
-def catalog(root: str) -> Catalog:
-    """The cached :func:`scan` (re-scanned every 30 s, so newly built models appear)."""
+@st.cache_resource(ttl=30, show_spinner=False, max_entries=16)
+def _scanned(root: str, build_state: tuple[tuple[str, str], ...] | None) -> Catalog:
     return scan(Path(root))
+
+
+def latest_catalog(root: str) -> Catalog:
+    """The cached :func:`scan`: re-scanned every 30 s (models built by other means appear), and whenever a task
+    of a running build changes state (a model is listed as soon as its steps are done). Checking costs one read
+    of the small progress file."""
+    return _scanned(root, _build_state(Path(root)))
+
+
+#: Session key of the catalog the router took at the top of this run (:func:`take_catalog`).
+_RUN_CATALOG = "_hp_catalog"
+
+
+def take_catalog(root: str) -> Catalog:
+    """The latest catalog, held for this run: the router calls it once, first, so that the sidebar it draws and
+    the page it then runs see the same models even when a build finishes one in between."""
+    st.session_state[_RUN_CATALOG] = taken = latest_catalog(root)
+    return taken
+
+
+def catalog(root: str) -> Catalog:
+    """The catalog this run shows: the one the router took (:func:`take_catalog`), or the latest when none did
+    (a page run on its own) or the router took another root's."""
+    taken = st.session_state.get(_RUN_CATALOG)
+    return taken if isinstance(taken, Catalog) and str(taken.root) == str(Path(root)) else latest_catalog(root)
 
 
 def _dir(info: ArtifactInfo) -> ArtifactDir:

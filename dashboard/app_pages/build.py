@@ -1,9 +1,10 @@
-"""Shown instead of every page while the artifact directory holds no model: how to build one, or, on a
-dashboard serving a published bundle, who can fix it (its reader has nothing to build)."""
+"""Shown instead of every page while the artifact directory holds no model: how far the running build is (the
+first model replaces this page when it is ready), else how to build one, or, on a dashboard serving a published
+bundle, who can fix it (its reader has nothing to build)."""
 
 import streamlit as st
 
-from dashboard import data, remote, ui
+from dashboard import buildstatus, data, remote, ui
 
 PAGE = {"title": "Build artifacts", "url_path": "", "icon": ":material/build:", "order": 0, "fallback": True,
         "summary": "how to build the artifacts the dashboard shows"}
@@ -13,12 +14,20 @@ source = data.configured_root()
 catalog = data.catalog(root)
 
 st.title("Hyperpolyglot")
+if buildstatus.running(root) is not None:
+    st.info("The models are being built. The dashboard opens on its own as soon as the first one is ready; "
+            "the others join it as they are done.", icon=":material/hourglass_top:")
+    buildstatus.show(root, detailed=True)
+    st.stop()
 if remote.is_url(source):
     st.warning(f"The published artifacts at `{source}` hold no model this dashboard can show.")
 else:
     st.warning(f"No model artifacts found in `{root}`.")
 for name, message in catalog.broken:
     st.error(f"**{name}** cannot be read: {message}")
+for task in buildstatus.failed_last_time(root):
+    st.error(f"The last build could not build **{buildstatus.task_label(task)}**: {task.error or 'see its output'}. "
+             "Its output says more (under `make run`: `build.log` in the artifact directory).")
 if remote.is_url(source):
     st.markdown(
         "This dashboard shows a bundle published by whoever hosts it; there is nothing to build or install on "
