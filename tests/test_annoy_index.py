@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from precompute.contract.indices import open_annoy, query_vector
-from precompute.knn.annoy_index import build_annoy, recalls
+from precompute.knn.annoy_index import SEARCH_K_RESOLUTION, build_annoy, recalls, tune_search_k
 from precompute.knn.neighbors import normalize_rows, top_k_neighbors
 
 
@@ -35,6 +35,21 @@ def test_tuned_index_reaches_the_target_recall(clustered, tmp_path: Path) -> Non
     assert recalls(index, sample, exact, (10,), info["search_k"])[10] >= 0.9
     found, _ = query_vector(index, e[7], 2000, search_k=-1)
     assert 5 not in found and 1999 not in found and len(found) == 1998
+
+
+def test_tuned_search_k_is_the_smallest_that_reaches_the_target(clustered, tmp_path: Path) -> None:
+    """Doubling brackets it, bisection narrows it: a value SEARCH_K_RESOLUTION smaller misses the target
+    (recall only grows with search_k, so every smaller one misses too)."""
+    e, exact = clustered
+    build_annoy(e, tmp_path / "t.ann", exact_neighbors=exact, n_trees=1, search_k=100, n_jobs=1, progress=False)
+    index = open_annoy(tmp_path / "t.ann", 32)
+    tokens = np.setdiff1d(np.arange(0, 2000, 5), [5, 1999])
+    search_k = tune_search_k(index, tokens, exact, n_trees=1, n_items=1998, target=0.94)
+    reached = recalls(index, tokens, exact, (10,), search_k)[10]
+    below = recalls(index, tokens, exact, (10,), int(search_k / SEARCH_K_RESOLUTION))[10]
+    print(f"search_k {search_k}: recall@10 {reached:.3f}; {int(search_k / SEARCH_K_RESOLUTION)}: {below:.3f}")
+    assert reached >= 0.94 > below
+    assert search_k == 335  # 100, 200, 400 (met), then 282 (missed), 335 (met), 307 (missed): 335 / 307 < 1.1
 
 
 def test_hand_placed_vectors_come_back_in_exact_order(tmp_path: Path) -> None:

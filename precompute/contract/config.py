@@ -27,7 +27,10 @@ class BuildConfig:
     )
     device: str = _param("auto", "Device of the exact neighbour search: cpu, cuda, or auto.")
     block_size: int = _param(0, "Rows per block of the exact neighbour search; 0 picks one from free memory.")
-    annoy_trees: int = _param(0, "Annoy trees to build; 0 tunes them for annoy_target_recall.")
+    annoy_trees: int = _param(
+        32, "Annoy trees to build. More trees reach annoy_target_recall with a smaller search_k, hence faster "
+        "queries, for a larger index and a longer build: benchmarks/knn.py measures the trade-off."
+    )
     annoy_search_k: int = _param(0, "Annoy search_k per query; 0 tunes it for annoy_target_recall.")
     annoy_target_recall: float = _param(0.95, "Annoy tuning target: recall@10 against exact search.")
     annoy_build_threads: int = _param(
@@ -45,6 +48,10 @@ class BuildConfig:
     )
     umap_neighbors: int = _param(15, "UMAP neighbours (METHODS §9).")
     umap_min_dist: float = _param(0.2, "UMAP min_dist (METHODS §9).")
+    umap_epochs: int = _param(
+        120, "UMAP layout epochs (METHODS §9). umap-learn's default, 200, keeps the 10 nearest neighbours of "
+        "a 250k vocabulary on its map about as well (benchmarks/maps.py) in twice the time."
+    )
     meaning_k: int = _param(50, "Neighbourhood size of the meaning statistics (METHODS §6).")
     seed: int = _param(0, "Seed of every random choice (undersampling, UMAP, Annoy, held-out samples).")
     n_jobs: int = _param(0, "CPU threads; 0 uses all cores.")
@@ -61,7 +68,7 @@ class BuildConfig:
         if self.annoy_build_threads < 1:
             raise ValueError(f"annoy_build_threads must be at least 1, got {self.annoy_build_threads}")
         if self.annoy_trees < 0 or self.annoy_search_k < 0:
-            raise ValueError("annoy_trees and annoy_search_k must be 0 (tune) or positive")
+            raise ValueError("annoy_trees must be positive (or 0: the default), annoy_search_k positive or 0 (tune it)")
         if not 0 < self.annoy_target_recall <= 1:
             raise ValueError(f"annoy_target_recall must lie in (0, 1], got {self.annoy_target_recall}")
         if self.folds < 2:
@@ -76,6 +83,8 @@ class BuildConfig:
             raise ValueError(f"umap_neighbors must be at least 2, got {self.umap_neighbors}")
         if not 0 <= self.umap_min_dist <= 1:
             raise ValueError(f"umap_min_dist must lie in [0, 1], got {self.umap_min_dist}")
+        if self.umap_epochs < 1:
+            raise ValueError(f"umap_epochs must be at least 1, got {self.umap_epochs}")
         if not 1 <= self.meaning_k <= self.k:
             raise ValueError(f"meaning_k must lie in 1..k={self.k}, got {self.meaning_k}")
 
