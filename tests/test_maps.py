@@ -14,10 +14,22 @@ import pytest
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
-from precompute.analyses.maps import eligible_neighbors, map_table, pca_2d, spectral_init, umap_2d, umap_knn
+from precompute.analyses.maps import (
+    STEP,
+    eligible_neighbors,
+    initial_layout,
+    kept_neighbors,
+    map_table,
+    optimize_layout,
+    pca_2d,
+    spectral_init,
+    umap_2d,
+    umap_knn,
+)
 from precompute.analyses.norms import norm_artifacts
 from precompute.contract import schema
 from precompute.contract.config import BuildConfig
+from precompute.contract.indices import unit_rows
 from precompute.knn.neighbors import top_k_neighbors
 
 CONFIG = BuildConfig(umap_neighbors=8, seed=3)
@@ -128,6 +140,34 @@ def test_spectral_init_is_umaps_own_up_to_sign() -> None:
     assert ours.shape == (300, 2) and ours.dtype == np.float32
     np.testing.assert_allclose(np.abs(ours), np.abs(theirs), atol=0.002)  # measured 3e-4: the noise, the tolerance
     assert spectral_init(sp.block_diag([graph, graph]), seed=0) is None
+
+
+@pytest.mark.filterwarnings("ignore:.*knn_search_index:UserWarning")  # umap-learn: no transform() later
+def test_optimize_layout_keeps_neighbourhoods_as_umap_learn_does() -> None:
+    """Same graph, same start, same epochs: the float32 optimisation keeps as many of each point's 10
+    exact neighbours on the map as umap-learn's own (12 clusters of 100 points in 16-D), and fewer
+    epochs keep fewer; the number of epochs is a build parameter, so changing it rebuilds the map."""
+    import umap
+    from umap.umap_ import fuzzy_simplicial_set
+
+    rng = np.random.default_rng(4)
+    x = unit_rows((np.repeat(rng.standard_normal((12, 16)), 100, axis=0) + 0.4 * rng.standard_normal((1200, 16)))
+                  .astype(np.float32))
+    ids, sims = top_k_neighbors(x, 14, progress=False)
+    indices, distances = umap_knn(ids, sims, 15)
+    graph = fuzzy_simplicial_set(x, 15, None, "euclidean", knn_indices=indices, knn_dists=distances)[0]
+    init = initial_layout(x, graph, 15, seed=0)
+    theirs = umap.UMAP(n_neighbors=15, min_dist=0.2, random_state=0, n_epochs=200, init=init,
+                       precomputed_knn=(indices, distances, None)).fit_transform(x)
+    ours = optimize_layout(graph, init, 200, 0.2, seed=0)
+    short = optimize_layout(graph, init, 20, 0.2, seed=0)
+    maps = {"umap-learn": theirs, "ours": ours, "20 epochs": short}
+    kept = {name: kept_neighbors(xy, ids[:, :10]) for name, xy in maps.items()}
+    print("10-NN kept on the map:", kept)
+    assert ours.dtype == np.float32 and ours.shape == (1200, 2)
+    assert kept["ours"] >= kept["umap-learn"] - 0.02
+    assert kept["20 epochs"] < kept["ours"]
+    assert "umap_epochs" in STEP.params
 
 
 def test_pca_sees_direction_not_norm(table: pd.DataFrame) -> None:

@@ -1,14 +1,15 @@
 """2-D maps of the vocabulary (METHODS §9): UMAP as in the paper, PCA as a linear, deterministic check.
 
 Both work on L2-normalised rows, so distances follow the cosine geometry the neighbour table uses.
-UMAP can take that exact neighbour table as its k-NN graph instead of searching again:
-``map_table(embeddings, tokens, config, neighbors=ids, similarities=sims)``. It then also computes
-UMAP's spectral initialisation itself, the other slow part at 250k tokens (``spectral_init``).
+UMAP takes that exact neighbour table as its k-NN graph instead of searching again:
+``map_table(embeddings, tokens, config, neighbors=ids, similarities=sims)``. Its steps are
+umap-learn's, two of them made faster where a 250k vocabulary spends its time: the spectral
+initialisation (``spectral_init``) and the layout optimisation (``optimize_layout``, float32).
 """
 
 from __future__ import annotations
 
-import warnings
+import functools
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,11 @@ from precompute.analyses.tokens import eligible_mask
 from precompute.contract import schema
 from precompute.contract.config import BuildConfig
 from precompute.contract.indices import unit_rows
+from precompute.knn.neighbors import top_k_neighbors
 from precompute.steps import Step
+
+#: Negative samples per positive one in the layout optimisation (umap-learn's negative_sample_rate).
+NEGATIVE_SAMPLES = 5
 
 
 def umap_knn(neighbors: np.ndarray, similarities: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,6 +104,99 @@ def spectral_init(graph, seed: int) -> np.ndarray | None:
     return noisy_scale_coords(vectors[:, [1, 0]], np.random.RandomState(seed))
 
 
+def initial_layout(x: np.ndarray, graph, n_neighbors: int, seed: int) -> np.ndarray:
+    """Where the layout starts, as umap-learn's ``init="spectral"`` would: (n, 2) float32.
+
+    ``spectral_init`` for a connected graph; umap-learn's ``spectral_layout`` (which places each
+    component apart, from the data ``x``) for several; uniform noise in ±10 when the rows are too few
+    for a spectral embedding (n ≤ ``n_neighbors`` + 1), as umap-learn falls back to there.
+    """
+    from umap.spectral import spectral_layout
+    from umap.umap_ import noisy_scale_coords
+
+    random_state = np.random.RandomState(seed)
+    if len(x) <= n_neighbors + 1:
+        return random_state.uniform(-10, 10, (len(x), 2)).astype(np.float32)
+    layout = spectral_init(graph, seed)
+    if layout is None:
+        layout = noisy_scale_coords(spectral_layout(x, graph, 2, random_state), random_state)
+    return layout
+
+
+@functools.cache
+def _sgd_epoch():
+    """The compiled inner loop of ``optimize_layout`` (numba; compiled on first use, about 2 s)."""
+    import numba
+    from umap.utils import tau_rand_int
+
+    @numba.njit(fastmath=True, nogil=True)  # nogil: a comparison runs its maps in a thread beside searches
+    def epoch(y, head, tail, period, next_sample, negative_period, next_negative, n, a, b, alpha, rng):
+        f = np.float32
+        n_vertices = y.shape[0]
+        for i in range(head.shape[0]):
+            if next_sample[i] > n:
+                continue
+            j, k = head[i], tail[i]
+            dx, dy = y[j, 0] - y[k, 0], y[j, 1] - y[k, 1]
+            d2 = dx * dx + dy * dy
+            c = f(0.0)
+            if d2 > 0:  # attraction: -2ab d^(2b-2) / (1 + a d^2b)
+                p = d2 ** (b - f(1.0))
+                c = f(-2.0) * a * b * p / (a * p * d2 + f(1.0))
+            gx = min(max(c * dx, f(-4.0)), f(4.0)) * alpha
+            gy = min(max(c * dy, f(-4.0)), f(4.0)) * alpha
+            y[j, 0] += gx
+            y[j, 1] += gy
+            y[k, 0] -= gx
+            y[k, 1] -= gy
+            next_sample[i] += period[i]
+            m = int((n - next_negative[i]) / negative_period[i])
+            for _ in range(m):  # repulsion from random vertices: 2b / ((0.001 + d^2) (1 + a d^2b))
+                k = tau_rand_int(rng[j]) % n_vertices
+                dx, dy = y[j, 0] - y[k, 0], y[j, 1] - y[k, 1]
+                d2 = dx * dx + dy * dy
+                if d2 > 0:
+                    c = f(2.0) * b / ((f(0.001) + d2) * (a * d2**b + f(1.0)))
+                    y[j, 0] += min(max(c * dx, f(-4.0)), f(4.0)) * alpha
+                    y[j, 1] += min(max(c * dy, f(-4.0)), f(4.0)) * alpha
+            next_negative[i] += m * negative_period[i]
+
+    return epoch
+
+
+def optimize_layout(
+    graph, init: np.ndarray, epochs: int, min_dist: float, seed: int, progress: bool = False
+) -> np.ndarray:
+    """UMAP's layout optimisation of the fuzzy graph from ``init``: (n, 2) float32.
+
+    umap-learn's ``optimize_layout_euclidean`` step for step (edges sampled in proportion to their
+    weight, edges below max/epochs dropped, 5 negative samples per positive one, learning rate 1
+    falling linearly, gradients clipped at ±4, the curve a, b fitted to ``min_dist`` with spread 1),
+    in float32 arithmetic instead of float64, which makes each epoch about twice as fast, and with
+    one random stream per vertex drawn from ``seed``. Sequential, so the same inputs give the same
+    bytes; umap-learn itself also runs single-threaded under a fixed seed.
+    ``graph``: the (n, n) sparse fuzzy graph; ``init``: (n, 2), as ``initial_layout`` gives.
+    """
+    from tqdm.auto import tqdm
+    from umap.umap_ import find_ab_params, make_epochs_per_sample
+
+    edges = graph.tocoo()
+    edges.sum_duplicates()
+    edges.data[edges.data < edges.data.max() / epochs] = 0
+    edges.eliminate_zeros()
+    period = make_epochs_per_sample(edges.data, epochs)
+    negative_period = period / NEGATIVE_SAMPLES
+    next_sample, next_negative = period.copy(), negative_period.copy()
+    a, b = (np.float32(v) for v in find_ab_params(1.0, min_dist))
+    rng = np.random.RandomState(seed).randint(np.iinfo(np.int32).min, np.iinfo(np.int32).max, (len(init), 3))
+    y = (10 * (init - init.min(axis=0)) / (init.max(axis=0) - init.min(axis=0))).astype(np.float32)
+    epoch = _sgd_epoch()
+    for n in tqdm(range(epochs), desc="UMAP epochs", unit="epoch", disable=not progress):
+        alpha = np.float32(1.0 - max(n - 1, 0) / epochs)  # umap-learn lowers the rate after an epoch's end
+        epoch(y, edges.row, edges.col, period, next_sample, negative_period, next_negative, n, a, b, alpha, rng)
+    return y
+
+
 def umap_2d(
     embeddings: np.ndarray,
     config: BuildConfig,
@@ -110,54 +208,55 @@ def umap_2d(
     """UMAP of the L2-normalised rows: (n, 2) float32.
 
     ``n_neighbors=config.umap_neighbors`` (15) and ``min_dist=config.umap_min_dist`` (0.2) as in
-    the paper. ``random_state=config.seed`` makes the map reproducible — rebuilding an artifact
-    must not move every point — at the price of umap-learn running single-threaded (it disables
-    its parallel optimisation under a fixed seed); measured about 70 s for 128,000 x 512.
-    With fewer rows than ``umap_neighbors + 1`` the neighbourhood shrinks to ``n - 1``.
+    the paper, ``config.umap_epochs`` epochs. ``config.seed`` makes the map reproducible byte for
+    byte — rebuilding an artifact must not move every point. With fewer rows than
+    ``umap_neighbors + 1`` the neighbourhood shrinks to ``n - 1``.
 
-    ``neighbors``, ``similarities``: optionally the exact neighbour table of these same rows ((n, k),
-    self excluded, best first, -1 where none; see ``umap_knn``). UMAP then uses it as its k-NN graph
-    instead of searching for an approximate one, with the same seed and layout parameters, and its
-    spectral initialisation comes from ``spectral_init`` (umap-learn's own when the graph is not
-    connected).
+    ``neighbors``, ``similarities``: the exact neighbour table of these same rows ((n, k), self
+    excluded, best first, -1 where none; see ``umap_knn``), which becomes UMAP's k-NN graph; without
+    it the table is searched here (exact, as umap-learn itself searches below 4,096 rows). The steps
+    are umap-learn's: its fuzzy graph, its spectral initialisation (found faster, ``spectral_init``),
+    its layout optimisation (in float32, ``optimize_layout``).
     """
     n = len(embeddings)
     if n < 3:
         raise ValueError(f"UMAP needs at least 3 tokens, got {n}")
     if (neighbors is None) != (similarities is None):
         raise ValueError("pass both neighbors and similarities (the exact table), or neither")
+    if neighbors is not None and len(neighbors) != n:
+        raise ValueError(f"the neighbour table has {len(neighbors)} rows for {n} embedding rows")
     try:
-        import umap  # slow import (numba): only when a map is built
+        from umap.umap_ import fuzzy_simplicial_set  # slow import (numba): only when a map is built
     except ImportError:
         raise ImportError("umap-learn is required for the map: pip install umap-learn") from None
     n_neighbors = min(config.umap_neighbors, n - 1)
-    if neighbors is not None and len(neighbors) != n:
-        raise ValueError(f"the neighbour table has {len(neighbors)} rows for {n} embedding rows")
     x = unit_rows(embeddings)
-    init: str | np.ndarray = "spectral" if n > config.umap_neighbors + 1 else "random"
-    knn = (None, None, None)
-    if neighbors is not None:
-        knn = umap_knn(neighbors, similarities, n_neighbors)
-        if init == "spectral":
-            graph = umap.umap_.fuzzy_simplicial_set(x, n_neighbors, None, "euclidean", knn_indices=knn[0],
-                                                     knn_dists=knn[1])[0]
-            layout = spectral_init(graph, config.seed)
-            init = init if layout is None else layout
-    reducer = umap.UMAP(
-        n_components=2,
-        n_neighbors=n_neighbors,
-        min_dist=config.umap_min_dist,
-        random_state=config.seed,
-        init=init,
-        precomputed_knn=knn,
-        tqdm_kwds={"disable": not progress, "desc": "UMAP epochs", "unit": "epoch"},
-    )
-    with warnings.catch_warnings():
-        # "n_jobs value 1 overridden to 1 by setting random_state": the trade-off documented above.
-        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
-        # Without a search index umap-learn cannot transform new points; the map never does.
-        warnings.filterwarnings("ignore", message=".*knn_search_index.*", category=UserWarning)
-        return reducer.fit_transform(x).astype(np.float32)
+    if neighbors is None:
+        neighbors, similarities = top_k_neighbors(x, n_neighbors - 1, n_threads=1, progress=False)
+    indices, distances = umap_knn(neighbors, similarities, n_neighbors)
+    graph = fuzzy_simplicial_set(x, n_neighbors, None, "euclidean", knn_indices=indices, knn_dists=distances)[0]
+    init = initial_layout(x, graph, config.umap_neighbors, config.seed)
+    return optimize_layout(graph, init, config.umap_epochs, config.umap_min_dist, config.seed, progress)
+
+
+def kept_neighbors(xy: np.ndarray, exact: np.ndarray) -> float:
+    """How well a map keeps neighbourhoods: the mean share of each row's k exact neighbours among its k
+    nearest points on the map (k-NN preservation; 1 is perfect, k/n is chance).
+
+    ``xy``: (n, 2) map; ``exact``: (n, k) each row's exact nearest rows, best first, -1 where none
+    (counted as not kept). A point that shares its position with others may be found after them; it
+    is left out of its own list either way.
+
+    >>> kept_neighbors(np.array([[0.0, 0], [1, 0], [5, 0]]), np.array([[1], [2], [1]]))
+    0.6666666666666666
+    """
+    from scipy.spatial import cKDTree
+
+    k = exact.shape[1]
+    near = cKDTree(xy).query(xy, k=k + 1)[1]
+    itself = near == np.arange(len(xy))[:, None]
+    near = np.take_along_axis(near, np.argsort(itself, axis=1, kind="stable"), axis=1)[:, :k]
+    return float((near[:, :, None] == exact[:, None, :]).any(axis=2).sum(axis=1).mean() / k)
 
 
 def pca_2d(embeddings: np.ndarray) -> np.ndarray:
@@ -211,7 +310,9 @@ def map_table(
 
 
 STEP = Step(
-    "map", needs=("tokens", "neighbors"), params=("umap_neighbors", "umap_min_dist", "seed"), writes=(schema.MAP,),
+    "map", needs=("tokens", "neighbors"), params=("umap_neighbors", "umap_min_dist", "umap_epochs", "seed"),
+    writes=(schema.MAP,),
+    threads=1,
     compute=lambda ctx: {schema.MAP: map_table(
         ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config, progress=ctx.progress,
         neighbors=ctx.array(schema.NEIGHBORS), similarities=ctx.array(schema.SIMILARITIES))},
