@@ -364,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"artifacts: {args.artifacts}; {len(all_visits)} visits: {', '.join(v.label for v in all_visits)}")
     log = Path(tempfile.mkdtemp(prefix="hp_load_")) / "server.log"
     measured: list[tuple[int, float, list[Phase]]] = []  # (processes, think, the phase of each N)
+    last_line = ""  # with --one-link: the headline of the last one-link phase
     for url, pids in servers(args, all_visits, log):
         warm = asyncio.run(phase(url, pids, all_visits, 1, 1, args.timeout, args.phase_timeout))
         print(f"warm-up (every visit once, caches filled): {warm.wall:.1f} s, {len(warm.tally.errors)} errors, "
@@ -385,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.one_link:
                     print(f"\n{n} sessions on one link:", end="")
                     lines += headline(results[-1], all_visits, think, "one-link")
+                    last_line = lines[-1]
                 report(results[-1], all_visits)
             summarise(results, all_visits, think)
             measured.append((len(pids), think, results))
@@ -394,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nserver logs: {log.parent}")
     if args.workers:
         compare_processes(measured, all_visits)
+    if last_line:  # the one-link figure last, on a line of its own (with --workers: the last W measured)
+        print(last_line)
     return 0
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit import dataframe_util
 from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -67,13 +68,36 @@ def view_key(v: View, *parts: Hashable) -> tuple[Hashable, ...]:
     that this run has drawn so far (a page's own, by the parameter names of :mod:`dashboard.state`: what is
     computed here can depend on no widget drawn later), and ``parts`` (what the page adds: a model, a chart's
     name). Values, not the URL's text: a widget just changed may not have reached the URL yet."""
-    sources = [*v.catalog.models.values(), *v.catalog.comparisons.values()]
     ctx = get_script_run_ctx()
-    drawn = ctx.shared.widget_user_keys_this_run if ctx is not None else ()
+    drawn = ctx.shared.widget_user_keys_this_run.snapshot() if ctx is not None else ()
+    state_now = st.session_state
     widgets = tuple(sorted((name, tuple(value) if isinstance(value, list) else value)
-                           for name, value in st.session_state.items() if _bound(name) and name in drawn))
-    return (pages.shown_url_path(), viewcache.signature((str(i.path), i.manifest) for i in sources),
-            tuple(m.slug for m in v.models), tuple(v.categories), v.k, v.convention, widgets, *parts)
+                           for name in drawn if _bound(name) and name in state_now
+                           for value in [state_now[name]]))
+    return (pages.shown_url_path(), catalog_signature(v.catalog), tuple(m.slug for m in v.models),
+            tuple(v.categories), v.k, v.convention, widgets, *parts)
+
+
+#: The signature of the catalogs seen last (by identity, the catalog held so that its id is not reused): a page
+#: asks for it at every cached part, and hashing every manifest each time was a tenth of a cached page's run.
+_SIGNATURES: dict[int, tuple[data.Catalog, str]] = {}
+_SIGNATURES_KEPT = 8
+_SIGNATURES_LOCK = threading.Lock()
+
+
+def catalog_signature(catalog: data.Catalog) -> str:
+    """:func:`viewcache.signature` of every model and comparison in ``catalog``, computed once per catalog object
+    (:func:`data.catalog` makes a new one when it looks at the artifact root again)."""
+    known = _SIGNATURES.get(id(catalog))
+    if known is not None and known[0] is catalog:
+        return known[1]
+    sources = [*catalog.models.values(), *catalog.comparisons.values()]
+    value = viewcache.signature((str(i.path), i.manifest) for i in sources)
+    with _SIGNATURES_LOCK:
+        while len(_SIGNATURES) >= _SIGNATURES_KEPT:
+            del _SIGNATURES[next(iter(_SIGNATURES))]
+        _SIGNATURES[id(catalog)] = (catalog, value)
+    return value
 
 
 #: The URL parameters' names, as :mod:`dashboard.state` declares them; the Meaning page's examples by prefix.
@@ -85,13 +109,40 @@ def _bound(name: str) -> bool:
     return name in _PARAMS or name.startswith(_EXAMPLE)
 
 
-def per_view(v: View, part: Hashable, compute: Callable[[], T]) -> T:
+def per_view(v: View, part: Hashable, compute: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
     """``compute()``, once per view and ``part`` for every session (:data:`viewcache.CACHE`), the same object
     each time: for a page's pure derivations (selected rows, aggregates), not for drawing or messages.
 
     ``part`` must name everything ``compute`` reads beyond the view (e.g. the model), and its result must
-    not be changed by the page (pandas' Copy-on-Write keeps a DataFrame safe)."""
-    return viewcache.CACHE.get(view_key(v, part), compute)
+    not be changed by the page (pandas' Copy-on-Write keeps a DataFrame safe). ``keep``: :meth:`ViewCache.get`."""
+    return viewcache.CACHE.get(view_key(v, part), compute, keep)
+
+
+def arrow_table(df: pd.DataFrame) -> Any:
+    """``df`` as the Arrow table ``st.dataframe`` sends for it (Streamlit's own conversion, the same bytes): made
+    inside a cached computation, a table is converted once per view instead of at every run (pandas to Arrow
+    was a fifth of the Meaning page's run)."""
+    return dataframe_util.convert_pandas_df_to_arrow_table(df)
+
+
+def rendered_once(styler: Any, uuid: str) -> Any:
+    """``styler`` (a pandas Styler) with its styles computed and translated now, and kept: ``st.dataframe``
+    computes and translates a Styler at every run (pandas' private ``_compute`` and ``_translate``, which
+    Streamlit calls), four tenths of the Neighbours page's run. Made inside a cached computation, the
+    styled table is rendered once per view and only read afterwards. ``uuid`` names the table's CSS (a
+    Styler without one is named by its place on the page, which a shared one cannot know)."""
+    styler.set_uuid(uuid)
+    styler._compute()
+    translated = styler._translate(False, False)
+    object.__setattr__(styler, "_compute", lambda: styler)
+    object.__setattr__(styler, "_translate", lambda *args, **kwargs: translated)
+    return styler
+
+
+def per_artifacts(info: data.ArtifactInfo, part: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, once per artifact directory (its path and files' sha256s) and ``part`` for every session
+    and view: for what follows from the artifacts alone (a model's token texts as an array), shared by views."""
+    return viewcache.CACHE.get(("artifacts", viewcache.signature([(str(info.path), info.manifest)]), part), compute)
 
 
 #: What each convention means for the figures that depend on it, as captions say it, by aspect
@@ -129,11 +180,40 @@ def convention_note(v: View, *aspects: str, only: str | None = None) -> str:
     return text
 
 
-def missing_message(info: data.ArtifactInfo, name: str, what: str) -> None:
+class Notes:
+    """What a computation cached for every session (:func:`per_view`) has to tell the reader, kept as data:
+    drawn where it would have been (:meth:`draw`) by every session shown the cached result, not only by the
+    one that computed it. Records the ``st`` calls it offers (``notes.info(text)``), so that code that says
+    things takes ``say=st`` or ``say=notes`` alike."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[str, str, dict[str, Any]]] = []
+
+    def info(self, text: str, **kwargs: Any) -> None:
+        self.said.append(("info", text, kwargs))
+
+    def warning(self, text: str, **kwargs: Any) -> None:
+        self.said.append(("warning", text, kwargs))
+
+    def error(self, text: str, **kwargs: Any) -> None:
+        self.said.append(("error", text, kwargs))
+
+    @property
+    def settled(self) -> bool:
+        """Whether what was said will hold for later runs: no error or warning (a file that could not be read, a
+        package missing), which the next run may find otherwise; a result with one is not cached."""
+        return all(kind == "info" for kind, _, _ in self.said)
+
+    def draw(self) -> None:
+        for kind, text, kwargs in self.said:
+            getattr(st, kind)(text, **kwargs)
+
+
+def missing_message(info: data.ArtifactInfo, name: str, what: str, say: Any = st) -> None:
     """Say which file is absent and who can add it: the command that rebuilds its directory (from the
     manifest) where the reader runs the build, the dashboard's host where it reads a published bundle."""
     whose = f"**{info.label}**" if isinstance(info, data.ModelInfo) else f"Comparison **{info.slug}**"
-    st.info(f"{whose} has no {what} ({name}): that build step failed or was skipped. {rebuild_hint(info)}")
+    say.info(f"{whose} has no {what} ({name}): that build step failed or was skipped. {rebuild_hint(info)}")
 
 
 def rebuild_hint(info: data.ArtifactInfo) -> str:
@@ -145,58 +225,75 @@ def rebuild_hint(info: data.ArtifactInfo) -> str:
     return f"Build it with `{data.rebuild_command(info)}`."
 
 
-def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any]) -> Any | None:
-    """``fetch()``, or None after telling the user why not (absent: st.info; corrupt: st.error)."""
+def _told(info: data.ArtifactInfo, name: str, what: str, fetch: Callable[[], Any], say: Any = st) -> Any | None:
+    """``fetch()``, or None after telling the user why not (absent: ``say.info``; corrupt: ``say.error``;
+    ``say``: ``st``, or :class:`Notes` inside a cached computation)."""
     try:
         value = fetch()
     except ArtifactError as e:
-        st.error(str(e))
+        say.error(str(e))
         return None
     if value is None:
-        missing_message(info, name, what)
+        missing_message(info, name, what, say)
     return value
 
 
 def load(info: data.ArtifactInfo, name: str, what: str, columns: list[str] | None = None,
-         convention: str | None = None) -> pd.DataFrame | None:
+         convention: str | None = None, say: Any = st) -> pd.DataFrame | None:
     """A table, or None after telling the user why not.
 
     With ``convention``, only that convention's view: the token table's categories (:func:`data.tokens`),
     the rows of a table with a ``convention`` column (:func:`data.table`). Without, the table as its
     file holds it. Tables without a ``convention`` column exist under one convention: the figure's caption
-    says which (:func:`convention_note`).
+    says which (:func:`convention_note`). ``say``: where to tell why not (:func:`_told`).
     """
     if name == schema.TOKENS:
-        return _told(info, name, what, lambda: data.tokens(info, convention))
-    return _told(info, name, what, lambda: data.table(info, name, columns, convention))
+        return _told(info, name, what,
+                     lambda: _loaded(info, name, (convention,), lambda: data.tokens(info, convention)), say)
+    return _told(info, name, what, lambda: _loaded(info, name, (columns and tuple(columns), convention),
+                                                   lambda: data.table(info, name, columns, convention)), say)
 
 
-def load_array(info: data.ModelInfo, name: str, what: str) -> Any | None:
-    """A memory-mapped array, or None after telling the user why not."""
-    return _told(info, name, what, lambda: data.array(info, name))
+def _loaded(info: data.ArtifactInfo, name: str, part: Hashable, fetch: Callable[[], Any]) -> Any:
+    """``fetch()`` of the artifact ``name`` of ``info`` (a loader of :mod:`dashboard.data`), looked up once per
+    file version and ``part`` in the view cache: the loaders are ``st.cache_resource`` functions, whose every call
+    inspects the function's signature to hash its arguments (a fifth of the Separability page's run, a dozen
+    tables). A table comes back as a Copy-on-Write copy of the shared one, as from the loader; a failure to
+    read is not kept (:meth:`ViewCache.get`)."""
+    entry = info.manifest.get("files", {}).get(name)
+    sha = entry.get("sha256") if isinstance(entry, dict) else None
+    value = viewcache.CACHE.get(("loaded", str(info.path), name, sha, part), fetch)
+    return value.copy(deep=False) if isinstance(value, pd.DataFrame) else value
 
 
-def load_annoy(info: data.ModelInfo) -> Any | None:
+def load_array(info: data.ModelInfo, name: str, what: str, say: Any = st) -> Any | None:
+    """A memory-mapped array, or None after telling the user (``say``: :func:`_told`) why not."""
+    return _told(info, name, what, lambda: _loaded(info, name, None, lambda: data.array(info, name)), say)
+
+
+def load_annoy(info: data.ModelInfo, say: Any = st) -> Any | None:
     """The model's Annoy index (for vector expressions), or None after telling the user why not."""
-    return _told(info, schema.ANNOY, "Annoy index (needed for expressions)", lambda: data.annoy(info))
+    return _told(info, schema.ANNOY, "Annoy index (needed for expressions)",
+                 lambda: _loaded(info, schema.ANNOY, None, lambda: data.annoy(info)), say)
 
 
-def load_tokenizer(info: data.ModelInfo) -> Any | None:
+def load_tokenizer(info: data.ModelInfo, say: Any = st) -> Any | None:
     """The model's own tokenizer (``precompute.contract.tokenizer.Encoder``), or None after telling the user why not:
     a build from before the tokenizer step, a corrupt file, or a host without ``tokenizers``/``sentencepiece``."""
     try:
         return _told(info, schema.TOKENIZER, "tokenizer artifact (words are looked up by their text)",
-                     lambda: data.tokenizer(info))
+                     lambda: _loaded(info, schema.TOKENIZER, None, lambda: data.tokenizer(info)), say)
     except ImportError as e:
-        st.warning(f"**{info.label}**'s tokenizer needs the package {e.name}: `pip install -r "
-                   "dashboard/requirements.txt`. Words are looked up by their text meanwhile.")
+        say.warning(f"**{info.label}**'s tokenizer needs the package {e.name}: `pip install -r "
+                    "dashboard/requirements.txt`. Words are looked up by their text meanwhile.")
         return None
 
 
 def load_text_index(info: data.ModelInfo) -> dict[str, int] | None:
     """Token text -> id (for lookups by text), or None after telling the user why not."""
     return _told(info, schema.TOKENS, "token table",
-                 lambda: data.text_index(info) if info.has(schema.TOKENS) else None)
+                 lambda: _loaded(info, schema.TOKENS, "text index",
+                                 lambda: data.text_index(info) if info.has(schema.TOKENS) else None))
 
 
 #: Models side by side in a row at most: four heatmaps of 15 categories in one row left cells of 10 px

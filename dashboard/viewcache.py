@@ -12,7 +12,9 @@ queued behind each other on the server's one Python. Here a page's heavy parts a
   makes new keys and the old entries age out;
 - memory is bounded: at most ``max_entries`` values, least recently used dropped first;
 - sessions asking for the same key at once wait for the first one's computation instead of all
-  computing it (a burst of one link computes it once).
+  computing it (a burst of one link computes it once);
+- what a computation has to tell the reader travels with its value (:class:`dashboard.ui.Notes`), so that
+  every session shown it is told; a value that tells of a file that could not be read is not kept.
 
 A cached value is shared, never copied: what is cached must not be changed by its users (DataFrames
 are safe under pandas' Copy-on-Write; charts and their Vega-Lite dicts are only read).
@@ -33,7 +35,9 @@ from typing import Any, TypeVar
 ENV = "HYPERPOLYGLOT_VIEW_CACHE"
 #: Views kept at most. An entry is a page part of one view (a few tables of category aggregates, a chart and
 #: its Vega-Lite dict: tens of kB, a table of 500 listed tokens a few hundred kB), so 2,000 stay well under
-#: 200 MB even if every one were a large table.
+#: 200 MB even if every one were a large table. A few entries belong to the artifacts, not to a view: a loaded
+#: table (a reference to the loader's shared one: no memory of its own) and a model's token texts as Python
+#: strings (about 20 MB for 250,000 tokens), used by every view.
 MAX_ENTRIES = 2_000
 
 T = TypeVar("T")
@@ -91,7 +95,9 @@ class ViewCache:
     def __len__(self) -> int:
         return len(self._values)
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def get(self, key: Hashable, compute: Callable[[], T], keep: Callable[[T], bool] | None = None) -> T:
+        """The value of ``key``, computed by ``compute()`` when absent; ``keep(value)`` False: returned but not
+        kept (a result that told of a file that could not be read, which a later run may read)."""
         if not self.enabled:
             return compute()
         while True:
@@ -110,8 +116,10 @@ class ViewCache:
         try:
             value = compute()
             with self._lock:
-                self._values[key] = value
                 self.stats.computed += 1
+                if keep is not None and not keep(value):
+                    return value
+                self._values[key] = value
                 while len(self._values) > self.max_entries:
                     self._values.popitem(last=False)
                     self.stats.evicted += 1

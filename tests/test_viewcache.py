@@ -107,3 +107,82 @@ def test_a_page_is_computed_once_per_view_and_follows_its_widgets(monkeypatch, a
     assert not at.exception
     assert viewcache.CACHE.stats.computed > computed
     assert charts_drawn(at)[0][0]["title"].startswith("linear CKA")
+
+
+def test_a_value_that_keep_refuses_is_returned_but_computed_again_next_time():
+    """A result that told of a file that could not be read is not kept: the next run may read it."""
+    cache, calls = ViewCache(), []
+    assert cache.get("view", counting("unreadable", calls), keep=lambda value: value != "unreadable") == "unreadable"
+    assert len(cache) == 0
+    assert cache.get("view", counting("read", calls), keep=lambda value: value != "unreadable") == "read"
+    assert cache.get("view", counting("other", calls)) == "read" and len(calls) == 2 and len(cache) == 1
+
+
+def test_notes_keep_what_a_cached_computation_says_and_whether_it_holds():
+    from dashboard.ui import Notes
+
+    notes = Notes()
+    notes.info("**m** has no token 'x'.")
+    assert notes.settled and notes.said == [("info", "**m** has no token 'x'.", {})]
+    notes.error("tokens.parquet is corrupt")
+    assert not notes.settled
+
+
+def test_a_styled_table_is_rendered_once_and_read_afterwards():
+    """pandas renders a Styler anew at every st.dataframe; rendered once, later renderings compute nothing."""
+    import pandas as pd
+
+    from dashboard.ui import rendered_once
+
+    calls = []
+
+    def style(column: pd.Series) -> list[str]:
+        calls.append(1)
+        return ["color: red" if v > 1 else "" for v in column]
+
+    styler = rendered_once(pd.DataFrame({"a": [1, 2]}).style.apply(style, axis=0), "nb_table_m")
+    first = styler._translate(False, False)
+    styler._compute()
+    assert styler._translate(False, False) is first and len(calls) == 1
+    assert styler.uuid == "nb_table_m"
+    assert [c["props"] for c in first["cellstyle"]] == [[("color", "red")]]
+
+
+def test_the_catalog_signature_is_computed_once_per_catalog_and_follows_its_manifests(tmp_path):
+    from dashboard import data, ui
+
+    def catalog(sha: str) -> data.Catalog:
+        manifest = {"files": {"tokens.parquet": {"sha256": sha}}, "built_at": "2026-01-01T00:00:00"}
+        return data.Catalog(tmp_path, models={"m": data.ModelInfo("m", tmp_path / "m", manifest)})
+
+    first, same, rebuilt = catalog("aa"), catalog("aa"), catalog("bb")
+    assert ui.catalog_signature(first) == ui.catalog_signature(same) != ui.catalog_signature(rebuilt)
+    assert ui.catalog_signature(first) == signature([(str(tmp_path / "m"), first.models["m"].manifest)])
+
+
+def test_every_session_shown_a_cached_answer_is_told_what_the_first_was_told(monkeypatch, artifact_root):
+    """The Neighbours page's answer is computed once per view; its messages are data, drawn in every session."""
+    from tests.test_dashboard_pages import run_app
+
+    first = run_app(monkeypatch, artifact_root, "neighbors", q='"zzzqqqxx-not-a-token"')
+    told = [i.value for i in first.info if "has no token exactly" in i.value]
+    computed = viewcache.CACHE.stats.computed
+    second = run_app(monkeypatch, artifact_root, "neighbors", q='"zzzqqqxx-not-a-token"')
+    assert [i.value for i in second.info if "has no token exactly" in i.value] == told and len(told) == 2
+    assert viewcache.CACHE.stats.computed == computed  # the Overview on the way and the page: nothing anew
+
+
+def test_a_table_is_looked_up_once_per_file_version_and_each_caller_gets_its_own_copy(artifact_root):
+    """ui.load asks Streamlit's loader once per file version (its every call inspected the loader's signature);
+    each caller still gets a Copy-on-Write copy, so that a column it adds is its own."""
+    from dashboard import data, ui
+    from precompute.contract import schema
+
+    m = data.scan(artifact_root).models[sorted(data.scan(artifact_root).models)[0]]
+    first = ui.load(m, schema.NORMS_BY_CATEGORY, "norms by category")
+    hits = viewcache.CACHE.stats.hits
+    second = ui.load(m, schema.NORMS_BY_CATEGORY, "norms by category")
+    assert viewcache.CACHE.stats.hits == hits + 1
+    assert second is not first and second.equals(first)
+    second["mine"] = 1
+    assert "mine" not in ui.load(m, schema.NORMS_BY_CATEGORY, "norms by category")

@@ -66,6 +66,19 @@ def of_selected_tokens(div: pd.DataFrame, tok: pd.DataFrame, column: str, v: ui.
             tables.by_decile(div[column], div["frequency_decile"]).assign(model=model))
 
 
+def breakdown(br: pd.DataFrame, v: ui.View) -> pd.DataFrame:
+    """One model's category breakdown at the view's k and conventions, among the selected categories."""
+    br = tables.fold_breakdown(br[br["k"] == v.k], v.convention)
+    return br[br["category"].isin(v.categories) & br["neighbor_category"].isin(v.categories)]
+
+
+def deciles(by_decile: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[str]]:
+    """The models' means by frequency decile as one table with the deciles' labels, and the labels' order."""
+    dec = pd.concat(by_decile, ignore_index=True)
+    labels, order = tables.decile_labels(dec["decile"])
+    return dec.assign(frequency=labels), order
+
+
 v = ui.view()
 st.title("Neighbourhood diversity")
 st.caption(f"k = {v.k} (change it in the sidebar). The paper reports k = {paper.K} under its conventions: mT5-XL mean "
@@ -104,8 +117,7 @@ if ui.require_models(v):
             ui.figure(f"{row['model']}: mean categories@{v.k}", f"{row['mean']:.2f}",
                       f"std {row['std']:.2f} over {row['tokens']:,} tokens"
                       + (f" · chance {row['chance']:.2f}" if row["chance"] is not None else ""), container=col)
-        hist = pd.concat(counts, ignore_index=True)
-        refs = pd.DataFrame(rules)
+        hist, refs = ui.per_view(v, "histograms", lambda: (pd.concat(counts, ignore_index=True), pd.DataFrame(rules)))
         st.markdown(f"**numNeighborCategory@{v.k}**")
         for col, model in ui.in_columns([row["model"] for row in summary]):
             with col:  # a panel per column: on a phone the columns stack, one panel under the other
@@ -120,7 +132,8 @@ if ui.require_models(v):
                       f"k = {paper.K} under the paper's conventions with every category selected, where it is the "
                       "same statistic. " if same_as_paper(v) else "")
                    + ui.convention_note(v, "category", "self"))
-        ui.downloads(pd.concat([hist, refs], ignore_index=True), f"diversity_histogram_k{v.k}_{v.convention}",
+        ui.downloads(ui.per_view(v, "histogram table", lambda: pd.concat([hist, refs], ignore_index=True)),
+                     f"diversity_histogram_k{v.k}_{v.convention}",
                      v.models, "div_hist", {"k": v.k, "convention": v.convention}, statistic="diversity")
 
     st.subheader("Where the neighbours of each category fall")
@@ -128,8 +141,7 @@ if ui.require_models(v):
     for m in v.models:
         br = ui.load(m, schema.DIVERSITY_BREAKDOWN, "category breakdown", convention=v.convention)
         if br is not None:
-            br = tables.fold_breakdown(br[br["k"] == v.k], v.convention)
-            breakdowns[m.slug] = br[br["category"].isin(v.categories) & br["neighbor_category"].isin(v.categories)]
+            breakdowns[m.slug] = ui.per_view(v, ("breakdown", m.slug), partial(breakdown, br, v))
     st.caption(f"Mean number of a token's {v.k} neighbours in each category"
                + (f", the categories the paper does not plot pooled as “{OTHER}”: a row sums to {v.k}"
                   if v.convention != paper_conventions else
@@ -144,7 +156,8 @@ if ui.require_models(v):
         if br.empty:
             ui.nothing_to_draw(v, f"breakdown of {m.label}")
             continue
-        order = charts.category_sort(pd.concat([br["category"], br["neighbor_category"]]))
+        order = ui.per_view(v, ("breakdown order", slug),
+                            lambda br=br: charts.category_sort(pd.concat([br["category"], br["neighbor_category"]])))
         ui.chart(partial(charts.heatmap, br, "neighbor_category", "category", "mean", title=m.label, fmt=".1f",
                          x_sort=order, y_sort=order, domain=(0.0, top)), key=f"div_break_{m.slug}")
         ui.downloads(br, f"diversity_breakdown_{m.slug}_k{v.k}_{v.convention}", [m], f"div_break_{m.slug}",
@@ -154,14 +167,14 @@ if ui.require_models(v):
     for m in v.models:
         c = ui.load(m, schema.DIVERSITY_BY_CATEGORY, "diversity by category", convention=v.convention)
         if c is not None:
-            by_cat.append(c[(c["k"] == v.k) & c["category"].map(display_category).isin(v.categories)]
-                          .assign(model=m.label))
+            by_cat.append(ui.per_view(v, ("by category", m.slug), lambda c=c, m=m: c[
+                (c["k"] == v.k) & c["category"].map(display_category).isin(v.categories)].assign(model=m.label)))
     if by_cat:
         st.subheader("Entropy of the neighbours' categories")
         st.caption("Per token, the entropy (nats) of its neighbours' category counts; mean per category, "
                    "error bars: 95% interval. " + ui.convention_note(v, "category", "self"))
-        ent = pd.concat(by_cat, ignore_index=True)
-        drawn, left_out = tables.plotted(ent)
+        ent = ui.per_view(v, "entropy", lambda: pd.concat(by_cat, ignore_index=True))
+        drawn, left_out = ui.per_view(v, "entropy drawn", lambda: tables.plotted(ent))
         if drawn.empty:
             ui.nothing_to_draw(v, "entropy")
         else:
@@ -175,9 +188,7 @@ if ui.require_models(v):
         st.caption(f"Frequency deciles of the tokens seen (1 = rarest); tokens never seen form their own bin. "
                    f"{frequency_source(v.models)} Band: 95% interval; over the tokens of the selected categories. "
                    + ui.convention_note(v, "category", "self"))
-        dec = pd.concat(by_decile, ignore_index=True)
-        labels, order = tables.decile_labels(dec["decile"])
-        dec = dec.assign(frequency=labels)
+        dec, order = ui.per_view(v, "deciles", partial(deciles, by_decile))
         ui.chart(partial(charts.line_with_band, dec, "frequency", "mean", "ci95", x_title="frequency decile",
                          y_title=f"mean categories@{v.k}", x_sort=order, palette=colors),
                  key="div_dec")

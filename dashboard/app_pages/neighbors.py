@@ -3,6 +3,7 @@
 several models share highlighted. How a query is read: dashboard.lookup."""
 
 import functools
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,39 +114,138 @@ st.caption("Exact top-k neighbours by cosine similarity. A word is split by each
 
 
 def find(m: data.ModelInfo, tok: pd.DataFrame, index: dict[str, int], query: str,
-         by_id: int | None) -> tuple[int, str] | None:
+         by_id: int | None, say: ui.Notes) -> tuple[int, str] | None:
     """The token a piece query names in one model (by id, in quotes exactly, else by text with its
     variants), or None after saying it has none."""
     if by_id is not None:
         if by_id < len(tok):
             return by_id, str(tok["text"].iloc[by_id])
-        st.info(f"**{m.label}** has no token {lookup.ID_PREFIX}{by_id}: its ids go from 0 to {len(tok) - 1}.")
+        say.info(f"**{m.label}** has no token {lookup.ID_PREFIX}{by_id}: its ids go from 0 to {len(tok) - 1}.")
         return None
     exact = lookup.quoted(query)
     if exact is not None:
         if exact in index:
             return index[exact], exact
-        st.info(f"**{m.label}** has no token exactly {tables.visible(repr(exact))} (without quotes, the text "
-                "is split as a word or tried in other spellings).")
+        say.info(f"**{m.label}** has no token exactly {tables.visible(repr(exact))} (without quotes, the text "
+                 "is split as a word or tried in other spellings).")
         return None
     found = lookup.find_token(index, query, word_first=BOUNDARY not in query)
     if found is None:
         tried = ", ".join(lookup.variants(query)[1:4])
-        st.info(f"**{m.label}** has no token {tables.visible(repr(query))} (also tried {tables.visible(tried)}; "
-                f"look a token up by id with `{lookup.ID_PREFIX}N`).")
+        say.info(f"**{m.label}** has no token {tables.visible(repr(query))} (also tried {tables.visible(tried)}; "
+                 f"look a token up by id with `{lookup.ID_PREFIX}N`).")
     return found
 
 
-def splitter(m: data.ModelInfo, tok: pd.DataFrame, said: set[str]) -> wordpieces.Encoder | None:
-    """The model's own tokenizer, or None after saying (once per run) that words are looked up by text."""
-    encoder = ui.load_tokenizer(m)
+def splitter(m: data.ModelInfo, say: ui.Notes) -> wordpieces.Encoder | None:
+    """The model's own tokenizer, or None after saying that words are looked up by text."""
+    encoder = ui.load_tokenizer(m, say)
     if encoder is not None and not encoder.available:
-        if m.slug not in said:
-            st.info(f"**{m.label}** has no tokenizer ({encoder.why}): words are looked up by their text, "
-                    "as a piece with ▁ first and in other cases.")
-        said.add(m.slug)
+        say.info(f"**{m.label}** has no tokenizer ({encoder.why}): words are looked up by their text, "
+                 "as a piece with ▁ first and in other cases.")
         return None
     return encoder
+
+
+def token_arrays(m: data.ModelInfo, tok: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """A model's token texts (object array) and special-token flags, made once per model's artifacts (the texts
+    of 250,000 tokens as Python strings took a sixth of this page's run)."""
+    return ui.per_artifacts(m, "token arrays", lambda: (tok["text"].to_numpy(object), tok["is_special"].to_numpy(bool)))
+
+
+class Answer:
+    """One model's answer to the query, computed once per view for every session (:func:`ui.per_view`): its
+    neighbour table (None when it has none), what to tell the reader about it, and how it read the terms. (A
+    plain class: a page script runs at every rerun, and a dataclass is generated anew each time.)"""
+
+    def __init__(self) -> None:
+        self.said = ui.Notes()
+        self.table: pd.DataFrame | None = None
+        self.caption: str | None = None
+        self.pieces: dict[str, str] = {}  # query -> text of each piece of a split word
+        self.resolution: list[dict[str, object]] = []
+        self.warnings: list[str] = []  # terms the model reads as several pieces
+        self.approximate = False  # found by the Annoy index
+        self.one_piece = False  # the query named one token of this model
+
+
+def answer(m: data.ModelInfo, tok: pd.DataFrame, index: dict[str, int], query: str, terms: list[lookup.Term] | None,
+           k: int) -> Answer:
+    """What ``m`` answers to ``query`` (a piece, a word split by its tokenizer, or the expression ``terms``)."""
+    out = Answer()
+    say = out.said
+    expression, piece_query, by_id = terms is not None, lookup.is_piece_query(query), lookup.parse_id(query)
+    texts, special = token_arrays(m, tok)
+    encoder = None if piece_query and not expression else splitter(m, say)
+    split = functools.partial(wordpieces.split_word, encoder, texts=texts, special=special) if encoder else None
+    if expression:
+        index_nn = ui.load_annoy(m, say)
+        if index_nn is None:
+            return out
+        from precompute.contract.indices import query_vector
+
+        try:  # a tokenizer that fails on a term (a hostile file) costs this model only
+            resolved = lookup.expression_vector(
+                terms, functools.partial(lookup.resolve, index=index, texts=texts, split=split),
+                index_nn.get_item_vector)
+        except ValueError as e:
+            say.error(str(e))
+            return out
+        out.resolution = lookup.resolution_rows(terms, resolved, m.label)
+        out.warnings = [w for f in resolved.found if (w := lookup.piece_warning(f, index, m.label))]
+        if resolved.vector is None:
+            why = ("no token for " + ", ".join(resolved.missing)) if resolved.missing else "the terms cancel out"
+            say.info(f"**{m.label}**: {why}.")
+            return out
+        ids, sims = query_vector(index_nn, resolved.vector, k, data.annoy_search_k(m), exclude=set(resolved.ids))
+        out.table, out.approximate = tables.rows_for_ids(tok, ids, sims), True
+        return out
+    if split is not None:  # a word, split by the model's tokenizer
+        try:
+            pieces = split(query)
+        except ValueError as e:  # the model's tokenizer failed on the word: say so, keep the others
+            say.error(str(e))
+            return out
+        if pieces.one is None:
+            if not pieces.known:
+                say.info(f"**{m.label}** reads {tables.visible(repr(pieces.word))} as "
+                         f"{tables.visible(pieces.label()) or 'nothing'}: {pieces.why_unknown()}.")
+                return out
+            index_nn = ui.load_annoy(m, say)
+            if index_nn is None:
+                return out
+            from precompute.contract.indices import query_vector
+
+            mean = lookup.unit_mean(pieces.usable, index_nn.get_item_vector)
+            ids, sims = query_vector(index_nn, mean.astype(np.float32), k, data.annoy_search_k(m),
+                                     exclude=set(pieces.usable))
+            out.table, out.approximate = tables.rows_for_ids(tok, ids, sims), True
+            out.caption = f"{tables.visible(pieces.word)} → {tables.visible(pieces.label())}: {pieces.mean_label()}"
+            out.pieces = {lookup.query_for(index, str(texts[r]), r): str(texts[r]) for r in pieces.usable}
+            return out
+        found = (pieces.one, str(texts[pieces.one]))
+        said_as = f"{tables.visible(pieces.word)} → {tables.visible(pieces.one_label())} · "
+    else:
+        found = find(m, tok, index, query, by_id, say)
+        if found is None:
+            return out
+        said_as = ""
+    out.one_piece = True
+    nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table", say)
+    sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities", say)
+    if nb is None or sim is None:
+        return out
+    out.table = tables.neighbour_table(nb, sim, tok, found[0], min(k, nb.shape[1]))
+    out.caption = said_as + looked_up(tok.iloc[found[0]], found[0])
+    return out
+
+
+def styled(table: pd.DataFrame, columns: list[str], categories: list[str], uuid: str) -> Any:
+    """A neighbour table as drawn: its ``columns`` written out (:func:`compact`), each row shaded and greyed
+    (:func:`shade`), similarities to three decimals; rendered once (:func:`ui.rendered_once`)."""
+    styles = shade(table["shared"], tables.outside(table["category"], categories))
+    decimals = {c: "{:.3f}" for c in ["similarity"] if c in columns}
+    return ui.rendered_once(compact(table)[columns].style.apply(lambda _: styles, axis=0).format(decimals), uuid)
 
 
 def _open(text: str) -> None:
@@ -177,7 +277,6 @@ if ui.require_models(v):
                 st.button(preset, key=f"nb_preset_{preset}", on_click=_open, args=(preset,))
 
     results: dict[str, pd.DataFrame] = {}
-    approximate = False
     terms: list[lookup.Term] | None = None
     expression = bool(query) and lookup.is_expression(query)
     if expression:
@@ -185,100 +284,33 @@ if ui.require_models(v):
             terms = lookup.parse_expression(query)
         except ValueError as e:
             st.warning(f"Cannot read the expression `{query}`: {e}.", icon=":material/error:")
-    piece_query = bool(query) and lookup.is_piece_query(query)
     by_id = lookup.parse_id(query) if query else None
-    said: set[str] = set()
-    resolution: list[dict[str, object]] = []
-    warnings: list[str] = []  # terms a model reads as several pieces (lookup.piece_warning)
-    one_piece_somewhere = False
+    answers: dict[str, Answer] = {}
     for m in v.models if query and (terms is not None or not expression) else ():
-        tok = tokens[m.slug]
-        if tok is None:
-            continue
-        texts, special = tok["text"].to_numpy(object), tok["is_special"].to_numpy(bool)
-        encoder = None if piece_query and not expression else splitter(m, tok, said)
-        split = functools.partial(wordpieces.split_word, encoder, texts=texts, special=special) if encoder else None
-        if expression:
-            index = ui.load_annoy(m)
-            if index is None:
-                continue
-            from precompute.contract.indices import query_vector
-
-            try:  # a tokenizer that fails on a term (a hostile file) costs this model only
-                resolved = lookup.expression_vector(
-                    terms, functools.partial(lookup.resolve, index=indices[m.slug], texts=texts, split=split),
-                    index.get_item_vector)
-            except ValueError as e:
-                st.error(str(e))
-                continue
-            resolution += lookup.resolution_rows(terms, resolved, m.label)
-            warnings += [w for f in resolved.found if (w := lookup.piece_warning(f, indices[m.slug], m.label))]
-            if resolved.vector is None:
-                why = ("no token for " + ", ".join(resolved.missing)) if resolved.missing else "the terms cancel out"
-                st.info(f"**{m.label}**: {why}.")
-                continue
-            ids, sims = query_vector(index, resolved.vector, v.k, data.annoy_search_k(m), exclude=set(resolved.ids))
-            results[m.slug] = tables.rows_for_ids(tok, ids, sims)
-            approximate = True
-            continue
-        if split is not None:  # a word, split by the model's tokenizer
-            try:
-                pieces = split(query)
-            except ValueError as e:  # the model's tokenizer failed on the word: say so, keep the others
-                st.error(str(e))
-                continue
-            if pieces.one is None:
-                if not pieces.known:
-                    st.info(f"**{m.label}** reads {tables.visible(repr(pieces.word))} as "
-                            f"{tables.visible(pieces.label()) or 'nothing'}: {pieces.why_unknown()}.")
-                    continue
-                index = ui.load_annoy(m)
-                if index is None:
-                    continue
-                from precompute.contract.indices import query_vector
-
-                mean = lookup.unit_mean(pieces.usable, index.get_item_vector)
-                ids, sims = query_vector(index, mean.astype(np.float32), v.k, data.annoy_search_k(m),
-                                         exclude=set(pieces.usable))
-                results[m.slug] = tables.rows_for_ids(tok, ids, sims)
-                results[m.slug].attrs["caption"] = (f"{tables.visible(pieces.word)} → {tables.visible(pieces.label())}"
-                                                    f": {pieces.mean_label()}")
-                results[m.slug].attrs["pieces"] = {lookup.query_for(indices[m.slug], str(texts[r]), r): str(texts[r])
-                                                   for r in pieces.usable}
-                approximate = True
-                continue
-            found = (pieces.one, str(texts[pieces.one]))
-            one_piece_somewhere = True
-            said_as = f"{tables.visible(pieces.word)} → {tables.visible(pieces.one_label())} · "
-        else:
-            found = find(m, tok, indices[m.slug], query, by_id)
-            if found is None:
-                continue
-            one_piece_somewhere = True
-            said_as = ""
-        nb = ui.load_array(m, schema.NEIGHBORS, "neighbour table")
-        sim = ui.load_array(m, schema.SIMILARITIES, "neighbour similarities")
-        if nb is None or sim is None:
-            continue
-        results[m.slug] = tables.neighbour_table(nb, sim, tok, found[0], min(v.k, nb.shape[1]))
-        results[m.slug].attrs["caption"] = said_as + looked_up(tok.iloc[found[0]], found[0])
+        if tokens[m.slug] is not None:  # the query is in the view's key (its box is drawn above)
+            answers[m.slug] = ui.per_view(v, ("answer", m.slug), functools.partial(
+                answer, m, tokens[m.slug], indices[m.slug], query, terms, v.k), keep=lambda a: a.said.settled)
+            answers[m.slug].said.draw()
+    results = {slug: a.table for slug, a in answers.items() if a.table is not None}
+    approximate = any(a.approximate for slug, a in answers.items() if slug in results)
+    one_piece_somewhere = any(a.one_piece for a in answers.values())
+    resolution = [row for a in answers.values() for row in a.resolution]
     if resolution:
         st.markdown("**How each model read the terms**")
-        st.dataframe(lookup.resolution_table(resolution), hide_index=True,
-                     column_config={"±": st.column_config.TextColumn("±", width=28)})
-        for warning in warnings:
+        st.dataframe(ui.per_view(v, "resolution", lambda: ui.arrow_table(lookup.resolution_table(resolution))),
+                     hide_index=True, column_config={"±": st.column_config.TextColumn("±", width=28)})
+        for warning in (w for a in answers.values() for w in a.warnings):
             st.warning(warning, icon=":material/call_split:")
     if query and not expression and by_id is None and not one_piece_somewhere:
-        suggestions = []
-        for tok in tokens.values():
-            if tok is not None:
-                suggestions += lookup.prefix_matches(tok["text"].to_numpy(), lookup.quoted(query) or query)
+        suggestions = ui.per_view(v, "suggestions", lambda: [
+            s for m in v.models if tokens[m.slug] is not None
+            for s in lookup.prefix_matches(token_arrays(m, tokens[m.slug])[0], lookup.quoted(query) or query)])
         if suggestions:
             st.pills("Tokens starting with your text", list(dict.fromkeys(suggestions))[:20], key="nb_suggest",
                      format_func=tables.visible, on_change=lambda: _open(st.session_state["nb_suggest"] or query))
 
     if results:
-        shared = tables.mark_shared(results)
+        shared = ui.per_view(v, "shared", lambda: tables.mark_shared(results))
         extra = st.pills("Columns", list(OPTIONAL), selection_mode="multi", key="nb_columns",
                          default=list(OPTIONAL) if len(shared) < MODELS_IN_ONE_ROW else ["sim"],
                          help="Rank and token are always shown; fewer columns leave the tokens more room.")
@@ -288,20 +320,19 @@ if ui.require_models(v):
             m = v.catalog.models[slug]
             with col:
                 st.markdown(f"**{m.label}**")
-                if "caption" in results[slug].attrs:
-                    st.caption(results[slug].attrs["caption"])
-                if results[slug].attrs.get("pieces"):  # a select box: a row of pills would run out of the column
-                    key, named = f"nb_pieces_{slug}", results[slug].attrs["pieces"]
+                if answers[slug].caption:
+                    st.caption(answers[slug].caption)
+                if answers[slug].pieces:  # a select box: a row of pills would run out of the column
+                    key, named = f"nb_pieces_{slug}", answers[slug].pieces
                     st.selectbox("Each piece's own neighbours", list(named), index=None, key=key,
                                  placeholder=f"one of the {len(named)} pieces…",
                                  format_func=lambda q, n=named: tables.visible(n[q]), on_change=_open_piece,
                                  args=(key,))
-                shown_table = compact(table)[shown_columns]
-                styles = shade(table["shared"], tables.outside(table["category"], v.categories))
-                decimals = {c: "{:.3f}" for c in ["similarity"] if c in shown_columns}
-                styled = shown_table.style.apply(lambda _, s=styles: s, axis=0).format(decimals)
+                # the columns chosen are no URL parameter: they name the cached part
                 key = f"nb_table_{slug}"
-                st.dataframe(styled, hide_index=True, key=key,
+                rows = ui.per_view(v, ("rows", slug, tuple(shown_columns)),
+                                   functools.partial(styled, table, shown_columns, v.categories, key))
+                st.dataframe(rows, hide_index=True, key=key,
                              on_select=functools.partial(_open_selected, key, table, indices[slug]),
                              selection_mode="single-row", height=min(38 + 35 * len(table), 740),
                              column_config=COLUMNS)
@@ -311,13 +342,15 @@ if ui.require_models(v):
             n_out = sum(int(tables.outside(t["category"], v.categories).sum()) for t in shared.values())
             st.caption(f":material/filter_alt: Each list is the token's true list, not filtered: the {n_out} "
                        "neighbours outside the selected categories are shown in grey italics.")
-        beside = poster_lists(lookup.quoted(query) or query, [v.catalog.models[s] for s in results], tokens, indices)
+        beside = ui.per_view(v, "poster", lambda: poster_lists(lookup.quoted(query) or query,
+                                                               [v.catalog.models[s] for s in results], tokens, indices))
         if beside is not None:
             st.markdown(f"**Beside the poster** ({paper.CITATION}; XLM-R-XL and mT5-XL, k = 18 and 15 as printed; "
                         f"each model's nearest {claims.POSTER_DEPTH} neighbours of the word-start piece, as the "
                         "Poster tour counts them)")
             st.dataframe(beside, hide_index=True)
-        everything = pd.concat([t.assign(model=s) for s, t in shared.items()], ignore_index=True)
+        everything = ui.per_view(v, "everything", lambda: pd.concat([t.assign(model=s) for s, t in shared.items()],
+                                                                    ignore_index=True))
         ui.downloads(everything, "neighbours", [v.catalog.models[s] for s in shared], "neighbors",
                      {"query": query, "k": v.k}, statistic="neighbours", approximate=approximate)
 ui.share_link()

@@ -15,6 +15,16 @@ PAGE = {"title": "Norms", "url_path": "norms", "icon": ":material/straighten:", 
         "summary": "the length of the embedding rows, by category",
         "needs": ("NORMS_BY_CATEGORY",)}
 
+def selected(frames: list[tuple[str, pd.DataFrame]],
+             categories: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[str], object]:
+    """The models' norms (``(label, table)``) of the selected categories as one table, its rows drawn and the
+    categories left out (:func:`tables.plotted`), and the table as shown (an Arrow table, converted once)."""
+    norms = pd.concat([df[df["category"].map(display_category).isin(categories)].assign(model=label)
+                       for label, df in frames], ignore_index=True)
+    shown = ui.arrow_table(norms[["model", "category", "n_tokens", "mean", "std", "median"]])
+    return norms, *tables.plotted(norms), shown
+
+
 v = ui.view()
 st.title("Norms")
 st.caption("L2 norm of each eligible token's embedding row (not special, not a byte piece, not a zero row); per "
@@ -26,10 +36,9 @@ if ui.require_models(v):
     for m in v.models:
         norms = ui.load(m, schema.NORMS_BY_CATEGORY, "norms by category")
         if norms is not None:
-            frames.append(norms[norms["category"].map(display_category).isin(v.categories)].assign(model=m.label))
+            frames.append((m.label, norms))
     if frames:
-        norms = pd.concat(frames, ignore_index=True)
-        drawn, left_out = tables.plotted(norms)
+        norms, drawn, left_out, shown = ui.per_view(v, "norms", partial(selected, frames, v.categories))
         if drawn.empty:
             ui.nothing_to_draw(v, "norms")
         else:
@@ -39,7 +48,7 @@ if ui.require_models(v):
             st.caption(ui.few_tokens_note())
         ui.not_drawn(left_out)
         ui.downloads(norms, "norms_by_category", v.models, "norms", statistic="norms")
-        st.dataframe(norms[["model", "category", "n_tokens", "mean", "std", "median"]], hide_index=True,
+        st.dataframe(shown, hide_index=True,
                      column_config={"n_tokens": st.column_config.NumberColumn("tokens", format="localized"),
                                     **{c: st.column_config.NumberColumn(format="%.3f")
                                        for c in ("mean", "std", "median")}})

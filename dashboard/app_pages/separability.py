@@ -65,7 +65,27 @@ def errors(pred: pd.DataFrame, tok: pd.DataFrame, index: dict[str, int], slug: s
     shown = shown.assign(open=[ui.neighbors_href(lookup.query_for(index, t, i), [slug])
                                for t, i in zip(shown["text"], shown["id"], strict=True)],
                          text=tables.visible_texts(shown["text"]))
-    return len(pred), ", ".join(sorted(pred["category"].astype(str).unique())), wrong, shown
+    shown = shown[["text", "category", "error", "probability", "token_category", "language", "gloss", "open"]]
+    return len(pred), ", ".join(sorted(pred["category"].astype(str).unique())), wrong, ui.arrow_table(shown)
+
+
+def probes(frames: list[pd.DataFrame], on_shared: bool,
+           categories: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
+    """The probes of the selected categories: those scored, those skipped for too few tokens (full vocabulary),
+    and of the scored the rows drawn and the categories left out (:func:`tables.plotted`)."""
+    sep = pd.concat(frames, ignore_index=True).drop(columns=["folds"])
+    sep = sep.assign(shown_category=sep["category"].map(display_category),
+                     probe=sep["model"] + (" · " + sep["vocabulary"] if on_shared else ""))
+    scored = ui.filter_categories(sep.dropna(subset=["mean"]), categories)
+    skipped = ui.filter_categories(sep[sep["mean"].isna() & (sep["vocabulary"] == FULL)], categories)
+    return scored, skipped, *tables.plotted(scored)
+
+
+def pairwise(pair: pd.DataFrame, categories: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """One model's pairwise probes among the selected categories the paper plots, and the categories' order."""
+    keep = set(categories) - {OTHER}  # a probe of ARMENIAN vs P is no probe of "other"
+    pair = pair[pair["category_a"].isin(keep) & pair["category_b"].isin(keep)]
+    return pair, charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
 
 
 v = ui.view()
@@ -93,12 +113,7 @@ if ui.require_models(v):
     if shared is not None:
         frames.append(shared.assign(vocabulary=SHARED))
     if frames:
-        sep = pd.concat(frames, ignore_index=True).drop(columns=["folds"])
-        sep = sep.assign(shown_category=sep["category"].map(display_category),
-                         probe=sep["model"] + (" · " + sep["vocabulary"] if on_shared else ""))
-        scored = ui.filter_categories(sep.dropna(subset=["mean"]), v.categories)
-        skipped = ui.filter_categories(sep[sep["mean"].isna() & (sep["vocabulary"] == FULL)], v.categories)
-        drawn, left_out = tables.plotted(scored)
+        scored, skipped, drawn, left_out = ui.per_view(v, "probes", partial(probes, frames, on_shared, v.categories))
         if drawn.empty:
             ui.nothing_to_draw(v, "probe")
         else:
@@ -111,7 +126,8 @@ if ui.require_models(v):
         ui.not_drawn(left_out)
         if on_shared:
             st.caption("Opaque: each model's full vocabulary; pale: the tokens the comparison's models share.")
-        ui.downloads(scored.drop(columns=["shown_category"]), f"separability_{v.convention}", v.models, "sep",
+        ui.downloads(ui.per_view(v, "probes table", lambda: scored.drop(columns=["shown_category"])),
+                     f"separability_{v.convention}", v.models, "sep",
                      {"convention": v.convention}, statistic="separability")
         if len(skipped):
             minimum = {m.label: m.params.get("min_category_tokens", "?") for m in v.models}
@@ -129,12 +145,10 @@ if ui.require_models(v):
         pair = ui.load(m, schema.SEPARABILITY_PAIRWISE, "pairwise probes", convention=conventions.REFINED)
         if pair is None:
             continue
-        keep = set(v.categories) - {OTHER}  # a probe of ARMENIAN vs P is no probe of "other"
-        pair = pair[pair["category_a"].isin(keep) & pair["category_b"].isin(keep)]
+        pair, order = ui.per_view(v, ("pairwise", m.slug), partial(pairwise, pair, v.categories))
         if pair.empty:
             ui.nothing_to_draw(v, "pairwise probe")
             continue
-        order = charts.category_sort(pd.concat([pair["category_a"], pair["category_b"]]))
         ui.chart(partial(charts.heatmap, pair, "category_b", "category_a", "mean", fmt=".3f", domain=(0.5, 1.0),
                          x_sort=order, y_sort=order), key=f"sep_pair_{m.slug}")
         ui.downloads(pair, f"separability_pairwise_{m.slug}", [m], f"sep_pair_{m.slug}", statistic="pairwise")
@@ -155,9 +169,7 @@ if ui.require_models(v):
             continue
         n_predictions, probed, wrong, shown = found
         st.caption(f"{len(wrong):,} errors in {n_predictions:,} predictions of the probes of {probed}.")
-        st.dataframe(shown[["text", "category", "error", "probability", "token_category", "language", "gloss",
-                            "open"]],
-                     hide_index=True, column_config={
+        st.dataframe(shown, hide_index=True, column_config={
                          "category": st.column_config.TextColumn("probe"),
                          "probability": st.column_config.NumberColumn(format="%.3f"),
                          "open": st.column_config.LinkColumn("neighbours", display_text="open")})
