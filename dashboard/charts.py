@@ -6,6 +6,7 @@ Every chart carries Vega-Embed options that offer PNG/SVG export in its ``…`` 
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import altair as alt
@@ -64,21 +65,72 @@ def category_sort(values: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(map(str, values)), key=lambda c: (rank.get(c, len(rank)), c))
 
 
+#: Width (px) of a character of an axis label at Vega's 11 px font, generous: how wide a column must be for a
+#: label to stand upright without running into the next.
+LABEL_CHAR_PX = 6.5
+#: How a model pair is named in a chart ("a · b"): such a name is drawn on two lines, one model a line.
+PAIR_SEPARATOR = " · "
+
+
+#: Longest line of a chart's title, in characters: a longer title is wrapped (Vega cut a title wider than its
+#: chart with "…", as on a phone).
+TITLE_CHARS = 30
+
+
+def pairs_on_two_lines(values: Sequence[object]) -> dict[str, str]:
+    """The ``labelExpr`` that writes a pair "a · b" on two lines, one model a line (for an axis or a legend),
+    if ``values`` hold a pair; else nothing."""
+    return ({"labelExpr": f"split(datum.label, '{PAIR_SEPARATOR}')"}
+            if any(PAIR_SEPARATOR in str(v) for v in values) else {})
+
+
+def longest_line(values: Sequence[object]) -> int:
+    """Characters in the longest line of the labels of ``values`` (a pair's two names on their own lines)."""
+    return max((len(part) for v in values for part in str(v).split(PAIR_SEPARATOR)), default=0)
+
+
+def legend_columns(values: Sequence[object]) -> alt.ExprRef:
+    """Two legend columns where the chart is wide enough for two of its longest labels with their swatches,
+    else one (on a phone a second column of model names ran off the window)."""
+    return alt.ExprRef(f"width < {2 * (longest_line(values) * LABEL_CHAR_PX + 30):g} ? 1 : 2")
+
+
+def names_axis(values: Sequence[object], title: str | None) -> alt.Axis:
+    """An x axis of names (models, pairs, categories) that never cuts or hides one (``labelLimit=0``, no
+    overlap thinning): the labels stand level while each column is wide enough for the longest, lean at -40°
+    while a column is wide enough for leaning labels not to touch, else stand upright (Vega decides at the
+    width the chart is drawn, so a phone and a laptop both read them). A pair "a · b" takes two lines.
+    """
+    names = [str(v) for v in dict.fromkeys(values)] or [""]
+    column, lines = f"width / {len(names)}", 2 if pairs_on_two_lines(names) else 1
+    level, leaning = f"{column} >= {longest_line(names) * LABEL_CHAR_PX + 8:g}", f"{column} >= {22 * lines + 8}"
+    return alt.Axis(title=title, labelLimit=0, labelOverlap=False,
+                    labelAngle=alt.ExprRef(f"{level} ? 0 : {leaning} ? -40 : -90"),
+                    labelBaseline=alt.ExprRef(f"{level} || {leaning} ? 'top' : 'middle'"),
+                    labelAlign=alt.ExprRef(f"{level} ? 'center' : 'right'"), **pairs_on_two_lines(names))
+
+
 def fit_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     """Let a chart fill its column's width only: its height is its plot's (``fit-x``).
 
     Under Streamlit's default ("fit" both ways) a legend or long axis labels under the plot took the bars'
     room: histograms and bar charts were drawn flat. (No export menu here: Streamlit drops vega-embed's
-    actions; the "Reproduce this figure" box saves charts, ``ui.rendered``.)
+    actions; the "Reproduce this figure" box saves charts, ``ui.rendered``.) Drawn as SVG, not on a canvas:
+    the charts are aggregates of a few hundred marks at most, their text is crisp and selectable, and a
+    label Vega had to cut ("…") can be found in the page (tests/test_browser.py looks for one). A title longer
+    than :data:`TITLE_CHARS` is written on lines of that length.
     """
-    return chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    title = chart.title if isinstance(chart.title, str) and len(chart.title) > TITLE_CHARS else None
+    return chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"),
+                            usermeta={"embedOptions": {"renderer": "svg"}},
+                            **({"title": textwrap.wrap(title, TITLE_CHARS)} if title else {}))
 
 
 def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = None, x: str = "category",
                  group: str = "model", y_title: str | None = None, y_domain: tuple[float, float] | None = None,
                  title: str = "", reference: str | None = None, color: str | None = None,
                  shade: str | None = None, palette: Mapping[str, str] | None = None, n: str | None = None,
-                 min_n: int = 0) -> alt.LayerChart:
+                 min_n: int = 0, x_labels: bool = True) -> alt.LayerChart:
     """Bars of ``y`` per ``x`` (categories), one bar per ``group`` (model) side by side, with error bars.
 
     ``err`` is a column of half-widths (a standard deviation or a 95% interval: the bar spans
@@ -91,12 +143,17 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
     ``palette``: the models' colours (:func:`model_colors`), for bars coloured by model. ``n``: a column
     of the tokens each bar rests on, in its tooltip; a bar on fewer than ``min_n`` is drawn grey
     (:data:`FEW_COLOR`). A ``shade`` level past the first is drawn pale with its colour as outline,
-    its legend swatches likewise, so that the levels differ by more than opacity.
+    its legend swatches likewise, so that the levels differ by more than opacity. Bars coloured by their
+    group stand in the legend's order. ``x_labels=False`` draws no x axis: one group of bars whose name is
+    the y axis' title (the Tour's), which a vertical label under the chart only repeated.
     """
     order = category_sort(df[x]) if x == "category" else sorted(df[x].unique())
     scale = alt.Scale(domain=list(y_domain), clamp=True, zero=False) if y_domain else alt.Scale(zero=True)
-    position = {"x": alt.X(f"{x}:N", sort=order, title=title_of(x), axis=alt.Axis(labelLimit=0)),
-                "xOffset": alt.XOffset(f"{group}:N")}
+    hued = color or group
+    legend_order = model_scale(palette, df[hued].unique())
+    in_order = legend_order.domain if hued == group and legend_order is not alt.Undefined else "ascending"
+    position = {"x": alt.X(f"{x}:N", sort=order, axis=names_axis(order, title_of(x)) if x_labels else None),
+                "xOffset": alt.XOffset(f"{group}:N", sort=in_order)}
     tooltip = [alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{x}:N"), alt.Tooltip(f"{y}:Q", format=".4f")]
     if isinstance(err, str):
         tooltip.append(alt.Tooltip(f"{err}:Q", format=".4f", title=f"± {err}"))
@@ -106,9 +163,9 @@ def grouped_bars(df: pd.DataFrame, y: str, err: str | tuple[str, str] | None = N
         tooltip.append(alt.Tooltip(f"{reference}:Q", format=".4g"))
     if n:
         tooltip.append(alt.Tooltip(f"{n}:Q", format=",d", title="tokens"))
-    hued = color or group
-    hue = alt.Color(f"{hued}:N", title=hued, scale=model_scale(palette, df[hued].unique()),
-                    legend=alt.Legend(orient="bottom", columns=2, labelLimit=0))
+    hue = alt.Color(f"{hued}:N", title=hued, scale=legend_order,
+                    legend=alt.Legend(orient="bottom", columns=legend_columns(df[hued]), labelLimit=0,
+                                      **pairs_on_two_lines(df[hued])))
     encoding = {"y": alt.Y(f"{y}:Q", scale=scale, title=y_title or y), "tooltip": tooltip,
                 "color": alt.condition(f"datum['{n}'] < {min_n}", alt.value(FEW_COLOR), hue) if n and min_n else hue,
                 "stroke": alt.Stroke(f"{hued}:N", scale=model_scale(palette, df[hued].unique()), legend=None)}
@@ -159,9 +216,10 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str, title: str = "", fmt: 
     :data:`MIN_CELL_WIDTH` wide (on a phone a 16-column matrix shows its colours and tooltips).
     """
     scale = alt.Scale(scheme="blues", domain=list(domain)) if domain else alt.Scale(scheme="blues")
-    base = alt.Chart().encode(
-        x=alt.X(f"{x}:N", sort=list(x_sort) if x_sort else "ascending", title=title_of(x)),
-        y=alt.Y(f"{y}:N", sort=list(y_sort) if y_sort else "ascending", title=title_of(y)),
+    base = alt.Chart().encode(  # names never cut (the models' names were: "multilingual-e5-s…")
+        x=alt.X(f"{x}:N", sort=list(x_sort) if x_sort else "ascending", axis=names_axis(df[x], title_of(x))),
+        y=alt.Y(f"{y}:N", sort=list(y_sort) if y_sort else "ascending", title=title_of(y),
+                axis=alt.Axis(labelLimit=0)),
     )
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=scale, title=title_of(value)),
@@ -239,7 +297,7 @@ def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "mod
     ``palette``: the models' colours (:func:`model_colors`).
     """
     data = df.assign(_lo=df[y] - df[err], _hi=df[y] + df[err])
-    base = alt.Chart(data, title=title).encode(
+    base = alt.Chart(data).encode(
         x=alt.X(f"{x}:O", title=x_title or x, sort=list(x_sort) if x_sort else "ascending",
                 axis=alt.Axis(labelAngle=0)),
         color=alt.Color(f"{group}:N", title=group, scale=model_scale(palette, df[group].unique()))
@@ -250,4 +308,4 @@ def line_with_band(df: pd.DataFrame, x: str, y: str, err: str, group: str = "mod
         tooltip=[alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{x}:O"), alt.Tooltip(f"{y}:Q", format=".3f"),
                  alt.Tooltip(f"{err}:Q", format=".3f", title="± 95% interval")],
     )
-    return fit_width(alt.layer(band, line).properties(height=320))
+    return fit_width(alt.layer(band, line, title=title).properties(height=320))

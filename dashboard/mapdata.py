@@ -17,7 +17,8 @@ Layout of a payload (little endian)::
     b"HPM2" | uint32 n_header | header JSON (utf-8, space-padded to 4) | per panel: x, y, language
     (uint16 × n), category, diversity, norm, frequency (uint8 × n), density (uint8 × G²), the text column
     (gzip of the n texts then the n glosses, "" for none, one a line: ``text_bytes`` in the header),
-    zero padding to 4
+    zero padding to 4. The header also gives each panel its labels (:func:`cluster_labels`) and how many
+    tokens its layout left unplaced.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ VIRIDIS = ("#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c", "#2
            "#7ad151", "#bddf26", "#fde725")
 #: Most neighbours' tokens highlighted per panel for a lasso (each selected token brings k of them).
 MAX_LINKED = 400
+#: The labels drawn on the map (:func:`cluster_labels`): clusters are found on a raster of this side over the
+#: panel's extent (a cell is about 20 px of a panel at rest), a label counts its category's tokens in a block of
+#: 3 × 3 cells, and a block needs this many of them.
+LABEL_GRID, MIN_LABEL_TOKENS = 24, 25
+#: Most labels a panel gets, and how many of a cluster's most frequent tokens each lists.
+MAX_LABELS, LABEL_TOKENS = 12, 3
+#: Longest token a label lists: a longer one is passed over for the next most frequent (a label never cuts a token).
+LABEL_TOKEN_CHARS = 12
+#: A label's block: 3 × 3 cells, each counted once; and the same weighted towards its centre (to find peaks).
+BLOCK, CENTRED = np.ones((3, 3), np.int64), np.outer([1, 2, 1], [1, 2, 1])
 
 
 @dataclass(frozen=True)
@@ -50,15 +61,18 @@ class Panel:
     """One map panel: a model (or a model on the shared vocabulary) and its tokens.
 
     ``tokens`` has one row per drawn point: ``x, y`` (float), ``text``, ``category`` (as charts colour
-    it), ``language``, ``gloss``, ``diversity``, ``norm``, ``frequency_decile`` (missing allowed) and
-    ``id`` (the model's vocabulary id, to look up neighbours). ``version`` names what the tokens were made
-    from (files' checksums, layout, k, convention, categories): the same version packs to the same bytes.
+    it), ``language``, ``gloss``, ``diversity``, ``norm``, ``frequency_decile``, ``frequency`` (missing
+    allowed; it orders the labels' tokens) and ``id`` (the model's vocabulary id, to look up neighbours).
+    ``unplaced`` counts the tokens shown that the layout gave no position (the panel says so beside its count).
+    ``version`` names what the tokens were made from (files' checksums, layout, k, convention, categories):
+    the same version packs to the same bytes.
     """
 
     slug: str
     label: str
     tokens: pd.DataFrame
     version: tuple = ()
+    unplaced: int = 0
 
 
 def quantize(values: np.ndarray, lo: float, hi: float, levels: int) -> np.ndarray:
@@ -108,6 +122,79 @@ def density(x: np.ndarray, y: np.ndarray, grid: int = DENSITY_GRID) -> np.ndarra
     return (shade / (shade.max() or 1) * 255).astype(np.uint8)
 
 
+def _block_sums(counts: np.ndarray, weights: np.ndarray = BLOCK) -> np.ndarray:
+    """Each cell's sum over the 3 × 3 cells around it, ``weights`` (3, 3) each (edges padded with zeros);
+    ``counts`` is (C, G, G)."""
+    padded = np.pad(counts, ((0, 0), (1, 1), (1, 1)))
+    return np.einsum("cijkl,kl->cij", np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(1, 2)), weights)
+
+
+def cluster_labels(ux: np.ndarray, uy: np.ndarray, cat: np.ndarray, names: Sequence[str], texts: np.ndarray,
+                   rank: np.ndarray, grid: int = LABEL_GRID, most: int = MAX_LABELS,
+                   min_tokens: int = MIN_LABEL_TOKENS) -> list[dict]:
+    """The map's labels: where each category's tokens crowd, and which of its tokens are there.
+
+    ``ux, uy`` (n,) are positions in the unit square, ``cat`` (n,) codes into ``names``, ``texts`` (n,) the
+    tokens as shown, ``rank`` (n,) orders them (0 = most frequent). On a ``grid × grid`` raster, a cluster is a
+    block of 3 × 3 cells holding at least ``min_tokens`` tokens of one category, and more of them (weighted
+    towards its centre) than any block whose centre is within two cells. Every category's largest cluster
+    comes first (largest first: where is THAI?), then the other clusters by size (the LATIN crowd's parts), at
+    most ``most``; two clusters of a category are three cells apart or more. A label sits at the mean position
+    of its tokens and gives the category, its share of all the tokens in the block, its count and its
+    ``LABEL_TOKENS`` most frequent tokens there of two characters or more (then single ones; none longer than
+    :data:`LABEL_TOKEN_CHARS`). Deterministic: the same tokens give the same labels.
+
+    >>> xy = np.r_[np.full(30, 0.1), np.full(30, 0.9)]
+    >>> cat, texts = np.r_[np.zeros(30, int), np.ones(30, int)], np.array([f"w{i}" for i in range(60)])
+    >>> [(x["category"], x["n"], x["tokens"]) for x in cluster_labels(xy, xy, cat, ["LATIN", "THAI"], texts,
+    ...                                                                 np.arange(60))]
+    [('LATIN', 30, ['w0', 'w1', 'w2']), ('THAI', 30, ['w30', 'w31', 'w32'])]
+    """
+    ix = np.clip((np.asarray(ux) * grid).astype(np.int64), 0, grid - 1)
+    iy = np.clip((np.asarray(uy) * grid).astype(np.int64), 0, grid - 1)
+    cat = np.asarray(cat, np.int64)
+    counts = np.bincount((cat * grid + iy) * grid + ix, minlength=len(names) * grid * grid)
+    counts = counts.reshape(len(names), grid, grid)
+    block = _block_sums(counts)
+    # peaks of the counts weighted towards the block's centre, so that a crowd in one cell is centred on it
+    score = _block_sums(counts, CENTRED)
+    around = np.lib.stride_tricks.sliding_window_view(np.pad(score, ((0, 0), (2, 2), (2, 2))), (5, 5), axis=(1, 2))
+    c, i, j = np.nonzero((block >= min_tokens) & (score == around.max(axis=(-2, -1))))
+    by_size = np.argsort(-block[c, i, j], kind="stable")  # ties in raster order
+    first = np.zeros(len(by_size), bool)
+    first[np.unique(c[by_size], return_index=True)[1]] = True  # each category's largest
+    order = np.r_[by_size[first], by_size[~first]]
+    everyone = block.sum(axis=0)
+    texts = np.asarray(texts, dtype=object)
+    chosen: list[tuple[int, int, int]] = []
+    labels = []
+    for at in order:
+        if len(labels) == most:
+            break
+        if any(cc == c[at] and max(abs(ii - i[at]), abs(jj - j[at])) < 3 for cc, ii, jj in chosen):
+            continue  # a plateau's twin, or the same cluster again
+        chosen.append((c[at], i[at], j[at]))
+        rows = np.flatnonzero((cat == c[at]) & (np.abs(iy - i[at]) <= 1) & (np.abs(ix - j[at]) <= 1))
+        rows = rows[np.argsort(rank[rows], kind="stable")]
+        fit = [t for t in map(str, texts[rows]) if t.strip() and len(t) <= LABEL_TOKEN_CHARS]
+        longer = [t for t in fit if len(t.strip("▁ ")) > 1]  # "▁de", "中国" say more than "s", "e", "a"
+        shown = (longer + [t for t in fit if len(t.strip("▁ ")) <= 1])[:LABEL_TOKENS]
+        labels.append({"x": round(float(np.mean(ux[rows])), 4), "y": round(float(np.mean(uy[rows])), 4),
+                       "category": names[c[at]], "n": len(rows),
+                       "share": round(len(rows) / int(everyone[i[at], j[at]]), 3), "tokens": shown})
+    return labels
+
+
+def frequency_rank(tokens: pd.DataFrame) -> np.ndarray:
+    """Each token's place when the most frequent come first (no estimate last), then by vocabulary id: (n,) int."""
+    freq = pd.to_numeric(tokens["frequency"], errors="coerce") if "frequency" in tokens else pd.Series(
+        np.nan, index=tokens.index)
+    ids = tokens["id"].to_numpy() if "id" in tokens else np.arange(len(tokens))
+    rank = np.empty(len(tokens), np.int64)
+    rank[np.lexsort((ids, -freq.fillna(-1.0).to_numpy(float)))] = np.arange(len(tokens))
+    return rank
+
+
 def text_column(texts: pd.Series, glosses: pd.Series) -> bytes:
     """The texts, then the glosses ("" for none), one a line, gzip-compressed: what hover, search and the
     linked selection read in the browser, which unpacks it after the first frame.
@@ -141,8 +228,10 @@ def pack_panel(panel: Panel, categories: Sequence[str]) -> tuple[dict, bytes]:
         values.append(b)
         ranges[name] = {"min": lo, "max": hi, "integral": integral}
     texts = text_column(df["text"], df["gloss"] if "gloss" in df else pd.Series(pd.NA, index=df.index))
-    meta = {"slug": panel.slug, "label": panel.label, "n": len(df), "extent": [x0, x1, y0, y1],
-            "languages": languages.tolist(), "ranges": ranges, "text_bytes": len(texts)}
+    labels = cluster_labels(ux, uy, cat, list(categories), df["text"].to_numpy(), frequency_rank(df))
+    meta = {"slug": panel.slug, "label": panel.label, "n": len(df), "unplaced": panel.unplaced,
+            "extent": [x0, x1, y0, y1], "languages": languages.tolist(), "ranges": ranges, "labels": labels,
+            "text_bytes": len(texts)}
     arrays = [quantize(ux, 0, 1, 65_536), quantize(uy, 0, 1, 65_536), lang.astype(np.uint16), cat, *values,
               density(ux, uy).ravel()]
     blob = b"".join(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for a in arrays) + texts

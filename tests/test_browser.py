@@ -206,16 +206,21 @@ def screenshot(page, name: str) -> Path:
 
 
 #: Text the reader cannot read whole: an element that clips its own text (overflow hidden, or an ellipsis:
-#: a button reading "D…"), text that runs past the right edge of the window, or a chart wider than its
-#: column. Content inside a box the reader can scroll sideways (a wide table) is not counted.
+#: a button reading "D…"), text that runs past the right edge of the window, a chart wider than its column,
+#: or a chart's label that Vega cut to its labelLimit ("multilingual-e5-s…": the charts are drawn as SVG,
+#: charts.fit_width, so their text is in the page). Components' shadow DOM (the Map's panel heads) is
+#: searched too. Content inside a box the reader can scroll sideways (a wide table) is not counted.
 _OVERFLOW_JS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
   const width = document.documentElement.clientWidth;
   const scrolls = el => { for (let a = el.parentElement; a && a !== main; a = a.parentElement) {
       const x = getComputedStyle(a).overflowX; if (x === 'auto' || x === 'scroll') return true; } return false; };
-  const name = el => (el.closest('[data-testid]') || el).getAttribute('data-testid') + ' ' + el.tagName.toLowerCase();
+  const name = el => ((el.closest('[data-testid]') || el).getAttribute('data-testid') || el.className) + ' ' +
+    el.tagName.toLowerCase();
+  const every = root => [...root.querySelectorAll('*')].flatMap(el =>
+    el.shadowRoot ? [el, ...every(el.shadowRoot)] : [el]);
   const found = [];
-  for (const el of main.querySelectorAll('*')) {
+  for (const el of every(main)) {
     const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent).join('').trim();
     const style = getComputedStyle(el), box = el.getBoundingClientRect();
     if (style.visibility === 'hidden' || box.width === 0 || box.height === 0 || scrolls(el)) continue;
@@ -230,6 +235,8 @@ _OVERFLOW_JS = """() => {
     if (clipped || (own && box.right > width + 1)) found.push(`${name(el)}: "${text.slice(0, 60)}"` + where);
   }
   for (const chart of main.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+    for (const text of chart.querySelectorAll('svg.marks text'))
+      if (text.textContent.endsWith('…')) found.push(`chart label cut by Vega: "${text.textContent}"`);
     const marks = chart.querySelector('canvas.marks, svg.marks');
     if (!marks || scrolls(marks)) continue;
     const outer = chart.getBoundingClientRect(), inner = marks.getBoundingClientRect();
@@ -390,6 +397,32 @@ def test_long_queries_never_reach_the_address_bar(page, server):
     linked.wait_for_function(f"() => location.href.length < {state.MAX_LINK_LENGTH}")
     print(f"10 kB link: opened and cut in {seconds:.1f} s")
     screenshot(linked, "long_query_link")
+
+
+def map_labels(page) -> list[list[dict]]:
+    """Each panel's cluster labels as drawn: their category and box (left, top, right, bottom, CSS px)."""
+    stages = page.locator(".hpmap .stage")
+    page.wait_for_function("() => [...document.querySelectorAll('*')].some(e => e.shadowRoot && "
+                           "e.shadowRoot.querySelector('.hpmap .stage[data-labels]'))")
+    return [json.loads(stages.nth(i).get_attribute("data-labels") or "[]") for i in range(stages.count())]
+
+
+def test_map_labels_its_crowds_legibly(page, server):
+    """Every panel names its crowds (category, share, frequent tokens) on the map: each label whole inside its
+    panel, none over another; isolating a category in the legend keeps only its labels."""
+    open_app(page, f"{server}/{PAGES['map'].url_path}")
+    size = page.locator(".hpmap .stage").first.bounding_box()
+    panels = map_labels(page)
+    assert len(panels) == 2 and all(panels), panels
+    for labels in panels:
+        boxes = [x["box"] for x in labels]
+        assert all(0 <= b[0] < b[2] <= size["width"] and 0 <= b[1] < b[3] <= size["height"] for b in boxes), boxes
+        assert not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                       for i, a in enumerate(boxes) for b in boxes[i + 1:]), boxes
+    page.locator(".hpmap .chip[data-category='N']").click()
+    page.wait_for_function("() => location.search.includes('only=N')")
+    assert {x["category"] for labels in map_labels(page) for x in labels} == {"N"}
+    screenshot(page, "map_labels_isolated")
 
 
 def test_map_pans_hovers_searches_and_links_the_selection(page, server):

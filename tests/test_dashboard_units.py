@@ -67,6 +67,22 @@ def test_reference_ticks_sit_on_their_bars():
     assert tick["y2"] == {"scale": "y", "field": "median", "offset": 1}
 
 
+def test_names_are_drawn_whole_and_long_titles_wrap():
+    """Model names on a heatmap's axes and pair names in a legend are never cut ("multilingual-e5-s…") nor
+    thinned out: no labelLimit, a pair on two lines, labels level where a column holds the longest name
+    (21 characters: 144.5 px), leaning, else upright; a title that Vega would cut on a phone is wrapped."""
+    models = ["all-MiniLM-L6-v2", "multilingual-e5-small"]
+    df = pd.DataFrame({"a": models * 2, "b": sorted(models * 2), "v": [1.0, 0.2, 0.2, 1.0]})
+    s = spec(charts.heatmap(df, "b", "a", "v", title="Jaccard of the top-k neighbour sets @50 — ALL"))
+    x, y = (s["layer"][0]["encoding"][c]["axis"] for c in ("x", "y"))
+    assert x["labelLimit"] == y["labelLimit"] == 0 and not x["labelOverlap"]
+    assert x["labelAngle"] == {"expr": "width / 2 >= 144.5 ? 0 : width / 2 >= 30 ? -40 : -90"}
+    assert s["title"] == ["Jaccard of the top-k neighbour", "sets @50 — ALL"]
+    pairs = pd.DataFrame({"category": "LATIN", "pair": ["a · b", "a · c"], "v": [0.1, 0.2]})
+    legend = spec(charts.grouped_bars(pairs, "v", group="pair"))["layer"][0]["encoding"]["color"]["legend"]
+    assert legend["labelLimit"] == 0 and legend["labelExpr"] == "split(datum.label, ' · ')"
+
+
 def test_bars_on_too_few_tokens_are_grey_with_their_count():
     df = pd.DataFrame({"category": ["LATIN", "THAI"], "model": ["a", "a"], "mean": [0.9, 0.8], "n_tokens": [500, 3]})
     bars = spec(charts.grouped_bars(df, "mean", n="n_tokens", min_n=30))["layer"][0]["encoding"]

@@ -69,6 +69,35 @@ def test_density_peaks_where_points_pile_up():
     assert grid.shape == (8, 8) and grid[4, 2] == 255 and grid[0].max() == 0
 
 
+def test_labels_name_each_categorys_crowd_with_its_most_frequent_tokens():
+    """Hand-placed: 40 LATIN tokens at (0.2, 0.2) with 10 CYRILLIC among them, 30 THAI at (0.8, 0.7), 5 CJK
+    (too few for a label), and a second LATIN crowd of 26 at (0.8, 0.2)."""
+    def crowd(x: float, y: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.full(n, x), np.full(n, y)
+
+    parts = [(crowd(0.2, 0.2, 40), 0), (crowd(0.21, 0.2, 10), 1), (crowd(0.8, 0.7, 30), 2), (crowd(0.5, 0.5, 5), 3),
+             (crowd(0.8, 0.2, 26), 0)]
+    ux = np.concatenate([xy[0] for xy, _ in parts])
+    uy = np.concatenate([xy[1] for xy, _ in parts])
+    cat = np.concatenate([np.full(len(xy[0]), c) for xy, c in parts])
+    texts = np.array([f"t{i}" for i in range(len(ux))], dtype=object)
+    texts[[0, 1, 2, 3]] = ["a", "▁b", "▁internationale", "▁de"]  # one letter, long: behind and left out
+    rank = np.arange(len(ux))
+    labels = mapdata.cluster_labels(ux, uy, cat, ["LATIN", "CYRILLIC", "THAI", "CJK"], texts, rank)
+    assert [(x["category"], x["n"]) for x in labels] == [("LATIN", 40), ("THAI", 30), ("LATIN", 26)]
+    assert labels[0]["share"] == pytest.approx(0.8) and labels[1]["share"] == 1.0  # 40 of the 50 there
+    assert labels[0]["tokens"] == ["▁de", "t4", "t5"]  # most frequent of 2+ characters; none over 12
+    assert (labels[1]["x"], labels[1]["y"]) == (0.8, 0.7)
+    assert mapdata.cluster_labels(ux, uy, cat, ["LATIN", "CYRILLIC", "THAI", "CJK"], texts, rank, min_tokens=10,
+                                  most=3)[2]["category"] == "CYRILLIC"  # every category's first, then seconds
+    assert mapdata.cluster_labels(ux, uy, cat, ["LATIN", "CYRILLIC", "THAI", "CJK"], texts, rank) == labels
+
+
+def test_frequency_ranks_the_most_frequent_first_and_no_estimate_last():
+    df = pd.DataFrame({"id": [7, 3, 5, 1], "frequency": [0.1, np.nan, 0.5, np.nan]})
+    assert mapdata.frequency_rank(df).tolist() == [1, 3, 0, 2]
+
+
 @pytest.mark.parametrize("ids", [[], [0], [7], [3, 1, 2], list(range(0, 5000, 37)), [123456, 5]])
 def test_ids_round_trip_through_the_link(ids):
     text = mapdata.encode_ids(ids)
@@ -125,8 +154,30 @@ def test_map_page_sends_every_token_of_every_model(monkeypatch, artifact_root):
     for p in header["panels"]:
         tok = pd.read_parquet(artifact_root / p["slug"] / schema.TOKENS)
         coords = pd.read_parquet(artifact_root / p["slug"] / schema.MAP)
-        drawn = coords.merge(tok[~tok["is_special"]], on="id").dropna(subset=["umap_x"])
-        assert p["n"] == len(drawn) > 100
+        joined = coords.merge(tok[~tok["is_special"]], on="id")
+        drawn = joined.dropna(subset=["umap_x"])
+        assert p["n"] == len(drawn) > 100 and p["unplaced"] == len(joined) - len(drawn)
+        assert p["labels"] and all(x["category"] in header["categories"] and x["n"] >= mapdata.MIN_LABEL_TOKENS
+                                   and set(x["tokens"]) <= set(p["texts"]) for x in p["labels"])
+
+
+def test_a_token_without_a_position_is_counted_not_hidden(monkeypatch, artifact_root, tmp_path):
+    """UMAP leaves a token unplaced now and then (wordllama-l2's "ﬁ"): the panel says how many."""
+    import shutil
+
+    from precompute.contract.store import sha256_file
+
+    root = tmp_path / "artifacts"
+    shutil.copytree(artifact_root, root)
+    slug = next(d.name for d in root.iterdir() if (d / schema.MANIFEST).exists())
+    coords = pd.read_parquet(root / slug / schema.MAP)
+    coords.loc[coords.index[:2], ["umap_x", "umap_y"]] = np.nan
+    coords.to_parquet(root / slug / schema.MAP)
+    manifest = json.loads((root / slug / schema.MANIFEST).read_text())
+    manifest["files"][schema.MAP]["sha256"] = sha256_file(root / slug / schema.MAP)  # (the page caches by it)
+    (root / slug / schema.MANIFEST).write_text(json.dumps(manifest))
+    header, _ = map_data(run_map(monkeypatch, root, models=slug))
+    assert header["panels"][0]["unplaced"] == 2
 
 
 def test_a_shared_selection_comes_back_with_its_neighbours_in_every_model(monkeypatch, artifact_root):

@@ -236,6 +236,21 @@ def test_every_step_renders_with_the_numbers_of_the_tables(monkeypatch, artifact
     assert all(f"models={slug}" in query for slug in models(artifact_root))
 
 
+def test_the_steps_chart_puts_the_paper_first_and_its_ticks_on_their_bars(monkeypatch, artifact_root):
+    """Step 1's chart: one group of bars, the paper's first (as in its legend), no x axis (its one label only
+    repeated the y title, drawn vertically under the chart), and each chance tick on its own model's bar."""
+    at = open_step(monkeypatch, artifact_root, 1)
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    bars, ticks = spec["layer"][0], spec["layer"][-1]
+    paper_source = claims.CLAIMS[0].paper_bars[0][0]
+    assert bars["encoding"]["x"]["axis"] is None and bars["encoding"]["y"]["title"] == claims.CLAIMS[0].measure
+    order = bars["encoding"]["xOffset"]["sort"]
+    assert order[0] == paper_source and order == bars["encoding"]["color"]["scale"]["domain"]
+    assert set(order[1:]) == set(models(artifact_root))
+    assert all(ticks["encoding"][c] == bars["encoding"][c] for c in ("x", "xOffset"))
+    assert ticks["encoding"]["y"]["field"] == ticks["encoding"]["y2"]["field"] == "chance"
+
+
 def test_the_posters_när_has_one_value_per_model_on_the_tour_and_the_neighbours_page(monkeypatch, artifact_root):
     at = open_step(monkeypatch, artifact_root, 2)
     said = verdicts(at)

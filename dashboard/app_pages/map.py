@@ -35,8 +35,9 @@ def category_column(tokens: pd.DataFrame, convention: str) -> str:
 
 @st.cache_resource(show_spinner="Preparing the map…", max_entries=24)
 def model_points(_tokens: pd.DataFrame, _diversity: pd.DataFrame | None, _coords: pd.DataFrame, key: tuple,
-                 on: str, k: int, convention: str, categories: tuple[str, ...]) -> pd.DataFrame:
-    """The points of one panel: coordinates (joined ``on`` id or text) with what hover and colour need.
+                 on: str, k: int, convention: str, categories: tuple[str, ...]) -> tuple[pd.DataFrame, int]:
+    """The points of one panel: coordinates (joined ``on`` id or text) with what hover, colour and labels need;
+    and how many of the tokens shown the layout left without a position (UMAP can return none for a token).
 
     Cached per (model files, layout, k, convention, categories): ``key`` names the inputs' versions.
     """
@@ -44,7 +45,7 @@ def model_points(_tokens: pd.DataFrame, _diversity: pd.DataFrame | None, _coords
     tok = _tokens[~_tokens["is_special"].to_numpy(bool)]
     tok = tok.assign(category=tok[column].astype("string").fillna(UNKNOWN).map(display_category))
     tok = tok[tok["category"].isin(categories)]
-    keep = ["id", "text", "category", "language", "gloss", "norm", "frequency_decile"]
+    keep = ["id", "text", "category", "language", "gloss", "norm", "frequency", "frequency_decile"]
     tok = tok[[c for c in keep if c in tok]]
     if _diversity is not None:
         n_cat = schema.n_categories_column(k, convention)
@@ -53,8 +54,9 @@ def model_points(_tokens: pd.DataFrame, _diversity: pd.DataFrame | None, _coords
             tok = tok.merge(_diversity[["id", n_cat]].rename(columns={n_cat: "diversity"}), on="id", how="left")
     if on == "text":
         tok = tok.drop_duplicates("text")
-    points = _coords.merge(tok, on=on).dropna(subset=["x", "y"]).reset_index(drop=True)
-    return points.assign(text=tables.visible_texts(points["text"]))
+    joined = _coords.merge(tok, on=on)
+    points = joined.dropna(subset=["x", "y"]).reset_index(drop=True)
+    return points.assign(text=tables.visible_texts(points["text"])), len(joined) - len(points)
 
 
 def version(m: data.ModelInfo) -> tuple:
@@ -80,7 +82,8 @@ def panels_for_models(v: ui.View, layout: str) -> list[mapdata.Panel]:
         key = (version(m), layout)
         xy = coords.rename(columns={f"{layout}_x": "x", f"{layout}_y": "y"})[["id", "x", "y"]]
         made_of = (key, "id", v.k, v.convention, tuple(v.categories))
-        out.append(mapdata.Panel(m.slug, m.label, model_points(tok, div, xy, *made_of), made_of))
+        points, unplaced = model_points(tok, div, xy, *made_of)
+        out.append(mapdata.Panel(m.slug, m.label, points, made_of, unplaced))
     return out
 
 
@@ -111,7 +114,8 @@ def panels_for_figure1(v: ui.View) -> tuple[list[mapdata.Panel], pd.DataFrame | 
         xy = shared[shared["model"] == s][["text", "x", "y"]]
         key = (slug, s, cmp.manifest["files"].get(schema.SHARED_MAP, {}).get("sha256"), version(m))
         made_of = (key, "text", v.k, v.convention, tuple(v.categories))
-        out.append(mapdata.Panel(s, f"{m.label} (shared vocabulary)", model_points(tok, div, xy, *made_of), made_of))
+        points, unplaced = model_points(tok, div, xy, *made_of)
+        out.append(mapdata.Panel(s, f"{m.label} (shared vocabulary)", points, made_of, unplaced))
     return out, ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry"), [a, b]
 
 

@@ -59,11 +59,12 @@ def draw(claim: claims.Claim, verdicts: list[claims.Verdict]) -> None:
     rows += [{x: bar if claim.by_category else claim.measure, "source": v.subject, "value": value, "chance": v.chance}
              for v in verdicts for bar, value in v.bars.items()]
     df = pd.DataFrame(rows)
-    palette = {**ui.model_colors(ui.view()), **{name: PAPER_GREY for name, _ in claim.paper_bars}}
+    palette = {**{name: PAPER_GREY for name, _ in claim.paper_bars}, **ui.model_colors(ui.view())}  # paper first
     others = sorted(set(df["source"]) - set(palette))  # model pairs: colours of their own
     palette |= charts.model_colors(others)
-    ui.chart(charts.grouped_bars(df, "value", x=x, group="source", y_title=claim.measure, reference="chance",
-                                 palette=palette), key=f"tour_chart_{x}", reproduce=False)  # the evidence link has it
+    ui.chart(lambda: charts.grouped_bars(df, "value", x=x, group="source", y_title=claim.measure, reference="chance",
+                                 palette=palette, x_labels=claim.by_category),
+             key=f"tour_chart_{x}", reproduce=False)  # the evidence link has it
     st.caption("Black tick: the value for neighbours that carry no information (chance)"
                + ("; grey: the paper's figure." if claim.paper_bars else "."))
 

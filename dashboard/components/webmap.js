@@ -5,6 +5,9 @@
 const BUS = (globalThis.__hpMapBus ||= { link: null, maps: new Set() });
 const FLAG = { sel: 1, near: 2, mark: 4, hidden: 8 };
 const GRID = 256; // cells per side of the hover index
+const FONTS = "'Noto Sans', 'Noto Sans CJK JP', 'Noto Sans Arabic', 'Noto Sans Hebrew', 'Noto Sans Thai', " +
+  "'Noto Sans Devanagari', 'Noto Sans Tamil', 'Noto Sans Georgian', sans-serif";
+const LABEL_FONT = `12px ${FONTS}`, LABEL_FONT_HEAD = `bold 11px ${FONTS}`;
 
 const VS = `#version 300 es
 in float a_x; in float a_y; in float a_c; in float a_f;
@@ -111,7 +114,8 @@ class Panel {
     this.flags = new Uint8Array(this.n);
     this.near = []; this.marks = []; this.ring = -1;
     const head = el("div", "head");
-    head.append(el("b", "", meta.label), el("span", "count", ` ${meta.n.toLocaleString("en")} tokens mapped`));
+    const unplaced = meta.unplaced ? `; ${meta.unplaced.toLocaleString("en")} without a position in this layout` : "";
+    head.append(el("b", "", meta.label), el("span", "count", ` ${meta.n.toLocaleString("en")} tokens mapped${unplaced}`));
     this.stage = el("div", "stage");
     this.canvas = el("canvas"); this.overlay = el("canvas", "overlay");
     this.stage.append(this.canvas, this.overlay);
@@ -302,10 +306,12 @@ class Panel {
     for (const pass of this.emphasised ? [0, 1] : [0]) { gl.uniform1i(gl.getUniformLocation(p, "u_pass"), pass); gl.drawArrays(gl.POINTS, 0, this.n); }
     this.paint();
   }
-  /** The 2-D overlay: the searched token's ring, the lasso being drawn, labels of a few selected tokens. */
+  /** The 2-D overlay: the clusters' labels, the searched token's ring, the lasso being drawn, labels of a few
+   * selected tokens. */
   paint() {
     const o = this.overlay, ctx = o.getContext("2d"), dpr = window.devicePixelRatio || 1;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0); ctx.clearRect(0, 0, o.width, o.height);
+    this.paintLabels(ctx);
     if (this.lasso) {
       ctx.beginPath(); this.lasso.forEach(([ux, uy], j) => ctx[j ? "lineTo" : "moveTo"](...this.toScreen(ux, uy)));
       ctx.closePath(); ctx.fillStyle = "rgba(31,119,180,0.08)"; ctx.fill(); ctx.strokeStyle = "#1f77b4"; ctx.stroke();
@@ -315,12 +321,46 @@ class Panel {
       ctx.beginPath(); ctx.arc(x, y, 14, 0, 2 * Math.PI); ctx.lineWidth = 2.5; ctx.strokeStyle = "#d62728"; ctx.stroke();
     }
     const few = this.meta.texts && (this.selected || []).length <= 12 ? this.selected || [] : [];
-    ctx.font = "12px 'Noto Sans', 'Noto Sans CJK JP', 'Noto Sans Arabic', 'Noto Sans Hebrew', sans-serif";
+    ctx.font = LABEL_FONT;
     ctx.lineWidth = 3; ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.fillStyle = "#111";
     for (const i of few) {
       const [x, y] = this.toScreen(this.meta.ux[i], this.meta.uy[i]);
       ctx.strokeText(this.meta.texts[i], x + 8, y - 6); ctx.fillText(this.meta.texts[i], x + 8, y - 6);
     }
+  }
+  /** The clusters' labels (mapdata.cluster_labels: each category's crowd, its share there and its most frequent
+   * tokens), largest first; a label that would cover one already drawn, or whose crowd is out of view, is left
+   * out. With a category isolated in the legend, only its labels; faint while a selection is lit. */
+  paintLabels(ctx) {
+    const shown = [], w = this.canvas.clientWidth, h = this.canvas.clientHeight, map = this.map;
+    if (map.labelling) {
+      const only = map.only >= 0 ? map.header.categories[map.only] : null;
+      ctx.globalAlpha = map.dim ? 0.35 : 1;
+      for (const label of this.meta.labels || []) {
+        if (only && label.category !== only) continue;
+        const head = `${label.category} ${Math.round(label.share * 100)}%`, tokens = label.tokens.join("  ");
+        ctx.font = LABEL_FONT_HEAD; const wHead = ctx.measureText(head).width;
+        ctx.font = LABEL_FONT; const wTokens = ctx.measureText(tokens).width;
+        const [x, y] = this.toScreen(label.x, label.y), bw = Math.max(wHead + 14, wTokens) + 10, bh = tokens ? 34 : 20;
+        if (x < 0 || y < 0 || x > w || y > h || bw > w - 4) continue;  // its crowd is out of view (zoomed in)
+        const left = Math.min(Math.max(x - bw / 2, 2), w - 2 - bw), top = Math.min(Math.max(y - bh / 2, 2), h - 2 - bh);
+        const box = [left, top, left + bw, top + bh];  // centred on its crowd, moved inside the panel at an edge
+        if (shown.some(({ box: b }) => b[0] < box[2] + 2 && box[0] < b[2] + 2 && b[1] < box[3] + 2 && box[1] < b[3] + 2))
+          continue;
+        shown.push({ category: label.category, box });
+        const colour = map.header.colours[map.header.categories.indexOf(label.category)] || "#999";
+        ctx.fillStyle = "rgba(255,255,255,0.86)"; ctx.strokeStyle = colour; ctx.lineWidth = 1.5;
+        ctx.beginPath(); ctx.roundRect(box[0], box[1], bw, bh, 4); ctx.fill(); ctx.stroke();
+        ctx.fillStyle = colour; ctx.beginPath(); ctx.arc(box[0] + 10, box[1] + 10, 4, 0, 2 * Math.PI); ctx.fill();
+        ctx.fillStyle = "#111"; ctx.textBaseline = "middle"; ctx.textAlign = "left";
+        ctx.font = LABEL_FONT_HEAD; ctx.fillText(head, box[0] + 19, box[1] + 10.5);
+        ctx.font = LABEL_FONT; ctx.fillStyle = "#333";
+        if (tokens) ctx.fillText(tokens, box[0] + 5, box[1] + 25);
+      }
+      ctx.globalAlpha = 1; ctx.textBaseline = "alphabetic";
+    }
+    // what was drawn, for the tests: each label's category and box in the panel's CSS pixels
+    this.stage.dataset.labels = JSON.stringify(shown.map(({ category, box }) => ({ category, box: box.map(Math.round) })));
   }
   flyTo(i) {
     const from = { ...this.view }, to = { cx: this.meta.ux[i], cy: this.meta.uy[i], s: Math.max(from.s, 12) };
@@ -341,6 +381,7 @@ class WebMap {
     this.header = parse(bytes); this.signature = this.header.signature;
     const parsed = performance.now();
     this.colourMode = "category"; this.only = -1; this.sel = null; this.shading = true; this.lassoMode = false;
+    this.labelling = true;
     this.frames = []; this.dirty = new Set(); this.appliedInit = false; this.focus = null;
     root.replaceChildren();
     this.legend = el("div", "legend"); this.grid = el("div", "panels"); this.tip = el("div", "tip");
@@ -380,11 +421,15 @@ class WebMap {
     const shade = el("label", "", ""); const box = el("input"); box.type = "checkbox"; box.checked = true;
     box.onchange = () => { this.shading = box.checked; this.panels.forEach(p => this.moved(p, false)); };
     shade.append(box, document.createTextNode(" density"));
+    const named = el("label", "", ""), names = el("input"); names.type = "checkbox"; names.checked = true;
+    names.onchange = () => { this.labelling = names.checked; this.panels.forEach(p => p.paint()); };
+    named.title = "Each category's crowd: its share of the tokens there and its most frequent tokens";
+    named.append(names, document.createTextNode(" labels"));
     const lasso = el("button", "chip lasso", "lasso"); lasso.type = "button";
     lasso.title = "Draw around tokens to select them (or hold Shift while dragging)";
     lasso.onclick = () => { this.lassoMode = !this.lassoMode; lasso.classList.toggle("on", this.lassoMode); };
     this.rampBox = el("div", "ramp");
-    tools.append(lasso, shade, this.rampBox);
+    tools.append(lasso, shade, named, this.rampBox);
     this.legend.append(bar, tools);
   }
   recolour() {
