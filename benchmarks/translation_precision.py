@@ -26,11 +26,16 @@ a side that is mostly another word (``man``, ``pol``, lowercase French ``italien
 Italy, personal names); two different concepts (Korea / Korean, Catalonia / Catalan). Each 0 has
 its reason in ``note``.
 
-The FreeDict sample (``translation_precision_freedict.csv``) was judged the same way for general
-vocabulary: correct when some sense of the token translates some sense of the neighbour, or the two
-are synonyms (``Haus`` / ``home``); wrong when the shared English word joins two different senses
-(a homonym: ``bank`` of a river and of money), when a side is a piece of a word read as a whole word,
-when the two are one word inflected, or when the dictionary entry is wrong.
+The FreeDict samples were judged the same way for general vocabulary: correct when some sense of
+the token translates some sense of the neighbour, or the two are synonyms (``Haus`` / ``home``);
+wrong when the shared English word joins two different senses (a homonym: ``bank`` of a river and
+of money), when the two are different parts of speech (``hudba`` "music" / ``hudební`` "musical",
+``finir`` / ``einde``), when a side is a piece of a word read as a whole word or mostly another word
+(the name Russ), when the two are one word inflected, or when the dictionary entry is wrong.
+``translation_precision_freedict_before.csv`` was drawn when a token was looked up in every
+language's dictionary and short pieces had concepts (0.795 over 200); ``translation_precision_freedict.csv``
+with each token looked up in its guessed language only and short pieces left out (0.88 over 200; a
+few kept matches are doubtful and say so in ``note``).
 
 A match is one (token, neighbour) pair among a token's ``meaning_k`` nearest neighbours that
 ``meaning.shared_meaning`` counts. The sample is uniform over the matches of all the models given
@@ -51,6 +56,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from precompute.analyses.diversity import neighbors_without_bytes  # noqa: E402
 from precompute.analyses.freedict import load_freedict, missing_packages  # noqa: E402
 from precompute.analyses.language import has_letter, normalised_texts  # noqa: E402
 from precompute.analyses.lexicon import concept_columns, word_stems  # noqa: E402
@@ -72,12 +78,17 @@ def matches(directory: Path, rule: str = "freedict") -> pd.DataFrame:
     """
     tokens = pd.read_parquet(directory / schema.TOKENS)
     k = json.loads((directory / schema.MANIFEST).read_text())["params"]["meaning_k"]
-    neighbors = np.load(directory / schema.NEIGHBORS, allow_pickle=False)[:, :k]
+    neighbors = np.load(directory / schema.NEIGHBORS, allow_pickle=False)
+    if tokens["is_byte"].any():  # byte pieces are no neighbours (METHODS §3); only then is the matrix read
+        neighbors = neighbors_without_bytes(neighbors, tokens, np.load(directory / schema.EMBEDDINGS, mmap_mode="r"),
+                                            k)
+    neighbors = neighbors[:, :k]
     texts = tokens["text"].tolist()
     if rule == "before":
         concepts = tokens[["concept", "gloss"]]
     else:
-        concepts = concept_columns(texts, load_freedict() if rule == "freedict" else None)[["concept", "gloss"]]
+        concepts = concept_columns(texts, load_freedict() if rule == "freedict" else None,
+                                   tokens["language_guess"])[["concept", "gloss"]]
     sets = translation_sets(texts, concepts["concept"]).matrix
     sets = (sp.diags(eligible_mask(tokens).astype(np.int8), dtype=np.int8) @ sets).tocsr()
     sets.eliminate_zeros()
@@ -114,7 +125,7 @@ def coverage(root: Path, models: list[str]) -> pd.DataFrame:
         tokens = pd.read_parquet(root / model / schema.TOKENS)
         texts = tokens["text"].tolist()
         words = eligible_mask(tokens) & has_letter(normalised_texts(texts))
-        named = {rule: concept_columns(texts, d)["concept"].notna().to_numpy() & words
+        named = {rule: concept_columns(texts, d, tokens["language_guess"])["concept"].notna().to_numpy() & words
                  for rule, d in (("cldr", None), ("freedict", dictionaries))}
         rows.append({"model": model, "tokens": len(tokens), "word_tokens": int(words.sum()),
                      "cldr": int(named["cldr"].sum()), "freedict": int(named["freedict"].sum())})

@@ -13,8 +13,10 @@ from precompute.analyses.diversity import (
     diversity_artifacts,
     expected_random_categories,
     neighbor_category_counts,
+    neighbors_without_bytes,
 )
 from precompute.contract import schema
+from precompute.knn.neighbors import top_k_neighbors
 
 H_2_1 = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))  # counts (2, 1): 0.6365 nats
 H_1_1_1 = math.log(3)
@@ -163,3 +165,44 @@ def test_chance_table(hand: dict[str, pd.DataFrame]) -> None:
     # 5 eligible tokens, LATIN 3, CJK 1, CYRILLIC 1, three drawn
     assert refined.expected_random == pytest.approx(expected_random_categories(np.array([3, 1, 1]), 3))
     assert c.loc[("paper", 3)].observed_mean == pytest.approx(3.0)
+
+
+def byte_tokens(n: int, byte_ids: list[int]) -> pd.DataFrame:
+    """``n`` LATIN tokens, those of ``byte_ids`` byte pieces."""
+    return hand_tokens().iloc[:0].reindex(range(n)).assign(
+        id=np.arange(n, dtype=np.int32), text=[f"t{i}" for i in range(n)], is_special=False,
+        is_byte=np.isin(np.arange(n), byte_ids), is_zero=False, category="LATIN", category_paper="LATIN",
+        frequency_decile=np.int8(1))
+
+
+def test_byte_neighbours_move_up_and_short_rows_are_searched_again() -> None:
+    # On a circle, by angle: 0°, 10° (a byte piece), 20°, 30° (a byte piece), 90°.
+    angles = np.radians([0, 10, 20, 30, 90])
+    e = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
+    tokens = byte_tokens(5, [1, 3])
+    stored, _ = top_k_neighbors(e, 2, progress=False)
+    assert stored.tolist() == [[1, 2], [0, 2], [1, 3], [2, 1], [3, 2]]
+    # row 0 keeps 2 and needs a second: 90° (4); row 2: 0° and 90° after the bytes; rows 3, 4: 20°, then 0°
+    assert neighbors_without_bytes(stored, tokens, e, 2).tolist() == [[2, 4], [0, 2], [0, 4], [2, 0], [2, 0]]
+    assert neighbors_without_bytes(stored, tokens, e, 1).tolist() == [[2], [0], [0], [2], [2]]
+
+
+def test_neighbors_without_bytes_equal_a_search_that_never_saw_them() -> None:
+    rng = np.random.default_rng(3)
+    e = rng.normal(size=(203, 7)).astype(np.float32)
+    byte_ids = rng.choice(203, 40, replace=False)
+    tokens = byte_tokens(203, byte_ids.tolist())
+    stored, _ = top_k_neighbors(e, 30, progress=False)
+    exact, _ = top_k_neighbors(e, 20, valid=~tokens["is_byte"].to_numpy(), progress=False)
+    got = neighbors_without_bytes(stored, tokens, e, 20, chunk=16)
+    keep = ~tokens["is_byte"].to_numpy()
+    assert (got[keep] == exact[keep]).all()
+    assert (got[:, :5] == neighbors_without_bytes(stored, tokens, e, 5)).all()
+
+
+def test_a_table_that_lists_byte_pieces_is_refused() -> None:
+    tokens = hand_tokens().assign(is_byte=[False, False, True, False, False, False, False])
+    with pytest.raises(ValueError, match="2 tokens have byte pieces.*neighbors_without_bytes"):
+        diversity_artifacts(HAND_NEIGHBORS, tokens, ks=(3,))
+    # tokens 0 and 1 list token 2 among 3; at k = 1 no eligible token lists it: accepted
+    assert len(diversity_artifacts(HAND_NEIGHBORS, tokens, ks=(1,))[schema.DIVERSITY]) == 4

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from precompute.analyses import freedict
-from precompute.analyses.lexicon import concept_columns, word_stems
+from precompute.analyses.lexicon import concept_columns, is_short_piece, word_stems
 from precompute.analyses.meaning import shared_meaning, translation_sets
 
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -95,22 +95,41 @@ def test_dictionaries_to_and_from_english_only(dictd: Path):
 
 
 def test_words_translating_to_one_english_word_form_one_concept(dictd: Path):
-    texts = ["▁Hund", "▁perro", "▁dog", "▁Bank", "▁banco", "▁hund", "▁Hunde", "can", "▁cat"]
-    got = concept_columns(texts, freedict.load_freedict(dictd))
+    texts = ["▁Hund", "▁perro", "▁dog", "▁Bank", "▁banco", "▁hund", "▁Hunde", "can", "▁cat", "▁bank", "▁bench"]
+    languages = pd.Series(["de", "es", "en", "de", "es", "de", "de", "es", "en", "en", "en"])
+    got = concept_columns(texts, freedict.load_freedict(dictd), languages)
     assert got["concept"].fillna("").tolist() == [
         "en:dog|en:hound", "en:dog", "en:dog", "en:bank|en:bench", "en:bench", "en:dog|en:hound", "en:dogs",
-        "en:dog", "",  # Spanish "can" (a piece without "▁" too); "cat" is in no dictionary
+        "",  # Spanish "can", but a short piece from inside a word
+        "",  # "cat" is in no dictionary
+        "en:bank", "en:bench",  # English words name themselves only, not what German "Bank" means
     ]
-    # "bank" is German and English (two languages give it), "bench" German only; an English word is no
-    # gloss of itself, so the English reading of "Bank" shows none
+    # an English word is no gloss of itself, so the German "Bank" shows only "bench"
     assert got["gloss"].fillna("").tolist()[:5] == ["dog, hound", "dog", "", "bench", "bench"]
 
     sets = translation_sets(texts, got["concept"]).matrix
-    neighbours = np.array([[1, 5], [2, 0], [0, 1], [4, 0], [3, 1], [0, 6], [5, 0], [0, 1], [0, 1]])
+    neighbours = np.array([[1, 5], [2, 0], [0, 1], [4, 0], [3, 10], [0, 6], [5, 0], [0, 1], [0, 1], [10, 3],
+                           [9, 4]])
     shared = shared_meaning(neighbours, sets, word_stems(texts))
-    # Hund–perro, perro–dog, Bank–banco translate; Hund–hund and hund–Hunde are one word (case, inflection)
-    assert shared.tolist() == [[True, False], [True, True], [True, True], [True, False], [True, False],
-                               [False, False], [False, False], [True, True], [False, False]]
+    # Hund–perro, perro–dog, Bank–banco, banco–bench translate; Hund–hund, hund–Hunde and Bank–bank are one
+    # word (case, inflection); the English bank and bench do not meet through German "Bank"
+    assert shared.tolist() == [[True, False], [True, True], [True, True], [True, False], [True, True],
+                               [False, False], [False, False], [False, False], [False, False], [False, False],
+                               [False, True]]
+
+
+def test_a_token_is_looked_up_in_its_own_language_only(dictd: Path):
+    texts = ["▁bank", "▁Bank", "bank"]
+    in_every_language = concept_columns(texts, freedict.load_freedict(dictd))
+    # read as German too, the English "bank" would also be a bench
+    assert in_every_language["concept"].tolist() == ["en:bank|en:bench"] * 3
+    own = concept_columns(texts, freedict.load_freedict(dictd), pd.Series(["en", "de", None]))
+    assert own["concept"].fillna("").tolist() == ["en:bank", "en:bank|en:bench", ""]  # no language, no lookup
+
+
+def test_short_pieces_from_inside_a_word_name_no_concept():
+    assert is_short_piece(["his", "zin", "ker", "▁his", "isto", "gebiet", "優先", "ネ", "12"]).tolist() == [
+        True, True, True, False, False, False, False, False, True]
 
 
 def test_without_dictionaries_the_build_warns_and_names_the_packages(tmp_path: Path):

@@ -146,6 +146,18 @@ def test_k_beyond_the_stored_neighbours_is_an_error(vocabulary):
         meaning_artifacts(np.zeros((7, 2), dtype=np.int32), vocabulary, k=3)
 
 
+def test_byte_piece_neighbours_are_refused_and_muse_follows_the_language(vocabulary, dictionary):
+    neighbors = np.array([[1, 6], [2, 0], [4, 5], [2, 0], [5, 0], [4, 0], [0, 1]], dtype=np.int32)
+    as_byte = vocabulary.assign(is_byte=[False] * 6 + [True])  # <s> read as a byte piece: ▁USA lists it
+    with pytest.raises(ValueError, match="1 tokens have byte pieces"):
+        meaning_artifacts(neighbors, as_byte, k=2)
+    # ▁hund guessed Swedish finds "dog" in the Swedish MUSE file; guessed Danish it finds nothing
+    for language, shared in (("sv", [1, 1]), ("da", [0, 0])):
+        guessed = vocabulary.assign(language_guess=["en", "zh", "sv", "ja", "en", language, None])
+        out = meaning_artifacts(neighbors, guessed, k=2, dictionaries=dictionary)[schema.MEANING_TOKENS]
+        assert out.set_index("id").reindex([4, 5])["n_shared"].fillna(0).astype(int).tolist() == shared
+
+
 def test_muse_loader_skips_malformed_lines(tmp_path):
     (tmp_path / "en-sv.txt").write_text("dog hund\ncat katt\nthree words here\n\nalone\nDog Hund\n", encoding="utf-8")
     (tmp_path / "de-en.txt").write_text("Hund\tdog\n", encoding="utf-8")

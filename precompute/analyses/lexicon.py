@@ -12,8 +12,10 @@ statistic both read (METHODS §6).
   word form one concept, ``en:`` and that word, which English tokens name too: ``▁Hund`` (de),
   ``hond`` (nl), ``perro`` (es) and ``▁dog`` all name ``en:dog``.
 
-A token can name several concepts (``▁bank``: ``en:bank`` and ``en:bench`` through German
-``Bank``); the token table's ``concept`` column lists them, joined by ``CONCEPT_SEPARATOR``.
+A token can name several concepts (German ``▁Bank``: ``en:bank`` and ``en:bench``); the token table's
+``concept`` column lists them, joined by ``CONCEPT_SEPARATOR``. A token is looked up in the
+dictionaries of its guessed language only (the English ``▁bank`` is no bench), and a short piece from
+inside a word in none (``is_short_piece``).
 
 CLDR names that are mostly common words ("here" is October in one locale, "man" the Isle of Man,
 "dan" Danish) are dropped (``common_word_names``), from the matches and from the glosses alike.
@@ -37,7 +39,7 @@ from babel import localedata
 
 from precompute.analyses.language import frequency_table, normalised_texts, wordfreq_languages
 from precompute.contract import schema
-from precompute.contract.categories import char_label
+from precompute.contract.categories import BOUNDARY, char_label
 
 #: CLDR name tables that form concepts. A name that several concepts share goes to the concept the
 #: most locales call by that name ("май" is May in several locales, Maithili in one), then to the kind
@@ -78,6 +80,9 @@ GLOSS_WORDS = 3
 #: inflection is no translation. Near-identical spellings across languages (``Musik`` / ``music``)
 #: go with them; their embeddings could be close for their letters alone.
 STEM_CUT, MIN_STEM = 2, 4
+#: A piece from inside a word (no boundary mark) shorter than this names no dictionary concept
+#: (``is_short_piece``): ``his``, ``ker``, ``par`` are pieces, not the Dutch, Turkish or French words.
+MIN_PIECE_LENGTH = 4
 #: MUSE file names: en-de.txt, de-en.txt, and the split files en-de.0-5000.txt, en-de.5000-6500.txt.
 _MUSE_NAME = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})(?:\.[\w-]+)?\.txt$")
 _ACCENTS = "[\u0300-\u036f]"
@@ -233,7 +238,9 @@ def word_stems(texts: list[str]) -> sp.csr_matrix:
     )
 
 
-def dictionary_labels(texts: list[str], dictionaries: pd.DataFrame) -> pd.DataFrame:
+def dictionary_labels(
+    texts: list[str], dictionaries: pd.DataFrame, languages: pd.Series | None = None
+) -> pd.DataFrame:
     """The English words each text translates to: ``token`` (position in ``texts``), ``label`` ("en:dog"),
     ``support`` (how many languages' dictionaries give that translation; an English word naming
     itself counts once), ``first`` (the first row of ``dictionaries`` that gives it: dictionaries list
@@ -241,17 +248,34 @@ def dictionary_labels(texts: list[str], dictionaries: pd.DataFrame) -> pd.DataFr
 
     ``dictionaries`` has columns ``english, foreign, language`` (``freedict.load_freedict``,
     ``load_muse_dictionaries``); words are looked up by their normalised text (``normalised_texts``).
+    ``languages``: each text's language (the token table's ``language_guess``, wordfreq's codes; NA
+    where there is none): a text is looked up only in its language's dictionaries (English: the
+    English words themselves). Without it, in every language: then ``▁water`` is also Dutch "water"
+    (``aquatic``) and English synonyms meet through a foreign word (``impression`` and ``effect``
+    through Dutch "indruk"), which is why the token table passes it.
+
+        >>> pairs = pd.DataFrame({"english": ["aquatic", "water"], "foreign": ["water", "water"], "language": "nl"})
+        >>> dictionary_labels(["▁water", "water"], pairs, pd.Series(["en", "nl"]))["label"].tolist()
+        ['en:water', 'en:aquatic', 'en:water']
     """
     english, rows = dictionaries["english"].astype(object).to_numpy(), np.arange(len(dictionaries))
     lookup = pd.concat([
         pd.DataFrame({"word": dictionaries["foreign"].astype(object).to_numpy(), "label": english,
-                      "language": dictionaries["language"].astype(object).to_numpy(), "first": rows}),
+                      "language": dictionaries["language"].astype(object).replace(WORDFREQ_CODE).to_numpy(),
+                      "first": rows}),
         pd.DataFrame({"word": english, "label": english, "language": "en", "first": rows}),
     ], ignore_index=True)
-    found = lookup.groupby(["word", "label"], sort=False).agg(
-        support=("language", "nunique"), first=("first", "min")).reset_index()
     words = pd.DataFrame({"token": np.arange(len(texts)), "word": normalised_texts(texts).astype(object).to_numpy()})
-    found = words.merge(found, on="word")
+    if languages is None:
+        found = lookup.groupby(["word", "label"], sort=False).agg(
+            support=("language", "nunique"), first=("first", "min")).reset_index()
+        found = words.merge(found, on="word")
+    else:
+        if len(languages) != len(texts):
+            raise ValueError(f"languages has {len(languages)} entries for {len(texts)} texts")
+        words["language"] = pd.Series(languages, dtype=object).to_numpy()
+        found = words.dropna(subset=["language"]).merge(lookup, on=["word", "language"]).groupby(
+            ["token", "label"], sort=False).agg(support=("language", "nunique"), first=("first", "min")).reset_index()
     return pd.DataFrame({
         "token": found["token"].to_numpy(np.int64),
         "label": (ENGLISH_PREFIX + found["label"]).to_numpy(object),
@@ -260,14 +284,34 @@ def dictionary_labels(texts: list[str], dictionaries: pd.DataFrame) -> pd.DataFr
     })
 
 
-def concept_columns(texts: list[str], dictionaries: pd.DataFrame | None = None) -> pd.DataFrame:
+def is_short_piece(texts: list[str]) -> np.ndarray:
+    """(N,) bool: a piece from inside a word (no boundary mark) shorter than ``MIN_PIECE_LENGTH``, in a
+    script that writes words with more than two characters: ``his`` and ``zin``, ``vir`` and ``gen``,
+    ``par`` of ``▁part``. Read as whole words they meet through dictionaries of languages they were
+    never cut from. Pieces of dense scripts (``優先``, ``シンプル``: words without spaces) are no such thing.
+
+        >>> is_short_piece(["his", "▁his", "gebiet", "優先", "▁"]).tolist()
+        [True, False, False, False, False]
+    """
+    words = normalised_texts(texts)
+    inside = ~pd.Series(texts, dtype=object).str.startswith(BOUNDARY).to_numpy(bool)
+    candidates = np.flatnonzero(inside & (words.str.len() < MIN_PIECE_LENGTH).to_numpy(bool))
+    out = np.zeros(len(texts), dtype=bool)
+    out[candidates] = [not any(char_label(ch) in DENSE_SCRIPTS for ch in w) for w in words.iloc[candidates]]
+    return out
+
+
+def concept_columns(
+    texts: list[str], dictionaries: pd.DataFrame | None = None, languages: pd.Series | None = None
+) -> pd.DataFrame:
     """The token table's ``concept, gloss, concept_language`` columns (string dtype, NA where none).
 
     ``concept``: the CLDR concept the token's normalised text names (see ``concept_table`` for how a
     name shared by several concepts is assigned), then the English words it translates to in
-    ``dictionaries`` (``dictionary_labels``; not for words shorter than ``MIN_NAME_LENGTH``, two
-    characters in dense scripts: ``de``, ``la`` or ``en`` are a dozen words in as many languages),
-    most widely given first, then as the dictionaries list them, joined by
+    ``dictionaries`` (``dictionary_labels``, in the token's own language where ``languages`` gives
+    it; not for words shorter than ``MIN_NAME_LENGTH``, two characters in dense scripts: ``de``,
+    ``la`` or ``en`` are a dozen words in as many languages, nor for short pieces from inside a word,
+    ``is_short_piece``), most widely given first, then as the dictionaries list them, joined by
     ``CONCEPT_SEPARATOR``. ``gloss``: the concept's English name, else up to ``GLOSS_WORDS`` of those
     English words (not the token's own text: an English word needs no gloss). ``concept_language``:
     CLDR's hint only (see ``concept_table``).
@@ -275,7 +319,7 @@ def concept_columns(texts: list[str], dictionaries: pd.DataFrame | None = None) 
         >>> concept_columns(["▁美国", "▁januari", "▁dog"])["concept"].tolist()
         ['territory:US', 'month:1', <NA>]
         >>> pairs = pd.DataFrame({"english": ["dog", "hound"], "foreign": ["hund", "hund"], "language": "sv"})
-        >>> concept_columns(["▁Hund", "▁dog"], pairs)[["concept", "gloss"]].to_numpy().tolist()
+        >>> concept_columns(["▁Hund", "▁dog"], pairs, pd.Series(["sv", "en"]))[["concept", "gloss"]].to_numpy().tolist()
         [['en:dog|en:hound', 'dog, hound'], ['en:dog', <NA>]]
     """
     words = normalised_texts(texts).to_numpy(object)
@@ -286,9 +330,10 @@ def concept_columns(texts: list[str], dictionaries: pd.DataFrame | None = None) 
     labels["label"] = matched["concept"].to_numpy(object)[labels["token"].to_numpy()]
     gloss = pd.Series(matched["gloss"].to_numpy(object), dtype=object)
     if dictionaries is not None and len(dictionaries):
-        found = dictionary_labels(texts, dictionaries).sort_values(
+        found = dictionary_labels(texts, dictionaries, languages).sort_values(
             ["token", "support", "first"], ascending=[True, False, True])
-        found = found[[len(w) >= MIN_NAME_LENGTH or _is_dense(w) for w in words[found["token"].to_numpy()]]]
+        long_enough = np.array([len(w) >= MIN_NAME_LENGTH or _is_dense(w) for w in words], dtype=bool)
+        found = found[(long_enough & ~is_short_piece(texts))[found["token"].to_numpy()]]
         labels = pd.concat([labels, found], ignore_index=True)
         english = found["label"].str.removeprefix(ENGLISH_PREFIX)
         other = english[english.to_numpy() != words[found["token"].to_numpy()]]

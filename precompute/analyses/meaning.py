@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from precompute.analyses.diversity import check_no_byte_neighbors, neighbors_without_bytes
 from precompute.analyses.lexicon import concept_labels, dictionary_labels, word_stems
 from precompute.analyses.tokens import eligible_mask
 from precompute.contract import schema
 from precompute.contract.intervals import ci95
-from precompute.steps import Step
+from precompute.steps import BuildContext, Step, StepOutput
 
 #: The top-n neighbours that translation retrieval looks at (TRANSLATION_RETRIEVAL p_at_1, p_at_10).
 RETRIEVAL_AT = (1, 10)
@@ -48,17 +49,19 @@ class TranslationSets:
 
 
 def translation_sets(
-    texts: list[str], concepts: pd.Series, dictionaries: pd.DataFrame | None = None
+    texts: list[str], concepts: pd.Series, dictionaries: pd.DataFrame | None = None,
+    languages: pd.Series | None = None,
 ) -> TranslationSets:
     """Translation sets of N tokens: their concepts (``concepts``, the token table's column: ids joined
     by ``lexicon.CONCEPT_SEPARATOR``, None where there is none) and, with ``dictionaries``
-    (``load_muse_dictionaries``), the English words they translate to.
+    (``load_muse_dictionaries``), the English words they translate to, in each token's language
+    (``languages``, the token table's ``language_guess``) as the token table's FreeDict concepts.
     """
     if len(concepts) != len(texts):
         raise ValueError(f"concepts has {len(concepts)} entries for {len(texts)} texts")
     pairs = [concept_labels(concepts)]
     if dictionaries is not None and len(dictionaries):
-        pairs.append(dictionary_labels(texts, dictionaries)[["token", "label"]])
+        pairs.append(dictionary_labels(texts, dictionaries, languages)[["token", "label"]])
     pairs_all = pd.concat(pairs, ignore_index=True).drop_duplicates()
     codes, labels = pd.factorize(pairs_all["label"], sort=True)
     matrix = sp.csr_matrix(
@@ -112,9 +115,10 @@ def meaning_artifacts(
 ) -> dict[str, pd.DataFrame]:
     """The three meaning artifacts of one model (schema.MEANING, MEANING_TOKENS, TRANSLATION_RETRIEVAL).
 
-    ``neighbors`` is the (N, k_stored) int32 neighbour table (best first, -1 = none); ``tokens`` the
-    token table with ``id, text, category, is_special, is_zero, concept``. Only eligible tokens
-    (``tokens.eligible_mask``) have translation sets.
+    ``neighbors`` is the (N, >= k) int32 neighbour table (best first, -1 = none) with byte pieces left
+    out (``diversity.neighbors_without_bytes``); ``tokens`` the token table with ``id, text, category,
+    is_special, is_zero, concept`` (and ``is_byte``). Only eligible tokens (``tokens.eligible_mask``)
+    have translation sets.
 
     * MEANING: per category, over eligible tokens with a non-empty set, the mean number of their k
       nearest neighbours sharing meaning, with 1.96 x SEM; and ``chance_mean``, the same mean for
@@ -129,15 +133,17 @@ def meaning_artifacts(
         raise ValueError(f"k must lie in 1..{neighbors.shape[1]} (the neighbours stored), got {k}")
     if len(neighbors) != len(tokens):
         raise ValueError(f"neighbors has {len(neighbors)} rows for {len(tokens)} tokens")
+    depth = min(max(k, max(RETRIEVAL_AT)), neighbors.shape[1])
+    check_no_byte_neighbors(neighbors[:, :depth], tokens)
     eligible = eligible_mask(tokens)
-    sets = translation_sets(tokens["text"].tolist(), tokens["concept"], dictionaries).matrix
+    sets = translation_sets(tokens["text"].tolist(), tokens["concept"], dictionaries,
+                            tokens["language_guess"] if "language_guess" in tokens else None).matrix
     sets = (sp.diags(eligible.astype(np.int8), dtype=np.int8) @ sets).tocsr()
     sets.eliminate_zeros()
     has = sets.getnnz(axis=1) > 0
     stems = word_stems(tokens["text"].tolist())
     category_codes, categories = pd.factorize(tokens["category"].astype(object))
 
-    depth = min(max(k, max(RETRIEVAL_AT)), neighbors.shape[1])
     shared = shared_meaning(neighbors[:, :depth], sets, stems)
     n_shared = shared[:, :k].sum(axis=1)
     others = max(int(eligible.sum()) - 1, 1)
@@ -182,10 +188,16 @@ def _dictionaries_fingerprint(frame: pd.DataFrame | None) -> str | None:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
 
+def _meaning_step(ctx: BuildContext) -> StepOutput:
+    tokens, stored = ctx.table(schema.TOKENS), ctx.array(schema.NEIGHBORS)
+    depth = min(max(ctx.config.meaning_k, max(RETRIEVAL_AT)), stored.shape[1])
+    neighbors = neighbors_without_bytes(stored, tokens, ctx.model.embeddings, depth)
+    return meaning_artifacts(neighbors, tokens, ctx.config.meaning_k, ctx.extra.get("dictionaries"))
+
+
 STEP = Step(
-    "meaning", needs=("tokens", "neighbors"), params=("meaning_k",),
+    "meaning", needs=("tokens", "neighbors"), params=("meaning_k",), threads=1,
     writes=(schema.MEANING, schema.MEANING_TOKENS, schema.TRANSLATION_RETRIEVAL),
     inputs=lambda ctx: [_dictionaries_fingerprint(ctx.extra.get("dictionaries"))],
-    compute=lambda ctx: meaning_artifacts(ctx.array(schema.NEIGHBORS), ctx.table(schema.TOKENS), ctx.config.meaning_k,
-                                          ctx.extra.get("dictionaries")),
+    compute=_meaning_step,
 )

@@ -91,10 +91,10 @@ def token_table(vocab: Vocabulary, embeddings: np.ndarray, dictionaries: pd.Data
     the wordfreq frequency of the token's text as a word (``frequency_source`` says which).
     """
     table = base_token_table(vocab, embeddings)
-    concepts = lexicon.concept_columns(vocab.texts, dictionaries)
-    langs = language.language_columns(
-        vocab.texts, table["category"].to_numpy(object), concepts["concept_language"].tolist()
-    )
+    hints = lexicon.concept_columns(vocab.texts)["concept_language"]  # CLDR's, which no dictionary changes
+    langs = language.language_columns(vocab.texts, table["category"].to_numpy(object), hints.tolist())
+    # A token is looked up in its own language's dictionaries only (METHODS §6).
+    concepts = lexicon.concept_columns(vocab.texts, dictionaries, langs["language_guess"])
     table = pd.concat([table, langs, concepts[["gloss", "concept"]]], axis=1)
     if tokenizer is not None:
         table["frequency"] = frequency.wordlist_token_counts(tokenizer, len(vocab)).astype(np.float32)
@@ -120,8 +120,9 @@ def tokens_by_frequency(ctx: BuildContext) -> pd.DataFrame:
 
 
 STEPS = (
-    Step("embeddings", writes=(schema.EMBEDDINGS,), compute=lambda ctx: {schema.EMBEDDINGS: ctx.model.embeddings}),
-    Step("tokens", writes=(schema.TOKENS,), compute=_tokens,
+    Step("embeddings", writes=(schema.EMBEDDINGS,), threads=1,
+         compute=lambda ctx: {schema.EMBEDDINGS: ctx.model.embeddings}),
+    Step("tokens", writes=(schema.TOKENS,), compute=_tokens, threads=1,
          inputs=lambda ctx: [freedict.fingerprint(), frequency_source(ctx.model.tokenizer),
                              frequency.MC4_TOKENS_BILLIONS]),
 )
