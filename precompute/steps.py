@@ -106,6 +106,10 @@ class Step:
     ``kind`` is "model" (runs per model directory) or "comparison" (per comparison directory).
     ``inputs(ctx)`` returns further values the result depends on (fingerprinted, e.g. the sha256
     of an optional corpus count); None when there are none.
+    ``threads`` is how many cores the step keeps busy: 1 for single-threaded work (UMAP, Annoy's
+    trees, pandas), 0 for all the build's threads (``n_jobs``: BLAS products, parallel probes). The
+    runner runs it with that many (``n_jobs`` and the BLAS pools), and an overlapped build starts it
+    when that many cores are free (precompute.build.schedule).
     """
 
     name: str
@@ -115,6 +119,7 @@ class Step:
     params: tuple[str, ...] = ()
     inputs: Callable[[BuildContext], list[Any]] | None = None
     kind: Literal["model", "comparison"] = "model"
+    threads: int = 0
 
     def __post_init__(self) -> None:
         known = {f.name for f in fields(BuildConfig)}

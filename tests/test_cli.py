@@ -24,11 +24,15 @@ def test_models_lists_the_built_ins(capsys) -> None:
         assert name in out
 
 
-def test_unknown_model_is_a_clear_error_and_writes_nothing(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_unknown_model_is_a_clear_error_and_writes_no_artifacts(tmp_path: Path, capsys, monkeypatch) -> None:
+    from precompute.contract import progress
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["build", "no-such-org/no-such-model", "--artifacts", str(tmp_path), "--quiet"]) == 1
     assert "no-such-org/no-such-model" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [progress.PROGRESS_FILE]  # the dashboard says why
+    (task,) = progress.read(tmp_path).tasks
+    assert task.state == "failed" and "no-such-org/no-such-model" in task.error
 
 
 def test_bad_parameter_is_a_clear_error(tmp_path: Path, capsys) -> None:
@@ -81,3 +85,24 @@ def test_frequency_counts_a_local_corpus_and_redoes_the_deciles(tmp_path: Path, 
     assert counts[position["▁the"]] == 3 and counts[position["▁king"]] == 1 and counts.sum() == 5
     assert d.manifest["corpus"]["tokens_counted"] == 5
     assert "diversity" in d.manifest["steps"]
+
+
+def test_two_models_build_side_by_side_and_the_progress_file_follows(tmp_path: Path, capsys) -> None:
+    from precompute.contract import progress
+    from precompute.contract.naming import model_slug
+    from tests.samples import SMALL_FLAGS, write_matrix_model
+
+    matrix, vocab = write_matrix_model(tmp_path)
+    other = matrix.rename(tmp_path / "other.npy")
+    np.save(matrix, np.load(other)[::-1].copy())  # a second model: the same tokens, their rows reversed
+    out = tmp_path / "artifacts"
+    args = ["build", str(matrix), str(other), "--vocab", str(vocab), "--artifacts", str(out), "--quiet",
+            "--jobs", "2", *SMALL_FLAGS]
+    assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert f"{matrix}: 10 steps built" in printed and f"{other}: 10 steps built" in printed
+    state = progress.read(out)
+    assert state.finished
+    assert [(t.name, t.state, t.steps_done, t.steps_total) for t in state.tasks] == [
+        (model_slug(str(matrix)), "done", 10, 10), (model_slug(str(other)), "done", 10, 10)]
+    assert main(["verify", "--artifacts", str(out)]) == 0

@@ -13,7 +13,7 @@ import pytest
 from precompute.build.pipeline import build_model
 from precompute.contract import schema
 from precompute.contract.store import ArtifactDir
-from precompute.steps import discover
+from precompute.steps import Step, discover
 from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
 
 #: Every file the declared model steps write (precompute.steps): what each sample must hold.
@@ -85,6 +85,26 @@ def test_a_failing_step_is_reported_and_the_others_still_built(tmp_path: Path, s
     assert not (tmp_path / "m" / schema.SEPARABILITY).exists()
 
 
+def test_each_step_runs_on_the_threads_it_declares(tmp_path: Path, small_model) -> None:
+    """1 for a single-threaded step, n_jobs for the others: in every build, so that results that depend on
+    the thread count (BLAS reductions) are the same whether the build overlaps models or not."""
+    from threadpoolctl import threadpool_info
+
+    seen = {}
+
+    def record(name: str):
+        def compute(ctx) -> dict:
+            seen[name] = (ctx.config.n_jobs, {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+            return {}
+
+        return compute
+
+    steps = [Step("single", writes=(), threads=1, compute=record("single")),
+             Step("wide", writes=(), compute=record("wide"))]
+    build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False, steps=steps)
+    assert seen == {"single": (1, {1}), "wide": (2, {2})}  # SMALL_CONFIG.n_jobs == 2
+
+
 def test_comparison_of_the_samples(artifact_root: Path) -> None:
     d = ArtifactDir.open(artifact_root / schema.COMPARISONS_DIR / "default")
     assert d.manifest["kind"] == "comparison" and d.manifest["models"] == list(SAMPLES.values())
@@ -109,10 +129,14 @@ def test_muse_dictionaries_add_translations_and_rebuild_only_meaning(tmp_path: P
 
     build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
     before = ArtifactDir.open(tmp_path / "m").load_table(schema.MEANING_TOKENS)
-    words = [t[1:] for t in small_model.vocab.texts if t.startswith("▁") and t[1:].isalpha() and t[1:].islower()]
-    a, b = words[:2]
+    # a token is looked up in its guessed language's file (METHODS §6): b's file is named for b's guess
+    guesses = ArtifactDir.open(tmp_path / "m").load_table(schema.TOKENS).set_index("text")["language_guess"]
+    words = [t[1:] for t in small_model.vocab.texts if t.startswith("▁") and t[1:].isalpha() and t[1:].islower()
+             and pd.notna(guesses[t])]
+    a = next(w for w in words if guesses["▁" + w] == "en")  # an English word names itself
+    b = next(w for w in words if guesses["▁" + w] != "en")
     (tmp_path / "muse").mkdir()
-    (tmp_path / "muse" / "en-xx.txt").write_text(f"{a} {b}\nmalformed-line\n", encoding="utf-8")
+    (tmp_path / "muse" / f"en-{guesses['▁' + b]}.txt").write_text(f"{a} {b}\nmalformed-line\n", encoding="utf-8")
     with pytest.warns(UserWarning, match="skipped 1 malformed line"):
         dictionaries = load_muse_dictionaries(tmp_path / "muse")
     report = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False, dictionaries=dictionaries)

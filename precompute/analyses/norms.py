@@ -29,5 +29,5 @@ def norm_artifacts(tokens: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {schema.NORMS_BY_CATEGORY: out[list(schema.TABLES[schema.NORMS_BY_CATEGORY].column_names)]}
 
 
-STEP = Step("norms", needs=("tokens",), writes=(schema.NORMS_BY_CATEGORY,),
+STEP = Step("norms", needs=("tokens",), writes=(schema.NORMS_BY_CATEGORY,), threads=1,
             compute=lambda ctx: norm_artifacts(ctx.table(schema.TOKENS)))

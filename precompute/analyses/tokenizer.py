@@ -48,5 +48,5 @@ def _inputs(ctx: BuildContext) -> list[Any]:
     return [FORMAT, VERSION, None if tk is None else tk.kind, ctx.model.metadata.get("revision")]
 
 
-STEP = Step("tokenizer", writes=(schema.TOKENIZER,), inputs=_inputs,
+STEP = Step("tokenizer", writes=(schema.TOKENIZER,), inputs=_inputs, threads=1,
             compute=lambda ctx: {schema.TOKENIZER: tokenizer_writer(ctx.model)})

@@ -3,6 +3,7 @@
     python -m precompute models
     python -m precompute build use-multilingual-v3 wordllama-l2
     python -m precompute build --default
+    python -m precompute build --default --jobs 1
     python -m precompute build ./my-checkpoint --name my-model
     python -m precompute compare use-multilingual-v3 wordllama-l2
     python -m precompute frequency wordllama-l2 --corpus ./texts/
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -90,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Build each model as a Ray task (then the comparison): alone, a local Ray on this "
                             "machine; 'auto' or an address joins a cluster, whose workers must share the "
                             "artifact directory.")
+    build.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                       help="Models (and their comparison, once they are built) built at once, each in a process "
+                            "of its own, every step waiting for the cores it uses (default: the cores, "
+                            f"{os.cpu_count()}); 1 builds one after another in this process.")
     build.add_argument("--dictionaries", type=Path,
                        help="Folder of MUSE bilingual dictionaries (en-xx.txt) for the meaning statistics.")
     _source_arguments(build)
@@ -174,16 +180,16 @@ def _models(args: argparse.Namespace, root: Path) -> int:
 
 
 def _load(name: str, args: argparse.Namespace):
+    """A picklable call that reads the model (in whichever process builds it)."""
     from precompute.sources import load_model
 
-    return load_model(name, revision=args.revision, vocab_path=args.vocab_path, tensor=args.tensor,
-                      trust_remote_code=args.trust_remote_code)
+    return functools.partial(load_model, name, revision=args.revision, vocab_path=args.vocab_path,
+                             tensor=args.tensor, trust_remote_code=args.trust_remote_code)
 
 
 def _build(args: argparse.Namespace, root: Path) -> int:
-    from precompute.build.pipeline import build_comparison, build_model
+    from precompute.build.schedule import BuildOptions, ModelTask, build
     from precompute.sources import DEFAULT_MODELS
-    from precompute.sources.base import SourceError
 
     names = list(args.models) + (list(DEFAULT_MODELS) if args.default else [])
     if not names:
@@ -192,36 +198,37 @@ def _build(args: argparse.Namespace, root: Path) -> int:
     if args.name and len(names) > 1:
         print("error: --name names one model's artifacts; build several models without it", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print(f"error: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 2
     config = _config_from(args)
-    dictionaries = None
-    if args.dictionaries:
-        from precompute.analyses.lexicon import load_muse_dictionaries
-
-        dictionaries = load_muse_dictionaries(args.dictionaries)
+    if args.dictionaries and not args.dictionaries.is_dir():
+        print(f"error: --dictionaries {args.dictionaries} is not a folder; pass the folder of MUSE en-xx.txt files",
+              file=sys.stderr)
+        return 2
     if args.ray is not None:
         return _build_on_ray(args, root, names, config)
-    failed = []
-    slugs = []
+    tasks, failed = [], []
     for name in names:
         try:
-            slug = check_name(args.name) if args.name else model_slug(name)
-            model = _load(name, args)
-            report = build_model(model, root, config, slug=slug, force=args.force, dictionaries=dictionaries,
-                                 progress=not args.quiet, wait=args.wait)
-        except (SourceError, ValueError, Busy) as e:  # this model cannot be built; the others still are
+            tasks.append(ModelTask(name, check_name(args.name) if args.name else model_slug(name), _load(name, args)))
+        except ValueError as e:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed.append(name)
-            continue
-        slugs.append(slug)
-        _print_report(name, report)
-        if not report.ok:
+
+    def report(name: str, result) -> None:
+        if isinstance(result, str):
+            print(f"error: {name}: {result}", file=sys.stderr)
             failed.append(name)
-    if args.default and len(slugs) >= 2:
-        report = build_comparison(slugs, root, config, name=DEFAULT_COMPARISON, force=args.force,
-                                  progress=not args.quiet, wait=args.wait)
-        _print_report(f"comparison {DEFAULT_COMPARISON}", report)
-        if not report.ok:
-            failed.append(DEFAULT_COMPARISON)
+            return
+        _print_report(name, result)
+        if not result.ok:
+            failed.append(name)
+
+    options = BuildOptions(config, force=args.force, wait=args.wait, dictionaries=args.dictionaries,
+                           progress=not args.quiet, log_level=logging.getLogger("precompute").level)
+    build(tasks, root, options, comparison=DEFAULT_COMPARISON if args.default else None, jobs=args.jobs,
+          on_result=report)
     return 1 if failed else 0
 
 
@@ -267,7 +274,7 @@ def _frequency(args: argparse.Namespace, root: Path) -> int:
     from precompute.analyses.frequency import corpus_texts, count_tokens, frequency_table
     from precompute.build.pipeline import build_model
 
-    model = _load(args.model, args)
+    model = _load(args.model, args)()
     if model.encode is None:
         print(f"error: {args.model} comes without a tokenizer, so its tokens cannot be counted in a corpus",
               file=sys.stderr)

@@ -8,15 +8,19 @@ every step, so an interrupted build resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from precompute.build import locks
@@ -54,24 +58,55 @@ def data_fingerprint(model: ModelData) -> str:
     return h.hexdigest()[:16]
 
 
+class StepTracker:
+    """Told where a build is: the steps it plans, each step it runs, each one it finishes.
+
+    This one does nothing; precompute.build.schedule's trackers write the build's progress file and,
+    in an overlapped build, wait for the cores a step declares before letting it start.
+    """
+
+    def plan(self, steps: list[Step]) -> None:
+        """The steps this directory's build will go through, in order."""
+
+    @contextlib.contextmanager
+    def running(self, step: Step, threads: int) -> Iterator[None]:
+        """Around the computation of ``step`` on ``threads`` cores (not entered for a current step)."""
+        yield
+
+    def finished(self, step: Step, ok: bool) -> None:
+        """``step`` is built or found current (``ok``), or failed or could not run."""
+
+
+def step_threads(step: Step, config: BuildConfig) -> int:
+    """The cores ``step`` runs on: 1 for a single-threaded step, else the build's ``n_jobs`` (0: every core)."""
+    return step.threads or config.n_jobs or os.cpu_count() or 1
+
+
 class StepRunner:
     """Runs declared steps against one artifact directory, skipping current ones."""
 
-    def __init__(self, ctx: BuildContext, report: BuildReport, force: bool = False) -> None:
+    def __init__(self, ctx: BuildContext, report: BuildReport, force: bool = False,
+                 tracker: StepTracker | None = None) -> None:
         self.ctx, self.store, self.report, self.force = ctx, ctx.store, report, force
+        self.tracker = tracker or StepTracker()
 
     def run_all(self, steps: list[Step]) -> None:
         """Each step in order; a step whose needs failed is reported as not built."""
+        self.tracker.plan(steps)
         bar = tqdm(steps, desc=self.report.path.name, unit="step", disable=not self.ctx.progress)
         for step in bar:
             bar.set_postfix_str(step.name)
             missing = [n for n in step.needs if n in self.report.failed or n not in self.store.manifest["steps"]]
             if missing:
                 self.report.failed[step.name] = f"not built: it needs {', '.join(missing)}, which failed"
+                self.tracker.finished(step, ok=False)
                 continue
-            self.ctx.config = DeclaredConfig(self.ctx.full_config, step.name, step.params)
+            # The step's own thread count in every build, serial or overlapped: some results (the map's
+            # spectral initialisation, BLAS reductions) differ in their last bits with it.
+            config = dataclasses.replace(self.ctx.full_config, n_jobs=step_threads(step, self.ctx.full_config))
+            self.ctx.config = DeclaredConfig(config, step.name, step.params)
             needs = [self.store.manifest["steps"][n]["fingerprint"] for n in step.needs]
-            self.run(step, step.fingerprint_inputs(self.ctx, needs))
+            self.tracker.finished(step, ok=self.run(step, step.fingerprint_inputs(self.ctx, needs)))
 
     def run(self, step: Step, inputs: list) -> bool:
         """Compute ``step`` unless it is current for ``inputs``; return whether it succeeded."""
@@ -80,11 +115,13 @@ class StepRunner:
             log.info("%-13s current, skipped", step.name)
             self.report.skipped.append(step.name)
             return True
-        log.info("%-13s running …", step.name)
-        start = time.perf_counter()
+        threads = step_threads(step, self.ctx.full_config)
         try:
-            output = step.compute(self.ctx) or {}
-            self._write(step, output)
+            with self.tracker.running(step, threads), threadpool_limits(limits=threads):
+                log.info("%-13s running …", step.name)
+                start = time.perf_counter()
+                output = step.compute(self.ctx) or {}
+                self._write(step, output)
         except (KeyboardInterrupt, ArtifactError, schema.SchemaError):
             raise
         except Exception as e:  # one failing analysis must not lose the others; reported below
@@ -186,6 +223,7 @@ def build_model(
     steps: list[Step] | None = None,
     wait: bool = True,
     before: Callable[[ArtifactDir], None] | None = None,
+    tracker: StepTracker | None = None,
 ) -> BuildReport:
     """Write (or bring up to date) every artifact of one model under ``root/<slug>``.
 
@@ -197,7 +235,7 @@ def build_model(
     The directory is locked for the whole build (:mod:`precompute.build.locks`; ``wait=False`` raises
     ``locks.Busy`` instead of waiting), and temporary files an interrupted build left are removed
     first. ``before(store)`` runs under the lock before the steps (``precompute frequency`` writes
-    its counts there).
+    its counts there). ``tracker`` is told of each step (precompute.build.schedule: progress, cores).
     """
     check_model(model, config)
     steps = [s for s in (steps if steps is not None else discover()) if s.kind == "model"]
@@ -212,7 +250,7 @@ def build_model(
         store.save_manifest()
         ctx = BuildContext(store, config, store.manifest["data_fingerprint"], model=model, progress=progress,
                            extra={"dictionaries": dictionaries})
-        StepRunner(ctx, report, force).run_all(steps)
+        StepRunner(ctx, report, force, tracker).run_all(steps)
         _finish(store, [], report)
     return report
 
@@ -227,6 +265,7 @@ def build_comparison(
     progress: bool = True,
     steps: list[Step] | None = None,
     wait: bool = True,
+    tracker: StepTracker | None = None,
 ) -> BuildReport:
     """Compare models already built under ``root`` (vocabulary overlap, geometry, shared maps).
 
@@ -254,6 +293,6 @@ def build_comparison(
         store.remove_stale_temporaries()
         report = BuildReport(store.path)
         ctx = BuildContext(store, config, fingerprints, progress=progress, extra={"models": models, "notes": []})
-        StepRunner(ctx, report, force).run_all(steps)
+        StepRunner(ctx, report, force, tracker).run_all(steps)
         _finish(store, ctx.extra["notes"], report)
     return report

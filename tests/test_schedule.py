@@ -1,0 +1,107 @@
+"""Overlapped builds (precompute.build.schedule): the same bytes as one after another, and a true progress file."""
+
+from __future__ import annotations
+
+import functools
+import io
+import time
+from pathlib import Path
+
+import pytest
+from tqdm.std import tqdm
+
+from precompute.build.pipeline import BuildReport
+from precompute.build.schedule import (
+    BuildOptions,
+    ModelTask,
+    ProgressBoard,
+    Request,
+    bar_fraction,
+    build,
+    comparison_task,
+    grants,
+)
+from precompute.contract import progress, schema
+from precompute.contract.store import ArtifactDir
+from precompute.sources.base import ModelData
+from tests.samples import SAMPLES, SMALL_CONFIG, sample_model
+
+
+def load_sample(builtin: str, name: str) -> ModelData:
+    """The session's sample of a built-in model (module-level: a worker process unpickles it by name)."""
+    from precompute.sources import load_model
+
+    return sample_model(load_model(builtin), name)
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    """Every artifact under ``root`` (models and comparisons): relative path -> the manifest's sha256."""
+    hashes = {}
+    for manifest in [*root.glob(f"*/{schema.MANIFEST}"), *root.glob(f"{schema.COMPARISONS_DIR}/*/{schema.MANIFEST}")]:
+        d = ArtifactDir.open(manifest.parent)
+        for name, info in d.manifest["files"].items():
+            hashes[f"{manifest.parent.relative_to(root)}/{name}"] = info["sha256"]
+    return hashes
+
+
+def request(task: str, threads: int, size: int = 0, arrived: int = 0) -> Request:
+    return Request(task, threads, (-size, 0), arrived)
+
+
+def test_the_widest_waiting_step_goes_first_and_none_overtakes_it() -> None:
+    table, umap = request("e5", 2, size=100), request("wordllama", 1, size=10, arrived=1)
+    assert grants([umap, table], free=2) == [table]
+    assert grants([umap, table], free=1) == []  # the exact table waits for both cores; the UMAP behind it
+    assert grants([umap], free=1) == [umap]
+
+
+def test_single_threaded_steps_share_the_cores_largest_model_first() -> None:
+    small, large, third = request("minilm", 1, size=10), request("e5", 1, size=100), request("use", 1, size=50)
+    assert grants([small, third, large], free=2) == [large, third]
+
+
+def test_the_newest_open_bar_is_the_running_steps_fraction() -> None:
+    since = time.time()
+    assert bar_fraction(since) is None
+    with tqdm(total=8, file=io.StringIO()) as outer:
+        outer.update(2)
+        assert bar_fraction(since) == pytest.approx(0.25)
+        with tqdm(total=4, file=outer.fp) as inner:
+            inner.update(3)
+            assert bar_fraction(since) == pytest.approx(0.75)
+        assert bar_fraction(time.time() + 1) is None  # bars opened before the step are not its bars
+
+
+def test_the_board_writes_state_changes_at_once(tmp_path: Path) -> None:
+    board = ProgressBoard(tmp_path, [progress.TaskProgress("a", "model", steps_total=3)])
+    board.started("a")
+    assert progress.read(tmp_path).task("a").state == "running"
+    board.ended("a", BuildReport(tmp_path / "a", failed={"map": "ValueError: no"}))
+    written = progress.read(tmp_path).task("a")
+    assert (written.state, written.error) == ("failed", "map: ValueError: no")
+
+
+@pytest.fixture(scope="module")
+def overlapped_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's two samples and their comparison, built by two worker processes."""
+    root = tmp_path_factory.mktemp("overlapped")
+    tasks = [ModelTask(name, name, functools.partial(load_sample, builtin, name)) for builtin, name in SAMPLES.items()]
+    results = build(tasks, root, BuildOptions(SMALL_CONFIG, progress=False), comparison="default", jobs=2)
+    assert all(isinstance(r, BuildReport) and r.ok for r in results.values()), results
+    return root
+
+
+def test_an_overlapped_build_writes_the_same_bytes_as_one_after_another(artifact_root: Path,
+                                                                        overlapped_root: Path) -> None:
+    serial, overlapped = file_hashes(artifact_root), file_hashes(overlapped_root)
+    assert len(serial) > 40
+    assert overlapped == serial
+
+
+def test_the_progress_file_ends_finished_with_every_task_done(overlapped_root: Path) -> None:
+    state = progress.read(overlapped_root)
+    assert state.finished and not state.running()
+    assert [(t.name, t.state, t.step, t.steps_done == t.steps_total) for t in state.tasks] == [
+        *[(name, "done", None, True) for name in SAMPLES.values()],
+        (comparison_task("default"), "done", None, True),
+    ]
