@@ -106,6 +106,8 @@ class Step:
     ``kind`` is "model" (runs per model directory) or "comparison" (per comparison directory).
     ``inputs(ctx)`` returns further values the result depends on (fingerprinted, e.g. the sha256
     of an optional corpus count); None when there are none.
+    ``version`` is the method's version: raise it when a change of the code changes what the step
+    writes, so that artifacts built by the older code are rebuilt rather than read as current.
     ``threads`` is how many cores the step keeps busy: 1 for single-threaded work (UMAP, Annoy's
     trees, pandas), 0 for all the build's threads (``n_jobs``: BLAS products, parallel probes). The
     runner runs it with that many (``n_jobs`` and the BLAS pools), and an overlapped build starts it
@@ -120,6 +122,7 @@ class Step:
     inputs: Callable[[BuildContext], list[Any]] | None = None
     kind: Literal["model", "comparison"] = "model"
     threads: int = 0
+    version: int = 1
 
     def __post_init__(self) -> None:
         known = {f.name for f in fields(BuildConfig)}
@@ -130,6 +133,8 @@ class Step:
     def fingerprint_inputs(self, ctx: BuildContext, need_fingerprints: list[str]) -> list[Any]:
         """Everything the step's result depends on, in a fixed order (hashed by the store)."""
         parts: list[Any] = [ctx.data_fingerprint, *need_fingerprints]
+        if self.version != 1:  # version 1 adds nothing: fingerprints from before versions stay valid
+            parts.append(["version", self.version])
         if self.params:
             parts.append(ctx.full_config.subset(*self.params))
         if self.inputs is not None:

@@ -60,6 +60,12 @@ def test_single_threaded_steps_share_the_cores_largest_model_first() -> None:
     assert grants([small, third, large], free=2) == [large, third]
 
 
+def test_until_a_model_is_done_the_smallest_leads_even_past_a_wider_step() -> None:
+    table, umap = request("e5", 2, size=100), request("wordllama", 1, size=10, arrived=1)
+    assert grants([umap, table], free=2, lead="wordllama") == [umap]  # the table waits for both cores
+    assert grants([table], free=1, lead="wordllama") == []
+
+
 def test_the_newest_open_bar_is_the_running_steps_fraction() -> None:
     since = time.time()
     assert bar_fraction(since) is None

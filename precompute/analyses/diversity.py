@@ -321,8 +321,9 @@ def _diversity_step(ctx: BuildContext) -> StepOutput:
     return diversity_artifacts(neighbors, tokens, ks, ctx.config.seed)
 
 
+# version 2: byte pieces left out as neighbours
 STEP = Step(
-    "diversity", needs=("tokens", "neighbors"), params=("diversity_ks", "seed"), threads=1,
+    "diversity", needs=("tokens", "neighbors"), params=("diversity_ks", "seed"), threads=1, version=2,
     writes=(schema.DIVERSITY, schema.DIVERSITY_BREAKDOWN, schema.DIVERSITY_BY_CATEGORY, schema.DIVERSITY_BY_DECILE,
             schema.DIVERSITY_CHANCE),
     inputs=lambda ctx: [ctx.file_sha(schema.CORPUS_FREQUENCY)],

@@ -195,8 +195,9 @@ def _meaning_step(ctx: BuildContext) -> StepOutput:
     return meaning_artifacts(neighbors, tokens, ctx.config.meaning_k, ctx.extra.get("dictionaries"))
 
 
+# version 2: byte pieces left out as neighbours
 STEP = Step(
-    "meaning", needs=("tokens", "neighbors"), params=("meaning_k",), threads=1,
+    "meaning", needs=("tokens", "neighbors"), params=("meaning_k",), threads=1, version=2,
     writes=(schema.MEANING, schema.MEANING_TOKENS, schema.TRANSLATION_RETRIEVAL),
     inputs=lambda ctx: [_dictionaries_fingerprint(ctx.extra.get("dictionaries"))],
     compute=_meaning_step,

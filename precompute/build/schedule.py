@@ -9,7 +9,9 @@ process for the cores it declares (``Step.threads``: 1, or 0 for all the build's
 model's UMAP runs beside another's Annoy trees, and an exact table only with the cores to itself: two
 BLAS-bound processes on the same cores would thrash. Waiting steps start widest first, then the
 largest model's (the longest to finish), and a narrower step never overtakes a wider one that waits,
-so that an exact table is not starved by a stream of single-threaded steps.
+so that an exact table is not starved by a stream of single-threaded steps. One exception puts a page
+in front of a newcomer early (``make run`` serves while it builds): until the first model is done, the
+smallest model being built goes before every other (its steps take seconds, a large model's minutes).
 
 Same bytes as one after another: a task's steps run in the same order in one process, and every
 step runs on its declared thread count in either build (:class:`precompute.build.pipeline.StepRunner`).
@@ -306,11 +308,12 @@ class Request:
     arrived: int
 
 
-def grants(waiting: list[Request], free: int) -> list[Request]:
-    """The waiting requests that start now with ``free`` cores: the widest first, then by priority and
-    arrival; none overtakes a wider (or, among equals, an earlier) request that must go on waiting."""
+def grants(waiting: list[Request], free: int, lead: str | None = None) -> list[Request]:
+    """The waiting requests that start now with ``free`` cores: ``lead``'s first (the task to finish
+    before all others), then the widest, then by priority and arrival; none overtakes a wider (or, among
+    equals, an earlier) request that must go on waiting."""
     started = []
-    for request in sorted(waiting, key=lambda r: (-r.threads, r.priority, r.arrived)):
+    for request in sorted(waiting, key=lambda r: (r.task != lead, -r.threads, r.priority, r.arrived)):
         if request.threads > free:
             break
         started.append(request)
@@ -347,8 +350,10 @@ class _Overlapped:
         self.waiting: list[Request] = []
         self.order = {m.slug: i for i, m in enumerate(models)}
         self.size: dict[str, int] = {}
+        self.model_done = False  # whether any model has ended: until then the smallest one leads
         self.arrivals = 0
-        self.bars = _TerminalBars(options.progress)
+        # bars on a terminal only: redrawn twice a second, they would fill a log file (make run's build.log)
+        self.bars = _TerminalBars(options.progress and sys.stderr.isatty())
 
     def run(self, results: dict[str, Result]) -> None:
         """Build every task; ``results`` is where the build records each result as it ends."""
@@ -397,8 +402,15 @@ class _Overlapped:
         self.board.started(task)
         worker.jobs.put((task, self.root, *job))
 
+    def _lead(self) -> str | None:
+        """The smallest model being built while no model is done yet (the first page waits on it), else None."""
+        if self.model_done:
+            return None
+        building = [w.task for w in self.pool if w.task in self.size and w.task in self.order]
+        return min(building, key=lambda t: (self.size[t], self.order[t]), default=None)
+
     def _grant(self) -> None:
-        for request in grants(self.waiting, self.free):
+        for request in grants(self.waiting, self.free, self._lead()):
             self.waiting.remove(request)
             self.free -= request.threads
             worker = self._running(request.task)
@@ -444,6 +456,7 @@ class _Overlapped:
         self.free += worker.held  # a worker that died holding cores gives them back
         self.waiting = [r for r in self.waiting if r.task != worker.task]
         label, task = worker.label, worker.task
+        self.model_done = self.model_done or task in self.order
         worker.label, worker.task, worker.held = None, None, 0
         self.ended(label, task, result)
 
