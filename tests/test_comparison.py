@@ -3,7 +3,8 @@
 Model "sp" has random rows; "wp" holds the same shared tokens as a scaled, rotated copy embedded in
 a wider space (plus tokens of its own, in another order): every cosine between shared tokens is
 preserved, so neighbourhoods must agree exactly (Jaccard 1), CKA must be 1 and the Procrustes
-residual 0. UMAP is tested with the maps module; here PCA stands in for it to keep the test fast.
+residual 0. UMAP is tested with the maps module; here PCA stands in for it to keep the test fast, but
+for one test that checks the shared map is UMAP on the exact table geometry searched.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from precompute.analyses import comparison
 from precompute.analyses.comparison import compare_artifacts
-from precompute.analyses.maps import pca_2d
+from precompute.analyses.maps import pca_2d, umap_2d
 from precompute.contract import schema
+from precompute.contract.categories import token_categories
 from precompute.contract.config import BuildConfig
 from precompute.knn.neighbors import top_k_neighbors
 
@@ -29,14 +32,14 @@ SHARED = LATIN + CYRILLIC + NUMBERS  # 30
 def token_table(texts: list[str], special: int = 0, zero: tuple[int, ...] = ()) -> pd.DataFrame:
     n = len(texts)
     return pd.DataFrame({
-        "id": np.arange(n, dtype=np.int32), "text": texts,
+        "id": np.arange(n, dtype=np.int32), "text": texts, "category": token_categories(texts),
         "is_special": np.arange(n) < special, "is_byte": np.zeros(n, bool), "is_zero": np.isin(np.arange(n), zero),
     })
 
 
 @pytest.fixture(autouse=True)
 def pca_for_umap(monkeypatch):
-    monkeypatch.setattr(comparison, "umap_2d", lambda embeddings, config, progress=False: pca_2d(embeddings))
+    monkeypatch.setattr(comparison, "umap_2d", lambda embeddings, config, progress=False, **knn: pca_2d(embeddings))
 
 
 @pytest.fixture
@@ -90,6 +93,41 @@ def test_rotated_copy_has_identical_geometry(models):
     assert per_token["jaccard"].tolist() == [1.0] * 30
     shared_map = tables[schema.SHARED_MAP]
     assert len(shared_map) == 60 and shared_map.groupby("model")["text"].apply(set).map(len).tolist() == [30, 30]
+
+
+def test_shared_maps_use_the_exact_table_geometry_searched(models, monkeypatch):
+    """UMAP's k-NN graph is the exact table of the shared rows, umap_neighbors - 1 = 14 wide even where
+    geometry's k is 5 (its first 5 columns are geometry's table), not an approximate search of UMAP's own."""
+    given = {}
+
+    def record(embeddings, config, progress=False, *, neighbors, similarities):
+        given[len(given)] = (embeddings, neighbors, similarities)
+        return pca_2d(embeddings)
+
+    monkeypatch.setattr(comparison, "umap_2d", record)
+    tables, _ = compare_artifacts(models, CONFIG, progress=False)
+    shared = tables[schema.SHARED_TOKENS]
+    for i, slug in enumerate(models):
+        rows, neighbors, similarities = given[i]
+        np.testing.assert_array_equal(rows, models[slug][1][shared[schema.shared_id_column(slug)]])
+        exact = top_k_neighbors(rows, 14, device="cpu", n_threads=1, progress=False)
+        np.testing.assert_array_equal(neighbors, exact[0])
+        np.testing.assert_array_equal(similarities, exact[1])
+    # The rotated copy has the same neighbours among the shared tokens, so the same graph.
+    np.testing.assert_array_equal(given[0][1], given[1][1])
+
+
+def test_shared_map_is_umap_on_that_table(models, monkeypatch):
+    monkeypatch.undo()  # the real UMAP, once
+    tables, _ = compare_artifacts(models, CONFIG, progress=False)
+    shared = tables[schema.SHARED_TOKENS]
+    rows = models["sp"][1][shared[schema.shared_id_column("sp")]]
+    neighbors, similarities = top_k_neighbors(rows, 14, device="cpu", n_threads=1, progress=False)
+    with threadpool_limits(limits=1, user_api="blas"):
+        xy = umap_2d(rows, CONFIG, neighbors=neighbors, similarities=similarities)
+    drawn = tables[schema.SHARED_MAP].query("model == 'sp'")
+    assert drawn["text"].tolist() == shared["text"].tolist()
+    np.testing.assert_array_equal(drawn[["x", "y"]].to_numpy(), xy)
 
 
 def test_tables_round_trip_through_parquet_with_nulls(models, tmp_path):

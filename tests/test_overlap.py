@@ -7,13 +7,14 @@ import pytest
 
 from precompute.analyses.overlap import shared_vocabulary, vocabulary_overlap
 from precompute.contract import schema
+from precompute.contract.categories import token_categories
 
 
 def token_table(texts: list[str], special: set[str] = frozenset(), byte: set[str] = frozenset(),
                 zero: set[int] = frozenset()) -> pd.DataFrame:
     n = len(texts)
     return pd.DataFrame({
-        "id": range(n), "text": texts,
+        "id": range(n), "text": texts, "category": token_categories(texts),
         "is_special": [t in special for t in texts], "is_byte": [t in byte for t in texts],
         "is_zero": [i in zero for i in range(n)],
     })

@@ -157,15 +157,17 @@ def test_the_papers_neighbour_overlap_as_their_scripts_computed_it(monkeypatch) 
     are neither tokens nor neighbours (the shared vocabulary leaves them out)."""
     from precompute.analyses import comparison
     from precompute.analyses.maps import pca_2d
+    from precompute.contract.categories import token_categories
     from precompute.contract.config import BuildConfig
 
-    monkeypatch.setattr(comparison, "umap_2d", lambda embeddings, config, progress=False: pca_2d(embeddings))
+    monkeypatch.setattr(comparison, "umap_2d", lambda embeddings, config, progress=False, **knn: pca_2d(embeddings))
     rng = np.random.default_rng(11)
     words = [f"▁{a}{b}" for a in "abcdefgh" for b in "xyzw"] + ["▁да", "▁нет", "7", "<0xE3>"]  # 36
 
     def model(order: np.ndarray, d: int) -> tuple[pd.DataFrame, np.ndarray]:
         texts = [words[i] for i in order]
         return pd.DataFrame({"id": np.arange(len(texts), dtype=np.int32), "text": texts,
+                             "category": token_categories(texts),
                              "is_special": np.zeros(len(texts), bool), "is_zero": np.zeros(len(texts), bool),
                              "is_byte": np.array([t == "<0xE3>" for t in texts])}), \
             rng.normal(size=(len(texts), d)).astype(np.float32)

@@ -2,7 +2,10 @@
 
 import hashlib
 import json
+import math
+import os
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,7 @@ import pytest
 import sentencepiece as spm
 import torch
 from huggingface_hub import split_torch_state_dict_into_shards
+from numpy.lib import format as npy_format
 from safetensors.numpy import save_file
 from safetensors.torch import save_file as save_torch_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -26,7 +30,7 @@ from transformers import (
     XLMRobertaForMaskedLM,
 )
 
-from precompute.sources import SourceError, hf, load_model
+from precompute.sources import SourceError, hf, load_model, sizes
 
 LINES = [
     "the quick brown fox jumps over the lazy dog",
@@ -258,7 +262,8 @@ def test_truncated_safetensors(bert, tmp_path):
         load_model(str(directory))
 
 
-def test_tokenizer_larger_than_matrix(tmp_path):
+def test_tokenizer_larger_than_matrix(tmp_path, monkeypatch):
+    monkeypatch.setattr(hf, "read_safetensors_tensor", lambda *a: pytest.fail("read before the sizes were checked"))
     tok = _wordpiece_tokenizer(tmp_path)
     model = BertModel(BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                                  intermediate_size=16, max_position_embeddings=16))
@@ -300,7 +305,7 @@ def test_safetensors_with_json_vocabularies(tmp_path):
 def test_matrix_vocabulary_mismatch(tmp_path):
     np.save(tmp_path / "emb.npy", np.zeros((4, 3), np.float32))
     (tmp_path / "list.json").write_text(json.dumps(["a", "b", "c"]))
-    with pytest.raises(SourceError, match=r"shape \(4, 3\) but the vocabulary .* has 3 tokens"):
+    with pytest.raises(SourceError, match=r"shape \(4, 3\) but the vocabulary has 3 tokens"):
         load_model(str(tmp_path / "emb.npy"), vocab_path=str(tmp_path / "list.json"))
     with pytest.raises(SourceError, match="pass its vocabulary too"):
         load_model(str(tmp_path / "emb.npy"))
@@ -343,3 +348,114 @@ def test_embedding_name_falls_back_to_known_names():
     assert hf.match_tensor_name(list(hf.KNOWN_EMBEDDING_NAMES), ["gpt_neox.embed_in.weight", "embed_out.weight"]) \
         == "gpt_neox.embed_in.weight"
     assert hf.match_tensor_name(list(hf.KNOWN_EMBEDDING_NAMES), ["lm_head.weight"]) is None
+
+
+# ---- sizes from the headers, before any data is read ------------------------------------------------------
+
+
+def _safetensors_claiming(path: Path, dtype: str, shape: list[int], data_bytes: int, *, end: int | None = None) -> Path:
+    """A safetensors file whose header claims ``shape`` of ``dtype``, followed by ``data_bytes`` zero bytes."""
+    itemsize = sizes.SAFETENSORS_ITEMSIZE[dtype]
+    end = math.prod(shape) * itemsize if end is None else end
+    entry = {"dtype": dtype, "shape": shape, "data_offsets": [0, end]}
+    header = json.dumps({"__metadata__": {"format": "np"}, "emb": entry}).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header + bytes(data_bytes))
+    return path
+
+
+def _npy_claiming(path: Path, shape: tuple[int, ...], data_bytes: int, descr: str = "<f4") -> Path:
+    with open(path, "wb") as f:
+        npy_format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": shape})
+        f.write(bytes(data_bytes))
+    return path
+
+
+def test_a_header_claiming_2_40_elements_is_refused_before_the_file_is_mapped(tmp_path):
+    (tmp_path / "vocab.txt").write_text("a\nb\nc\n", encoding="utf-8")
+    path = _safetensors_claiming(tmp_path / "huge.safetensors", "U8", [2**20, 2**20], 0)
+    with pytest.raises(SourceError, match=r"ends at byte 1,099,511,627,\d+ of a \d+-byte file"):
+        load_model(str(path), vocab_path=str(tmp_path / "vocab.txt"))
+    try:  # the same header over a sparse 1 TiB file, which holds the claimed bytes and no disk blocks
+        os.truncate(path, path.stat().st_size + 2**40)
+    except OSError:
+        pytest.skip("this filesystem cannot hold a sparse 1 TiB file")
+    with pytest.raises(SourceError, match=r"shape \(1048576, 1048576\) but the vocabulary has 3 tokens"):
+        load_model(str(path), vocab_path=str(tmp_path / "vocab.txt"))
+    with pytest.raises(SourceError, match=r"1,048,576 × 1,048,576 matrix in .* needs 4\.4 TB as float32"):
+        hf.read_safetensors_tensor(path, "emb")  # a checkpoint's tensor: rows may exceed the tokenizer's
+
+
+def test_a_2_31_element_npy_with_a_3_line_vocabulary_is_refused_from_its_header(tmp_path):
+    (tmp_path / "vocab.txt").write_text("a\nb\nc\n", encoding="utf-8")
+    path = _npy_claiming(tmp_path / "big.npy", (2**21, 2**10), 64)  # 8.6 GB claimed, 64 bytes held
+    with pytest.raises(SourceError, match=r"shape \(2097152, 1024\) but the vocabulary has 3 tokens"):
+        load_model(str(path), vocab_path=str(tmp_path / "vocab.txt"))
+    _npy_claiming(path, (3, 4), 40)  # rows agree, but 48 bytes are claimed and 40 held
+    with pytest.raises(SourceError, match=r"claims a \(3, 4\) matrix \(48 bytes of data\) but holds \d+ bytes"):
+        load_model(str(path), vocab_path=str(tmp_path / "vocab.txt"))
+    _npy_claiming(path, (3, 4, 2), 96)
+    with pytest.raises(SourceError, match=r"shape \(3, 4, 2\), not \(vocab, dim\)"):
+        load_model(str(path), vocab_path=str(tmp_path / "vocab.txt"))
+    np.save(path, np.array([[None]] * 3, dtype=object))
+    with pytest.raises(SourceError, match="holds Python objects"):
+        load_model(str(path), vocab_path=str(tmp_path / "vocab.txt"))
+
+
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (b"\x01\x02", "shorter than the 8-byte header length"),
+        (struct.pack("<Q", 2**63) + b"{}", "header claims 9,223,372,036,854,775,808 bytes"),
+        (struct.pack("<Q", 4) + b"{no}", "header is not JSON"),
+        (struct.pack("<Q", 2) + b"[]", "header is not a JSON object"),
+        (struct.pack("<Q", 40) + b'{"emb": {"dtype": "F13", "shape": [1]}}\x20', "unknown dtype 'F13'"),
+        (struct.pack("<Q", 64) + b'{"emb": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 0]}}', "invalid shape"),
+    ],
+)
+def test_malformed_safetensors_headers_say_the_file_is_damaged(tmp_path, blob, message):
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(blob)
+    with pytest.raises(SourceError) as err:
+        sizes.safetensors_header(path)
+    assert message in str(err.value) and "download it again" in str(err.value)
+
+
+def test_offsets_must_match_the_shape(tmp_path):
+    path = _safetensors_claiming(tmp_path / "m.safetensors", "F16", [3, 2], 12, end=10)
+    with pytest.raises(SourceError, match=r"claims shape \[3, 2\] of F16 \(12 bytes\) in 10 bytes"):
+        sizes.safetensors_header(path)
+    header = sizes.safetensors_header(_safetensors_claiming(path, "F16", [3, 2], 12))["emb"]
+    assert (header.shape, header.dtype, header.nbytes, header.offset) == ((3, 2), "F16", 12, path.stat().st_size - 12)
+
+
+def test_a_matrix_larger_than_memory_is_refused():
+    sizes.check_memory((1000, 250), "m.npy", memory=1_000_000)  # exactly fits
+    with pytest.raises(SourceError, match=r"1,000 × 251 matrix in m.npy needs 1.0 MB as float32, more than this "
+                                          r"machine's 1.0 MB of memory: build it on a larger machine"):
+        sizes.check_memory((1000, 251), "m.npy", memory=1_000_000)
+
+
+def test_build_needs_from_rows_and_dims():
+    from precompute.contract.config import BuildConfig
+
+    needs = sizes.build_needs(10_000_000, 384, BuildConfig(), gemm_flops=200e9, cores=2)
+    assert needs.matrix_bytes == 15_360_000_000
+    # unit rows, heaps and table (4 × 4 bytes × k), and two threads' 4096 × 16,384 float32 products
+    assert needs.exact_bytes == 15_360_000_000 + 16_000_000_000 + 2 * 4 * 4096 * 16384
+    assert needs.umap_bytes == 2 * 15_360_000_000 + 10_000_000 * 15 * 200
+    assert needs.peak_bytes == needs.matrix_bytes + needs.umap_bytes
+    assert needs.exact_seconds == pytest.approx(1.3 * 1e14 * 384 / 200e9)  # 2 d 21 h
+    assert needs.umap_seconds == pytest.approx(5500)
+    described = needs.describe(memory=128 * 10**9).splitlines()
+    assert described[0] == "A build of 10,000,000 tokens × 384 dims (k=100) needs about 76.1 GB of memory at its peak"
+    assert described[2].endswith("the exact neighbour table 2 d 21 h (at 200 GFLOP/s), the UMAP 1 h 31 min.")
+    assert len(described) == 3
+    assert needs.describe(memory=32 * 10**9).splitlines()[3] == (
+        "  This machine has 32.0 GB of memory: the build will likely run out of it. Build on a larger machine, "
+        "or use fewer tokens.")
+    config = BuildConfig(k=10, diversity_ks=(10,), meaning_k=10, umap_neighbors=30)
+    small = sizes.build_needs(30_522, 384, config, gemm_flops=100e9, cores=1)
+    assert small.exact_bytes == 30_522 * 384 * 4 + 30_522 * 10 * 16 + 4 * 4096 * 16384
+    assert small.umap_seconds == pytest.approx(0.55e-3 * 30_522 * 2)
+    assert "and about 38 s: the exact neighbour table 5 s" in small.describe(memory=10**9)

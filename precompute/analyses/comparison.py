@@ -7,19 +7,32 @@ recomputed over it, so neighbour ids of both index the same list of texts and ca
 shared maps, and the diagonal of the geometry matrix (a model against itself, a visible check), use
 the vocabulary *all* the models share (SHARED_TOKENS).
 
-For the default three models (USEm-v3, WordLlama-L2, all-MiniLM-L6-v2) all three share 7,586
-texts, the pairs 9,193–20,109; overlap, the nine neighbour tables and geometry take 25–50 s on 2
-busy CPU cores (13–14 s when every pair used the 7,586), the three UMAPs about 35 s, plus numba's
-one-off compilation of UMAP (about 2 min, once per process).
+What the models' builds already computed is read, not recomputed: the token tables' categories
+(``overlap.eligible_texts``). Their neighbour tables cannot serve: a top 100 over the whole
+vocabulary holds on average 60 (use-multilingual-v3) and 41 (multilingual-e5-small) of the 66,422
+texts those two share, and all 100 for 0.02 % and 0.4 % of the rows, so the top 100 within the
+shared texts is searched again. The shared maps take their k-NN graph from the exact table of every
+model's shared rows, searched for the geometry's diagonal anyway, rather than an approximate search
+of UMAP's own (which cost pynndescent's compilation and search in every process). (Running the maps
+in a thread beside the searches was tried: it needs one BLAS thread throughout, which moved CKA and
+the Procrustes residual in their last bits, 7e-16 and 5e-14.)
+
+The four default models all share 6,001 texts, the pairs 9,193–66,422; the 16 neighbour tables are
+most of the work, the two of multilingual-e5-small and use-multilingual-v3 (66,422 texts) the most.
+Measured in a fresh process (``benchmarks/comparison.py``; AMD EPYC, AVX-512, 2 cores, load average
+1–5): the four models' comparison took 149 s (160 CPU s) before the shared maps used the exact table
+and 100 s (123 CPU s) after; every file but ``shared_map.parquet`` keeps its sha256.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import combinations_with_replacement
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from precompute.analyses.geometry import (
@@ -63,7 +76,8 @@ class SharedView(NamedTuple):
 
     shared: pd.DataFrame  # overlap.shared_vocabulary of the models
     k: int  # neighbours per token: the build's k, or fewer when few texts are shared
-    neighbors: dict[str, np.ndarray]  # slug -> (n, k) int32 ids into ``shared``
+    neighbors: dict[str, np.ndarray]  # slug -> (n, ≥ k) int32 ids into ``shared``, exact, best first
+    similarities: dict[str, np.ndarray]  # slug -> their (n, ≥ k) float32 cosines
     prepared: dict[str, Prepared]  # slug -> unit rows prepared for CKA and Procrustes
 
 
@@ -111,46 +125,66 @@ def compare_artifacts(
             views[group] = _shared_view(models, group, texts, config, notes, progress)
         return views[group]
 
+    everyone = view(tuple(slugs))
     summaries, per_token = [], []
-    pairs = list(combinations_with_replacement(slugs, 2))
-    for a, b in tqdm(pairs, desc="geometry", disable=not progress):
-        pair = view(tuple(slugs) if a == b else (a, b))
+    for a, b in tqdm(list(combinations_with_replacement(slugs, 2)), desc="geometry", disable=not progress):
+        pair = everyone if a == b else view((a, b))
         if pair is None:
             continue
-        cka, residual = pair_similarity(pair.prepared[a], pair.prepared[b])
-        texts = pair.shared["text"].to_numpy(object)
-        for k in geometry_ks(pair.k):
-            jaccard, overlap = neighbor_jaccard(pair.neighbors[a], pair.neighbors[b], k)
-            as_paper = paper_overlap(pair.neighbors[a], pair.neighbors[b], k)
-            summary = _summarise(jaccard, overlap, as_paper, pair.shared["category"].to_numpy(object))
-            summary.insert(0, "k", k)
-            summary["jaccard_chance"], summary["overlap_chance"] = random_set_overlap(len(texts), k)
-            summary["overlap_paper_chance"] = random_paper_overlap(len(texts), k)
-            is_all = summary["category"] == schema.ALL_CATEGORIES
-            summary["cka"] = np.where(is_all, cka, np.nan)
-            summary["procrustes_residual"] = np.where(is_all, residual, np.nan)
+        for summary, jaccard in _pair_geometry(pair, a, b):
             summaries += [summary.assign(model_a=a, model_b=b)]
             if a != b:
                 summaries += [summary.assign(model_a=b, model_b=a)]
-                per_token.append(pd.DataFrame({"model_a": a, "model_b": b, "k": k, "text": texts, "jaccard": jaccard}))
+                per_token += [jaccard]
+    tables[schema.SHARED_MAP], map_notes = _shared_maps(models, shared, everyone, config, progress)
     for name, rows in ((schema.GEOMETRY, summaries), (schema.GEOMETRY_TOKENS, per_token)):
         table = schema.TABLES[name]
         tables[name] = table.cast(pd.concat(rows, ignore_index=True)) if rows else table.empty()
+    return Comparison(tables, notes + map_notes)
 
+
+def _pair_geometry(pair: SharedView, a: str, b: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Models ``a`` and ``b`` on ``pair``'s texts, k by k: the GEOMETRY rows (without the model columns)
+    and the per-token Jaccard rows of GEOMETRY_TOKENS."""
+    cka, residual = pair_similarity(pair.prepared[a], pair.prepared[b])
+    texts = pair.shared["text"].to_numpy(object)
+    for k in geometry_ks(pair.k):
+        jaccard, overlap = neighbor_jaccard(pair.neighbors[a], pair.neighbors[b], k)
+        as_paper = paper_overlap(pair.neighbors[a], pair.neighbors[b], k)
+        summary = _summarise(jaccard, overlap, as_paper, pair.shared["category"].to_numpy(object))
+        summary.insert(0, "k", k)
+        summary["jaccard_chance"], summary["overlap_chance"] = random_set_overlap(len(texts), k)
+        summary["overlap_paper_chance"] = random_paper_overlap(len(texts), k)
+        is_all = summary["category"] == schema.ALL_CATEGORIES
+        summary["cka"] = np.where(is_all, cka, np.nan)
+        summary["procrustes_residual"] = np.where(is_all, residual, np.nan)
+        yield summary, pd.DataFrame({"model_a": a, "model_b": b, "k": k, "text": texts, "jaccard": jaccard})
+
+
+def _shared_maps(
+    models: dict[str, tuple[pd.DataFrame, np.ndarray]], shared: pd.DataFrame, everyone: SharedView | None,
+    config: BuildConfig, progress: bool,
+) -> tuple[pd.DataFrame, list[str]]:
+    """schema.SHARED_MAP: each model's UMAP of the texts all share, and a note when they are too few.
+
+    UMAP's k-NN graph is ``everyone``'s exact table of these same rows, as for a model's own map,
+    not an approximate search of its own. One BLAS thread, as there: the spectral initialisation
+    differs in its last bits with the thread count, and the map with it.
+    """
+    table = schema.TABLES[schema.SHARED_MAP]
     n = len(shared)
-    if n < MIN_SHARED_GEOMETRY:
-        tables[schema.SHARED_MAP] = schema.TABLES[schema.SHARED_MAP].empty()
-    elif n < MIN_SHARED_MAP:
-        notes.append(f"Only {n} shared tokens: UMAP needs at least {MIN_SHARED_MAP}, so no shared maps.")
-        tables[schema.SHARED_MAP] = schema.TABLES[schema.SHARED_MAP].empty()
-    else:
-        maps = []
-        texts = shared["text"].to_numpy(object)
-        for slug in tqdm(slugs, desc="shared-vocabulary maps", disable=not progress):
-            xy = umap_2d(_subset(models[slug][1], shared, slug), config, progress=progress)
-            maps.append(pd.DataFrame({"model": slug, "text": texts, "x": xy[:, 0], "y": xy[:, 1]}))
-        tables[schema.SHARED_MAP] = schema.TABLES[schema.SHARED_MAP].cast(pd.concat(maps, ignore_index=True))
-    return Comparison(tables, notes)
+    if everyone is None:  # fewer than MIN_SHARED_GEOMETRY: the geometry's note says so
+        return table.empty(), []
+    if n < MIN_SHARED_MAP:
+        return table.empty(), [f"Only {n} shared tokens: UMAP needs at least {MIN_SHARED_MAP}, so no shared maps."]
+    maps = []
+    texts = shared["text"].to_numpy(object)
+    for slug in tqdm(list(models), desc="shared-vocabulary maps", disable=not progress):
+        with threadpool_limits(limits=1, user_api="blas"):
+            xy = umap_2d(_subset(models[slug][1], shared, slug), config, progress=progress,
+                         neighbors=everyone.neighbors[slug], similarities=everyone.similarities[slug])
+        maps.append(pd.DataFrame({"model": slug, "text": texts, "x": xy[:, 0], "y": xy[:, 1]}))
+    return table.cast(pd.concat(maps, ignore_index=True)), []
 
 
 def geometry_ks(k: int) -> list[int]:
@@ -179,17 +213,19 @@ def _shared_view(
         )
         return None
     k = min(config.k, n - 1)
+    # The view of every model also gives the shared maps their k-NN graph: at least umap_neighbors - 1 wide.
+    width = min(max(k, config.umap_neighbors - 1), n - 1) if everyone else k
     if k < config.k:
         message = f"neighbours per token lowered from k={config.k} to {k}: only {n} shared tokens."
         notes.append(message[0].upper() + message[1:] if everyone else f"{who}: {message}")
-    neighbors, prepared = {}, {}
+    neighbors, similarities, prepared = {}, {}, {}
     for slug in tqdm(group, desc=f"neighbours on the {n:,} texts shared", disable=not progress):
         rows = _subset(models[slug][1], shared, slug)
-        neighbors[slug], _ = top_k_neighbors(
-            rows, k, valid=None, device=config.device, n_threads=config.n_jobs, progress=progress
+        neighbors[slug], similarities[slug] = top_k_neighbors(
+            rows, width, valid=None, device=config.device, n_threads=config.n_jobs, progress=progress
         )
         prepared[slug] = Prepared.of(unit_rows(rows), slug)
-    return SharedView(shared, k, neighbors, prepared)
+    return SharedView(shared, k, neighbors, similarities, prepared)
 
 
 def _subset(embeddings: np.ndarray, shared: pd.DataFrame, slug: str) -> np.ndarray:
@@ -222,7 +258,7 @@ def _compare_step(ctx: BuildContext) -> StepOutput:
 
 
 STEP = Step(
-    "compare", kind="comparison", params=("k", "umap_neighbors", "umap_min_dist", "seed"),
+    "compare", kind="comparison", params=("k", "umap_neighbors", "umap_min_dist", "umap_epochs", "seed"),
     writes=(schema.VOCAB_OVERLAP, schema.SHARED_TOKENS, schema.GEOMETRY, schema.GEOMETRY_TOKENS, schema.SHARED_MAP),
     compute=_compare_step,
 )

@@ -9,10 +9,11 @@ Some vocabularies hold one text under two ids (byte-level BPE decoding can map t
 the same text). A text counts once, and the shared vocabulary keeps its **lowest** id.
 
 >>> import pandas as pd
+>>> from precompute.contract.categories import token_categories
 >>> def table(texts):
 ...     n = len(texts)
-...     return pd.DataFrame({"id": range(n), "text": texts, "is_special": [False] * n,
-...                          "is_byte": [False] * n, "is_zero": [False] * n})
+...     return pd.DataFrame({"id": range(n), "text": texts, "category": token_categories(texts),
+...                          "is_special": [False] * n, "is_byte": [False] * n, "is_zero": [False] * n})
 >>> shared_vocabulary({"a": table(["▁the", "▁кот", "x"]), "b": table(["x", "▁the"])})["text"].tolist()
 ['x', '▁the']
 """
@@ -26,15 +27,16 @@ import pandas as pd
 
 from precompute.analyses.tokens import eligible_mask
 from precompute.contract import schema
-from precompute.contract.categories import token_categories
 
-_REQUIRED = ("id", "text", "is_special", "is_byte", "is_zero")
+_REQUIRED = ("id", "text", "category", "is_special", "is_byte", "is_zero")
 
 
 def eligible_texts(tokens: pd.DataFrame, slug: str = "model") -> pd.DataFrame:
-    """The model's eligible tokens as ``id, text``, one row per text (its lowest id), sorted by text.
+    """The model's eligible tokens as ``id, text, category``, one row per text (its lowest id), sorted by text.
 
-    ``tokens`` is the model's token table (schema.TOKEN_COLUMNS; at least id, text and the flags).
+    ``tokens`` is the model's token table (schema.TOKEN_COLUMNS; at least id, text, category and the
+    flags). Its ``category`` is ``categories.token_categories`` of the text, computed once by the
+    model's build: a text has the same category in every model, so the comparison reads it there.
     """
     missing = [c for c in _REQUIRED if c not in tokens.columns]
     if missing:
@@ -43,9 +45,11 @@ def eligible_texts(tokens: pd.DataFrame, slug: str = "model") -> pd.DataFrame:
             "(build the model first: python -m precompute build MODEL)"
         )
     keep = eligible_mask(tokens) & ~tokens["is_byte"].to_numpy(bool)
-    table = pd.DataFrame(
-        {"id": tokens["id"].to_numpy(np.int32)[keep], "text": tokens["text"].to_numpy(object)[keep]}
-    )
+    table = pd.DataFrame({
+        "id": tokens["id"].to_numpy(np.int32)[keep],
+        "text": tokens["text"].to_numpy(object)[keep],
+        "category": tokens["category"].to_numpy(object)[keep],
+    })
     table = table.sort_values(["text", "id"], kind="stable").drop_duplicates("text", keep="first")
     return table.reset_index(drop=True)
 
@@ -54,7 +58,8 @@ def shared_vocabulary(tokens_by_model: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Token texts eligible in every model: ``text, category, id__<slug>…`` (schema.SHARED_TOKENS).
 
     One int32 id column per model (``schema.shared_id_column(slug)``), in the order the models are
-    given; rows sorted by text (code-point order); ``category`` by the paper's rule on the text.
+    given; rows sorted by text (code-point order); ``category`` by the paper's rule on the text (the
+    first model's token table's, see :func:`eligible_texts`).
     """
     if not tokens_by_model:
         raise ValueError("shared_vocabulary needs at least one model's token table")
@@ -62,11 +67,11 @@ def shared_vocabulary(tokens_by_model: dict[str, pd.DataFrame]) -> pd.DataFrame:
         eligible_texts(tokens, slug).rename(columns={"id": schema.shared_id_column(slug)})
         for slug, tokens in tokens_by_model.items()
     ]
+    frames[1:] = [frame.drop(columns="category") for frame in frames[1:]]
     shared = reduce(lambda left, right: left.merge(right, on="text", how="inner"), frames)
     shared = shared.sort_values("text", kind="stable").reset_index(drop=True)
-    texts = shared["text"].tolist()
-    out = pd.DataFrame({"text": pd.array(texts, dtype="string"),
-                        "category": pd.array(token_categories(texts), dtype="string")})
+    out = pd.DataFrame({"text": pd.array(shared["text"].tolist(), dtype="string"),
+                        "category": pd.array(shared["category"].tolist(), dtype="string")})
     for slug in tokens_by_model:
         column = schema.shared_id_column(slug)
         out[column] = shared[column].to_numpy(np.int32)
@@ -88,12 +93,14 @@ def vocabulary_overlap(tokens_by_model: dict[str, pd.DataFrame]) -> pd.DataFrame
     if not tokens_by_model:
         raise ValueError("vocabulary_overlap needs at least one model's token table")
     slugs = list(tokens_by_model)
-    texts = [eligible_texts(tokens_by_model[s], s)["text"] for s in slugs]
-    codes, uniques = pd.factorize(pd.concat(texts, ignore_index=True))
-    rows = np.repeat(np.arange(len(slugs)), [len(t) for t in texts])
+    eligible = [eligible_texts(tokens_by_model[s], s) for s in slugs]
+    pooled = pd.concat(eligible, ignore_index=True)
+    codes, uniques = pd.factorize(pooled["text"])
+    rows = np.repeat(np.arange(len(slugs)), [len(t) for t in eligible])
     incidence = np.zeros((len(slugs), len(uniques)), dtype=np.float64)
     incidence[rows, codes] = 1.0
-    non_latin = token_categories(list(uniques)) != "LATIN"
+    non_latin = np.zeros(len(uniques), dtype=bool)
+    non_latin[codes] = pooled["category"].to_numpy(object) != "LATIN"  # a text's category is the same everywhere
     # Counts of at most a few million are exact in float64; matmul is BLAS, not a Python loop.
     n_shared = np.rint(incidence @ incidence.T).astype(np.int64)
     n_non_latin = np.rint((incidence * non_latin) @ incidence.T).astype(np.int64)

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .base import ModelData, SourceError, tokenizers_file
 from .decode import build_vocabulary, describe_tokenizer
+from .sizes import check_matrix, check_memory, safetensors_header
 
 #: Fallback when the architecture cannot be built (unknown model type, remote code not trusted).
 KNOWN_EMBEDDING_NAMES = (
@@ -153,6 +154,7 @@ def read_safetensors_tensor(path: Path, name: str) -> np.ndarray:
     """
     from safetensors import SafetensorError, safe_open
 
+    check_matrix(safetensors_header(path)[name], path)  # before the file is mapped: its size and shape
     try:
         with safe_open(str(path), framework="np") as f:
             bf16 = f.get_slice(name).get_dtype() == "BF16"
@@ -172,19 +174,6 @@ def read_safetensors_tensor(path: Path, name: str) -> np.ndarray:
             "download it again."
         ) from None
     return out
-
-
-def safetensors_keys(path: Path) -> list[str]:
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return list(f.keys())
-    except SafetensorError as err:
-        raise SourceError(
-            f"Cannot read {path}: {err}. The file is damaged or incomplete (an interrupted download?); "
-            "download it again."
-        ) from None
 
 
 def _load_bin(path: Path) -> dict:
@@ -210,7 +199,7 @@ class _Weights:
             if filename.endswith(".index.json"):
                 self.shard_of = json.loads(path.read_text())["weight_map"]
             elif filename.endswith(".safetensors"):
-                self.shard_of = dict.fromkeys(safetensors_keys(path), filename)
+                self.shard_of = dict.fromkeys(safetensors_header(path), filename)
             else:
                 self._bin[filename] = _load_bin(path)
                 self.shard_of = dict.fromkeys(self._bin[filename], filename)
@@ -221,20 +210,35 @@ class _Weights:
     def keys(self) -> list[str]:
         return list(self.shard_of)
 
-    def read(self, name: str) -> tuple[np.ndarray, Path]:
-        """The tensor as (rows, d) float32 and the file it came from."""
+    def _file(self, name: str) -> tuple[str, Path]:
         shard = self.shard_of[name]
         path = self.fetch(shard)
         if path is None:
             raise SourceError(f"{self.where} lists {name} in {shard}, but {shard} is missing; download it.")
+        return shard, path
+
+    def _bin_tensor(self, shard: str, path: Path, name: str):
+        if shard not in self._bin:
+            self._bin[shard] = _load_bin(path)
+        return self._bin[shard][name]  # memory-mapped: its shape is known before its data is read
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The tensor's shape, from its file's header (nothing of its data read)."""
+        shard, path = self._file(name)
+        if shard.endswith(".safetensors"):
+            return safetensors_header(path)[name].shape
+        return tuple(self._bin_tensor(shard, path, name).shape)
+
+    def read(self, name: str) -> tuple[np.ndarray, Path]:
+        """The tensor as (rows, d) float32 and the file it came from."""
+        shard, path = self._file(name)
         if shard.endswith(".safetensors"):
             return read_safetensors_tensor(path, name), path
         import torch
 
-        if shard not in self._bin:
-            self._bin[shard] = _load_bin(path)
-        state = self._bin[shard]
-        return state[name].to(torch.float32).numpy(), path
+        tensor = self._bin_tensor(shard, path, name)
+        check_memory(tuple(tensor.shape), path)
+        return tensor.to(torch.float32).numpy(), path
 
 
 def _commit_of(path: Path) -> str | None:
@@ -314,14 +318,15 @@ def load_hf(
                 f"prefixed forms among {len(keys)} tensors). Pass --tensor NAME."
             )
 
-    matrix, path = weights.read(key)
-    if matrix.ndim != 2:
-        raise SourceError(f"Tensor {key} in {where} has shape {matrix.shape}, not (vocab, dim); pass --tensor NAME.")
+    shape = weights.shape(key)  # checked against the tokenizer before the tensor is read
+    if len(shape) != 2:
+        raise SourceError(f"Tensor {key} in {where} has shape {shape}, not (vocab, dim); pass --tensor NAME.")
     pieces, kind, special = describe_tokenizer(tokenizer.backend_tokenizer)
     try:
-        vocab = build_vocabulary(pieces, kind, [*special, *tokenizer.all_special_ids], n_rows=matrix.shape[0])
+        vocab = build_vocabulary(pieces, kind, [*special, *tokenizer.all_special_ids], n_rows=shape[0])
     except ValueError as err:
         raise SourceError(f"{where}: {err}.") from None
+    matrix, path = weights.read(key)
     revision_id = _commit_of(path) or "sha256:" + hashlib.sha256(matrix.tobytes()).hexdigest()
     return ModelData(
         vocab=vocab,

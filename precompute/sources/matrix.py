@@ -21,27 +21,35 @@ from precompute.contract.store import sha256_file
 
 from .base import ModelData, SourceError
 from .decode import build_vocabulary, guess_kind
-from .hf import read_safetensors_tensor, safetensors_keys
+from .hf import read_safetensors_tensor
+from .sizes import check_matrix, npy_header, safetensors_header
 
 MATRIX_SUFFIXES = (".npy", ".safetensors")
 VOCAB_SUFFIXES = (".txt", ".json")
 
 
-def read_matrix(path: Path, tensor: str | None = None) -> tuple[np.ndarray, str | None]:
-    """The (N, d) float32 matrix in ``path`` and the tensor name it came from (None for .npy)."""
+def read_matrix(path: Path, tensor: str | None = None, *, rows: int | None = None) -> tuple[np.ndarray, str | None]:
+    """The (N, d) float32 matrix in ``path`` and the tensor name it came from (None for .npy).
+
+    Its shape is checked from the file's header before any data is read (``sizes.check_matrix``):
+    ``rows``, when given, must equal N.
+    """
     if path.suffix == ".npy":
+        check_matrix(npy_header(path), path, rows=rows)
         try:
             return np.load(path, mmap_mode="r", allow_pickle=False).astype(np.float32), None
         except ValueError as err:
             raise SourceError(f"Cannot read {path} as a NumPy array: {err}.") from None
     if path.suffix == ".safetensors":
-        names = safetensors_keys(path)
+        headers = safetensors_header(path)
+        names = list(headers)
         if tensor is None:
             if len(names) != 1:
                 raise SourceError(f"{path} holds {len(names)} tensors ({', '.join(names[:10])}); pass --tensor NAME.")
             tensor = names[0]
         elif tensor not in names:
             raise SourceError(f"No tensor {tensor!r} in {path}; it holds {', '.join(names[:10])}. Pass --tensor NAME.")
+        check_matrix(headers[tensor], path, rows=rows)
         return read_safetensors_tensor(path, tensor), tensor
     raise SourceError(f"Unsupported matrix file {path}: expected one of {', '.join(MATRIX_SUFFIXES)}.")
 
@@ -80,20 +88,16 @@ def read_vocabulary_file(path: Path) -> list[str]:
 
 
 def load_matrix(path: str | Path, vocab_path: str | Path, *, tensor: str | None = None) -> ModelData:
-    """Read a plain matrix and its vocabulary; their sizes must match row for row."""
+    """Read a plain matrix and its vocabulary; their sizes must match row for row (checked before the
+    matrix is read: the vocabulary first, then the matrix file's header)."""
     path, vocab_path = Path(path), Path(vocab_path)
     for p, what in ((path, "matrix"), (vocab_path, "vocabulary")):
         if not p.is_file():
             raise SourceError(f"The {what} file {p} does not exist.")
-    matrix, tensor = read_matrix(path, tensor)
     pieces = read_vocabulary_file(vocab_path)
     if not pieces:
         raise SourceError(f"The vocabulary file {vocab_path} holds no tokens; pass the model's vocabulary.")
-    if matrix.ndim != 2 or matrix.shape[0] != len(pieces):
-        raise SourceError(
-            f"The matrix {path} has shape {matrix.shape} but the vocabulary {vocab_path} has {len(pieces)} "
-            "tokens; they must match row for row (one token per row). Pass the matching vocabulary."
-        )
+    matrix, tensor = read_matrix(path, tensor, rows=len(pieces))
     kind = guess_kind(pieces)
     return ModelData(
         vocab=build_vocabulary(pieces, kind),
