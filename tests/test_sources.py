@@ -446,10 +446,10 @@ def test_build_needs_from_rows_and_dims():
     assert needs.umap_bytes == 2 * 15_360_000_000 + 10_000_000 * 15 * 200
     assert needs.peak_bytes == needs.matrix_bytes + needs.umap_bytes
     assert needs.exact_seconds == pytest.approx(1.3 * 1e14 * 384 / 200e9)  # 2 d 21 h
-    assert needs.umap_seconds == pytest.approx(5500)
+    assert needs.umap_seconds == pytest.approx(2500)
     described = needs.describe(memory=128 * 10**9).splitlines()
     assert described[0] == "A build of 10,000,000 tokens × 384 dims (k=100) needs about 76.1 GB of memory at its peak"
-    assert described[2].endswith("the exact neighbour table 2 d 21 h (at 200 GFLOP/s), the UMAP 1 h 31 min.")
+    assert described[2].endswith("the exact neighbour table 2 d 21 h (at 200 GFLOP/s), the UMAP 41 min 40 s.")
     assert len(described) == 3
     assert needs.describe(memory=32 * 10**9).splitlines()[3] == (
         "  This machine has 32.0 GB of memory: the build will likely run out of it. Build on a larger machine, "
@@ -457,5 +457,5 @@ def test_build_needs_from_rows_and_dims():
     config = BuildConfig(k=10, diversity_ks=(10,), meaning_k=10, umap_neighbors=30)
     small = sizes.build_needs(30_522, 384, config, gemm_flops=100e9, cores=1)
     assert small.exact_bytes == 30_522 * 384 * 4 + 30_522 * 10 * 16 + 4 * 4096 * 16384
-    assert small.umap_seconds == pytest.approx(0.55e-3 * 30_522 * 2)
-    assert "and about 38 s: the exact neighbour table 5 s" in small.describe(memory=10**9)
+    assert small.umap_seconds == pytest.approx(sizes.UMAP_SECONDS_PER_ROW * 30_522 * 2)
+    assert "and about 20 s: the exact neighbour table 5 s" in small.describe(memory=10**9)

@@ -30,6 +30,7 @@ from precompute.contract.indices import valid_rows
 from precompute.contract.naming import comparison_name, model_slug
 from precompute.contract.store import ArtifactDir, ArtifactError, fingerprint
 from precompute.sources.base import ModelData
+from precompute.sources.sizes import build_needs
 from precompute.steps import BuildContext, DeclaredConfig, Step, StepOutput, discover, params_that_change_artifacts
 
 log = logging.getLogger("precompute")
@@ -238,6 +239,8 @@ def build_model(
     its counts there). ``tracker`` is told of each step (precompute.build.schedule: progress, cores).
     """
     check_model(model, config)
+    log.info("%s: %s", model.metadata.get("id", slug or "the model"),
+             build_needs(*model.embeddings.shape, config).describe())
     steps = [s for s in (steps if steps is not None else discover()) if s.kind == "model"]
     slug = slug or model_slug(str(model.metadata["id"]))
     with locks.building(model_dir(root, slug), wait=wait):

@@ -103,6 +103,8 @@ class ProgressBoard:
     def __init__(self, root: Path, tasks: list[progress.TaskProgress]) -> None:
         now = time.time()
         self.root = Path(root)
+        # the outermost folder this build creates: a build that builds nothing leaves nothing behind
+        self._made = next((d for d in [*reversed(self.root.parents), self.root] if not d.exists()), None)
         self.state = progress.BuildProgress(pid=os.getpid(), started_at=now, updated_at=now, tasks=tasks)
         self._lock = threading.Lock()  # a serial build's bar watcher updates from its own thread
         self._written = 0.0
@@ -155,8 +157,18 @@ class ProgressBoard:
         self._update(name, now=True, state="failed", step=None, fraction=None, error=error)
 
     def finish(self) -> None:
+        """The build is over. When it created the root and no step of any task ran (every model failed to
+        load: a wrong name, a bad vocabulary), the root is removed again, so nothing is left half-made."""
         with self._lock:
             self.state.finished = True
+            if self._made is not None and not any(t.steps_done for t in self.state.tasks):
+                (self.root / progress.PROGRESS_FILE).unlink(missing_ok=True)
+                for folder in [self.root, *self.root.parents]:
+                    with contextlib.suppress(OSError):  # not empty: something else was written there
+                        folder.rmdir()
+                    if folder == self._made:
+                        break
+                return
             self._write()
 
 

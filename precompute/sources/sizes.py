@@ -228,9 +228,9 @@ class BuildNeeds:
 #: The exact table's time over its N²·d multiply-adds at the GEMM rate: selection, ordering and
 #: blocks below the peak (measured 1.19–1.3 on the default models, AMD EPYC, 2 cores).
 EXACT_OVERHEAD = 1.3
-#: Seconds per row of UMAP's 200 epochs at 15 neighbours, single-threaded under a fixed seed
-#: (measured 0.51 ms at 250,002 rows and 0.60 ms at 128,000 on an AMD EPYC).
-UMAP_SECONDS_PER_ROW = 0.55e-3
+#: Seconds per row of the map step's UMAP (120 float32 epochs at 15 neighbours, single-threaded under a
+#: fixed seed; about 0.45x the CPU of umap-learn's 200 epochs, measured 0.51 ms a row at 250,002 rows).
+UMAP_SECONDS_PER_ROW = 0.25e-3
 #: Bytes per row and UMAP neighbour of its k-NN arrays, fuzzy graph and its symmetrised copies.
 UMAP_BYTES_PER_EDGE = 200
 
