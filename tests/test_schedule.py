@@ -20,6 +20,7 @@ from precompute.build.schedule import (
     build,
     comparison_task,
     grants,
+    start_order,
 )
 from precompute.contract import progress, schema
 from precompute.contract.store import ArtifactDir
@@ -64,6 +65,14 @@ def test_until_a_model_is_done_the_smallest_leads_even_past_a_wider_step() -> No
     table, umap = request("e5", 2, size=100), request("wordllama", 1, size=10, arrived=1)
     assert grants([umap, table], free=2, lead="wordllama") == [umap]  # the table waits for both cores
     assert grants([table], free=1, lead="wordllama") == []
+
+
+def test_models_start_smallest_first_then_largest_first() -> None:
+    def model(name: str, size: int | None) -> ModelTask:
+        return ModelTask(name, name, load=lambda: None, size=size)
+
+    given = [model("use", 65), model("wordllama", 8), model("minilm", 11), model("e5", 96), model("mine", None)]
+    assert [m.name for m in start_order(given)] == ["wordllama", "e5", "use", "minilm", "mine"]
 
 
 def test_the_newest_open_bar_is_the_running_steps_fraction() -> None:

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import functools
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -190,6 +191,7 @@ def _load(name: str, args: argparse.Namespace):
 def _build(args: argparse.Namespace, root: Path) -> int:
     from precompute.build.schedule import BuildOptions, ModelTask, build
     from precompute.sources import DEFAULT_MODELS
+    from precompute.sources.builtin import BUILTINS
 
     names = list(args.models) + (list(DEFAULT_MODELS) if args.default else [])
     if not names:
@@ -211,7 +213,9 @@ def _build(args: argparse.Namespace, root: Path) -> int:
     tasks, failed = [], []
     for name in names:
         try:
-            tasks.append(ModelTask(name, check_name(args.name) if args.name else model_slug(name), _load(name, args)))
+            size = math.prod(BUILTINS[name].shape) if name in BUILTINS else None
+            tasks.append(ModelTask(name, check_name(args.name) if args.name else model_slug(name), _load(name, args),
+                                   size))
         except ValueError as e:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed.append(name)

@@ -64,6 +64,15 @@ class ModelTask:
     name: str
     slug: str
     load: Callable[[], ModelData]
+    size: int | None = None  # its embedding matrix's elements, when known before loading (a built-in model)
+
+
+def start_order(models: list[ModelTask]) -> list[ModelTask]:
+    """The order models are handed to the workers: the smallest known one first (a first page early), then
+    the largest first (the longest chain of steps starts early), models of unknown size last, as given."""
+    known = sorted((m for m in models if m.size is not None), key=lambda m: m.size)
+    first = known[:1]
+    return first + sorted(known[1:], key=lambda m: -m.size) + [m for m in models if m.size is None]
 
 
 @dataclass(frozen=True)
@@ -369,7 +378,7 @@ class _Overlapped:
 
     def run(self, results: dict[str, Result]) -> None:
         """Build every task; ``results`` is where the build records each result as it ends."""
-        pending: list[tuple[str, str, tuple]] = [(m.name, m.slug, ("model", m)) for m in self.models]
+        pending: list[tuple[str, str, tuple]] = [(m.name, m.slug, ("model", m)) for m in start_order(self.models)]
         comparison_due = bool(self.comparison)
         try:
             while pending or comparison_due or any(w.task for w in self.pool):
