@@ -50,6 +50,8 @@ from precompute.steps import Step, discover
 
 log = logging.getLogger("precompute")
 
+#: Seconds a core stays kept for the leading model after it releases one (its next step asks at once).
+LEAD_GAP = 1.0
 #: Seconds between two writes of the progress file while a bar moves (a task starting or ending is written at once).
 WRITE_EVERY = 0.5
 #: What a task ends with: its report, or why it could not be built at all.
@@ -352,6 +354,7 @@ class _Worker:
     label: str | None = None  # the running task's result name
     task: str | None = None  # the running task's progress name
     held: int = 0
+    released: float = 0.0  # time.monotonic() of its last release of cores
 
 
 class _Overlapped:
@@ -431,7 +434,13 @@ class _Overlapped:
         return min(building, key=lambda t: (self.size[t], self.order[t]), default=None)
 
     def _grant(self) -> None:
-        for request in grants(self.waiting, self.free, self._lead()):
+        lead = self._lead()
+        worker = self._running(lead) if lead is not None else None
+        # the lead between two of its steps: its next request follows its release within moments; keep a
+        # core for it meanwhile, or a wide step waiting elsewhere takes every core for minutes
+        between = (worker is not None and worker.held == 0 and time.monotonic() - worker.released < LEAD_GAP
+                   and not any(r.task == lead for r in self.waiting))
+        for request in grants(self.waiting, self.free - int(between), lead):
             self.waiting.remove(request)
             self.free -= request.threads
             worker = self._running(request.task)
@@ -465,6 +474,7 @@ class _Overlapped:
             self.waiting.append(Request(task, min(args[0], self.budget), priority, self.arrivals))
         elif kind == "release":
             worker.held -= args[0]
+            worker.released = time.monotonic()
             self.free += args[0]
         elif kind == "size":
             self.size[task] = args[0]
