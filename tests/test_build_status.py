@@ -162,7 +162,7 @@ def test_stopping_interrupts_the_build_and_its_workers_as_ctrl_c_does(monkeypatc
     worker = int(log.read_text().split()[0])
     launcher.stop(build, group=True)
     assert build.returncode == 130
-    assert "\ninterrupted\n" in log.read_text()  # its worker's KeyboardInterrupt may be logged too
+    assert "interrupted" in log.read_text()  # its worker's KeyboardInterrupt may be logged too, even mid-line
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
 
