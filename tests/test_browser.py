@@ -484,6 +484,7 @@ def test_a_chart_downloads_as_svg_under_the_figures_name(page, server):
     open_app(page, f"{server}/{PAGES['diversity'].url_path}?k=10")
     box = page.locator('[data-testid="stExpander"]').filter(has_text="Reproduce this figure").last
     box.locator("summary").click()
+    settle(page)  # a click during a rerun set off by opening the box can be lost (seen once in a full run)
     with page.expect_download(timeout=DOWNLOAD_MS) as info:
         box.get_by_role("button", name="Chart (SVG)").click()
     download = info.value
