@@ -10,15 +10,19 @@ instead would sit at distance sqrt(2) from everything and turn up as a spurious 
 High-dimensional embeddings need a large ``search_k`` (on use-multilingual-v3, 50 trees with
 Annoy's default search_k find only two thirds of the true neighbours), so ``build_annoy`` tunes it
 against the exact table and reports the recall it reached. A query's time grows in proportion to
-search_k (each candidate is a row read from the file and a dot product), so the tuning looks for
-the smallest search_k that reaches the target, to within SEARCH_K_RESOLUTION, rather than the
-next power of two. ``benchmarks/knn.py`` measures recall and latency over trees x search_k.
+search_k (each candidate is a row read from the file and a dot product), so the tuning takes the
+smallest search_k that reaches the target. It does not query the index at trial values: one walk
+of Annoy's search per tuning token (``precompute.knn.annoy_walk``) tells at which search_k each of
+its true neighbours becomes a candidate, which gives recall at every search_k at once; Annoy's own
+queries then confirm the value on held-out tokens. ``benchmarks/knn.py`` measures recall and
+latency over trees x search_k.
 
 Building and tuning only: the dashboard reads indices through ``precompute.contract.indices``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,25 +33,27 @@ from annoy import AnnoyIndex
 
 from precompute.contract import schema
 from precompute.contract.config import BuildConfig
-from precompute.contract.indices import METRIC, valid_rows
+from precompute.contract.indices import METRIC, open_annoy, valid_rows
 from precompute.steps import BuildContext, Step, StepOutput
 
-#: Held-out tokens on which the reported recall is measured, and tokens used to tune search_k.
+#: Held-out tokens on which the reported recall is measured (with Annoy's queries), and tokens on
+#: which search_k is tuned (by walking: on multilingual-e5-small about 1 CPU-ms a token, where one of
+#: Annoy's queries at the tuned search_k takes 8). 2000 tuning tokens measure recall@10 to about
+#: ±0.002 (the search_k picked varies by 3-4 % from one sample of tokens to another).
 HELD_OUT = 1000
-TUNING = 500
+TUNING = 2000
 #: Trees built when the caller leaves n_trees at 0: the build's default (BuildConfig.annoy_trees).
 #: Measured on multilingual-e5-small (benchmarks/knn.py, 300 tokens): recall@10 0.955 takes
 #: search_k ~62,000 with 16 trees, ~43,000 with 32 and ~37,000 with 64, and a query's time follows
 #: search_k; 64 trees cost a 34 % larger index (558 MiB against 416) and ~20 s more of build.
 DEFAULT_TREES = BuildConfig.annoy_trees
-#: search_k is doubled until the recall target is met, then bisected (geometrically) between the
-#: last value that missed it and the first that met it, until they lie within this factor.
+#: When the held-out tokens miss the target, search_k is raised by this factor until they reach it.
 SEARCH_K_RESOLUTION = 1.1
 #: The tuning tokens must reach the target by this much more, so that the held-out tokens, another
-#: sample, reach the target itself (500 tokens measure recall@10 to about ±0.005).
+#: sample, reach the target itself: 1000 of them measure recall@10 to about ±0.003, so they still
+#: miss it about one time in eight (200 resamplings each of multilingual-e5-small and
+#: use-multilingual-v3), and then cost one more round of held-out queries.
 TUNING_MARGIN = 0.005
-#: Rows converted to lists at a time while filling the index.
-_ADD_SLICE = 4096
 
 
 def build_annoy(
@@ -72,13 +78,12 @@ def build_annoy(
         exact_neighbors: (N, k) int32 exact table from ``top_k_neighbors``; k >= 10.
         valid: optional (N,) bool; rows False, and zero rows, are not indexed.
         n_trees: trees to build; 0 builds DEFAULT_TREES.
-        search_k: nodes inspected per query; 0 picks the smallest one (to within
-            SEARCH_K_RESOLUTION) whose recall@10 reaches ``target_recall`` + TUNING_MARGIN on
-            TUNING tokens, then confirms the target on HELD_OUT other tokens (raising it further
-            if needed).
+        search_k: nodes inspected per query; 0 picks the smallest one whose recall@10 reaches
+            ``target_recall`` + TUNING_MARGIN on TUNING tokens, then confirms the target on
+            HELD_OUT other tokens (raising it by SEARCH_K_RESOLUTION while they miss it).
         target_recall: recall@10 to reach against the exact table.
         seed: seeds the trees and the token samples.
-        n_jobs: threads for the tuning queries; 0 uses all cores.
+        n_jobs: threads for the held-out queries; 0 uses all cores.
         build_threads: threads that build the trees. Annoy's threaded build gives other trees each
             run; with 1 (the default) the file is byte-identical run to run.
         progress: print what is being tried.
@@ -108,13 +113,17 @@ def build_annoy(
     start = time.perf_counter()
     index = AnnoyIndex(dim, METRIC)
     index.set_seed(seed)
-    # Annoy has no bulk insert; it reads Python lists fastest, so rows go in as lists, a slice at a time.
-    for lo in range(0, ids.size, _ADD_SLICE):
-        part = ids[lo : lo + _ADD_SLICE]
-        for i, row in zip(part.tolist(), embeddings[part].tolist(), strict=True):
-            index.add_item(i, row)
+    # Built in the file itself: no copy in memory to write out afterwards (the same bytes as save()).
+    index.on_disk_build(str(path))
+    # Annoy has no bulk insert. A memoryview of a float32 row hands it each value as it reads it,
+    # three times cheaper than a list of Python floats made first (the same values).
+    for i in ids.tolist():
+        index.add_item(i, memoryview(embeddings[i]))
     index.build(n_trees, n_jobs=build_threads)
     build_seconds = time.perf_counter() - start
+    index.unload()
+    # Queried from here on as the dashboard opens it (a loaded index finds its roots in the file).
+    index = open_annoy(path, dim)
 
     rng = np.random.default_rng(seed)
     sample = rng.permutation(ids)
@@ -123,8 +132,10 @@ def build_annoy(
     depths = (10, 50) if exact_neighbors.shape[1] >= 50 else (10,)
     tuned = search_k == 0
     if tuned:
-        search_k = tune_search_k(index, tuning, exact_neighbors, n_trees, ids.size,
-                                 min(1.0, target_recall + TUNING_MARGIN), threads, progress)
+        goal = min(1.0, target_recall + TUNING_MARGIN)
+        search_k = tune_search_k(path, dim, tuning, exact_neighbors, goal, ceiling=n_trees * ids.size)
+        if progress:
+            print(f"annoy: search_k={search_k} reaches recall@10 {goal:.3f} on {tuning.size} tuning tokens")
     while True:
         recall = recalls(index, held_out, exact_neighbors, depths, search_k, threads)
         if recall[10] >= target_recall or not tuned or search_k >= n_trees * ids.size:
@@ -134,7 +145,7 @@ def build_annoy(
     if progress:
         print(f"annoy: {n_trees} trees, search_k={search_k}: recall@10={recall_10:.3f} on "
               f"{held_out.size} held-out tokens")
-    index.save(str(path))
+    index.unload()
     return {
         "n_trees": int(n_trees),
         "search_k": int(search_k),
@@ -147,44 +158,20 @@ def build_annoy(
     }
 
 
-def tune_search_k(
-    index: AnnoyIndex,
-    tokens: np.ndarray,
-    exact_neighbors: np.ndarray,
-    n_trees: int,
-    n_items: int,
-    target: float,
-    threads: int = 1,
-    progress: bool = False,
-) -> int:
-    """The smallest search_k, to within SEARCH_K_RESOLUTION, whose recall@10 on ``tokens`` reaches
-    ``target``: doubled from ``n_trees * 100`` until it does, then bisected on a log scale.
+def tune_search_k(path: Path, dim: int, tokens: np.ndarray, exact_neighbors: np.ndarray, target: float,
+                  ceiling: int) -> int:
+    """The smallest search_k whose recall@10 on ``tokens`` reaches ``target``, for the index saved at
+    ``path``; ``ceiling`` (search_k that visits every tree to its leaves) where none does.
 
-    Bisecting is sound because recall only grows with search_k: Annoy walks its trees in the same
-    order whatever search_k is and stops after search_k candidates, so a larger search_k ranks a
-    superset of the candidates of a smaller one.
+    Recall at search_k is the share of the tokens' 10 exact neighbours whose ``needed_search_k`` is
+    at most search_k, so the answer is the needed value of the h-th neighbour found, h being the
+    fewest hits that make the target.
     """
-    # Past n_trees * n_items every tree is searched to its leaves: more cannot help.
-    ceiling = n_trees * n_items
+    from precompute.knn.annoy_walk import needed_search_k  # numba: only when a build tunes
 
-    def reaches(search_k: int) -> bool:
-        recall = recalls(index, tokens, exact_neighbors, (10,), search_k, threads)[10]
-        if progress:
-            print(f"annoy: search_k={search_k}: recall@10={recall:.3f} on {tokens.size} tuning tokens")
-        return recall >= target
-
-    missed, search_k = 0, n_trees * 100
-    while not reaches(search_k):
-        if search_k >= ceiling:
-            return search_k
-        missed, search_k = search_k, search_k * 2
-    while missed and search_k > missed * SEARCH_K_RESOLUTION:
-        middle = int(np.sqrt(missed * search_k))
-        if reaches(middle):
-            search_k = middle
-        else:
-            missed = middle
-    return search_k
+    needed = needed_search_k(path, dim, tokens, exact_neighbors[tokens, :10])
+    hits = math.ceil(round(target * needed.size, 6))  # rounded: 0.935 * 8600 is 8041.000000000001
+    return int(min(np.partition(needed, hits - 1, axis=None)[hits - 1], ceiling))
 
 
 def recalls(
@@ -227,4 +214,4 @@ def _annoy_step(ctx: BuildContext) -> StepOutput:
 
 STEP = Step("annoy", needs=("tokens", "neighbors"),
             params=("annoy_trees", "annoy_search_k", "annoy_target_recall", "seed"),
-            writes=(schema.ANNOY,), compute=_annoy_step, threads=1)
+            writes=(schema.ANNOY,), compute=_annoy_step, threads=1, version=2)
