@@ -10,9 +10,11 @@ from scipy.stats import t as t_dist
 from precompute.analyses.separability import (
     PAPER_SEED,
     FoldResult,
+    RowBuffers,
     _convergence_note,
     balanced_sample,
     bootstrap_interval,
+    folds_per_repeat,
     paper_row_order,
     paper_undersample,
     repeat_summary,
@@ -201,12 +203,62 @@ def test_repeats_give_the_spread_over_undersamplings_and_folds() -> None:
               f"sd {row['repeat_sd']:.3f}, [{row['repeat_low']:.3f}, {row['repeat_high']:.3f}]")
 
 
+def test_large_probes_repeat_on_fewer_folds_and_the_first_run_is_unchanged() -> None:
+    """Repeats of a probe above ``separability_repeat_rows`` tokens fit its first folds only; the first run is a
+    no-repeat build's, fold for fold and prediction for prediction."""
+    x, tokens = clustered({"LATIN": 150, "HANGUL": 60}, spread=3.0, seed=5)
+    once = separability_artifacts(x, tokens, BuildConfig(min_category_tokens=40, folds=5, n_jobs=2,
+                                                         separability_repeats=1), progress=False)
+    config = BuildConfig(min_category_tokens=40, folds=5, n_jobs=2, separability_repeats=3, separability_repeat_rows=50)
+    tables = separability_artifacts(x, tokens, config, progress=False)
+    table = tables[schema.SEPARABILITY]
+    first = ["mean", "std", "ci_low", "ci_high", "folds", "seed"]
+    pd.testing.assert_frame_equal(table[first], once[schema.SEPARABILITY][first])
+    pd.testing.assert_frame_equal(tables[schema.SEPARABILITY_PREDICTIONS], once[schema.SEPARABILITY_PREDICTIONS])
+    # LATIN: 150 tokens against 60 others, 120 in the balanced sample: ceil(5 x 50 / 120) = 3 of 5 folds per repeat.
+    # HANGUL: 60 against 150, also 120.
+    assert folds_per_repeat(120, config) == 3 and folds_per_repeat(50, config) is None
+    for convention in ("paper", "refined"):
+        row = table[(table.convention == convention) & (table.category == "HANGUL")].iloc[0]
+        runs = np.split(np.array(row["repeat_folds"]), [5, 8])  # the first run's 5 folds, then 3 and 3
+        assert row["repeats"] == 3 and len(row["repeat_folds"]) == 5 + 3 + 3
+        assert runs[0].tolist() == list(row["folds"])
+        assert row["repeat_mean"] == pytest.approx(np.mean([r.mean() for r in runs]))
+        assert row["repeat_sd"] == pytest.approx(np.concatenate(runs).std(ddof=1))
+        assert row["note"] == ("runs 2-3 fitted 3 of 5 folds each (balanced sample 120 tokens > "
+                               "separability_repeat_rows 50; the first run all 5)")
+
+
+def test_only_plotted_categories_repeat() -> None:
+    x, tokens = clustered({"LATIN": 80, "ARMENIAN": 60}, spread=3.0, seed=5)  # ARMENIAN: in no figure
+    config = BuildConfig(min_category_tokens=40, folds=5, n_jobs=2, separability_repeats=3)
+    table = separability_artifacts(x, tokens, config, progress=False)[schema.SEPARABILITY]
+    refined = table[table.convention == "refined"].set_index("category")
+    assert refined["repeats"].tolist() == [1, 3]  # ARMENIAN, LATIN
+    armenian = refined.loc["ARMENIAN"]
+    assert list(armenian["repeat_folds"]) == list(armenian["folds"]) and armenian["repeat_low"] is pd.NA
+    assert armenian["repeat_mean"] == pytest.approx(armenian["mean"])
+
+
+def test_row_buffers_gather_what_fancy_indexing_does() -> None:
+    x = np.arange(40, dtype=np.float32).reshape(10, 4)
+    buffers = RowBuffers(x, capacity=6)
+    assert buffers.take(np.array([9, 0, 3])).tolist() == x[[9, 0, 3]].tolist()
+    again = buffers.take(np.array([2, 2, 5, 1, 7, 4]))  # the same buffer, overwritten
+    assert again.tolist() == x[[2, 2, 5, 1, 7, 4]].tolist() and again.flags.c_contiguous
+
+
 def test_repeat_summary_by_hand() -> None:
     mean, sd, low, high = repeat_summary(np.array([[0.9, 1.0], [0.8, 0.9], [0.85, 0.95]]))
     assert (mean, sd) == pytest.approx((0.9, np.std([0.9, 1.0, 0.8, 0.9, 0.85, 0.95], ddof=1)))
     half = 4.302652729911275 * 0.05 / np.sqrt(3)  # t(0.975, 2) x sd of the means 0.95, 0.85, 0.9
     assert (low, high) == pytest.approx((0.9 - half, 1.0))  # clipped: no accuracy above 1
     assert repeat_summary(np.array([[0.9, 1.0]])) == (pytest.approx(0.95), pytest.approx(0.0707106781), None, None)
+    # Runs of unequal length (a repeat that fitted one fold): each run's mean weighs the same.
+    mean, sd, low, high = repeat_summary([np.array([0.9, 1.0, 0.95, 0.95]), np.array([0.85])])
+    assert (mean, sd) == pytest.approx((0.9, np.std([0.9, 1.0, 0.95, 0.95, 0.85], ddof=1)))
+    half = 12.706204736174698 * np.std([0.95, 0.85], ddof=1) / np.sqrt(2)  # t(0.975, 1)
+    assert (low, high) == (pytest.approx(max(0.9 - half, 0.0)), pytest.approx(1.0))
 
 
 def test_each_convention_probes_its_own_categories() -> None:

@@ -21,13 +21,29 @@ Under both conventions (``precompute.contract.conventions``, a ``convention`` co
 
 Error bars. The authors ran one undersampling and drew seaborn's default error bar, a 95% bootstrap
 interval of the 10 fold accuracies: it says nothing about another draw of the larger class, and
-folds of one draw share their training tokens. Each probe is therefore run
+folds of one draw share their training tokens. Each probe of a plotted category
+(``categories.PLOTTED``: the 13 writing systems, S and N) is therefore run
 ``config.separability_repeats`` times (seeds 150, 151, … under paper; under refined the build's seed
 and the repeat number): ``mean``, ``std``, ``ci_low``/``ci_high`` and ``folds`` are the first run
 (under paper, the authors' seed: the figure's bar and error bar), ``repeat_*`` all runs together:
-the mean over repeats × folds, the standard deviation of those single-fold accuracies (the spread)
-and a 95% t-interval of the mean accuracy over undersamplings (from the repeats' means: it covers
-which tokens the sampler drew and how the folds split them; not another vocabulary or model).
+the mean of the runs' mean accuracies, the standard deviation of all their single-fold accuracies
+(the spread) and a 95% t-interval of the mean accuracy over undersamplings (from the runs' means:
+it covers which tokens the sampler drew and how the folds split them; not another vocabulary or
+model). Other categories run once (``repeats`` 1, no interval): no page or verdict shows them.
+
+What the repeats cost, and why they are cut where they are (CPU seconds of the step's fits, 2-core
+AMD EPYC): with every category repeated on all 10 folds, three quarters went to the repeats and the
+largest probes took most of it (multilingual-e5-small: LATIN 37%, CYRILLIC 18%, the categories no
+page shows 8%; use-multilingual-v3: LATIN 49%). A further run of a probe larger than
+``config.separability_repeat_rows`` (5,000) tokens therefore fits only its first
+⌈folds · 5,000 / tokens⌉ folds (LATIN on multilingual-e5-small: 1 of 10), about the cost of a full
+cross-validation of 5,000 tokens. Each fold trains on the same nine tenths of its undersampling as
+before, so a run's mean is an unbiased estimate of the same accuracy, only noisier; the t-interval
+is computed from the runs' spread, so it widens by as much as that noise and stays a 95% interval
+of the same quantity (capping the training rows instead would have changed what is estimated: a
+probe of fewer tokens). Single-fold runs are what buys the most precision per fit: folds of one
+undersampling share its tokens, fresh draws do not. The first run, with every fold, is untouched:
+its numbers and predictions are those of a build without repeats.
 
 The paper probed two models on the vocabulary they share; a comparison does the same
 (``schema.SEPARABILITY_SHARED``, the comparison step ``separability_shared``), beside each model's
@@ -44,6 +60,9 @@ Choices the paper leaves open:
   use-multilingual-v3 the accuracies equal those of float64 fits to 5 decimals, 1.5x faster.
 - Each fold's model of the first run also predicts its test fold, giving the out-of-fold predictions
   (``schema.SEPARABILITY_PREDICTIONS``) from the same fits that give the accuracies.
+- A fold's rows are gathered into a buffer each thread reuses (``np.take(..., out=)``), not into a
+  fresh array per fit: the same matrix, so the same fit, without faulting in a new 300 MB array per
+  fold of multilingual-e5-small's LATIN probe (its first run's 10 fits: 13.4 -> 12.0 CPU seconds).
 
 Beyond the paper: ``schema.SEPARABILITY_PAIRWISE``, the same probe for each pair of plotted
 categories (13 writing systems, S, N) that both have enough tokens, each class undersampled to at
@@ -57,10 +76,12 @@ worker processes. BLAS is held to one thread per fit so the fits do not oversubs
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import combinations, islice
 
 import numpy as np
 import pandas as pd
@@ -97,6 +118,7 @@ class Probe:
     labels: np.ndarray
     fold_seed: int | None = 0  # shuffled stratified folds with this seed (refined), None: unshuffled (paper)
     repeat: int = 0  # which undersampling of the same problem (0 = the first run)
+    folds_run: int | None = None  # fit only the first this many folds (a repeat of a large probe); None: all
 
 
 @dataclass(frozen=True)
@@ -171,12 +193,33 @@ def paper_row_order(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n)
 
 
+class RowBuffers:
+    """``x[rows]`` gathered into one reusable buffer per thread: the same matrix as fancy indexing gives.
+
+    A fresh (rows, d) array per fit costs its page faults (a tenth of a large fit); the buffer is allocated
+    once per thread at ``capacity`` rows and dropped with this object.
+    """
+
+    def __init__(self, x: np.ndarray, capacity: int) -> None:
+        self.x, self.capacity, self._local = x, capacity, threading.local()
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), d) view of this thread's buffer holding ``x[rows]``, valid until the thread's next take."""
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = np.empty((self.capacity, *self.x.shape[1:]), self.x.dtype)
+        out = buffer[: len(rows)]
+        # rows are valid indices by construction; mode="raise" would gather through a temporary copy
+        np.take(self.x, rows, axis=0, out=out, mode="clip")
+        return out
+
+
 def _fit_fold(
-    x: np.ndarray, probe_index: int, fold: int, probe: Probe, train: np.ndarray, test: np.ndarray
+    buffers: RowBuffers, probe_index: int, fold: int, probe: Probe, train: np.ndarray, test: np.ndarray
 ) -> FoldResult:
     clf = LogisticRegression()  # the paper's scikit-learn defaults
-    clf.fit(x[probe.rows[train]], probe.labels[train])
-    probability = clf.predict_proba(x[probe.rows[test]])[:, 1].astype(np.float32)
+    clf.fit(buffers.take(probe.rows[train]), probe.labels[train])
+    probability = clf.predict_proba(buffers.take(probe.rows[test]))[:, 1].astype(np.float32)
     predicted = (probability > 0.5).astype(np.int8)  # predict()'s rule: decision > 0
     return FoldResult(
         probe=probe_index,
@@ -198,21 +241,23 @@ def run_probes(
 ) -> list[list[FoldResult]]:
     """Cross-validate every probe; per probe, its fold results in fold order.
 
-    ``x`` is the (n, d) feature matrix the probes' rows index. All (probe, fold) fits form one
-    pool, largest first, so small pairwise probes fill the gaps left by the large ones.
+    ``x`` is the (n, d) feature matrix the probes' rows index. A probe with ``folds_run`` fits only
+    its first folds. All (probe, fold) fits form one pool, largest first, so small pairwise probes
+    fill the gaps left by the large ones and the threads finish together.
     """
     tasks = []
     for i, probe in enumerate(probes):
         cv = (StratifiedKFold(n_splits=config.folds) if probe.fold_seed is None
               else StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=probe.fold_seed))
-        for fold, (train, test) in enumerate(cv.split(probe.rows, probe.labels)):
+        for fold, (train, test) in enumerate(islice(cv.split(probe.rows, probe.labels), probe.folds_run)):
             tasks.append((len(train), i, fold, train, test))
     tasks.sort(key=lambda t: -t[0])
-    results: list[list[FoldResult | None]] = [[None] * config.folds for _ in probes]
+    results: list[list[FoldResult | None]] = [[None] * (p.folds_run or config.folds) for p in probes]
+    buffers = RowBuffers(x, max((len(p.rows) for p in probes), default=0))
     with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.filterwarnings("ignore", category=ConvergenceWarning)
         jobs = Parallel(n_jobs=_n_jobs(config), backend="threading", return_as="generator_unordered")(
-            delayed(_fit_fold)(x, i, fold, probes[i], train, test) for _, i, fold, train, test in tasks
+            delayed(_fit_fold)(buffers, i, fold, probes[i], train, test) for _, i, fold, train, test in tasks
         )
         for result in tqdm(jobs, total=len(tasks), desc="separability", unit="fit",
                                  disable=not progress):
@@ -227,6 +272,16 @@ def _convergence_note(folds: list[FoldResult]) -> str | None:
     return f"lbfgs stopped at max_iter=100 in {stopped} of {len(folds)} folds (scikit-learn defaults kept)"
 
 
+def _repeat_note(runs: list[tuple[Probe, list[FoldResult]]], config: BuildConfig) -> str | None:
+    """Says how many folds the further runs fitted, when fewer than all (``repeat_folds`` is then ragged)."""
+    fitted = len(runs[-1][1])
+    if len(runs) < 2 or fitted == config.folds:
+        return None
+    sample = len(runs[-1][0].rows)
+    return (f"runs 2-{len(runs)} fitted {fitted} of {config.folds} folds each (balanced sample {sample:,} tokens > "
+            f"separability_repeat_rows {config.separability_repeat_rows:,}; the first run all {config.folds})")
+
+
 def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, n: int = BOOTSTRAP) -> tuple[float, float]:
     """95% percentile bootstrap interval of the mean of ``values`` (seaborn's ``errorbar=("ci", 95)``)."""
     values = np.asarray(values, dtype=np.float64)
@@ -235,26 +290,39 @@ def bootstrap_interval(values: np.ndarray, rng: np.random.Generator, n: int = BO
     return float(low), float(high)
 
 
-def repeat_summary(accuracies: np.ndarray) -> tuple[float, float | None, float | None, float | None]:
-    """``(mean, sd, low, high)`` of a (repeats, folds) array of fold accuracies.
+def repeat_summary(runs: Sequence[np.ndarray]) -> tuple[float, float | None, float | None, float | None]:
+    """``(mean, sd, low, high)`` of the fold accuracies of R runs (one array per run; a repeat may fit fewer folds).
 
-    ``mean`` over all of them; ``sd`` (ddof=1) of the single-fold accuracies, the spread over repeats
-    and folds; ``low``/``high`` a 95% t-interval of the mean accuracy over undersamplings, from the
-    repeats' means (each repeat an independent draw and split): mean ± t(0.975, R−1) · s / √R, clipped
-    to [0, 1]. One repeat has no such interval (None).
+    ``mean`` of the runs' mean accuracies (each undersampling weighs the same); ``sd`` (ddof=1) of all
+    the single-fold accuracies, the spread over repeats and folds; ``low``/``high`` a 95% t-interval of
+    the mean accuracy over undersamplings, from the runs' means (each an independent draw and split, an
+    unbiased estimate of the same accuracy however many of its folds it fits): mean ± t(0.975, R−1) ·
+    s / √R, clipped to [0, 1]. One run has no such interval (None).
 
-    >>> [round(v, 3) for v in repeat_summary(np.array([[0.9, 1.0], [0.8, 0.9]]))]  # repeat means 0.95, 0.85
+    >>> [round(v, 3) for v in repeat_summary([np.array([0.9, 1.0]), np.array([0.8, 0.9])])]  # means 0.95, 0.85
     [0.9, 0.082, 0.265, 1.0]
     """
-    accuracies = np.asarray(accuracies, dtype=np.float64)
-    mean = float(accuracies.mean())
-    sd = float(accuracies.std(ddof=1)) if accuracies.size > 1 else None
-    repeats = len(accuracies)
-    if repeats < 2:
+    runs = [np.asarray(run, dtype=np.float64) for run in runs]
+    every = np.concatenate(runs)
+    means = np.array([run.mean() for run in runs])
+    mean = float(means.mean())
+    sd = float(every.std(ddof=1)) if every.size > 1 else None
+    if len(runs) < 2:
         return mean, sd, None, None
-    means = accuracies.mean(axis=1)
-    half = float(t_dist.ppf(0.975, repeats - 1) * means.std(ddof=1) / np.sqrt(repeats))
+    half = float(t_dist.ppf(0.975, len(runs) - 1) * means.std(ddof=1) / np.sqrt(len(runs)))
     return mean, sd, max(mean - half, 0.0), min(mean + half, 1.0)
+
+
+def folds_per_repeat(n_rows: int, config: BuildConfig) -> int | None:
+    """How many folds a further undersampling of an ``n_rows``-token probe fits (None: all of them).
+
+    About ``config.separability_repeat_rows`` tokens' worth of cross-validation (module docstring).
+
+    >>> [folds_per_repeat(n, BuildConfig()) for n in (220_000, 35_000, 4_000)]
+    [1, 2, None]
+    """
+    folds = -(-config.folds * config.separability_repeat_rows // n_rows)  # ceil
+    return folds if folds < config.folds else None
 
 
 def probe_categories(
@@ -263,10 +331,10 @@ def probe_categories(
 ) -> tuple[list[tuple], list[tuple], list[tuple[Probe, list[FoldResult]]]]:
     """One-vs-rest probes (and pairwise ones) of ``categories`` over the rows of ``x``.
 
-    ``x``: (n, d) features (already normalised); ``categories``: (n,) labels. Each one-vs-rest probe
-    runs ``config.separability_repeats`` times (module docstring). Returns the summary rows (the
-    columns of ``schema.PROBE_COLUMNS``), the pairwise rows (convention, a, b, n_tokens, mean, std)
-    and each one-vs-rest probe's first run with its folds.
+    ``x``: (n, d) features (already normalised); ``categories``: (n,) labels. Each one-vs-rest probe of
+    a plotted category runs ``config.separability_repeats`` times (module docstring). Returns the
+    summary rows (the columns of ``schema.PROBE_COLUMNS``), the pairwise rows (convention, a, b,
+    n_tokens, mean, std) and each one-vs-rest probe's first run with its folds.
     """
     sizes = pd.Series(categories).value_counts().sort_index()
     minimum = config.min_category_tokens
@@ -282,18 +350,23 @@ def probe_categories(
             skipped[name] = f"only {others} tokens outside it (< {minimum}): not probed"
         else:
             probed.append(name)
+    repeated = [name for name in probed if name in PLOTTED]  # the others run once: no page shows them
     probes: list[Probe] = []
-    for repeat in range(repeats if probed else 0):
+    for repeat in range(repeats):
+        names = repeated if repeat else probed
+        if not names:
+            break
         order = paper_row_order(len(categories), seed + repeat) if convention == PAPER else None
-        for name in probed:
+        for name in names:
             if order is not None:
                 is_name = categories[order] == name
                 picked = paper_undersample(is_name, seed + repeat)
-                probes.append(Probe(name, None, order[picked], is_name[picked].astype(np.int8), None, repeat))
+                rows, labels = order[picked], is_name[picked].astype(np.int8)
             else:
                 rows, labels = balanced_sample(np.flatnonzero(categories == name),
                                                np.flatnonzero(categories != name), _rng(seed, name, repeat))
-                probes.append(Probe(name, None, rows, labels, seed + repeat, repeat))
+            probes.append(Probe(name, None, rows, labels, None if order is not None else seed + repeat, repeat,
+                                folds_per_repeat(len(rows), config) if repeat else None))
     if pairwise:
         plotted = [c for c in PLOTTED if sizes.get(c, 0) >= minimum]
         for a, b in combinations(plotted, 2):
@@ -313,12 +386,13 @@ def probe_categories(
         else:
             runs.setdefault(probe.name, []).append((probe, folds))
     for name, done in runs.items():
-        accuracies = np.array([[f.accuracy for f in folds] for _, folds in done])  # (repeats, folds)
+        accuracies = [np.array([f.accuracy for f in folds]) for _, folds in done]  # per run, its folds
         first = accuracies[0]
         low, high = bootstrap_interval(first, _rng(config.seed, f"bootstrap|{name}"))
-        note = _convergence_note([f for _, folds in done for f in folds])
+        notes = [_convergence_note([f for _, folds in done for f in folds]), _repeat_note(done, config)]
+        note = "; ".join(n for n in notes if n) or None
         summary.append((convention, name, int(sizes[name]), first.mean(), first.std(), low, high, first.tolist(),
-                        note, seed, len(done), *repeat_summary(accuracies), accuracies.ravel().tolist()))
+                        note, seed, len(done), *repeat_summary(accuracies), np.concatenate(accuracies).tolist()))
         fitted.append(done[0])
     for name, note in skipped.items():
         summary.append((convention, name, int(sizes[name]), None, None, None, None, [], note, seed, 0,
@@ -398,15 +472,18 @@ def shared_separability(
 STEPS = (
     Step(
         "separability", needs=("tokens",),
-        params=("min_category_tokens", "folds", "pairwise_max_per_class", "seed", "separability_repeats"),
+        params=("min_category_tokens", "folds", "pairwise_max_per_class", "seed", "separability_repeats",
+                "separability_repeat_rows"),
         writes=(schema.SEPARABILITY, schema.SEPARABILITY_PAIRWISE, schema.SEPARABILITY_PREDICTIONS),
+        version=2,  # 2: repeats only for plotted categories, and on fewer folds for large probes
         compute=lambda ctx: separability_artifacts(ctx.model.embeddings, ctx.table(schema.TOKENS), ctx.config,
                                                    progress=ctx.progress),
     ),
     Step(
         "separability_shared", kind="comparison", needs=("compare",),
-        params=("min_category_tokens", "folds", "seed", "separability_repeats"),
+        params=("min_category_tokens", "folds", "seed", "separability_repeats", "separability_repeat_rows"),
         writes=(schema.SEPARABILITY_SHARED,),
+        version=2,  # as separability
         compute=lambda ctx: {schema.SEPARABILITY_SHARED: shared_separability(
             ctx.extra["models"], ctx.table(schema.SHARED_TOKENS), ctx.config, progress=ctx.progress)},
     ),

@@ -43,6 +43,11 @@ class BuildConfig:
         5, "Separability: undersamplings per probe (seeds 150, 151, … under the paper's conventions), for the "
         "spread over repeats and folds and an interval of the mean accuracy."
     )
+    separability_repeat_rows: int = _param(
+        5000, "Separability: a further undersampling of a probe larger than this many tokens fits only the first "
+        "ceil(folds x this / tokens) of its folds, about the cost of fully cross-validating this many tokens (the "
+        "same estimate, each repeat noisier); the first run always fits every fold."
+    )
     pairwise_max_per_class: int = _param(
         2000, "Pairwise probes (beyond the paper) train on at most this many tokens per category, for time."
     )
@@ -79,6 +84,8 @@ class BuildConfig:
             )
         if self.separability_repeats < 1:
             raise ValueError(f"separability_repeats must be at least 1, got {self.separability_repeats}")
+        if self.separability_repeat_rows < 1:
+            raise ValueError(f"separability_repeat_rows must be at least 1, got {self.separability_repeat_rows}")
         if self.umap_neighbors < 2:
             raise ValueError(f"umap_neighbors must be at least 2, got {self.umap_neighbors}")
         if not 0 <= self.umap_min_dist <= 1:
