@@ -10,7 +10,10 @@ so this client does only the first, as the front end does it: it opens ``/_stcor
 ``streamlit`` subprotocol, sends a ``rerun_script`` BackMsg holding the page's URL path
 (``page_name``) and query string, and reads ForwardMsgs until ``script_finished`` (a run that ends
 early for a rerun is followed to the end of the next one). A run's time is from that request to its
-end, as the client sees it over loopback: the server's time, queueing for its threads included.
+end, as the client sees it over loopback: the server's time, queueing for its threads included. The Map's
+payload is not in the websocket messages where the server serves it over HTTP (dashboard/server.py): the
+client then fetches its address as the map component does, once per session and address (a new reader's
+browser has nothing cached), and the run ends when both the script and the fetch are done.
 
 It starts its own server (``streamlit run``, on 127.0.0.1: loopback only; with ``--workers W ...``, for each
 W, W of them behind nginx as ``make serve`` runs them, then each N's p50/p95, errors and each process's heap
@@ -25,9 +28,10 @@ on N different views (each session its own random categories, k and conventions)
 ``burst one-link N=…: p95 X s, errors E, heap H GB``. ``HYPERPOLYGLOT_VIEW_CACHE=0`` in the environment
 turns the view cache off in the server it starts (the "before").
 Bounded: at most :data:`MAX_SESSIONS` sessions, ``--timeout`` seconds a run, ``--phase-timeout`` a
-phase. Printed per N: per-page p50/p95, errors (exception elements in the ForwardMsgs, compile
-errors, runs past the timeout, refused connections), the server's peak RSS (psutil, the process and
-its children, sampled every 50 ms), what an open session costs, and server CPU per run. With
+phase. Printed per N: per-page p50/p95 and the most bytes one run received over the websocket and over
+HTTP (the first Map of a session: its payload), errors (exception elements in the ForwardMsgs, compile
+errors, runs past the timeout, refused connections, a payload not fetched), the server's peak RSS
+(psutil, the process and its children, sampled every 50 ms), what an open session costs, and server CPU per run. With
 ``--browsers B`` (and /usr/bin/chromium), B headless Chromium tabs then open every page at once, to
 see that pages still draw (no exception, heading shown). Not a test: run it once; it says how loaded
 the machine was.
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.cookies
 import json
 import os
 import sys
@@ -47,7 +52,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -125,34 +130,90 @@ class Tally:
 
     seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
+    websocket_bytes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    http_bytes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def runs(self) -> int:
         return sum(len(s) for s in self.seconds.values())
 
 
-async def run_page(ws, visit: Visit, timeout: float) -> tuple[float, list[str]]:
-    """Ask for one page run and read its ForwardMsgs to the end; (seconds, exception messages)."""
+class Browser:
+    """What one reader's browser does besides the websocket: fetch the Map payload's address (relative to the
+    app's ``url``) once, with the cookies the server set on the websocket (nginx's sticky one), as the map
+    component does; and count the bytes of the last run (websocket, HTTP)."""
+
+    def __init__(self, url: str, ws) -> None:
+        self.url = url
+        cookies = http.cookies.SimpleCookie()
+        for header in ws.response.headers.get_all("Set-Cookie"):
+            cookies.load(header)
+        self.cookie = "; ".join(f"{k}={m.value}" for k, m in cookies.items())
+        self.fetched: set[str] = set()
+        self.websocket_bytes = self.http_bytes = 0
+
+    def wants(self, element) -> str | None:
+        """The payload address a map component asks for, if this browser has not fetched it yet."""
+        if element.component_name != "hp_map" or element.WhichOneof("data") != "json":
+            return None
+        address = json.loads(element.json).get("url")
+        if address is None or address in self.fetched:
+            return None
+        self.fetched.add(address)
+        return address
+
+    async def fetch(self, address: str) -> str | None:
+        """GET the address (gzip accepted, as browsers do) to its end; a problem, or None."""
+        parts = urlsplit(f"{self.url}/{address}")
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            writer.write((f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept-Encoding: gzip\r\n"
+                          f"Connection: close\r\n" + (f"Cookie: {self.cookie}\r\n" if self.cookie else "")
+                          + "\r\n").encode("latin-1"))
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            body = await reader.read()
+        finally:
+            writer.close()
+        self.http_bytes += len(head) + len(body)
+        status = head.split(" ", 2)[1]
+        return None if status == "200" else f"map payload: HTTP {status} for {parts.path}"
+
+
+async def run_page(ws, visit: Visit, timeout: float, browser: Browser | None = None) -> tuple[float, list[str]]:
+    """Ask for one page run and read its ForwardMsgs to the end; (seconds, exception messages).
+
+    With ``browser``: also fetch what a map component's data points to, and count the run's bytes in it."""
     request = BackMsg()
     request.rerun_script.query_string = visit.query
     request.rerun_script.page_name = visit.url_path
     start = time.perf_counter()
     await ws.send(request.SerializeToString())
     problems: list[str] = []
+    fetches = []
+    if browser:
+        browser.websocket_bytes = browser.http_bytes = 0
     async with asyncio.timeout(timeout):
         while True:
             msg = ForwardMsg()
-            msg.ParseFromString(await ws.recv())
+            data = await ws.recv()
+            msg.ParseFromString(data)
+            if browser:
+                browser.websocket_bytes += len(data)
             kind = msg.WhichOneof("type")
-            if kind == "delta" and msg.delta.new_element.WhichOneof("type") == "exception":
+            element = msg.delta.new_element if kind == "delta" else None
+            if element is not None and element.WhichOneof("type") == "exception":
                 e = msg.delta.new_element.exception
                 problems.append(f"{e.type}: {e.message}"[:300])
+            elif browser and element is not None and element.WhichOneof("type") == "bidi_component" and (
+                    address := browser.wants(element.bidi_component)):
+                fetches.append(asyncio.create_task(browser.fetch(address)))
             elif kind == "page_not_found":
                 problems.append(f"page not found: {visit.url_path!r}")
             elif kind == "script_finished":
                 if msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
                     problems.append("compile error")
                 if msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    problems += [p for p in await asyncio.gather(*fetches) if p]
                     return time.perf_counter() - start, problems
 
 
@@ -163,14 +224,17 @@ async def session(url: str, order: list[Visit], timeout: float, tally: Tally, do
     try:
         async with connect(f"ws://{url.split('://', 1)[1]}/_stcore/stream", subprotocols=["streamlit"],
                            max_size=None, open_timeout=timeout) as ws:
+            browser = Browser(url, ws)
             for visit, pause in zip(order, pauses, strict=True):
                 await asyncio.sleep(pause)
                 try:
-                    seconds, problems = await run_page(ws, visit, timeout)
+                    seconds, problems = await run_page(ws, visit, timeout, browser)
                 except TimeoutError:
                     tally.errors.append(f"{visit.label}: no end of run within {timeout:.0f} s")
                     break
                 tally.seconds[visit.label].append(seconds)
+                tally.websocket_bytes[visit.label].append(browser.websocket_bytes)
+                tally.http_bytes[visit.label].append(browser.http_bytes)
                 tally.errors += [f"{visit.label}: {p}" for p in problems]
             done.set()
             await release.wait()
@@ -325,9 +389,11 @@ def report(p: Phase, all_visits: list[Visit]) -> None:
           f"{p.cpu_per_run:.2f} s a run; load average {os.getloadavg()[0]:.1f}")
     if len(p.private_peaks) > 1:
         print(f"  peak heap of each process: {', '.join(f'{h / gb:.2f}' for h in p.private_peaks)} GB")
-    print(f"  {'page':<34} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8}")
+    print(f"  {'page':<34} {'runs':>5} {'p50 ms':>8} {'p95 ms':>8}  most a run received: websocket / HTTP kB")
     for v in all_visits:
-        print(f"  {v.label:<34} {len(p.tally.seconds[v.label]):>5} {p.p(v.label, 50):>8.0f} {p.p(v.label, 95):>8.0f}")
+        most = [max(p.tally.websocket_bytes[v.label], default=0), max(p.tally.http_bytes[v.label], default=0)]
+        print(f"  {v.label:<34} {len(p.tally.seconds[v.label]):>5} {p.p(v.label, 50):>8.0f} {p.p(v.label, 95):>8.0f}"
+              f"  {most[0] / 1000:>9.0f} / {most[1] / 1000:.0f}")
     for e in sorted(set(p.tally.errors))[:10]:
         print(f"  error ({p.tally.errors.count(e)}x): {e}")
 

@@ -10,9 +10,10 @@ Serves the dashboard (``streamlit run dashboard/server.py``) and drives Debian's
   browser; and for a returning reader, whose browser has Streamlit's scripts cached); goal <= 2 s warm. Where a warm
   tab's time goes: until the payload reaches the map (Streamlit's start, the script, the transfer), its
   parsing, building the panels, the first frame;
-- bytes: what the WebSocket carried to the browser for the page with each model alone (the payload is
-  nearly all of it); goal <= 8 MB per panel. A rerun after a selection is measured too (Streamlit then
-  sends a reference to the unchanged payload, not the bytes);
+- bytes: what the WebSocket carried to the browser, and the payload fetched over HTTP (its address is all the
+  WebSocket carries of it: dashboard/components/payloads.py; gzip, cacheable, so a returning reader's tab
+  fetches nothing), for the page with each model alone; goal <= 8 MB per panel. A rerun after a selection is
+  measured too (the payload is not sent again);
 - frames: a 3-second drag in the largest panel; frames drawn per second and the median time to issue a
   frame. Headless Chromium renders WebGL on the CPU (SwiftShader): a GPU draws far faster;
 - selection round trip: a click until the other panels show the token's neighbours (sent by Python);
@@ -52,6 +53,12 @@ def open_map(browser, url: str, received: list[int], context=None) -> tuple[obje
     tab.wait_for_function("() => globalThis.__hpMapStats && globalThis.__hpMapStats.frames.length > 0",
                           timeout=120_000)
     return tab, time.monotonic() - start
+
+
+def fetched(tab) -> list[int]:
+    """Bytes of each Map payload fetched over HTTP by ``tab`` (headers included; 0: from the browser's cache)."""
+    return tab.evaluate("() => performance.getEntriesByType('resource').filter(e => e.name.includes('/_hp/map/'))"
+                        ".map(e => e.transferSize)")
 
 
 def timeline(tab) -> tuple[float, float, float, float]:
@@ -109,6 +116,7 @@ def main() -> None:
                 tab.close()
             warm_bytes: list[int] = []
             tab, seconds = open_map(browser, page, warm_bytes)
+            warm_fetched = fetched(tab)
             warm.append(seconds)
             steps.append(timeline(tab))
         sizes = tab.evaluate("() => [...document.querySelectorAll('*')].flatMap(e => e.shadowRoot ? "
@@ -118,17 +126,19 @@ def main() -> None:
         shown = ", ".join(f"{s} {c.strip()}" for s, c in zip(sizes, counts, strict=True))
         print(f"Map page, {len(sizes)} models ({shown})")
         print(f"ready: cold {cold:.2f} s, warm {statistics.median(warm):.2f} s (median of "
-              f"{', '.join(f'{w:.2f}' for w in warm)}; goal <= 2 s warm); sent {sum(warm_bytes) / 2**20:.1f} MB "
-              "over the WebSocket")
+              f"{', '.join(f'{w:.2f}' for w in warm)}; goal <= 2 s warm); sent {sum(warm_bytes) / 2**20:.2f} MB "
+              f"over the WebSocket and {sum(warm_fetched) / 2**20:.2f} MB over HTTP ({len(warm_fetched)} fetches)")
         returning_reader = browser.new_context(viewport={"width": 1440, "height": 1000})
         open_map(browser, page, [], returning_reader)[0].close()  # the visit that fills the browser's cache
-        returning = []
+        returning, returning_fetched = [], []
         for _ in range(args.warm):
             again, seconds = open_map(browser, page, [], returning_reader)
             returning.append(seconds)
+            returning_fetched += fetched(again)
             again.close()
         print(f"ready for a returning reader (the browser's cache warm): {statistics.median(returning):.2f} s "
-              f"(median of {', '.join(f'{w:.2f}' for w in returning)})")
+              f"(median of {', '.join(f'{w:.2f}' for w in returning)}; goal <= 2 s); payload over HTTP: "
+              f"{sum(returning_fetched) / 2**20:.2f} MB in {len(returning_fetched)} fetches (0: the browser's cache)")
         arrived, parse, build, frame = (statistics.median(s) for s in zip(*steps, strict=True))
         print(f"  warm, in the browser (medians): payload at the map {arrived:.0f} ms after navigation, parsed in "
               f"{parse:.0f} ms, panels built in {build:.0f} ms, first frame at {frame:.0f} ms")
@@ -144,7 +154,8 @@ def main() -> None:
             alone: list[int] = []
             tab, _ = open_map(browser, f"{page}?models={slug}", alone)
             tab.wait_for_timeout(1000)
-            print(f"  {slug}: {sum(alone) / 2**20:.2f} MB to the browser (goal <= 8 MB per panel)")
+            print(f"  {slug}: {(sum(alone) + sum(fetched(tab))) / 2**20:.2f} MB to the browser, of which "
+                  f"{sum(fetched(tab)) / 2**20:.2f} MB over HTTP (goal <= 8 MB per panel)")
             tab.close()
         rss = psutil.Process(process.pid).memory_info().rss + sum(
             c.memory_info().rss for c in psutil.Process(process.pid).children(recursive=True))

@@ -9,15 +9,24 @@ over the default page; at ``/nope/deeper`` it resolves to ``/nope/static/``, whi
 not a script, and the browser shows a blank page. :class:`NestedPathRedirect` sends such an address
 to a one-segment one (``/nope-deeper``, query kept), where the "Page not found" dialog shows.
 ``.streamlit/config.toml`` has no option for this, and the router cannot help: it never runs.
+
+It also serves the Map's payload over plain HTTP, cacheable, instead of inside every session's websocket
+(:class:`dashboard.components.payloads.MapPayloadRoute`, answered before the redirect above sees its path).
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
-import streamlit as st
-from starlette.middleware import Middleware
-from starlette.responses import RedirectResponse
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `streamlit run` only adds dashboard/
+
+import streamlit as st  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+from starlette.responses import RedirectResponse  # noqa: E402
+
+from dashboard.components.payloads import MapPayloadRoute  # noqa: E402
 
 #: First path segments of Streamlit's own routes (API, assets, media, components, auth, app files).
 STREAMLIT_ROUTES = frozenset({"_stcore", "static", "media", "component", "bidi-components", "app", "auth"})
@@ -58,4 +67,5 @@ class NestedPathRedirect:
         await self.app(scope, receive, send)
 
 
-app = st.App("app.py", middleware=[Middleware(NestedPathRedirect)])
+app = st.App("app.py", middleware=[Middleware(MapPayloadRoute, base=lambda: st.get_option("server.baseUrlPath")),
+                                   Middleware(NestedPathRedirect)])

@@ -1,21 +1,33 @@
-"""The WebGL map: its payload (dashboard.mapdata) on hand-made tokens, and the Map page through AppTest on
-the conftest artifacts (the browser test drives the drawing itself: tests/test_browser.py)."""
+"""The WebGL map: its payload (dashboard.mapdata) on hand-made tokens, the route that serves it over HTTP
+(dashboard.components.payloads), and the Map page through AppTest on the conftest artifacts, through nginx, and
+in Chromium for the fetch and its failure (tests/test_browser.py drives the drawing itself)."""
 
 from __future__ import annotations
 
+import asyncio
+import gzip
+import http.cookies
 import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.load import Browser, Visit, run_page
 from dashboard import charts, mapdata
+from dashboard.components import payloads
+from deploy.serve import STICKY_COOKIE, Balancer, balancer, free_port
 from precompute.contract import schema
 from precompute.contract.categories import OTHER, PLOTTED
+from tests.test_browser import PAGES, browser, open_app, page, server  # noqa: F401 (fixtures)
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402 (installed with streamlit)
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
@@ -125,6 +137,59 @@ def test_differing_texts_take_the_lowest_jaccard_of_the_pair_in_either_order():
     assert mapdata.differing_texts(table, "a", "c", 10, 5) == []
 
 
+# ---- the payload over HTTP -------------------------------------------------------------------------------
+def call(route: payloads.MapPayloadRoute, path: str, method: str = "GET",
+         **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """One request through the ASGI middleware: (status, response headers, body)."""
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path,
+             "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(route(scope, None, send))
+    return (sent[0]["status"], {k.decode(): v.decode() for k, v in sent[0]["headers"]},
+            b"".join(m.get("body", b"") for m in sent[1:]))
+
+
+def test_the_route_serves_each_payload_packed_once_cacheable_and_compressed():
+    store, packs = payloads.PayloadStore(kept=1), []
+
+    def pack() -> bytes:
+        packs.append(1)
+        return b"HPM2" + bytes(range(256)) * 40
+
+    async def inner(scope, receive, send) -> None:  # what Streamlit would answer
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+
+    route = payloads.MapPayloadRoute(inner, base=lambda: "hp", store=store)
+    assert store.served  # the page now sends addresses
+    first = store.get("sig-a", pack)
+    assert store.get("sig-a", pack) is first and len(packs) == 1
+    assert first.path == f"_hp/map/{first.digest}.bin" and len(first.digest) == 32
+    status, headers, body = call(route, f"/hp/{first.path}", accept_encoding="gzip, deflate, br")
+    assert status == 200 and gzip.decompress(body) == pack() and len(body) < first.size == 4 + 256 * 40
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert headers["etag"] == f'"{first.digest}"' and headers["content-encoding"] == "gzip"
+    assert headers["content-length"] == str(len(body))
+    status, headers, body = call(route, f"/hp/{first.path}")  # a client that takes no gzip
+    assert status == 200 and body == pack() and "content-encoding" not in headers
+    status, headers, body = call(route, f"/hp/{first.path}", if_none_match=f'"x", "{first.digest}"')
+    assert (status, body) == (304, b"") and headers["etag"] == f'"{first.digest}"'
+    status, headers, body = call(route, f"/hp/{first.path}", "HEAD", accept_encoding="gzip")
+    assert (status, body, headers["content-length"]) == (200, b"", str(len(first.gzipped)))
+    assert call(route, f"/hp/{first.path}", "POST")[0] == 405
+    assert call(route, f"/{first.path}")[0] == 299  # not under the base path: Streamlit's
+    assert call(route, "/hp/map")[0] == 299
+    digest = first.digest
+    del first
+    store.get("sig-b", lambda: pack()[::-1])  # the store keeps one: sig-a's payload is dropped
+    for gone in (f"/hp/_hp/map/{digest}.bin", "/hp/_hp/map/../../etc/passwd", "/hp/_hp/map/x.bin"):
+        status, headers, body = call(route, gone)
+        assert status == 404 and headers["cache-control"] == "no-store" and b"Reload the page" in body
+
+
 # ---- the page ----------------------------------------------------------------------------------------
 def run_map(monkeypatch: pytest.MonkeyPatch, root: Path, **params: str | list[str]) -> AppTest:
     monkeypatch.setenv(schema.ARTIFACTS_ENV, str(root))
@@ -159,6 +224,23 @@ def test_map_page_sends_every_token_of_every_model(monkeypatch, artifact_root):
         assert p["n"] == len(drawn) > 100 and p["unplaced"] == len(joined) - len(drawn)
         assert p["labels"] and all(x["category"] in header["categories"] and x["n"] >= mapdata.MIN_LABEL_TOKENS
                                    and set(x["tokens"]) <= set(p["texts"]) for x in p["labels"])
+
+
+def test_with_the_route_the_page_sends_the_payloads_address_not_its_bytes(monkeypatch, artifact_root):
+    """As served by dashboard/server.py: the session gets an address of a few dozen bytes; the bytes behind it
+    are the payload the page would otherwise have sent."""
+    inline = next(e.proto for e in run_map(monkeypatch, artifact_root).get("bidi_component")
+                  if e.proto.component_name == "hp_map")
+    monkeypatch.setattr(payloads.STORE, "served", True)
+    at = run_map(monkeypatch, artifact_root)
+    element = next(e.proto for e in at.get("bidi_component") if e.proto.component_name == "hp_map")
+    sent = json.loads(element.json)
+    link = json.loads(next(e.proto.json for e in at.get("bidi_component") if e.proto.component_name == "hp_map_link"))
+    payload = payloads.STORE.find(sent["url"].removeprefix(payloads.ROUTE).removesuffix(".bin"))
+    assert sent == {"url": payload.path, "page": "map", "signature": link["signature"]} and not element.bytes
+    assert gzip.decompress(payload.gzipped) == inline.bytes  # the same payload, packed once
+    assert len(element.json) < 300 < 10_000 < len(inline.bytes)
+    assert any(f"{len(payload.gzipped) / 2**20:.1f} MB" in c.value for c in at.caption)
 
 
 def test_a_token_without_a_position_is_counted_not_hidden(monkeypatch, artifact_root, tmp_path):
@@ -217,3 +299,69 @@ def test_figure1_mode_draws_two_models_on_their_shared_vocabulary(monkeypatch, a
     for p in header["panels"]:
         assert p["n"] == (shared["model"] == p["slug"]).sum()
     assert all(0 < len(link["marks"][p["slug"]]) <= 200 for p in header["panels"])
+
+
+# ---- through nginx ------------------------------------------------------------------------------------
+@pytest.fixture
+def behind_nginx(artifact_root: Path, tmp_path: Path) -> Iterator[Balancer]:
+    from tests.test_balancer import NO_NGINX
+
+    if NO_NGINX:
+        pytest.skip(NO_NGINX)
+    with balancer(2, free_port(), "127.0.0.1", artifact_root, tmp_path, base_url_path="hp", timeout=60) as b:
+        yield b
+
+
+def test_through_nginx_under_a_prefix_a_reader_fetches_the_payload_from_its_own_process(behind_nginx):
+    """A browser's Map session through the balancer, the dashboard under /hp: the websocket carries the address,
+    the payload comes over HTTP from the process of the session (its cookie), cacheable; the other process,
+    which never drew this view, says 404 and what to do."""
+    b = behind_nginx
+    host = b.url.split("://", 1)[1].split("/", 1)[0]
+
+    async def session() -> tuple[Browser, list[str]]:
+        async with connect(f"ws://{b.url.split('://', 1)[1]}/_stcore/stream", subprotocols=["streamlit"],
+                           max_size=None, origin=f"http://{host}", open_timeout=60) as ws:
+            reader = Browser(b.url, ws)
+            _, problems = await run_page(ws, Visit("map", "map"), 120, reader)
+            return reader, problems
+
+    reader, problems = asyncio.run(session())
+    [address] = reader.fetched
+    assert problems == [] and address.startswith(payloads.ROUTE) and reader.cookie.startswith(f"{STICKY_COOKIE}=w")
+
+    def get(cookie: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(f"{b.url}/{address}", headers={"Cookie": cookie, **headers})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+    status, headers, body = get(reader.cookie, **{"Accept-Encoding": "gzip"})
+    header, _ = mapdata.unpack(gzip.decompress(body))
+    assert status == 200 and headers["content-encoding"] == "gzip" and len(header["panels"]) >= 2
+    assert reader.http_bytes > len(body) > 10_000  # what the session fetched: these bytes and the headers
+    assert headers["cache-control"] == payloads.CACHE_CONTROL and headers["etag"].strip('"') in address
+    assert get(reader.cookie, **{"If-None-Match": headers["etag"]})[0] == 304
+    other = "w1" if http.cookies.SimpleCookie(reader.cookie)[STICKY_COOKIE].value == "w0" else "w0"
+    status, headers, body = get(f"{STICKY_COOKIE}={other}")
+    assert status == 404 and b"Reload the page" in body
+
+
+def test_in_a_browser_the_map_fetches_its_payload_once_and_says_so_when_it_cannot(page, server):  # noqa: F811
+    """Chromium: the map draws from the payload it fetched (gzip); when the address answers 404 (a server that
+    restarted) the panel says what happened and offers a reload, never a blank panel."""
+    url = f"{server}/{PAGES['map'].url_path}"
+    open_app(page, url)
+    page.wait_for_function("() => globalThis.__hpMapStats && globalThis.__hpMapStats.frames.length > 0")
+    fetched = page.evaluate("() => performance.getEntriesByType('resource').filter(e => e.name.includes('/_hp/map/'))"
+                            ".map(e => [e.encodedBodySize, e.decodedBodySize])")
+    assert len(fetched) == 1 and 10_000 < fetched[0][0] < fetched[0][1]  # one fetch, compressed
+    page.route("**/_hp/map/*", lambda route: route.fulfill(status=404, content_type="text/plain; charset=utf-8",
+                                                           body="This map data is not on the server any more."))
+    open_app(page, url)
+    failed = page.locator(".hpmap .status.failed")
+    failed.wait_for()
+    assert "could not be loaded: HTTP 404. This map data is not on the server any more." in failed.inner_text()
+    assert failed.locator("button", has_text="Reload the page").is_visible()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, lookup, mapdata, state, tables, ui, viewcache
+from dashboard import charts, data, lookup, mapdata, state, tables, ui
 from dashboard.components import webmap
 from precompute.contract import conventions, schema
 from precompute.contract.categories import UNKNOWN, display_category
@@ -243,14 +243,15 @@ if ui.require_models(v):
     if panels:
         keys = [(p.slug, p.label, p.version) for p in shown]
         signature = hashlib.sha1(repr(keys).encode()).hexdigest()
+        caption = st.empty()  # above the map; its size is known once the map is drawn
         # one payload per signature for every session: a burst of readers of one link packs it once
-        blob = viewcache.CACHE.get(("map-payload", signature), lambda: mapdata.pack(
+        size, view = webmap.draw(signature, lambda: mapdata.pack(
             [packed(p, key) for p, key in zip(shown, keys, strict=True)], charts.CATEGORY_ORDER,
-            charts.CATEGORY_COLORS, signature))
-        st.caption(f"Every token: {' + '.join(f'{len(p.tokens):,}' for p in shown)} points "
-                   f"({len(blob) / 2**20:.1f} MB, sent once). Scroll to zoom, drag to pan, double-click to reset; "
-                   "click a legend entry to show only that category.")
-        view = webmap.draw(blob) or url_view(panels)
+            charts.CATEGORY_COLORS, signature), PAGE["url_path"])
+        view = view or url_view(panels)
+        caption.caption(f"Every token: {' + '.join(f'{len(p.tokens):,}' for p in shown)} points "
+                        f"({size / 2**20:.1f} MB, sent once). Scroll to zoom, drag to pan, double-click to reset; "
+                        "click a legend entry to show only that category.")
         write_url(view, panels)
         marks = {}
         if mode == "figure1" and differ and geometry_tokens is not None:

@@ -1,5 +1,7 @@
-// The Map page's WebGL scatter: every token of every panel, linked across panels. Plain WebGL2, no library,
-// nothing fetched: the points come in the payload packed by dashboard/mapdata.py (layout in its docstring).
+// The Map page's WebGL scatter: every token of every panel, linked across panels. Plain WebGL2, no library:
+// the points come in the payload packed by dashboard/mapdata.py (layout in its docstring), fetched from the
+// address the server gives (dashboard/components/payloads.py: cacheable, gzip) or, without that route, sent
+// as the component's data.
 // What changes after the first draw (search, neighbours, the URL's selection) comes from the small "link"
 // component through a bus on globalThis; what the user does goes back to Python as the state value "view".
 const BUS = (globalThis.__hpMapBus ||= { link: null, maps: new Set() });
@@ -532,14 +534,63 @@ class WebMap {
   }
 }
 
+/** The address of ``path`` (relative to the app's base URL) from this page's address: the page's own URL
+ * path (``page``) taken off its end, so that a dashboard under a prefix (``/hp/map`` behind nginx) finds it
+ * under the same prefix, whether or not a proxy strips it before the server. */
+function resolve(path, page) {
+  const here = location.pathname.replace(/\/+$/, "");
+  const base = here.endsWith(`/${page}`) ? here.slice(0, -page.length) : `${here}/`;
+  return new URL(path, location.origin + base).href;
+}
+
+/** A line in place of the panels while the payload is fetched, or what went wrong (never a blank panel). */
+function status(root, text, failed = false) {
+  const box = el("div", failed ? "status failed" : "status", text);
+  if (failed) {
+    const again = el("button", "chip", "Reload the page"); again.type = "button"; again.onclick = () => location.reload();
+    box.append(again);
+  }
+  root.replaceChildren(box);
+  root.dataset.status = failed ? "failed" : "loading";
+}
+
+/** Fetch the payload at ``data.url`` and draw it, unless a newer payload was asked for meanwhile. */
+async function load(root, data) {
+  const url = resolve(data.url, data.page);
+  root.__want = url;
+  status(root, "Loading every token of the map…");
+  let bytes;
+  try {
+    const response = await fetch(url);
+    if (!response.ok) {
+      const why = response.headers.get("content-type")?.startsWith("text/plain") ? await response.text() : "";
+      throw new Error(`HTTP ${response.status}. ${why || "Reload the page to ask for it again."}`);
+    }
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (e) {
+    if (root.__want === url) status(root, `The map's points could not be loaded: ${e.message}`, true);
+    return;
+  }
+  if (root.__want !== url) return;
+  if (root.__map) BUS.maps.delete(root.__map);
+  delete root.dataset.status;
+  root.__map = new WebMap(root, bytes, root.__setState);
+}
+
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
   const root = parentElement.querySelector(".hpmap");
   if (!data || !root) return;
+  root.__setState = setStateValue;
+  if (root.__map) root.__map.setState = setStateValue;
+  if (data.url) {  // the address of the payload: fetched once per payload (the browser caches it)
+    // again after a failure: this rerun has packed the payload anew on the server
+    if (root.__want !== resolve(data.url, data.page) || root.dataset.status === "failed") load(root, data);
+    return;
+  }
   const sig = new TextDecoder().decode(data.subarray(8, 8 + 200)).match(/"signature": "([^"]*)"/);
   if (!root.__map || !sig || root.__map.signature !== sig[1]) {
     if (root.__map) BUS.maps.delete(root.__map);
     root.__map = new WebMap(root, data, setStateValue);
   }
-  root.__map.setState = setStateValue;
 }

@@ -1,10 +1,13 @@
-"""The Map page's WebGL scatter as a Streamlit component (``st.components.v2``, no library, nothing fetched).
+"""The Map page's WebGL scatter as a Streamlit component (``st.components.v2``, no library).
 
 Two components work together, so that what changes often stays small:
 
 - ``hp_map`` draws the panels from the payload of :func:`dashboard.mapdata.pack` (every token, a few
-  MB). The payload changes only with the models, layout, k or categories shown, so on every other
-  rerun Streamlit sends a reference to it instead of the bytes. Its state value ``view`` is what the
+  MB). Where the server serves payloads (``dashboard/server.py``: :mod:`dashboard.components.payloads`)
+  the component is sent only the payload's address and fetches it over HTTP, cacheable and compressed;
+  elsewhere (``streamlit run dashboard/app.py``, AppTest) it is sent the bytes, and on every rerun after
+  the first Streamlit sends a reference to them. The payload changes only with the models, layout, k or
+  categories shown. Its state value ``view`` is what the
   user did: the selection (a panel and its rows), the category isolated in the legend, each panel's zoom.
 - ``hp_map_link`` (invisible) carries the rest from Python: the colouring, the URL's view (applied once,
   when a link is opened), the searched token, the neighbours of the selection and the tokens to mark.
@@ -15,10 +18,14 @@ Why not pydeck or embedding-atlas: the measurements are in benchmarks/map_page.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
+
+from dashboard import viewcache
+from dashboard.components import payloads
 
 #: Height of a panel's drawing area, in CSS pixels.
 PANEL_HEIGHT = 440
@@ -46,6 +53,9 @@ CSS = f"""
 .hpmap .tip .token {{ font-size: 18px; font-family: "Noto Sans", "Noto Sans CJK JP", "Noto Sans Arabic",
   "Noto Sans Hebrew", "Noto Sans Thai", "Noto Sans Devanagari", "Noto Sans Tamil", "Noto Sans Georgian", sans-serif; }}
 .hpmap .tip .gloss {{ color: #5f6b7a; font-style: italic; }}
+.hpmap .status {{ min-height: {PANEL_HEIGHT}px; display: flex; flex-direction: column; gap: 8px; align-items: center;
+  justify-content: center; border: 1px dashed #c9ced6; border-radius: 4px; color: #5f6b7a; padding: 16px; }}
+.hpmap .status.failed {{ color: #a61b1b; border-color: #e0a0a0; background: #fff6f6; }}
 """
 
 _MAP = st.components.v2.component(
@@ -63,10 +73,22 @@ def _ignore() -> None:
     """The map's state changes rerun the page, which reads them; nothing to do before that."""
 
 
-def draw(payload: bytes, key: str = "hp_map") -> dict[str, Any] | None:
-    """Draw the map of ``payload``; returns what the user did on it (None before anything)."""
-    result = _MAP(data=payload, key=key, on_view_change=_ignore)
-    return getattr(result, "view", None)
+def draw(signature: str, pack: Callable[[], bytes], page: str,
+         key: str = "hp_map") -> tuple[int, dict[str, Any] | None]:
+    """Draw the map of the payload ``pack()`` makes, packed once per ``signature`` for every session.
+
+    ``page`` is the page's URL path: the browser finds the app's base URL by taking it off its address.
+    Returns the bytes the browser is sent (compressed, when it fetches them) and what the user did on the map
+    (None before anything).
+    """
+    if payloads.STORE.served:
+        payload = payloads.STORE.get(signature, pack)
+        size, data = len(payload.gzipped), {"url": payload.path, "page": page, "signature": signature}
+    else:
+        data = viewcache.CACHE.get(("map-payload", signature), pack)
+        size = len(data)
+    result = _MAP(data=data, key=key, on_view_change=_ignore)
+    return size, getattr(result, "view", None)
 
 
 def link(data: dict[str, Any], key: str = "hp_map") -> None:
