@@ -1,6 +1,8 @@
 """Corpus token counts through the real ``datasets`` text loader, offline; token counts estimated from word
 lists with a small real tokenizer."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,3 +110,43 @@ def test_no_estimate_is_its_own_decile_and_never_seen_only_for_a_corpus():
     assert frequency_deciles(freq, eligible, estimated=True).tolist() == [-2, 1, 6, -2, -1]
     assert frequency_deciles(freq, eligible).tolist() == [0, 1, 6, 0, -1]
     assert schema.NO_ESTIMATE_DECILE == -2 and "-2 = no estimate" in schema.DECILE_MEANING
+
+
+def test_characters_a_normalizer_changes_are_found_in_few_calls():
+    calls: list[str] = []
+
+    def lower(text: str) -> str:
+        calls.append(text)
+        return text.lower()
+
+    assert frequency.changed_characters(lower, list("abcdefgH")) == {"H"}
+    assert len(calls) == 7  # the whole run, then halves down to "H": not one call per character
+    verdicts: dict[int, bool] = {}
+    assert frequency.untouched_by(lower, ["cat", "Cat", "", "dOg"], verdicts).tolist() == [True, False, True, False]
+    calls.clear()
+    assert frequency.untouched_by(lower, ["tag", "Tag"], verdicts).tolist() == [True, False]
+    assert calls == ["T"]  # only the character not judged before
+
+
+def test_a_word_that_several_languages_list_is_split_once():
+    encode = frequency.batch_encoder(toy_tokenizer())
+    asked: list[str] = []
+
+    def counting(texts: list[str]):
+        asked.extend(texts)
+        return encode(texts)
+
+    ids, word = frequency.word_pieces(counting, ["cats", "the", "cats"], np.array([False, False, False]))
+    assert ids.tolist() == [2, 3, 1, 2, 3] and word.tolist() == [0, 0, 1, 2, 2]  # ▁cat s | ▁the | ▁cat s
+    assert sorted(asked) == ["a", "a cats", "a the", "。"]  # each text once, and each context alone
+
+
+def test_the_tokenizer_runs_on_one_thread_inside_and_as_before_after(monkeypatch):
+    monkeypatch.setenv(frequency.PARALLELISM_ENV, "true")
+    with frequency.one_thread():
+        assert os.environ[frequency.PARALLELISM_ENV] == "false"
+    assert os.environ[frequency.PARALLELISM_ENV] == "true"
+    monkeypatch.delenv(frequency.PARALLELISM_ENV)
+    with frequency.one_thread():
+        pass
+    assert frequency.PARALLELISM_ENV not in os.environ

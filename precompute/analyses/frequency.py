@@ -10,9 +10,11 @@ config ``sv``), read through ``datasets`` either way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
-from functools import cache
-from itertools import islice
+from contextlib import contextmanager
+from functools import lru_cache
+from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,10 @@ from precompute.contract.tokenizer import SENTENCEPIECE, TOKENIZERS
 from precompute.sources.base import TokenizerFile
 from precompute.sources.hf import hub_reachable
 
+#: The environment variable that turns the Rust thread pool of ``tokenizers`` on or off.
+PARALLELISM_ENV = "TOKENIZERS_PARALLELISM"
+#: Word-list texts split per call of the tokenizer (their ids as Python lists: memory).
+ENCODE_TEXTS = 65_536
 #: Texts encoded before their ids are counted together (one np.bincount per batch).
 BATCH_TEXTS = 1024
 
@@ -145,57 +151,148 @@ UNSPACED = frozenset({"zh", "ja"})
 CONTEXT = {True: "。", False: "a "}
 
 
-def batch_encoder(tokenizer: TokenizerFile) -> Callable[[list[str]], list[list[int]]]:
-    """Texts -> token ids of each, with ``tokenizer`` (no special tokens): a whole list per call, which the
-    tokenizer libraries split far faster than one text at a time."""
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Tokenizers' Rust thread pool off while inside: the tokens step declares one core (``Step.threads``),
+    and ``encode_batch`` would otherwise split every batch over all of them. The library reads
+    ``TOKENIZERS_PARALLELISM`` at each call, so setting it here is enough."""
+    before = os.environ.get(PARALLELISM_ENV)
+    os.environ[PARALLELISM_ENV] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PARALLELISM_ENV, None)
+        else:
+            os.environ[PARALLELISM_ENV] = before
+
+
+def changed_characters(normalize: Callable[[str], str], characters: list[str]) -> set[str]:
+    """The characters of ``characters`` that ``normalize`` does not leave as they are, each checked alone.
+
+    A normaliser of thousands of rules (multilingual-e5-small's) takes a millisecond a call, so the
+    characters are checked together and a run that comes out changed is halved until the changed ones
+    are found: a dozen calls per changed character instead of one per character. For a per-character
+    normaliser a run is unchanged exactly when each of its characters is.
+
+        >>> sorted(changed_characters(str.lower, list("abCdE")))
+        ['C', 'E']
+    """
+    if not characters:
+        return set()
+    joined = "".join(characters)
+    if normalize(joined) == joined:
+        return set()
+    if len(characters) == 1:
+        return set(characters)
+    half = len(characters) // 2
+    return changed_characters(normalize, characters[:half]) | changed_characters(normalize, characters[half:])
+
+
+def untouched_by(normalize: Callable[[str], str], texts: list[str], verdicts: dict[int, bool]) -> np.ndarray:
+    """(N,) bool: ``normalize`` leaves every character of the text as it is, vectorised over the texts'
+    code points. ``verdicts`` (code point -> left as it is) keeps what earlier calls found out; the
+    characters not in it yet are checked with ``changed_characters``."""
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    points = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    distinct, which = np.unique(points, return_inverse=True)
+    new = [c for c in distinct.tolist() if c not in verdicts]
+    changed = changed_characters(normalize, [chr(c) for c in new])
+    verdicts.update((c, chr(c) not in changed) for c in new)
+    bad = ~np.fromiter((verdicts[c] for c in distinct.tolist()), bool, len(distinct))[which]
+    return np.bincount(np.repeat(np.arange(len(texts)), lengths), weights=bad, minlength=len(texts)) == 0
+
+
+def segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(sum(lengths),) int64 positions of the runs ``[starts[i], starts[i] + lengths[i])``, one after another.
+
+        >>> segments(np.array([5, 0]), np.array([2, 3])).tolist()
+        [5, 6, 0, 1, 2]
+    """
+    ends = np.cumsum(lengths)
+    return np.repeat(np.asarray(starts, np.int64) - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
+
+
+#: What an encoder returns for T texts: ``(lengths, ids)``, the (T,) number of ids of each text and its ids,
+#: (sum(lengths),) int64, text after text.
+Encoded = tuple[np.ndarray, np.ndarray]
+
+
+def _arrays(encoded: Iterable[list[int]], n: int) -> Encoded:
+    encoded = list(encoded)
+    lengths = np.fromiter(map(len, encoded), np.int64, n)
+    return lengths, np.fromiter(chain.from_iterable(encoded), np.int64, int(lengths.sum()))
+
+
+def batch_encoder(tokenizer: TokenizerFile) -> Callable[[list[str]], Encoded]:
+    """Texts -> their token ids (``Encoded``) with ``tokenizer`` (no special tokens), on one core: a whole
+    list per call, which the tokenizer libraries split far faster than one text at a time."""
     raw = tokenizer.read()
     if tokenizer.kind == TOKENIZERS:
         from tokenizers import Tokenizer
 
         tk, bare = Tokenizer.from_str(raw.decode("utf-8")), Tokenizer.from_str(raw.decode("utf-8"))
-        if tk.normalizer is None:
-            return lambda texts: [e.ids for e in tk.encode_batch(texts, add_special_tokens=False)]
-        bare.normalizer = None
-        kept = cache(lambda c: tk.normalizer.normalize_str(c) == c)
 
-        def encode(texts: list[str]) -> list[list[int]]:
+        def split(use: Tokenizer, texts: list[str]) -> Encoded:
+            with one_thread():  # encode_batch_fast: the same ids, without the character offsets we do not read
+                encoded = use.encode_batch_fast(texts, add_special_tokens=False)
+            return _arrays((e.ids for e in encoded), len(texts))
+
+        if tk.normalizer is None:
+            return lambda texts: split(tk, texts)
+        bare.normalizer = None
+        verdicts: dict[int, bool] = {}
+
+        def encode(texts: list[str]) -> Encoded:
             # A normalizer of thousands of rules (multilingual-e5-small's) costs 25 times the split itself;
             # texts whose every character it leaves as it is are split without it, the same result for a
-            # per-character normalizer, whose characters are checked once each.
-            fast = np.fromiter((all(kept(c) for c in t) for t in texts), bool, len(texts))
-            out: list[list[int]] = [[] for _ in texts]
-            for use, which in ((bare, np.flatnonzero(fast)), (tk, np.flatnonzero(~fast))):
-                split = use.encode_batch([texts[i] for i in which], add_special_tokens=False)
-                for i, e in zip(which, split, strict=True):
-                    out[i] = e.ids
-            return out
+            # per-character normalizer.
+            fast = untouched_by(tk.normalizer.normalize_str, texts, verdicts)
+            order = np.concatenate([np.flatnonzero(fast), np.flatnonzero(~fast)])
+            parts = [split(use, [texts[i] for i in which.tolist()])
+                     for use, which in ((bare, order[:fast.sum()]), (tk, order[fast.sum():]))]
+            lengths, ids = np.concatenate([parts[0][0], parts[1][0]]), np.concatenate([parts[0][1], parts[1][1]])
+            back = np.argsort(order)  # texts' positions in the split order
+            return lengths[back], ids[segments((np.cumsum(lengths) - lengths)[back], lengths[back])]
 
         return encode
     if tokenizer.kind == SENTENCEPIECE:
         import sentencepiece as spm
 
         sp = spm.SentencePieceProcessor(model_proto=raw)
-        return lambda texts: sp.encode(texts, out_type=int)
+        return lambda texts: _arrays(sp.encode(texts, out_type=int, num_threads=1), len(texts))
     raise ValueError(f"unknown tokenizer kind {tokenizer.kind!r} (known: {TOKENIZERS}, {SENTENCEPIECE})")
 
 
-def word_pieces(encode: Callable[[list[str]], list[list[int]]], words: list[str],
-                unspaced: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def word_pieces(encode: Callable[[list[str]], Encoded], words: list[str],
+                unspaced: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ids each word is split into inside running text: ``(ids, word)``, both (P,) int64, ``word`` the
-    index in ``words`` each id came from.
+    index in ``words`` each id came from, in word order.
 
-    Each word is split after ``CONTEXT`` (a space before it, or none in an ``unspaced`` language) and the
-    context's own ids dropped; a word whose split does not begin with them (the tokenizer merged it with
-    the context) is left out.
+    Each word is split after ``CONTEXT`` (a space before it, or none where ``unspaced``, (W,) bool: a
+    language written without spaces) and the context's own ids dropped; a word whose split does not begin
+    with them (the tokenizer merged it with the context) is left out. A text that several languages list
+    ("taxi") is split once.
     """
-    context = CONTEXT[unspaced].rstrip(" ")
-    prefix = encode([context])[0]
-    n = len(prefix)
-    encoded = encode([CONTEXT[unspaced] + w for w in words])
-    lengths = np.fromiter((len(e) - n if e[:n] == prefix else 0 for e in encoded), np.int64, len(encoded))
-    pieces = (i for e, m in zip(encoded, lengths, strict=True) if m for i in e[n:])
-    ids = np.fromiter(pieces, np.int64, int(lengths.sum()))
-    return ids, np.repeat(np.arange(len(words)), lengths)
+    unspaced = np.asarray(unspaced, dtype=bool)
+    contexts = np.where(unspaced, CONTEXT[True], CONTEXT[False]).astype(object)
+    codes, texts = pd.factorize(pd.Series(contexts + np.asarray(words, dtype=object), dtype=object))
+    # a bounded number of Python lists at a time
+    parts = [encode(texts[i:i + ENCODE_TEXTS].tolist()) for i in range(0, len(texts), ENCODE_TEXTS)]
+    lengths = np.concatenate([np.zeros(0, np.int64), *(p[0] for p in parts)])
+    ids = np.concatenate([np.zeros(0, np.int64), *(p[1] for p in parts)])
+    starts = np.cumsum(lengths) - lengths
+    text_unspaced = np.zeros(len(texts), dtype=bool)
+    text_unspaced[codes] = unspaced
+    kept = np.zeros(len(texts), dtype=np.int64)  # pieces after the context's; 0: merged with it
+    skip = np.zeros(len(texts), dtype=np.int64)
+    for flag in (False, True):
+        prefix = encode([CONTEXT[flag].rstrip(" ")])[1]
+        rows = np.flatnonzero((text_unspaced == flag) & (lengths >= len(prefix)))
+        for j, piece in enumerate(prefix.tolist()):
+            rows = rows[ids[starts[rows] + j] == piece]
+        kept[rows], skip[rows] = lengths[rows] - len(prefix), len(prefix)
+    return ids[segments(starts[codes] + skip[codes], kept[codes])], np.repeat(np.arange(len(codes)), kept[codes])
 
 
 def wordlist_token_counts(tokenizer: TokenizerFile, n_rows: int, words_per_language: int = WORDS_PER_LANGUAGE,
@@ -203,17 +300,29 @@ def wordlist_token_counts(tokenizer: TokenizerFile, n_rows: int, words_per_langu
     """(n_rows,) float64: how often each token-table row is expected per word of running text, estimated
     from word lists (the paper counted tokens in mC4; this counts them in wordfreq's lists).
 
-    Each language's ``words_per_language`` most frequent wordfreq words are split by ``tokenizer`` and
-    weighted by :func:`weighted_token_counts`, the languages by ``shares`` (default ``MC4_TOKENS_BILLIONS``).
+    Each language's ``words_per_language`` most frequent wordfreq words (:func:`word_lists`) are split by
+    ``tokenizer`` and weighted by :func:`weighted_token_counts`, the languages by ``shares`` (default
+    ``MC4_TOKENS_BILLIONS``).
 
         >>> counts = wordlist_token_counts(model.tokenizer, len(model.vocab))   # multilingual-e5-small
     """
-    table = word_frequency_table()
-    language = pd.Series(table["language"].to_numpy())
-    first = language.groupby(language).cumcount().to_numpy() < words_per_language  # lists are most frequent first
-    words = table.filter(pa.array(first)).to_pandas()
-    words["language"] = np.asarray(wordfreq_languages(), dtype=object)[words["language"].to_numpy()]
+    words = word_lists(words_per_language)
     return weighted_token_counts(tokenizer, words, n_rows, MC4_TOKENS_BILLIONS if shares is None else shares)
+
+
+@lru_cache(maxsize=2)
+def word_lists(words_per_language: int) -> pd.DataFrame:
+    """``word, language, frequency`` of each language's ``words_per_language`` most frequent wordfreq words
+    (lists are most frequent first), the same for every model: made once a process, never changed."""
+    table = word_frequency_table()
+    language = table["language"].to_numpy()
+    order = np.argsort(language, kind="stable")
+    sizes = np.bincount(language.astype(np.int64))
+    rank = np.empty(len(language), dtype=np.int64)  # a word's place in its language's list
+    rank[order] = np.arange(len(language)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    words = table.filter(pa.array(rank < words_per_language)).to_pandas()
+    words["language"] = np.asarray(wordfreq_languages(), dtype=object)[words["language"].to_numpy()]
+    return words
 
 
 def weighted_token_counts(tokenizer: TokenizerFile, words: pd.DataFrame, n_rows: int,
@@ -225,13 +334,19 @@ def weighted_token_counts(tokenizer: TokenizerFile, words: pd.DataFrame, n_rows:
     no row (``tokenizer.rows`` -1) are dropped.
     """
     total = sum(shares.values())
-    encode = batch_encoder(tokenizer)
+    words = words[words["language"].isin(list(shares))]
+    language, languages = pd.factorize(words["language"], sort=True)
+    unspaced = np.isin(languages, list(UNSPACED))[language]
+    ids, word = word_pieces(batch_encoder(tokenizer), words["word"].tolist(), unspaced)
+    if tokenizer.rows is not None:
+        ids = np.asarray(tokenizer.rows, dtype=np.int64)[ids]
+    keep = (ids >= 0) & (ids < n_rows)
+    ids, word = ids[keep], word[keep]
+    frequency = words["frequency"].to_numpy(np.float64)
     counts = np.zeros(n_rows, dtype=np.float64)
-    for lang, group in words[words["language"].isin(list(shares))].groupby("language", sort=True):
-        weight = group["frequency"].to_numpy(np.float64) * (shares[lang] / total)
-        ids, word = word_pieces(encode, group["word"].tolist(), unspaced=lang in UNSPACED)
-        if tokenizer.rows is not None:
-            ids = np.asarray(tokenizer.rows, dtype=np.int64)[ids]
-        keep = (ids >= 0) & (ids < n_rows)
-        counts += np.bincount(ids[keep], weights=weight[word[keep]], minlength=n_rows)[:n_rows]
+    # language by language in name order, each a sum in word order: the float sums of one count per language
+    for code, lang in enumerate(languages):
+        mine = language[word] == code
+        weight = frequency[word[mine]] * (shares[lang] / total)
+        counts += np.bincount(ids[mine], weights=weight, minlength=n_rows)[:n_rows]
     return counts

@@ -27,6 +27,7 @@ look the token text up as it is, since a token is already a piece of text the mo
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import wordfreq
 
+from precompute import cache
 from precompute.contract.categories import BOUNDARY, SCRIPT_LANGUAGE
 
 #: The wordfreq list consulted: "best" merges every source wordfreq has for a language.
@@ -60,13 +62,21 @@ def wordfreq_languages() -> tuple[str, ...]:
 def frequency_table() -> pa.Table:
     """Every (word, language, frequency) of wordfreq's lists in one Arrow table, built once a process.
 
-    About 9.4M rows (~10 s to decode, ~200 MB). Read through ``wordfreq.read_cBpack`` rather than
-    ``get_frequency_dict``: the latter caches a Python dict and a list per language (several GB for
-    all 42); Arrow strings keep the same data compact and allow a vectorised ``is_in`` lookup.
+    About 9.4M rows (~4 s to decode, ~200 MB), kept on disk for the next process
+    (:func:`precompute.cache.cached_table`, keyed by the list files and this module's source). Read
+    through ``wordfreq.read_cBpack`` rather than ``get_frequency_dict``: the latter caches a Python dict
+    and a list per language (several GB for all 42); Arrow strings keep the same data compact and allow
+    a vectorised ``is_in`` lookup.
     Columns: ``word`` (str), ``language`` (int8 index into ``wordfreq_languages()``),
     ``frequency`` (float32, wordfreq's proportion 10^(cB/100)).
     """
     files = wordfreq.available_languages(wordlist=WORDLIST)
+    lists = [(lang, Path(path).stat().st_size, Path(path).stat().st_mtime_ns) for lang, path in sorted(files.items())]
+    return cache.cached_table("wordfreq", [lists, cache.source_of(__file__)], lambda: _decoded(files))
+
+
+def _decoded(files: dict[str, str]) -> pa.Table:
+    """``frequency_table`` read from wordfreq's ``files`` (language -> cBpack file)."""
     parts = []
     for code, lang in enumerate(wordfreq_languages()):
         buckets = wordfreq.read_cBpack(files[lang])  # bucket i holds the words at -i centibels
