@@ -13,7 +13,7 @@ import pytest
 
 from precompute.analyses import freedict
 from precompute.analyses.lexicon import concept_columns, is_short_piece, word_stems
-from precompute.analyses.meaning import shared_meaning, translation_sets
+from precompute.analyses.meaning import one_word_or_language, shared_meaning, translation_sets
 
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -37,10 +37,11 @@ def dictzip(data: bytes) -> bytes:
     return header + deflated + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
 
 
-def write_dictionary(directory: Path, name: str, entries: dict[str, str]) -> None:
-    """``freedict-<name>.index`` and ``.dict.dz`` holding ``entries`` (headword → entry text)."""
+def write_dictionary(directory: Path, name: str, entries: dict[str, str] | list[tuple[str, str]]) -> None:
+    """``freedict-<name>.index`` and ``.dict.dz`` holding ``entries`` (headword → entry text; as pairs when
+    several entries share a headword, as "Wasser" and "Wasser…" both index "wasser")."""
     data, index = b"", []
-    for headword, entry in entries.items():
+    for headword, entry in entries.items() if isinstance(entries, dict) else entries:
         encoded = entry.encode("utf-8")
         index.append(f"{headword}\t{b64(len(data))}\t{b64(len(encoded))}")
         data += encoded
@@ -87,10 +88,10 @@ def test_index_and_dictzip_data_are_read(dictd: Path):
 def test_dictionaries_to_and_from_english_only(dictd: Path):
     got = freedict.load_freedict(dictd)
     assert got.attrs["dictionaries"] == ["deu-eng", "eng-spa"]
-    assert sorted(map(tuple, got.to_numpy().tolist())) == [
-        ("bank", "bank", "de"), ("bench", "banco", "es"), ("bench", "bank", "de"), ("dog", "can", "es"),
-        ("dog", "hund", "de"), ("dog", "perro", "es"), ("dogs", "hunde", "de"), ("hound", "hund", "de"),
-        ("november", "november", "de"),
+    assert sorted(map(tuple, got.to_numpy().tolist())) == [  # each pair in one direction only: 1 dictionary
+        ("bank", "bank", "de", 1), ("bench", "banco", "es", 1), ("bench", "bank", "de", 1), ("dog", "can", "es", 1),
+        ("dog", "hund", "de", 1), ("dog", "perro", "es", 1), ("dogs", "hunde", "de", 1), ("hound", "hund", "de", 1),
+        ("november", "november", "de", 1),
     ]
 
 
@@ -132,8 +133,62 @@ def test_short_pieces_from_inside_a_word_name_no_concept():
         True, True, True, False, False, False, False, False, True]
 
 
+def test_parsed_dictionaries_are_kept_on_disk_and_read_again_when_a_file_changes(dictd: Path, monkeypatch):
+    first = freedict.load_freedict(dictd)
+    freedict._load.cache_clear()  # as in a new process
+    with monkeypatch.context() as patch:
+        patch.setattr(freedict, "read_dictionary", lambda path: pytest.fail(f"{path} parsed again"))
+        again = freedict.load_freedict(dictd)
+    assert again.equals(first) and again.attrs == first.attrs
+    write_dictionary(dictd, "deu-eng", {"katze": "Katze /kˈatsə/ <n, fem>\ncat\n"})  # a new version installed
+    freedict._load.cache_clear()
+    assert sorted(freedict.load_freedict(dictd).query("language == 'de'")["foreign"]) == ["katze"]
+
+
 def test_without_dictionaries_the_build_warns_and_names_the_packages(tmp_path: Path):
     with pytest.warns(UserWarning, match=r"58 of 58 FreeDict dictionaries are not installed.*make install"):
         got = freedict.installed_or_warn(tmp_path)
-    assert got.empty and list(got.columns) == ["english", "foreign", "language"]
+    assert got.empty and list(got.columns) == ["english", "foreign", "language", "dictionaries"]
     assert freedict.missing_packages(tmp_path)[:2] == ["dict-freedict-afr-eng", "dict-freedict-ara-eng"]
+
+
+@pytest.fixture
+def water(tmp_path: Path) -> Path:
+    """German and Dutch both ways for "water", with a combining form and the articles."""
+    write_dictionary(tmp_path, "deu-eng", [
+        ("wasser", "Wasser /vˈasɜ/ <neut, n, sg>\nwater <n>\n"),
+        ("wasser", "Wasser /vˈasɜ/ <neut, n, sg>\neau <n>\n"),
+        ("wasser", "Wasser… /vˈasɜ/ <adj>\nwaterborne <adj>\n"),  # the first part of a compound
+        ("wasser", "Wasser… /vˈasɜ/\nhydro…\n"),
+        ("der", "der /deːɐ̯/ <art>\nthe; who; that\n"),
+        ("den", "den /deːn/ <art>\nthe; whom\n"),
+    ])
+    write_dictionary(tmp_path, "eng-deu", {"water": "water /ˈwɔːtə/ <n>\nWasser\n", "eau": "eau <n>\nWasser\n",
+                                           "the": "the <art>\nder, die, das\n"})
+    write_dictionary(tmp_path, "nld-eng", {"water": "water <n>\nwater\n", "het": "het <art>\nthe; it\n"})
+    return tmp_path
+
+
+def test_combining_forms_are_no_translation_and_both_directions_count(water: Path):
+    got = freedict.load_freedict(water).set_index(["english", "foreign", "language"])["dictionaries"]
+    assert got.to_dict() == {
+        ("water", "wasser", "de"): 2, ("eau", "wasser", "de"): 2, ("the", "der", "de"): 2, ("who", "der", "de"): 1,
+        ("that", "der", "de"): 1, ("the", "den", "de"): 1, ("whom", "den", "de"): 1, ("the", "die", "de"): 1,
+        ("the", "das", "de"): 1, ("water", "water", "nl"): 1, ("the", "het", "nl"): 1, ("it", "het", "nl"): 1,
+    }  # no "waterborne", no "hydro…"
+
+
+def test_function_words_name_no_concept_and_glosses_are_common_english(water: Path):
+    texts = ["▁Wasser", "▁water", "▁der", "▁den", "▁het", "water"]
+    got = concept_columns(texts, freedict.load_freedict(water), pd.Series(["de", "en", "de", "de", "nl", "nl"]))
+    assert got["concept"].fillna("").tolist() == ["en:water|en:eau", "en:water", "", "", "", "en:water"]
+    # "eau" (zipf 3.2) and "whom" (4.4) are over 100 times rarer in English than "water" (5.5) and "the";
+    # both dictionaries give "the" for "der", one "that" and "who" (the commoner first); the Dutch "water"
+    # needs no gloss "water"
+    assert got["gloss"].fillna("").tolist() == ["water", "", "the, that, who", "the", "the, it", ""]
+    sets = translation_sets(texts, got["concept"]).matrix
+    shared = shared_meaning(np.array([[1, 5], [0, 5], [4, 3], [2, 4], [2, 3], [0, 1]]), sets,
+                            one_word_or_language(texts, pd.Series(["de", "en", "de", "de", "nl", "nl"])))
+    # ▁water and water are one word; the articles meet through no concept
+    assert shared.tolist() == [[True, True], [True, False], [False, False], [False, False], [False, False],
+                               [True, False]]

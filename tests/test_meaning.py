@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from precompute.analyses.lexicon import concept_columns, load_muse_dictionaries, word_stems
-from precompute.analyses.meaning import meaning_artifacts, translation_sets, translations_per_token
+from precompute.analyses.meaning import (
+    meaning_artifacts,
+    one_word_or_language,
+    translation_sets,
+    translations_per_token,
+)
 from precompute.contract import schema
 
 
@@ -31,6 +36,16 @@ def test_names_that_are_common_words_name_no_concept():
     got = concept_columns(["▁here", "▁Man", "dan", "▁mai", "▁Deutschland", "▁januari", "▁world"])
     assert got["concept"].isna().tolist() == [True] * 4 + [False] * 3
     assert got["gloss"].tolist()[4:] == ["Germany", "January", "world"]
+
+
+def test_cldr_names_count_in_the_languages_that_use_them():
+    texts = ["▁Köln", "▁januari", "▁mae", "▁Deutschland", "▁美国"]
+    # köln is Colognian in Azerbaijani only, mae May in Breton only: read as German and English, neither
+    got = concept_columns(texts, languages=pd.Series(["de", "sv", "en", "de", "zh"]))
+    assert got["concept"].fillna("").tolist() == ["", "month:1", "", "territory:DE", "territory:US"]
+    assert got["gloss"].fillna("").tolist() == ["", "January", "", "Germany", "United States"]
+    # without languages (the hints the language guess reads) every name counts
+    assert concept_columns(texts)["concept"].tolist()[:3] == ["language:ksh", "month:1", "month:5"]
 
 
 def test_word_stems_join_case_accent_and_inflection_variants_only():
@@ -139,6 +154,30 @@ def test_chance_expectation_matches_a_simulation():
     print(f"chance, exact vs simulated: max |difference| {np.abs(expected - simulated).max():.3f}")
     assert translations_per_token(sets, stems)[[0, 6, 35]].tolist() == [4, 4, 0]  # ▁w0: c0 minus its 2 variants
     assert simulated == pytest.approx(expected, abs=0.04)  # 5,000 draws per token: s.e. <= 0.01
+
+
+def test_two_words_of_one_language_are_no_translation():
+    # German Anfang and Beginn both give "beginning": synonyms of one language, not translations; Swedish
+    # början translates both
+    dictionary = pd.DataFrame({"english": ["beginning"] * 3, "foreign": ["anfang", "beginn", "början"],
+                               "language": ["de", "de", "sv"]})
+    tokens = pd.DataFrame({
+        "id": np.arange(4, dtype=np.int32), "text": ["▁Anfang", "▁Beginn", "▁början", "▁dog"], "category": "LATIN",
+        "is_special": False, "is_zero": False, "concept": None, "language_guess": ["de", "de", "sv", "en"],
+    })
+    neighbors = np.array([[1, 2], [0, 2], [0, 1], [0, 1]], dtype=np.int32)
+    out = meaning_artifacts(neighbors, tokens, k=2, dictionaries=dictionary)
+    assert out[schema.MEANING_TOKENS]["n_shared"].tolist() == [1, 1, 2]
+    meaning = out[schema.MEANING].set_index("category")
+    # chance: Anfang and Beginn have one translation among the 3 other eligible tokens, början two
+    assert meaning.loc["LATIN", "mean"] == pytest.approx(4 / 3)
+    assert meaning.loc["LATIN", "chance_mean"] == pytest.approx((2 / 3 + 2 / 3 + 4 / 3) / 3)
+    sets = translation_sets(tokens["text"].tolist(), tokens["concept"], dictionary, tokens["language_guess"]).matrix
+    same = one_word_or_language(tokens["text"].tolist(), tokens["language_guess"])
+    assert translations_per_token(sets, same, np.array([0, 1, 1, 0])).tolist() == [[0, 1], [0, 1], [1, 1], [0, 0]]
+    # without language guesses only the stems keep words apart: the German pair counts
+    unguessed = meaning_artifacts(neighbors, tokens.drop(columns="language_guess"), k=2, dictionaries=dictionary)
+    assert unguessed[schema.MEANING_TOKENS]["n_shared"].tolist() == [2, 2, 2]
 
 
 def test_k_beyond_the_stored_neighbours_is_an_error(vocabulary):

@@ -125,7 +125,7 @@ def test_copied_artifacts_stay_valid(artifact_root: Path, tmp_path: Path) -> Non
 
 
 def test_muse_dictionaries_add_translations_and_rebuild_only_meaning(tmp_path: Path, small_model) -> None:
-    from precompute.analyses.lexicon import load_muse_dictionaries
+    from precompute.analyses.lexicon import FUNCTION_WORDS, load_muse_dictionaries
 
     build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
     before = ArtifactDir.open(tmp_path / "m").load_table(schema.MEANING_TOKENS)
@@ -133,7 +133,7 @@ def test_muse_dictionaries_add_translations_and_rebuild_only_meaning(tmp_path: P
     guesses = ArtifactDir.open(tmp_path / "m").load_table(schema.TOKENS).set_index("text")["language_guess"]
     words = [t[1:] for t in small_model.vocab.texts if t.startswith("▁") and t[1:].isalpha() and t[1:].islower()
              and pd.notna(guesses[t])]
-    a = next(w for w in words if guesses["▁" + w] == "en")  # an English word names itself
+    a = next(w for w in words if guesses["▁" + w] == "en" and w not in FUNCTION_WORDS)  # names itself (not "the")
     b = next(w for w in words if guesses["▁" + w] != "en")
     (tmp_path / "muse").mkdir()
     (tmp_path / "muse" / f"en-{guesses['▁' + b]}.txt").write_text(f"{a} {b}\nmalformed-line\n", encoding="utf-8")

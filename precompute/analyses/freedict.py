@@ -21,8 +21,9 @@ language, and indented lines are notes, examples, synonyms and cross-references:
     2. connection, league
     3. ribbon
 
-Only single words are kept, on both sides (tokens are words or pieces of words), and no affixes
-(``omni-``).
+Only single words are kept, on both sides (tokens are words or pieces of words), and no affixes or
+combining forms, on either side (``omni-``; the entry ``Wasser…`` is "hydro…" and "waterborne" as the
+first part of a compound, not what the word ``Wasser`` means).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from precompute import cache
 
 #: Where Debian's dict-freedict-* packages put their files.
 DICTD_DIRECTORY = Path("/usr/share/dictd")
@@ -73,32 +78,37 @@ _SENSE_NUMBER = re.compile(r"^\d+\.\s*")
 #: Bracketed parts of a translation: grammar (<masc>), domains ([cook.]), glosses ((informal)), links ({…}),
 #: pronunciations (/dɔg/).
 _BRACKETED = re.compile(r"<[^>]*>|\[[^\]]*\]|\([^)]*\)|\{[^}]*\}|/[^/]*/")
-_AFFIX_MARKS = "-‐"
+_AFFIX_MARKS = "-‐…"
 
 
-def decode_numbers(codes: pd.Series) -> np.ndarray:
+def decode_numbers(codes: pd.Series | pa.Array) -> np.ndarray:
     """(N,) int64 values of dictd's base-64 numbers, vectorised.
 
         >>> decode_numbers(pd.Series(["B0", "A", "/"])).tolist()
         [116, 0, 63]
     """
-    codes = codes.astype(str)
-    width = max(int(codes.str.len().max()), 1) if len(codes) else 1
+    codes = pa.array(codes, type=pa.string()) if not isinstance(codes, pa.Array) else codes.cast(pa.string())
+    width = max(pc.max(pc.utf8_length(codes)).as_py() or 0, 1)
     # "A" is the digit 0, so left-padding with it keeps the value; then each row is one fixed-width digit string.
-    digits = np.frombuffer("".join(codes.str.rjust(width, "A")).encode("ascii"), dtype=np.uint8)
-    values = _B64_VALUE[digits].reshape(len(codes), width)
+    padded = pc.utf8_lpad(codes, width=width, padding="A")
+    if len(padded) and pc.any(pc.not_equal(pc.binary_length(padded), width)).as_py():
+        raise ValueError("an index holds a number that is no dictd base-64 number (A-Z a-z 0-9 + /): "
+                         "reinstall the dictionary's package")
+    offsets = np.frombuffer(padded.buffers()[1], np.int32)[padded.offset:padded.offset + len(padded) + 1]
+    data = np.frombuffer(padded.buffers()[2], np.uint8) if len(padded) else np.zeros(0, np.uint8)
+    values = _B64_VALUE[data[offsets[0]:offsets[-1]]].reshape(len(padded), width)
     return values @ (64 ** np.arange(width - 1, -1, -1, dtype=np.int64))
 
 
 def read_index(path: Path) -> pd.DataFrame:
     """A ``.index`` file: columns ``headword`` (str), ``offset``, ``length`` (int64 bytes into the data)."""
-    lines = pd.Series(Path(path).read_text(encoding="utf-8").splitlines(), dtype=object)
-    parts = lines.str.split("\t")
-    parts = parts[parts.str.len() == 3]
+    lines = pa.array(Path(path).read_text(encoding="utf-8").splitlines(), type=pa.string())
+    parts = pc.split_pattern(lines, "\t")
+    fields = parts.filter(pc.equal(pc.list_value_length(parts), 3)).flatten()  # three a line
     return pd.DataFrame({
-        "headword": parts.str[0].to_numpy(object),
-        "offset": decode_numbers(parts.str[1]),
-        "length": decode_numbers(parts.str[2]),
+        "headword": fields[0::3].to_numpy(zero_copy_only=False),
+        "offset": decode_numbers(fields[1::3]),
+        "length": decode_numbers(fields[2::3]),
     })
 
 
@@ -111,8 +121,13 @@ def entry_translations(entry: str) -> list[str]:
         ['dog', 'hound']
         >>> entry_translations("celnik /ˈʦ̑ɛlʲɲik/ <n>\\ncustoms officer\\nosoba kontrolująca cło\\n")
         []
+        >>> entry_translations("Wasser… /vˈasɜ/ <adj>\\nwaterborne <adj>\\n")
+        []
     """
     found: list[str] = []
+    headword = _BRACKETED.sub(" ", entry.split("\n", 1)[0]).strip()
+    if headword and (headword[0] in _AFFIX_MARKS or headword[-1] in _AFFIX_MARKS):
+        return found  # a combining form ("Wasser…"), indexed under the word it combines
     sense_open = True  # the line after the headword line starts the first sense
     for line in entry.split("\n")[1:]:
         numbered = _SENSE_NUMBER.match(line)
@@ -191,19 +206,31 @@ def installed_or_warn(directory: Path | None = None) -> pd.DataFrame:
 
 
 def load_freedict(directory: Path | None = None) -> pd.DataFrame:
-    """Every English↔X dictionary in ``directory``: ``english, foreign, language`` (as MUSE's loader).
+    """Every English↔X dictionary in ``directory``: ``english, foreign, language`` (as MUSE's loader)
+    and ``dictionaries``, how many of the two (``xxx-eng``, ``eng-xxx``) give the pair: one that both
+    give is a main sense ("Wasser" / "water"), one that only ``eng-xxx`` gives may be a rare sense of
+    the English word ("are", the unit of area, for Spanish "grupo").
 
     ``xxx-eng`` dictionaries give (headword, translation) = (foreign, english), ``eng-xxx`` the other
     way round; words lower-cased, pairs deduplicated, an empty frame when none is installed.
-    ``result.attrs["dictionaries"]`` lists the files read ("deu-eng", ...). About 20 s for all 58,
-    once a process.
+    ``result.attrs["dictionaries"]`` lists the files read ("deu-eng", ...). About 20 s for all 58
+    the first time, a fraction of a second from the on-disk cache after that (``_load``).
     """
     return _load(Path(dictd_directory() if directory is None else directory))
 
 
 @lru_cache(maxsize=4)
 def _load(directory: Path) -> pd.DataFrame:
-    """``load_freedict`` of one directory, cached."""
+    """``load_freedict`` of one directory, kept in the process and on disk for the next ones
+    (:func:`precompute.cache.cached_table`, keyed by :func:`fingerprint` and this module's source)."""
+    if not installed_dictionaries(directory):
+        return _parse(directory)
+    key = [str(directory.resolve()), fingerprint(directory), cache.source_of(__file__)]
+    return cache.cached_table("freedict", key, lambda: _parse(directory))
+
+
+def _parse(directory: Path) -> pd.DataFrame:
+    """Every dictionary of ``directory`` read and parsed: what ``_load`` keeps."""
     frames, names = [], []
     for path in installed_dictionaries(directory):
         source, target = _FILE_NAME.match(path.name).groups()
@@ -216,7 +243,8 @@ def _load(directory: Path) -> pd.DataFrame:
         }))
         names.append(f"{source}-{target}")
     columns = ["english", "foreign", "language"]
-    result = (pd.concat(frames, ignore_index=True).drop_duplicates(ignore_index=True) if frames
-              else pd.DataFrame({c: pd.Series(dtype=object) for c in columns}))
+    result = (pd.concat([f.drop_duplicates() for f in frames], ignore_index=True)
+              .groupby(columns, sort=False).size().rename("dictionaries").reset_index() if frames
+              else pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).assign(dictionaries=0))
     result.attrs["dictionaries"] = names
     return result

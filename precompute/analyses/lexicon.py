@@ -15,7 +15,10 @@ statistic both read (METHODS §6).
 A token can name several concepts (German ``▁Bank``: ``en:bank`` and ``en:bench``); the token table's
 ``concept`` column lists them, joined by ``CONCEPT_SEPARATOR``. A token is looked up in the
 dictionaries of its guessed language only (the English ``▁bank`` is no bench), and a short piece from
-inside a word in none (``is_short_piece``).
+inside a word in none (``is_short_piece``); a CLDR name counts for a token of a language that uses it
+(``köln`` is Colognian in Azerbaijani, not in German). English function words (``FUNCTION_WORDS``:
+"the", "in", "what") are no concept: each language cuts them up differently. Glosses show the
+translations both directions of a dictionary give first, then the commoner in English (``gloss_words``).
 
 CLDR names that are mostly common words ("here" is October in one locale, "man" the Isle of Man,
 "dan" Danish) are dropped (``common_word_names``), from the matches and from the glosses alike.
@@ -73,8 +76,36 @@ GLOSS_LOCALE = "en"
 ENGLISH_PREFIX = "en:"
 #: Between the concept ids of one token in the token table's ``concept`` column.
 CONCEPT_SEPARATOR = schema.CONCEPT_SEPARATOR
-#: English translations shown as a token's gloss, the most widely given first.
+#: English translations shown as a token's gloss, those most dictionaries give first (``gloss_words``) ...
 GLOSS_WORDS = 3
+#: ... leaving out those this many times rarer in English than the commonest (100: two zipf units;
+#: "eau", 3.2, beside "water", 5.5; "hound", 3.4, stays beside "dog", 5.1).
+GLOSS_RARER = 100
+#: English function words, which name no dictionary concept: the closed word classes (Quirk et al.
+#: 1985, *A Comprehensive Grammar of the English Language*, ch. 2): articles and other
+#: determiners (quantifiers among them), pronouns, wh-words, prepositions and adverbial particles,
+#: conjunctions, modal auxiliaries, the negator. Languages cut these words up differently (German has
+#: six words for "the", by gender and case; "auf" is "on", "in", "at" and "up"; "como" is "how", "as"
+#: and "what"), so two words whose dictionaries give one of them are seldom each other's translation:
+#: they were a quarter of the wrong matches judged in docs/translation_precision_freedict.csv (aux / het
+#: through "the", auf / dans through "in", como / wat through "what"). Kept: numerals (два / zwei
+#: translate one to one), adverbs (an open class: "again", "very"), and "be", "have", "do", which are
+#: main verbs too. Glosses still show them ("the" for ``▁der``).
+FUNCTION_WORDS = frozenset("""
+    a an the this that these those
+    my your his her its our their mine yours hers ours theirs
+    i me you he him she it we us they them myself yourself himself herself itself oneself ourselves
+    yourselves themselves
+    who whom whose which what whatever whoever whichever when where why how
+    all any both each either every few many much more most neither no none several some such other another
+    anybody anyone anything everybody everyone everything nobody nothing somebody someone something
+    about above across after against along amid amidst among amongst around at before behind below beneath
+    beside besides between beyond by despite during except for from in inside into of off on onto out
+    outside over per since through throughout till to toward towards under underneath until up upon via
+    with within without
+    and or but nor although though because if unless whether while whereas than as lest
+    can could may might must shall should will would ought not
+""".split())
 #: Two tokens are one word when they agree but for their last one or two characters (``листопад`` /
 #: ``листопада``, ``сентябрь`` / ``сентября``, ``chien`` / ``chienne``) and this many are left: an
 #: inflection is no translation. Near-identical spellings across languages (``Musik`` / ``music``)
@@ -127,7 +158,9 @@ def concept_table() -> pd.DataFrame:
     shared with the language guess).
     Indexed by ``name`` (lower-cased); columns ``concept``, ``gloss`` (the English name),
     ``concept_language`` (the language using the name for that concept, NaN when several
-    languages do — "Nigeria" is no hint, "미국" is Korean).
+    languages do — "Nigeria" is no hint, "미국" is Korean), ``languages`` (frozenset of every language
+    using it, in wordfreq's codes as ``WORDFREQ_CODE`` maps them: what ``concept_columns`` checks a
+    token's guessed language against).
     """
     data = {loc: localedata.load(loc, merge_inherited=False) for loc in localedata.locale_identifiers()}
     covered = {
@@ -169,11 +202,13 @@ def concept_table() -> pd.DataFrame:
     best = best.drop(index=common_word_names(users).difference(acronyms))  # "USA" is no common word
 
     glosses = dict(_locale_names(data[GLOSS_LOCALE]))
+    in_wordfreq_codes = users.assign(language=users["language"].replace(WORDFREQ_CODE)).drop_duplicates()
     return pd.DataFrame(
         {
             "concept": best["concept"],
             "gloss": best["concept"].map(glosses),
             "concept_language": best["language"].where(best["n_languages"] == 1),
+            "languages": in_wordfreq_codes.groupby("name")["language"].agg(frozenset).reindex(best.index),
         },
         index=best.index,
     )
@@ -242,12 +277,14 @@ def dictionary_labels(
     texts: list[str], dictionaries: pd.DataFrame, languages: pd.Series | None = None
 ) -> pd.DataFrame:
     """The English words each text translates to: ``token`` (position in ``texts``), ``label`` ("en:dog"),
-    ``support`` (how many languages' dictionaries give that translation; an English word naming
-    itself counts once), ``first`` (the first row of ``dictionaries`` that gives it: dictionaries list
-    a word's main sense first).
+    ``support`` (how many dictionaries give that translation: a FreeDict pair counts once for each of
+    its two directions that gives it, ``load_freedict``'s ``dictionaries``, a MUSE pair once; summed
+    over languages; an English word naming itself counts once), ``first`` (the first row of
+    ``dictionaries`` that gives it: dictionaries list a word's main sense first).
 
-    ``dictionaries`` has columns ``english, foreign, language`` (``freedict.load_freedict``,
-    ``load_muse_dictionaries``); words are looked up by their normalised text (``normalised_texts``).
+    ``dictionaries`` has columns ``english, foreign, language`` and optionally ``dictionaries``
+    (``freedict.load_freedict``, ``load_muse_dictionaries``); words are looked up by their normalised
+    text (``normalised_texts``).
     ``languages``: each text's language (the token table's ``language_guess``, wordfreq's codes; NA
     where there is none): a text is looked up only in its language's dictionaries (English: the
     English words themselves). Without it, in every language: then ``▁water`` is also Dutch "water"
@@ -259,23 +296,25 @@ def dictionary_labels(
         ['en:water', 'en:aquatic', 'en:water']
     """
     english, rows = dictionaries["english"].astype(object).to_numpy(), np.arange(len(dictionaries))
+    given = dictionaries["dictionaries"].to_numpy(np.int64) if "dictionaries" in dictionaries else 1
     lookup = pd.concat([
         pd.DataFrame({"word": dictionaries["foreign"].astype(object).to_numpy(), "label": english,
                       "language": dictionaries["language"].astype(object).replace(WORDFREQ_CODE).to_numpy(),
-                      "first": rows}),
-        pd.DataFrame({"word": english, "label": english, "language": "en", "first": rows}),
+                      "first": rows, "given": given}),
+        pd.DataFrame({"word": english, "label": english, "language": "en", "first": rows, "given": 1})
+        .drop_duplicates("word"),
     ], ignore_index=True)
     words = pd.DataFrame({"token": np.arange(len(texts)), "word": normalised_texts(texts).astype(object).to_numpy()})
     if languages is None:
         found = lookup.groupby(["word", "label"], sort=False).agg(
-            support=("language", "nunique"), first=("first", "min")).reset_index()
+            support=("given", "sum"), first=("first", "min")).reset_index()
         found = words.merge(found, on="word")
     else:
         if len(languages) != len(texts):
             raise ValueError(f"languages has {len(languages)} entries for {len(texts)} texts")
         words["language"] = pd.Series(languages, dtype=object).to_numpy()
         found = words.dropna(subset=["language"]).merge(lookup, on=["word", "language"]).groupby(
-            ["token", "label"], sort=False).agg(support=("language", "nunique"), first=("first", "min")).reset_index()
+            ["token", "label"], sort=False).agg(support=("given", "sum"), first=("first", "min")).reset_index()
     return pd.DataFrame({
         "token": found["token"].to_numpy(np.int64),
         "label": (ENGLISH_PREFIX + found["label"]).to_numpy(object),
@@ -307,38 +346,46 @@ def concept_columns(
     """The token table's ``concept, gloss, concept_language`` columns (string dtype, NA where none).
 
     ``concept``: the CLDR concept the token's normalised text names (see ``concept_table`` for how a
-    name shared by several concepts is assigned), then the English words it translates to in
-    ``dictionaries`` (``dictionary_labels``, in the token's own language where ``languages`` gives
-    it; not for words shorter than ``MIN_NAME_LENGTH``, two characters in dense scripts: ``de``,
-    ``la`` or ``en`` are a dozen words in as many languages, nor for short pieces from inside a word,
-    ``is_short_piece``), most widely given first, then as the dictionaries list them, joined by
-    ``CONCEPT_SEPARATOR``. ``gloss``: the concept's English name, else up to ``GLOSS_WORDS`` of those
-    English words (not the token's own text: an English word needs no gloss). ``concept_language``:
+    name shared by several concepts is assigned; with ``languages``, only where the token's language
+    is one that uses the name for it: ``köln`` is Colognian in Azerbaijani, not in German), then the
+    English words it translates to in ``dictionaries`` (``dictionary_labels``, in the token's own
+    language where ``languages`` gives it; not for words shorter than ``MIN_NAME_LENGTH``, two
+    characters in dense scripts: ``de``, ``la`` or ``en`` are a dozen words in as many languages, nor
+    for short pieces from inside a word, ``is_short_piece``; not ``FUNCTION_WORDS``), most widely
+    given first, then as the dictionaries list them, joined by ``CONCEPT_SEPARATOR``. ``gloss``: the
+    concept's English name, else ``gloss_words`` of the English words (function words included: "the"
+    glosses ``▁der``; not the token's own text: an English word needs no gloss). ``concept_language``:
     CLDR's hint only (see ``concept_table``).
 
         >>> concept_columns(["▁美国", "▁januari", "▁dog"])["concept"].tolist()
         ['territory:US', 'month:1', <NA>]
+        >>> concept_columns(["▁Köln", "▁januari"], languages=pd.Series(["de", "sv"]))["concept"].tolist()
+        [<NA>, 'month:1']
         >>> pairs = pd.DataFrame({"english": ["dog", "hound"], "foreign": ["hund", "hund"], "language": "sv"})
         >>> concept_columns(["▁Hund", "▁dog"], pairs, pd.Series(["sv", "en"]))[["concept", "gloss"]].to_numpy().tolist()
         [['en:dog|en:hound', 'dog, hound'], ['en:dog', <NA>]]
     """
     words = normalised_texts(texts).to_numpy(object)
     matched = concept_table().reindex(words)
+    if languages is not None:
+        if len(languages) != len(texts):
+            raise ValueError(f"languages has {len(languages)} entries for {len(texts)} texts")
+        own = [isinstance(users, frozenset) and language in users
+               for users, language in zip(matched["languages"], pd.Series(languages, dtype=object), strict=True)]
+        matched.loc[~np.asarray(own, dtype=bool), ["concept", "gloss"]] = np.nan
     n = len(texts)
     labels = pd.DataFrame({"token": np.flatnonzero(matched["concept"].notna().to_numpy()), "support": np.inf,
                            "first": -1})
     labels["label"] = matched["concept"].to_numpy(object)[labels["token"].to_numpy()]
     gloss = pd.Series(matched["gloss"].to_numpy(object), dtype=object)
     if dictionaries is not None and len(dictionaries):
-        found = dictionary_labels(texts, dictionaries, languages).sort_values(
-            ["token", "support", "first"], ascending=[True, False, True])
+        found = dictionary_labels(texts, dictionaries, languages)
         long_enough = np.array([len(w) >= MIN_NAME_LENGTH or _is_dense(w) for w in words], dtype=bool)
         found = found[(long_enough & ~is_short_piece(texts))[found["token"].to_numpy()]]
-        labels = pd.concat([labels, found], ignore_index=True)
+        labels = pd.concat([labels, without_function_words(found)], ignore_index=True)
         english = found["label"].str.removeprefix(ENGLISH_PREFIX)
-        other = english[english.to_numpy() != words[found["token"].to_numpy()]]
-        shown = other.groupby(found["token"]).head(GLOSS_WORDS).groupby(found["token"]).agg(", ".join)
-        gloss = gloss.fillna(shown.reindex(range(n)))  # a CLDR concept's name first
+        other = found[english.to_numpy() != words[found["token"].to_numpy()]]
+        gloss = gloss.fillna(gloss_words(other).reindex(range(n)))  # a CLDR concept's name first
     labels = labels.sort_values(["token", "support", "first"], ascending=[True, False, True])
     concept = labels.drop_duplicates(["token", "label"]).groupby("token")["label"].agg(CONCEPT_SEPARATOR.join)
     return pd.DataFrame({
@@ -346,6 +393,46 @@ def concept_columns(
         "gloss": pd.array(gloss.to_numpy(object), dtype="string"),
         "concept_language": pd.array(matched["concept_language"].to_numpy(object), dtype="string"),
     })
+
+
+def without_function_words(labels: pd.DataFrame) -> pd.DataFrame:
+    """``labels`` (``dictionary_labels``' rows) less those whose English word is one of ``FUNCTION_WORDS``."""
+    return labels[~labels["label"].str.removeprefix(ENGLISH_PREFIX).isin(FUNCTION_WORDS).to_numpy(bool)]
+
+
+def gloss_words(labels: pd.DataFrame) -> pd.Series:
+    """Per token (the index), its gloss: up to ``GLOSS_WORDS`` of its English translations (``labels``:
+    ``dictionary_labels``' rows), joined by ", ": those most dictionaries give first (both directions of
+    a FreeDict pair: a main sense), then the commonest in English (wordfreq).
+
+    A translation more than ``GLOSS_RARER`` times rarer in English than the token's commonest is left
+    out: a rare sense, a loanword the dictionary gives as English, or a run-together phrase
+    ("thesedays"), not what a reader needs (``Wasser``: "water", not "eau").
+
+        >>> found = pd.DataFrame({"token": [0, 0, 1, 1, 1], "support": [1, 2, 1, 1, 2],
+        ...                       "label": ["en:eau", "en:water", "en:are", "en:set", "en:group"]})
+        >>> gloss_words(found).tolist()
+        ['water', 'group, are, set']
+    """
+    english = labels["label"].str.removeprefix(ENGLISH_PREFIX).to_numpy(object)
+    ranked = pd.DataFrame({"token": labels["token"].to_numpy(), "word": english,
+                           "support": labels["support"].to_numpy(), "zipf": english_zipf(english)})
+    ranked = ranked.sort_values(["token", "support", "zipf", "word"], ascending=[True, False, False, True])
+    best = ranked.groupby("token")["zipf"].transform("max")
+    kept = ranked[ranked["zipf"] >= best - np.log10(GLOSS_RARER)]
+    return kept.groupby("token").head(GLOSS_WORDS).groupby("token")["word"].agg(", ".join)
+
+
+def english_zipf(words: np.ndarray) -> np.ndarray:
+    """(N,) float64 zipf frequency (log10 per 10^9 words) of each word in wordfreq's English list, 0 if absent."""
+    table = frequency_table()
+    english = wordfreq_languages().index("en")
+    hits = table.filter(pc.and_(pc.equal(table["language"], pa.scalar(english, type=pa.int8())),
+                                pc.is_in(table["word"], value_set=pa.array(pd.unique(words), type=pa.string()))))
+    frequency = pd.Series(hits["frequency"].to_numpy(), index=hits["word"].to_pylist(), dtype=np.float64)
+    frequency = frequency[~frequency.index.duplicated()]
+    found = frequency.reindex(words).to_numpy(np.float64)
+    return np.where(np.isnan(found), 0.0, np.log10(np.where(np.isnan(found), 1.0, found)) + 9)
 
 
 def concept_labels(concepts: pd.Series) -> pd.DataFrame:

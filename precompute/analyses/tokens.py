@@ -122,8 +122,9 @@ def tokens_by_frequency(ctx: BuildContext) -> pd.DataFrame:
 STEPS = (
     Step("embeddings", writes=(schema.EMBEDDINGS,), threads=1,
          compute=lambda ctx: {schema.EMBEDDINGS: ctx.model.embeddings}),
-    # version 2: dictionary concepts in the token's guessed language only
-    Step("tokens", writes=(schema.TOKENS,), compute=_tokens, threads=1, version=2,
+    # version 2: dictionary concepts in the token's guessed language only; 3: no function words, CLDR names in
+    # the languages that use them, glosses that both dictionaries give and common English words first
+    Step("tokens", writes=(schema.TOKENS,), compute=_tokens, threads=1, version=3,
          inputs=lambda ctx: [freedict.fingerprint(), frequency_source(ctx.model.tokenizer),
                              frequency.MC4_TOKENS_BILLIONS]),
 )
