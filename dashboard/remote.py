@@ -41,14 +41,13 @@ from pathlib import Path
 import requests
 
 from precompute.contract import bundle
+from precompute.contract.schema import CACHE_ENV, cache_root
 
 try:
     import fcntl
 except ImportError:  # Windows: one process per cache is up to whoever runs it
     fcntl = None  # type: ignore[assignment]
 
-#: Environment variable naming the cache directory (default ``~/.cache/hyperpolyglot``).
-CACHE_ENV = "HYPERPOLYGLOT_CACHE"
 #: Seconds to wait for a host to connect, and at most for its next bytes.
 CONNECT_SECONDS, SILENCE_SECONDS = 10.0, 60.0
 #: A download's deadline for the whole file: ``BASE_SECONDS`` plus one second per ``MIN_RATE`` bytes it
@@ -77,8 +76,7 @@ def is_url(value: str) -> bool:
 
 def cache_dir(url: str) -> Path:
     """The cache of one bundle URL: ``$HYPERPOLYGLOT_CACHE`` (or ``~/.cache/hyperpolyglot``) / a hash of the URL."""
-    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hyperpolyglot")
-    return base / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
+    return cache_root() / hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
 
 
 def deadline_seconds(size: int) -> float:

@@ -30,8 +30,8 @@ import pandas as pd
 import pyarrow as pa
 from filelock import FileLock
 
-#: Environment variable naming the cache folder's parent (the dashboard keeps its bundles there too).
-CACHE_ENV = "HYPERPOLYGLOT_CACHE"
+from precompute.contract.schema import cache_root
+
 #: The pandas dtypes of the columns, kept in the file's schema so that a table reads back as it was written.
 _DTYPES = b"hyperpolyglot.dtypes"
 _ATTRS = b"hyperpolyglot.attrs"
@@ -40,8 +40,8 @@ Table = TypeVar("Table", pd.DataFrame, pa.Table)
 
 
 def cache_directory() -> Path:
-    """``$HYPERPOLYGLOT_CACHE/precompute``, else ``~/.cache/hyperpolyglot/precompute``; read at each call."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hyperpolyglot") / "precompute"
+    """``cache_root() / "precompute"``: the tables shared by build processes."""
+    return cache_root() / "precompute"
 
 
 def source_of(module_file: str) -> str:

@@ -22,12 +22,12 @@ def validate_charts(monkeypatch: pytest.MonkeyPatch) -> None:
 def no_freedict(tmp_path_factory: pytest.TempPathFactory):
     """Builds in the tests read no FreeDict dictionary, whatever this machine has installed: their
     concepts are CLDR's alone (tests/test_freedict.py builds its own dictionary)."""
-    from precompute import cache
     from precompute.analyses import freedict
+    from precompute.contract import schema
 
     with pytest.MonkeyPatch.context() as patch:  # the environment: Ray's workers read it too
         patch.setenv(freedict.DICTD_ENV, str(tmp_path_factory.mktemp("no-dictd")))
-        patch.setenv(cache.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))  # not the user's cache
+        patch.setenv(schema.CACHE_ENV, str(tmp_path_factory.mktemp("cache")))  # not the user's cache
         yield
 
 

@@ -14,11 +14,12 @@ import pyarrow as pa
 import pytest
 
 from precompute import cache
+from precompute.contract.schema import CACHE_ENV
 
 
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     return tmp_path / "precompute"
 
 
@@ -81,7 +82,7 @@ def test_processes_asking_at_once_compute_once_and_leave_whole_files(folder: Pat
         "    return pd.DataFrame({'n': range(100_000)})\n"
         "print(int(cache.cached_table('numbers', 1, compute)['n'].sum()))\n"
     )
-    env = {**os.environ, cache.CACHE_ENV: str(tmp_path)}
+    env = {**os.environ, CACHE_ENV: str(tmp_path)}
     runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
                              cwd=Path(__file__).resolve().parents[1]) for _ in range(3)]
     outputs = [run.communicate(timeout=120)[0].strip() for run in runs]

@@ -16,8 +16,10 @@ A new analysis declares its own tables with :func:`declare` in its module (see p
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,8 +30,16 @@ MANIFEST = "manifest.json"
 COMPARISONS_DIR = "comparisons"
 #: Environment variable naming the artifact directory (default ``./artifacts``).
 ARTIFACTS_ENV = "HYPERPOLYGLOT_ARTIFACTS"
+#: Environment variable naming the root of every cache (default ``~/.cache/hyperpolyglot``): the builds'
+#: shared tables (``precompute.cache``) and the dashboard's bundle downloads (``dashboard.remote``).
+CACHE_ENV = "HYPERPOLYGLOT_CACHE"
 #: The category value of a comparison row that covers every category.
 ALL_CATEGORIES = "ALL"
+
+
+def cache_root() -> Path:
+    """``$HYPERPOLYGLOT_CACHE``, else ``~/.cache/hyperpolyglot``; read at each call (tests point it elsewhere)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "hyperpolyglot")
 
 
 class SchemaError(ValueError):
