@@ -125,14 +125,29 @@ def test_normalize_rows_takes_the_rows_asked_for() -> None:
     np.testing.assert_allclose(np.linalg.norm(normalize_rows(e, chunk=7), axis=1), 1.0, rtol=1e-6)
 
 
-def test_thread_counts_are_restored() -> None:
-    import numba
-
-    numba.set_num_threads(1)
+def test_thread_count_is_restored() -> None:
     torch_threads = torch.get_num_threads()
     top_k_neighbors(np.eye(8, dtype=np.float32), 2, n_threads=2, progress=False)
-    assert numba.get_num_threads() == 1 and torch.get_num_threads() == torch_threads
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert torch.get_num_threads() == torch_threads
+
+
+def test_one_selection_merge_orders_like_the_heap() -> None:
+    """A filling heap's merge keeps the best k by (similarity desc, id asc), -0.0 tying +0.0 as the
+    float comparison says, and leaves the slots it cannot fill empty."""
+    from precompute.contract.indices import EMPTY_ID
+    from precompute.knn import kernels
+
+    heap_v = np.array([-np.inf, 0.5, -np.inf, -0.0], dtype=np.float32)
+    heap_i = np.array([EMPTY_ID, 9, EMPTY_ID, 7], dtype=np.int32)
+    kernels._merge(heap_v, heap_i, np.array([0.0, 0.5, 0.25], dtype=np.float32), np.array([4, 2, 8], dtype=np.int32))
+    kernels.sort_heaps(heap_v[None], heap_i[None])
+    assert heap_i.tolist() == [2, 9, 8, 4]  # 0.5 (id 2 before 9), 0.25, then 0.0 (id 4 before 7)
+    assert heap_v.tolist() == [0.5, 0.5, 0.25, 0.0]
+    heap_v, heap_i = np.full(4, -np.inf, dtype=np.float32), np.full(4, EMPTY_ID, dtype=np.int32)
+    kernels._merge(heap_v, heap_i, np.array([0.1, 0.3], dtype=np.float32), np.array([5, 1], dtype=np.int32))
+    kernels.sort_heaps(heap_v[None], heap_i[None])
+    assert heap_i.tolist() == [1, 5, EMPTY_ID, EMPTY_ID]
+    assert heap_v[:2].tolist() == pytest.approx([0.3, 0.1]) and np.isneginf(heap_v[2:]).all()
 
 
 def test_column_candidate_overflow_is_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:

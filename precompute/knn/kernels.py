@@ -7,16 +7,17 @@ Each row's running top-k lives in ``values[r]``/``ids[r]`` as a min-heap whose r
 entry kept: smaller similarity, or equal similarity and larger id. An entry enters only when it
 beats the root, so the result is the top-k by (similarity desc, id asc) whatever the order in
 which the blocks arrive. A row whose heap is still filling (its first block) starts from a floor,
-the k-th largest of the maxima of disjoint groups of its entries, so that it pushes about k
-entries rather than every entry that beats a half-empty heap.
+a lower bound of its k-th best from the maxima of disjoint groups of its entries, collects the
+entries at or above it (about k) and merges them into the heap in one selection, rather than
+pushing each one through a heap whose root is still -inf.
 
-One block (rows r0.., columns c0..) is read once, for both directions at the same time. Per row,
-one branch-free pass marks the entries that reach the row's threshold or their column's (a loop
-the compiler turns into SIMD compares over the whole row), and only the marked entries are then
-visited, eight flags at a time. Each thread owns whole rows, so it updates their heaps directly;
-the entries that may enter a *column's* heap (those at or above the column's k-th best when the
-block started) are few, so they are written to a small per-row list and applied afterwards,
-grouped by column.
+Each thread owns whole rows of a block (``scan_rows``): per row, one branch-free pass marks the
+entries that reach the row's threshold or their column's (a loop the compiler turns into SIMD
+compares over the whole row), and only the marked entries are then visited, eight flags at a
+time; the row's heap is updated directly. The entries that may enter a *column's* heap (those at
+or above the column's k-th best) are few: they are written to a small per-row list and applied
+once every row of the block is done, grouped by column, each thread on its own columns
+(``apply_columns``). No heap has two writers at a time, so nothing is locked.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ _FLOOR_GROUP = 16
 #: Flags visited per test: one 64-bit word of eight byte flags.
 _WORD = 8
 _NEG_INF = np.float32(-np.inf)
+#: Bit masks of the integer keys that order (similarity desc, id asc) in ``_merge``.
+_SIGN = np.uint32(0x80000000)
+_ALL = np.uint32(0xFFFFFFFF)
 
 
 @numba.njit(inline="always")
@@ -64,11 +68,96 @@ def _offer(heap_v: np.ndarray, heap_i: np.ndarray, v: float, i: int) -> None:
 
 
 @numba.njit
+def _merge(heap_v: np.ndarray, heap_i: np.ndarray, cand_v: np.ndarray, cand_i: np.ndarray) -> None:
+    """Replace one heap by the best k of its entries and the candidates, in one selection: cheaper
+    than a push per candidate while a heap fills from empty, when nearly every candidate enters.
+
+    Each entry becomes one integer key whose order is the heaps' order: the similarity's bits made
+    monotone (sign flipped; +0.0 added first, so that -0.0 ties +0.0 as the float comparison
+    says) above the complement of the id, so that a smaller id wins a tie. The best k keys are
+    selected, made a min-heap and decoded back; empty slots (key 0) stay empty.
+    """
+    k = heap_v.shape[0]
+    kept = heap_v != _NEG_INF
+    vals = np.concatenate((heap_v[kept], cand_v)) + np.float32(0.0)
+    labels = np.concatenate((heap_i[kept], cand_i))
+    m = vals.shape[0]
+    bits = vals.view(np.uint32)
+    # Every real entry has its own id, so the keys are distinct; empty slots get the smallest key.
+    keys = np.zeros(max(m, k), dtype=np.uint64)
+    for t in range(m):
+        monotone = bits[t] ^ _ALL if bits[t] & _SIGN else bits[t] | _SIGN
+        keys[t] = (np.uint64(monotone) << np.uint64(32)) | np.uint64(_ALL - np.uint32(labels[t]))
+    if m > k:
+        _select_largest(keys, k)
+    best = keys[keys.shape[0] - k :]
+    for start in range(k // 2 - 1, -1, -1):
+        _sift_down(best, start)
+    out = np.empty(k, dtype=np.uint32)
+    for t in range(k):
+        monotone = np.uint32(best[t] >> np.uint64(32))
+        out[t] = monotone ^ _SIGN if monotone & _SIGN else monotone ^ _ALL
+        heap_i[t] = np.int32(_ALL - np.uint32(best[t] & np.uint64(_ALL)))
+    heap_v[:] = out.view(np.float32)
+    for t in range(k):
+        if best[t] == 0:
+            heap_v[t], heap_i[t] = _NEG_INF, EMPTY_ID
+
+
+@numba.njit
+def _select_largest(keys: np.ndarray, k: int) -> None:
+    """Reorder ``keys`` in place so that its last k are its k largest (a quickselect; NumPy's
+    partition, which copies first, took twice as long on these short arrays)."""
+    target = keys.shape[0] - k
+    lo, hi = 0, keys.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        # Median of three as the pivot, moved to hi.
+        if keys[mid] < keys[lo]:
+            keys[mid], keys[lo] = keys[lo], keys[mid]
+        if keys[hi] < keys[lo]:
+            keys[hi], keys[lo] = keys[lo], keys[hi]
+        if keys[mid] < keys[hi]:
+            keys[mid], keys[hi] = keys[hi], keys[mid]
+        pivot = keys[hi]
+        store = lo
+        for t in range(lo, hi):
+            if keys[t] < pivot:
+                keys[t], keys[store] = keys[store], keys[t]
+                store += 1
+        keys[store], keys[hi] = keys[hi], keys[store]
+        if store == target:
+            return
+        if store < target:
+            lo = store + 1
+        else:
+            hi = store - 1
+
+
+@numba.njit
+def _sift_down(keys: np.ndarray, pos: int) -> None:
+    """Restore the min-heap order below ``pos`` (a step of heapify)."""
+    k = keys.shape[0]
+    key = keys[pos]
+    while True:
+        child = 2 * pos + 1
+        if child >= k:
+            break
+        if child + 1 < k and keys[child + 1] < keys[child]:
+            child += 1
+        if keys[child] >= key:
+            break
+        keys[pos] = keys[child]
+        pos = child
+    keys[pos] = key
+
+
+@numba.njit
 def _floor(row: np.ndarray, self_col: int, k: int) -> np.float32:
-    """A lower bound of the row's k-th best from this block alone: the k-th largest of its group
-    maxima (self left out). Each of those k groups holds a distinct entry at or above it, so no
-    entry below it can end in the top-k; a row whose heap is still filling skips those entries
-    instead of pushing them. -inf when the block has fewer than k groups.
+    """A lower bound of the row's k-th best from this block alone: a value reached by at least k of
+    its group maxima (self left out), the largest such up to float rounding. Those k groups each
+    hold a distinct entry at or above it, so no entry below it can end in the top-k; a row whose
+    heap is still filling skips those entries. -inf when the block has fewer than k groups.
     """
     n_groups = row.shape[0] // _FLOOR_GROUP
     if n_groups < k:
@@ -85,7 +174,21 @@ def _floor(row: np.ndarray, self_col: int, k: int) -> np.float32:
             if b != self_col:
                 top = max(top, row[b])
         maxima[c] = top
-    return np.partition(maxima, n_groups - k)[n_groups - k]
+    # Any t with at least k maxima at or above it is such a bound: bisect for the largest one
+    # (counting is a vectorised loop; a partition of the maxima cost five times more).
+    lo, hi = maxima.min(), maxima.max()
+    for _ in range(24):
+        mid = np.float32(0.5) * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        count = 0
+        for c in range(n_groups):
+            count += maxima[c] >= mid
+        if count >= k:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @numba.njit
@@ -96,9 +199,11 @@ def _mark(row: np.ndarray, row_worst: np.float32, col_worst: np.ndarray, flags: 
         flags[b] = row[b] >= min(row_worst, col_worst[b])
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
-def scan_block(
+@numba.njit(nogil=True, cache=True)
+def scan_rows(
     sims: np.ndarray,
+    a_lo: int,
+    a_hi: int,
     r0: int,
     c0: int,
     values: np.ndarray,
@@ -109,35 +214,40 @@ def scan_block(
     pending_v: np.ndarray,
     n_pending: np.ndarray,
 ) -> None:
-    """Offer every entry of a (R, C) similarity block to its rows' heaps, and to its columns' heaps
-    when ``columns_too`` (an off-diagonal block of the symmetric product).
+    """Offer the entries of rows ``a_lo:a_hi`` of a (R, C) similarity block (rows r0.., columns
+    c0..) to their rows' heaps, and list those that may enter their column's heap.
 
     Rows and heaps are indexed by position; ``labels`` (int32) gives each position the id that
-    goes into the heaps and breaks ties.
-
-    ``pending`` (R, cap) int32, ``pending_v`` (R, cap) float32 and ``n_pending`` (R,) int64 are
-    scratch space for the column candidates (column, similarity); a row with more than ``cap`` of
-    them is rescanned instead.
+    goes into the heaps and breaks ties. When ``columns_too`` (an off-diagonal block of the
+    symmetric product), the entries at or above their column's k-th best, read once here (no call
+    writes those heaps while rows are scanned), may enter that column's heap: these candidates
+    (column, similarity) go to ``pending`` (R, cap) int32 and ``pending_v`` (R, cap) float32, their
+    count to ``n_pending`` (R,) int64; a row with more than ``cap`` of them is rescanned instead
+    (``apply_columns``). One thread per call, on rows no other call touches.
     """
-    n_rows, n_cols = sims.shape
+    n_cols = sims.shape[1]
     cap = pending.shape[1]
-    col_worst = values[c0 : c0 + n_cols, 0].copy()
-    if not columns_too:
-        col_worst[:] = np.inf
     n_words = n_cols // _WORD
     k = values.shape[1]
-    for a in numba.prange(n_rows):
+    # On a diagonal block the columns are rows that another call is updating: not read at all.
+    col_worst = values[c0 : c0 + n_cols, 0].copy() if columns_too else np.full(n_cols, np.inf, dtype=np.float32)
+    flags = np.empty(n_words * _WORD, dtype=np.uint8)
+    words = flags.view(np.uint64)
+    cand_v = np.empty(n_cols, dtype=np.float32)
+    cand_i = np.empty(n_cols, dtype=np.int32)
+    for a in range(a_lo, a_hi):
         r = r0 + a
         row = sims[a]
         heap_v = values[r]
         heap_i = ids[r]
-        floor = _floor(row, r - c0, k) if heap_v[0] == _NEG_INF else _NEG_INF
+        # A heap still filling collects its candidates and merges them at the end of the row.
+        filling = heap_v[0] == _NEG_INF
+        floor = _floor(row, r - c0, k) if filling else _NEG_INF
         worst = max(floor, heap_v[0])
+        n_cand = 0
         # Thresholds only rise while the row is walked, so the flags set at the start are a
         # superset of the entries that still pass when they are visited.
-        flags = np.empty(n_words * _WORD, dtype=np.uint8)
         _mark(row, worst, col_worst, flags)
-        words = flags.view(np.uint64)
         count = 0
         for w in range(n_words + 1):
             if w < n_words and words[w] == 0:
@@ -145,21 +255,28 @@ def scan_block(
             for b in range(w * _WORD, min(n_cols, (w + 1) * _WORD)):
                 v = row[b]
                 if v >= worst and c0 + b != r:
-                    _offer(heap_v, heap_i, v, labels[c0 + b])
-                    worst = max(floor, heap_v[0])
+                    if filling:
+                        cand_v[n_cand] = v
+                        cand_i[n_cand] = labels[c0 + b]
+                        n_cand += 1
+                    else:
+                        _offer(heap_v, heap_i, v, labels[c0 + b])
+                        worst = heap_v[0]
                 if v >= col_worst[b]:
                     if count < cap:
                         pending[a, count] = b
                         pending_v[a, count] = v
                     count += 1
         n_pending[a] = count
-    if columns_too:
-        _apply_columns(sims, r0, c0, values, ids, labels, pending, pending_v, n_pending, col_worst)
+        if filling:
+            _merge(heap_v, heap_i, cand_v[:n_cand], cand_i[:n_cand])
 
 
-@numba.njit(parallel=True, nogil=True)
-def _apply_columns(
+@numba.njit(nogil=True, cache=True)
+def apply_columns(
     sims: np.ndarray,
+    b_lo: int,
+    b_hi: int,
     r0: int,
     c0: int,
     values: np.ndarray,
@@ -168,22 +285,29 @@ def _apply_columns(
     pending: np.ndarray,
     pending_v: np.ndarray,
     n_pending: np.ndarray,
-    col_worst: np.ndarray,
 ) -> None:
-    """Apply the column candidates, grouped by column so that each heap has one writer."""
-    n_rows, n_cols = sims.shape
+    """Offer the column candidates listed by ``scan_rows`` to the heaps of columns ``b_lo:b_hi``,
+    after every row of the block was scanned. One thread per call, on columns no other call
+    touches; rows whose list overflowed are rescanned for these columns."""
+    n_rows = sims.shape[0]
     cap = pending.shape[1]
-    # Counting sort of the listed candidates by column, so that each column's are contiguous.
-    per_col = np.zeros(n_cols + 1, dtype=np.int64)
+    width = b_hi - b_lo
+    # Counting sort of this range's listed candidates by column, so that each column's are contiguous.
+    per_col = np.zeros(width + 1, dtype=np.int64)
+    n_overflow = 0
     for a in range(n_rows):
-        if n_pending[a] <= cap:
-            for t in range(n_pending[a]):
-                per_col[pending[a, t] + 1] += 1
+        if n_pending[a] > cap:
+            n_overflow += 1
+            continue
+        for t in range(n_pending[a]):
+            b = pending[a, t]
+            if b_lo <= b < b_hi:
+                per_col[b - b_lo + 1] += 1
     starts = np.cumsum(per_col)
     fill = starts[:-1].copy()
     by_col = np.empty(starts[-1], dtype=np.int32)
     by_col_v = np.empty(starts[-1], dtype=np.float32)
-    overflow = np.empty(n_rows, dtype=np.int32)
+    overflow = np.empty(n_overflow, dtype=np.int32)
     n_overflow = 0
     for a in range(n_rows):
         if n_pending[a] > cap:
@@ -191,23 +315,21 @@ def _apply_columns(
             n_overflow += 1
             continue
         for t in range(n_pending[a]):
-            b = pending[a, t]
-            by_col[fill[b]] = a
-            by_col_v[fill[b]] = pending_v[a, t]
-            fill[b] += 1
-    for b in numba.prange(n_cols):
-        c = c0 + b
-        heap_v = values[c]
-        heap_i = ids[c]
-        for t in range(starts[b], starts[b + 1]):
+            b = pending[a, t] - b_lo
+            if 0 <= b < width:
+                by_col[fill[b]] = a
+                by_col_v[fill[b]] = pending_v[a, t]
+                fill[b] += 1
+    for b in range(b_lo, b_hi):
+        heap_v = values[c0 + b]
+        heap_i = ids[c0 + b]
+        for t in range(starts[b - b_lo], starts[b - b_lo + 1]):
             _offer(heap_v, heap_i, by_col_v[t], labels[r0 + by_col[t]])
-        for t in range(n_overflow):
-            a = overflow[t]
-            if sims[a, b] >= col_worst[b]:
-                _offer(heap_v, heap_i, sims[a, b], labels[r0 + a])
+        for a in overflow:
+            _offer(heap_v, heap_i, sims[a, b], labels[r0 + a])
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def sort_heaps(values: np.ndarray, ids: np.ndarray) -> None:
     """Turn each row's heap, in place, into its entries best first (similarity desc, id asc).
 
@@ -215,7 +337,7 @@ def sort_heaps(values: np.ndarray, ids: np.ndarray) -> None:
     entry down from an empty root leaves the row ordered from best to worst.
     """
     k = values.shape[1]
-    for r in numba.prange(values.shape[0]):
+    for r in range(values.shape[0]):
         heap_v = values[r]
         heap_i = ids[r]
         for end in range(k - 1, 0, -1):

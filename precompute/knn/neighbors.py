@@ -10,8 +10,12 @@ root is its current k-th best, so one pass over a block compares every similarit
 row's (and column's) root and touches the heap only for the few that beat it. On CPU that pass is
 a small compiled kernel (``precompute.knn.kernels``, numba, already installed with umap-learn):
 it reads each block once for both directions, marks the entries that reach a threshold in one
-SIMD loop per row and visits only those. On a GPU the same selection is done with torch
-operations (``topk``, a mask, and a stable sort); both give the same table (tests run both).
+SIMD loop per row and visits only those. Each thread selects its own rows right after its own
+slice of the product, so that no thread waits for another in between, and the columns' share is
+applied after, the columns split between the threads; a heap filling from empty takes its first
+block's candidates in one selection rather than one push each. On a GPU the same selection is
+done with torch operations (``topk``, a mask, and a stable sort); both give the same table (tests
+run both).
 
 The rows are searched in a locality order (a small k-means, ``locality_order``), so that each
 diagonal block, computed first, already holds many of its rows' true neighbours: the heaps start
@@ -26,7 +30,11 @@ square blocks. Measured on use-multilingual-v3 (128,000 x 512, 2 cores, k=100): 
 or no faster: running the next product in a thread beside the current selection (both already
 use every core), fusing product and selection into cache-sized tiles (the small products lose
 more than the cache saves), and half- or quarter-size diagonal blocks to waste fewer products
-(the smaller products and weaker first thresholds cost what they saved).
+(the smaller products and weaker first thresholds cost what they saved). Selecting each thread's
+rows right after its product, instead of in numba's thread pool between products (whose waits
+spun on the cores), and filling the heaps in one selection, took the selection from 9.2 to 5.3
+CPU s on use-multilingual-v3 and to 16.6 CPU s on multilingual-e5-small (2 cores, load 5–11),
+every id and similarity unchanged.
 
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
@@ -38,7 +46,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -284,27 +292,27 @@ def _exact_top_k(
 
     threads = n_threads or os.cpu_count() or 1
     previous_threads = torch.get_num_threads()
-    # Both thread counts are process-wide settings: restored on the way out, whatever happens.
-    previous_numba_threads = _set_numba_threads(threads) if backend == "numba" else 0
+    # A process-wide setting: restored on the way out, whatever happens.
     torch.set_num_threads(threads)
     try:
         labels = np.arange(n, dtype=np.int32) if labels is None else np.asarray(labels, dtype=np.int32)
-        select = _NumbaSelect(n, k, labels) if backend == "numba" else _TorchSelect(n, k, labels, device)
-        products = (_cpu_products(unit, plan, threads) if device.type == "cpu"
-                    else _device_products(unit, plan, device))
-        # The bar counts multiply-adds, so that its rate and ETA stay true across blocks of any shape.
-        bar = tqdm(total=sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan) * unit.shape[1],
-                   desc=f"exact top-{k} ({device.type}, {n} x {unit.shape[1]})", unit="FMA", unit_scale=True,
-                   disable=not progress)
-        with bar:
-            for block, r0, c0 in products:
-                select.update(block, r0, c0, columns_too=r0 != c0)
-                bar.update(block.shape[0] * block.shape[1] * unit.shape[1])
-        return select.result()
+        with ThreadPoolExecutor(threads) as pool:
+            select = (_NumbaSelect(n, k, labels, plan, pool, threads) if backend == "numba"
+                      else _TorchSelect(n, k, labels, device))
+            on_rows = select.scan_rows if isinstance(select, _NumbaSelect) else None
+            products = (_cpu_products(unit, plan, pool, threads, on_rows) if device.type == "cpu"
+                        else _device_products(unit, plan, device))
+            # The bar counts multiply-adds, so that its rate and ETA stay true across blocks of any shape.
+            bar = tqdm(total=sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan) * unit.shape[1],
+                       desc=f"exact top-{k} ({device.type}, {n} x {unit.shape[1]})", unit="FMA", unit_scale=True,
+                       disable=not progress)
+            with bar:
+                for block, r0, c0 in products:
+                    select.update(block, r0, c0, columns_too=r0 != c0)
+                    bar.update(block.shape[0] * block.shape[1] * unit.shape[1])
+            return select.result()
     finally:
         torch.set_num_threads(previous_threads)
-        if previous_numba_threads:
-            _set_numba_threads(previous_numba_threads)
 
 
 #: Products to compute, as (r0, r1, c0, c1): rows r0:r1 against columns c0:c1.
@@ -329,29 +337,35 @@ def block_plan(n: int, b: int, width: int) -> Plan:
     return plan
 
 
-def _cpu_products(unit: np.ndarray, plan: Plan, threads: int) -> Iterator[tuple[np.ndarray, int, int]]:
+def _cpu_products(unit: np.ndarray, plan: Plan, pool: ThreadPoolExecutor, threads: int,
+                  on_rows: Callable[[np.ndarray, int, int, int, int], None] | None = None,
+                  ) -> Iterator[tuple[np.ndarray, int, int]]:
     """Yield (block, r0, c0): unit[r0:r1] · unit[c0:c1]ᵀ for each product of the plan, in one reused buffer.
 
     NumPy's OpenBLAS, not torch's MKL: on the AMD machines measured, OpenBLAS runs the
     4096 x 512 x 4096 products at ~145 GFLOP/s where MKL reaches ~115 (Zen 3, 2 cores), and at
     ~195 where MKL reaches ~170 (Zen 4, 4096 x 512 x 16384). Each block is cut into row slices, one per
-    thread, each a single-threaded BLAS call (the calls release the GIL): OpenBLAS's own thread
-    pool keeps its workers spinning after every call, and they took the cores from the selection
-    that runs between products, doubling its time.
+    thread of ``pool``, each a single-threaded BLAS call (the calls release the GIL): OpenBLAS's own
+    thread pool keeps its workers spinning after every call, and they took the cores from the
+    selection that runs between products, doubling its time. ``on_rows(block, lo, hi, r0, c0)``,
+    when given, runs in the same thread right after its slice's product (the rows' own selection),
+    so that no thread waits for another between the two.
     """
     from threadpoolctl import threadpool_limits
 
+    def rows_of(block: np.ndarray, lo: int, hi: int, r0: int, c0: int, right: np.ndarray) -> None:
+        np.matmul(unit[r0 + lo : r0 + hi], right, out=block[lo:hi])
+        if on_rows is not None:
+            on_rows(block, lo, hi, r0, c0)
+
     buffer = np.empty(max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan), dtype=np.float32)
-    with ThreadPoolExecutor(threads) as pool, threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"):
         for r0, r1, c0, c1 in plan:
             rows, cols = r1 - r0, c1 - c0
             block = buffer[: rows * cols].reshape(rows, cols)
             right = unit[c0:c1].T
             edges = np.linspace(0, rows, min(threads, rows) + 1).astype(int)
-            jobs = [
-                pool.submit(np.matmul, unit[r0 + lo : r0 + hi], right, out=block[lo:hi])
-                for lo, hi in itertools.pairwise(edges)
-            ]
+            jobs = [pool.submit(rows_of, block, lo, hi, r0, c0, right) for lo, hi in itertools.pairwise(edges)]
             for job in jobs:
                 job.result()
             yield block, r0, c0
@@ -369,43 +383,51 @@ def _device_products(unit: np.ndarray, plan: Plan, device: torch.device) -> Iter
         yield block, r0, c0
 
 
-def _set_numba_threads(threads: int) -> int:
-    """Set numba's thread count (capped at the pool it started with); returns the previous one."""
-    import numba
-
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    return previous
-
-
 class _NumbaSelect:
-    """Running top-k as per-row min-heaps in NumPy arrays, updated by compiled block scans."""
+    """Running top-k as per-row min-heaps in NumPy arrays, updated by compiled scans.
 
-    def __init__(self, n: int, k: int, labels: np.ndarray) -> None:
+    Each thread selects its own rows of a block right after its product (``scan_rows``, called
+    from ``_cpu_products``), listing the entries that may enter a column's heap; once every row
+    is done, ``update`` applies those lists, the columns split between the threads. No heap ever
+    has two writers, so nothing is locked or shared beyond the block itself.
+    """
+
+    def __init__(self, n: int, k: int, labels: np.ndarray, plan: Plan, pool: ThreadPoolExecutor,
+                 threads: int) -> None:
         from precompute.knn import kernels  # numba compiles on first import: only when this path runs
 
         self._kernels = kernels
+        self._pool = pool
+        self._threads = threads
         self.labels = labels
         self.values = np.full((n, k), -np.inf, dtype=np.float32)
         self.ids = np.full((n, k), EMPTY_ID, dtype=np.int32)
-        self.pending = np.empty((0, 0), dtype=np.int32)
-        self.pending_v = np.empty((0, 0), dtype=np.float32)
-        self.n_pending = np.empty(0, dtype=np.int64)
+        rows = max(r1 - r0 for r0, r1, _, _ in plan)
+        cap = max(1, max(c1 - c0 for _, _, c0, c1 in plan) // _COLUMNS_PER_PENDING)
+        self.pending = np.empty((rows, cap), dtype=np.int32)
+        self.pending_v = np.empty((rows, cap), dtype=np.float32)
+        self.n_pending = np.empty(rows, dtype=np.int64)
+
+    def scan_rows(self, sims: np.ndarray, lo: int, hi: int, r0: int, c0: int) -> None:
+        self._kernels.scan_rows(sims, lo, hi, r0, c0, self.values, self.ids, self.labels, r0 != c0,
+                                self.pending, self.pending_v, self.n_pending)
 
     def update(self, sims: np.ndarray, r0: int, c0: int, columns_too: bool) -> None:
-        cap = max(1, sims.shape[1] // _COLUMNS_PER_PENDING)
-        if self.pending.shape[0] < sims.shape[0] or self.pending.shape[1] < cap:
-            self.pending = np.empty((sims.shape[0], cap), dtype=np.int32)
-            self.pending_v = np.empty((sims.shape[0], cap), dtype=np.float32)
-            self.n_pending = np.empty(sims.shape[0], dtype=np.int64)
-        self._kernels.scan_block(
-            sims, r0, c0, self.values, self.ids, self.labels, columns_too, self.pending, self.pending_v,
-            self.n_pending,
-        )
+        if columns_too:
+            self._split(sims.shape[1], lambda lo, hi: self._kernels.apply_columns(
+                sims, lo, hi, r0, c0, self.values, self.ids, self.labels, self.pending, self.pending_v,
+                self.n_pending))
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self._kernels.sort_heaps(self.values, self.ids)
+        self._split(self.values.shape[0], lambda lo, hi: self._kernels.sort_heaps(self.values[lo:hi],
+                                                                                  self.ids[lo:hi]))
         return self.values, self.ids
+
+    def _split(self, n: int, work: Callable[[int, int], None]) -> None:
+        """Run work(lo, hi) over near-equal ranges of 0..n, one per thread."""
+        edges = np.linspace(0, n, min(self._threads, n) + 1).astype(int)
+        for job in [self._pool.submit(work, int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]:
+            job.result()
 
 
 class _TorchSelect:
