@@ -84,13 +84,15 @@ def base_path(base_url_path: str) -> str:
     return base_url_path.strip("/")
 
 
-def nginx_config(listen: str, worker_ports: list[int], run_dir: Path, base_url_path: str = "") -> str:
+def nginx_config(listen: str, worker_ports: list[int], run_dir: Path, base_url_path: str = "",
+                 map_cache: Path | None = None) -> str:
     """The nginx configuration for workers on ``127.0.0.1:worker_ports``, listening on ``listen`` (``host:port``).
 
     Worker i is named ``w{i}`` (:func:`worker_name`): the cookie's value, and the upstream that sends a
     browser holding it to that worker, the others as its backups. A worker that refuses a connection is
     skipped for 5 s (``max_fails=1 fail_timeout=5s``). As root, nginx's own workers run as ``nobody``:
-    they open no file (logs are opened by nginx's master, nothing is buffered to disk).
+    the only files they open are the Map payloads' cache in ``map_cache`` (default ``run_dir/map_cache``),
+    which must be theirs (:func:`map_cache_dir`); logs are opened by nginx's master.
     """
     base = base_path(base_url_path)
     servers = [f"127.0.0.1:{p}" for p in worker_ports]
@@ -101,6 +103,7 @@ def nginx_config(listen: str, worker_ports: list[int], run_dir: Path, base_url_p
     return render(TEMPLATE.read_text(), {
         "user": "user nobody nogroup;" if os.geteuid() == 0 else "",
         "run_dir": str(run_dir),
+        "map_cache": str(map_cache or run_dir / "map_cache"),
         "listen": listen,
         "cookie_path": f"/{base}",
         "servers": "\n".join(f"        server {s} {checked};" for s in servers),
@@ -169,6 +172,15 @@ def stop(process: subprocess.Popen, grace: float = 10) -> None:
             process.wait()
 
 
+def map_cache_dir() -> Path:
+    """A new folder for nginx's cache of Map payloads, in the system's temp folder and owned by the user
+    nginx's workers run as: under root that is ``nobody``, who may not enter a root-only run directory."""
+    folder = Path(tempfile.mkdtemp(prefix="hp_map_cache_"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "nobody", "nogroup")
+    return folder
+
+
 @contextlib.contextmanager
 def balancer(workers: int, port: int = 8501, address: str = "0.0.0.0", artifacts: Path | str | None = None,
              run_dir: Path | None = None, base_url_path: str = "", timeout: float = 180) -> Iterator[Balancer]:
@@ -191,6 +203,7 @@ def balancer(workers: int, port: int = 8501, address: str = "0.0.0.0", artifacts
     base = base_path(base_url_path)
     prefix = f"/{base}" if base else ""
     started: list[subprocess.Popen] = []
+    map_cache = map_cache_dir()
     try:
         for i, p in enumerate(ports):
             with (run_dir / f"worker-{i}.log").open("w") as log:
@@ -199,7 +212,7 @@ def balancer(workers: int, port: int = 8501, address: str = "0.0.0.0", artifacts
         for i, (p, process) in enumerate(zip(ports, started, strict=True)):
             wait_healthy(f"http://127.0.0.1:{p}{prefix}/_stcore/health", process, run_dir / f"worker-{i}.log",
                          timeout)
-        (run_dir / "nginx.conf").write_text(nginx_config(f"{address}:{port}", ports, run_dir, base))
+        (run_dir / "nginx.conf").write_text(nginx_config(f"{address}:{port}", ports, run_dir, base, map_cache))
         with (run_dir / "nginx.stderr").open("w") as log:
             front = subprocess.Popen([nginx, "-p", str(run_dir), "-c", str(run_dir / "nginx.conf"),
                                       "-e", str(run_dir / "error.log")],
@@ -212,6 +225,7 @@ def balancer(workers: int, port: int = 8501, address: str = "0.0.0.0", artifacts
     finally:
         for process in started:  # nginx first: no reader is sent to a worker that is stopping
             stop(process)
+        shutil.rmtree(map_cache, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

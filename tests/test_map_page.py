@@ -315,7 +315,8 @@ def behind_nginx(artifact_root: Path, tmp_path: Path) -> Iterator[Balancer]:
 def test_through_nginx_under_a_prefix_a_reader_fetches_the_payload_from_its_own_process(behind_nginx):
     """A browser's Map session through the balancer, the dashboard under /hp: the websocket carries the address,
     the payload comes over HTTP from the process of the session (its cookie), cacheable; the other process,
-    which never drew this view, says 404 and what to do."""
+    which never drew this view, says 404 and what to do; nginx, which keeps what it passed on, answers that
+    process's readers from its cache."""
     b = behind_nginx
     host = b.url.split("://", 1)[1].split("/", 1)[0]
 
@@ -339,14 +340,20 @@ def test_through_nginx_under_a_prefix_a_reader_fetches_the_payload_from_its_own_
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
     status, headers, body = get(reader.cookie, **{"Accept-Encoding": "gzip"})
+    reader_body = body
     header, _ = mapdata.unpack(gzip.decompress(body))
     assert status == 200 and headers["content-encoding"] == "gzip" and len(header["panels"]) >= 2
     assert reader.http_bytes > len(body) > 10_000  # what the session fetched: these bytes and the headers
     assert headers["cache-control"] == payloads.CACHE_CONTROL and headers["etag"].strip('"') in address
     assert get(reader.cookie, **{"If-None-Match": headers["etag"]})[0] == 304
-    other = "w1" if http.cookies.SimpleCookie(reader.cookie)[STICKY_COOKIE].value == "w0" else "w0"
-    status, headers, body = get(f"{STICKY_COOKIE}={other}")
-    assert status == 404 and b"Reload the page" in body
+    other = 1 if http.cookies.SimpleCookie(reader.cookie)[STICKY_COOKIE].value == "w0" else 0
+    # the other process never drew this view: asked directly, it says 404 and what to do
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"http://127.0.0.1:{b.worker_ports[other]}/hp/{address}", timeout=30)
+    assert refused.value.code == 404 and b"Reload the page" in refused.value.read()
+    # through nginx, which keeps what it passed on, a reader of that process gets the payload all the same
+    status, headers, cached = get(f"{STICKY_COOKIE}=w{other}", **{"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["x-cache-status"] == "HIT" and cached == reader_body
 
 
 def test_in_a_browser_the_map_fetches_its_payload_once_and_says_so_when_it_cannot(page, server):  # noqa: F811
