@@ -148,8 +148,10 @@ def test_a_failed_build_leaves_the_dashboard_running(monkeypatch, tmp_path, caps
 def test_stopping_interrupts_the_build_and_its_workers_as_ctrl_c_does(monkeypatch, tmp_path):
     """The build runs in its own process group: stopping it reaches its worker processes too, with SIGINT first,
     so that the build can save what it finished ("interrupted: finished steps are kept")."""
-    script = ("import subprocess, sys, time\n"
-              "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+    # both take SIGINT as Ctrl-C whatever the test runner's own SIGINT disposition (a background job ignores it)
+    interruptible = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    script = ("import subprocess, sys, time\n" + interruptible + "\n"
+              f"worker = subprocess.Popen([sys.executable, '-c', '{interruptible}import time; time.sleep(60)'])\n"
               "print(worker.pid, flush=True)\n"
               "try:\n    time.sleep(60)\n"
               "except KeyboardInterrupt:\n    print('interrupted', flush=True); worker.wait(); raise SystemExit(130)\n")

@@ -19,6 +19,7 @@ import functools
 import logging
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -140,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C (or `make run` stopping the build) interrupts a build so that it saves what it finished, also when
+    # a shell started it with SIGINT ignored (a background job, nohup), which Python would otherwise keep.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
