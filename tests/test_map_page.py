@@ -10,7 +10,6 @@ import http.cookies
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,10 @@ import pytest
 from benchmarks.load import Browser, Visit, run_page
 from dashboard import charts, mapdata
 from dashboard.components import payloads
-from deploy.serve import STICKY_COOKIE, Balancer, balancer, free_port
+from deploy.serve import STICKY_COOKIE
 from precompute.contract import schema
 from precompute.contract.categories import OTHER, PLOTTED
+from tests.test_balancer import two  # noqa: F401 (a fixture: two processes behind nginx under /hp)
 from tests.test_browser import PAGES, browser, open_app, page, server  # noqa: F401 (fixtures)
 
 pytest.importorskip("streamlit")
@@ -301,23 +301,13 @@ def test_figure1_mode_draws_two_models_on_their_shared_vocabulary(monkeypatch, a
     assert all(0 < len(link["marks"][p["slug"]]) <= 200 for p in header["panels"])
 
 
-# ---- through nginx ------------------------------------------------------------------------------------
-@pytest.fixture
-def behind_nginx(artifact_root: Path, tmp_path: Path) -> Iterator[Balancer]:
-    from tests.test_balancer import NO_NGINX
-
-    if NO_NGINX:
-        pytest.skip(NO_NGINX)
-    with balancer(2, free_port(), "127.0.0.1", artifact_root, tmp_path, base_url_path="hp", timeout=60) as b:
-        yield b
-
-
-def test_through_nginx_under_a_prefix_a_reader_fetches_the_payload_from_its_own_process(behind_nginx):
+# ---- through nginx (the balancer test's fixture: two processes under /hp) ------------------------------
+def test_through_nginx_under_a_prefix_a_reader_fetches_the_payload_from_its_own_process(two):  # noqa: F811
     """A browser's Map session through the balancer, the dashboard under /hp: the websocket carries the address,
     the payload comes over HTTP from the process of the session (its cookie), cacheable; the other process,
     which never drew this view, says 404 and what to do; nginx, which keeps what it passed on, answers that
     process's readers from its cache."""
-    b = behind_nginx
+    b = two
     host = b.url.split("://", 1)[1].split("/", 1)[0]
 
     async def session() -> tuple[Browser, list[str]]:
