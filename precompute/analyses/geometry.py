@@ -128,10 +128,10 @@ class Prepared:
 
     @classmethod
     def of(cls, x: np.ndarray, name: str = "x") -> Prepared:
-        m = np.asarray(x, dtype=np.float64)
+        m = np.array(x, dtype=np.float64)  # a copy, centred in place: one large allocation, not two
         if m.ndim != 2 or m.shape[0] < 2:
             raise ValueError(f"{name} must be an (n, d) matrix with n >= 2 rows, got shape {m.shape}")
-        m = m - m.mean(axis=0)
+        m -= m.mean(axis=0)
         norm = np.linalg.norm(m)
         if norm == 0:
             raise ValueError(f"{name} has no variance after centring (all rows equal): similarity is undefined")

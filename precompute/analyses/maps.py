@@ -9,8 +9,6 @@ initialisation (``spectral_init``) and the layout optimisation (``optimize_layou
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -123,47 +121,6 @@ def initial_layout(x: np.ndarray, graph, n_neighbors: int, seed: int) -> np.ndar
     return layout
 
 
-@functools.cache
-def _sgd_epoch():
-    """The compiled inner loop of ``optimize_layout`` (numba; compiled on first use, about 2 s)."""
-    import numba
-    from umap.utils import tau_rand_int
-
-    @numba.njit(fastmath=True, nogil=True)  # nogil: a comparison runs its maps in a thread beside searches
-    def epoch(y, head, tail, period, next_sample, negative_period, next_negative, n, a, b, alpha, rng):
-        f = np.float32
-        n_vertices = y.shape[0]
-        for i in range(head.shape[0]):
-            if next_sample[i] > n:
-                continue
-            j, k = head[i], tail[i]
-            dx, dy = y[j, 0] - y[k, 0], y[j, 1] - y[k, 1]
-            d2 = dx * dx + dy * dy
-            c = f(0.0)
-            if d2 > 0:  # attraction: -2ab d^(2b-2) / (1 + a d^2b)
-                p = d2 ** (b - f(1.0))
-                c = f(-2.0) * a * b * p / (a * p * d2 + f(1.0))
-            gx = min(max(c * dx, f(-4.0)), f(4.0)) * alpha
-            gy = min(max(c * dy, f(-4.0)), f(4.0)) * alpha
-            y[j, 0] += gx
-            y[j, 1] += gy
-            y[k, 0] -= gx
-            y[k, 1] -= gy
-            next_sample[i] += period[i]
-            m = int((n - next_negative[i]) / negative_period[i])
-            for _ in range(m):  # repulsion from random vertices: 2b / ((0.001 + d^2) (1 + a d^2b))
-                k = tau_rand_int(rng[j]) % n_vertices
-                dx, dy = y[j, 0] - y[k, 0], y[j, 1] - y[k, 1]
-                d2 = dx * dx + dy * dy
-                if d2 > 0:
-                    c = f(2.0) * b / ((f(0.001) + d2) * (a * d2**b + f(1.0)))
-                    y[j, 0] += min(max(c * dx, f(-4.0)), f(4.0)) * alpha
-                    y[j, 1] += min(max(c * dy, f(-4.0)), f(4.0)) * alpha
-            next_negative[i] += m * negative_period[i]
-
-    return epoch
-
-
 def optimize_layout(
     graph, init: np.ndarray, epochs: int, min_dist: float, seed: int, progress: bool = False
 ) -> np.ndarray:
@@ -180,6 +137,8 @@ def optimize_layout(
     from tqdm.auto import tqdm
     from umap.umap_ import find_ab_params, make_epochs_per_sample
 
+    from precompute.analyses.layout_kernels import epoch
+
     edges = graph.tocoo()
     edges.sum_duplicates()
     edges.data[edges.data < edges.data.max() / epochs] = 0
@@ -190,7 +149,6 @@ def optimize_layout(
     a, b = (np.float32(v) for v in find_ab_params(1.0, min_dist))
     rng = np.random.RandomState(seed).randint(np.iinfo(np.int32).min, np.iinfo(np.int32).max, (len(init), 3))
     y = (10 * (init - init.min(axis=0)) / (init.max(axis=0) - init.min(axis=0))).astype(np.float32)
-    epoch = _sgd_epoch()
     for n in tqdm(range(epochs), desc="UMAP epochs", unit="epoch", disable=not progress):
         alpha = np.float32(1.0 - max(n - 1, 0) / epochs)  # umap-learn lowers the rate after an epoch's end
         epoch(y, edges.row, edges.col, period, next_sample, negative_period, next_negative, n, a, b, alpha, rng)
@@ -227,6 +185,8 @@ def umap_2d(
         raise ValueError(f"the neighbour table has {len(neighbors)} rows for {n} embedding rows")
     try:
         from umap.umap_ import fuzzy_simplicial_set  # slow import (numba): only when a map is built
+
+        from precompute.analyses.layout_kernels import cache_graph_functions
     except ImportError:
         raise ImportError("umap-learn is required for the map: pip install umap-learn") from None
     n_neighbors = min(config.umap_neighbors, n - 1)
@@ -234,6 +194,7 @@ def umap_2d(
     if neighbors is None:
         neighbors, similarities = top_k_neighbors(x, n_neighbors - 1, n_threads=1, progress=False)
     indices, distances = umap_knn(neighbors, similarities, n_neighbors)
+    cache_graph_functions()
     graph = fuzzy_simplicial_set(x, n_neighbors, None, "euclidean", knn_indices=indices, knn_dists=distances)[0]
     init = initial_layout(x, graph, config.umap_neighbors, config.seed)
     return optimize_layout(graph, init, config.umap_epochs, config.umap_min_dist, config.seed, progress)
