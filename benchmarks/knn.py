@@ -31,10 +31,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import precompute  # noqa: E402, F401  before NumPy: its page advice, as in a build (precompute/__init__.py)
+
+# isort: split
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from precompute.contract.indices import open_annoy, query_vector, valid_rows  # noqa: E402
 from precompute.knn.annoy_index import TUNING_MARGIN, build_annoy  # noqa: E402

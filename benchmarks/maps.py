@@ -28,9 +28,11 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import precompute  # noqa: E402, F401  before NumPy: its page advice, as in a build (precompute/__init__.py)
+
+# isort: split
+import numpy as np  # noqa: E402
 
 from precompute.analyses.maps import (  # noqa: E402
     eligible_neighbors,

@@ -497,7 +497,17 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
     they took a seventh of the server's time under load and were held in memory per session. What a file
     needs from the run (the view, the URL: session state exists only inside a script run) is taken now; a
     file that fails to be written is reported in the box (:class:`FailedDownloads`).
+
+    The box is filled only when a reader opens it (which reruns the page): its ten or so elements under every
+    chart (buttons, two copy boxes, the provenance record) were a fifth of a cached run, for readers who
+    mostly never open it; fifty readers of one link each paid for them.
     """
+    waiting = st.session_state.get(DRAWN_KEY, [])  # this box's charts: their keys start with its own
+    drawn = [(k, c) for k, c in waiting if k.startswith(key)]
+    st.session_state[DRAWN_KEY] = [(k, c) for k, c in waiting if not k.startswith(key)]
+    box = st.expander("Reproduce this figure", icon=":material/replay:", key=f"reproduce_{key}", on_change="rerun")
+    if not box.open:  # filled when opened (a rerun): most readers never open it
+        return
     session = _session_id()
     record = provenance(models, {"table": f"{name}.csv", **(extra or {})}, approximate)  # needs the script run
 
@@ -506,9 +516,8 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
         container.download_button(label, FAILED_DOWNLOADS.guard(session, key, label, write), file_name, mime,
                                   key=button_key, icon=icon)
 
-    failed = FAILED_DOWNLOADS.take(session, key)
-    with st.expander("Reproduce this figure", icon=":material/replay:", expanded=bool(failed)):
-        for label, why in failed.items():
+    with box:
+        for label, why in FAILED_DOWNLOADS.take(session, key).items():
             st.error(f"“{label}” could not be written ({why}). Try again; if it fails again, the server's log "
                      "has the details for whoever runs this dashboard.", icon=":material/error:")
         buttons = st.container(horizontal=True)  # side by side where they fit, one under the other where not
@@ -517,9 +526,6 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
         button(buttons, "Provenance (JSON)",
                lambda: json.dumps(record, indent=2, ensure_ascii=False, default=str).encode("utf-8"),
                f"{name}.provenance.json", "application/json", f"dl_prov_{key}", ":material/info:")
-        waiting = st.session_state.get(DRAWN_KEY, [])  # this box's charts: their keys start with its own
-        drawn = [(k, c) for k, c in waiting if k.startswith(key)]
-        st.session_state[DRAWN_KEY] = [(k, c) for k, c in waiting if not k.startswith(key)]
         for chart_key, c in drawn:  # one chart: "Chart (SVG)"; several (a panel per model): named by title
             stem, label = name, "Chart"
             if len(drawn) > 1:
@@ -537,9 +543,12 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
 
 
 def share_link() -> None:
-    """The full address of the view on screen, in a code box with a copy button (see :func:`link_box`)."""
-    with st.expander("Copy link to this view", icon=":material/link:"):
-        link_box("share")
+    """The full address of the view on screen, in a code box with a copy button (see :func:`link_box`), made
+    when the box is opened."""
+    box = st.expander("Copy link to this view", icon=":material/link:", key="share_link", on_change="rerun")
+    if box.open:
+        with box:
+            link_box("share")
 
 
 def link_box(key: str) -> None:

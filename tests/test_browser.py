@@ -497,8 +497,13 @@ def test_the_share_box_copies_the_full_link(page, server):
     """"Copy link to this view" shows the full address of the view and its button puts it on the clipboard."""
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     open_app(page, f"{server}/{PAGES['diversity'].url_path}?k={SHARED_K}")
+    settle(page)
     page.get_by_text("Copy link to this view").click()
+    settle(page)  # opening the box reruns the page, which fills it
+    from playwright.sync_api import expect
+
     box = page.locator(".hpcopy").last
+    expect(box.locator("textarea")).not_to_have_value("")  # the component's script fills it once mounted
     shown = box.locator("textarea").input_value()
     assert shown.startswith(f"{server}/{PAGES['diversity'].url_path}?") and f"k={SHARED_K}" in shown, shown
     box.get_by_role("button", name="Copy").click()
@@ -512,6 +517,7 @@ def test_every_download_kind_of_a_figure_downloads(page, server):
     open_app(page, f"{server}/{PAGES['norms'].url_path}")
     box = page.locator('[data-testid="stExpander"]').filter(has_text="Reproduce this figure").first
     box.locator("summary").click()
+    settle(page)  # opening the box reruns the page, which fills it
     got = {}
     for label in ("Data (CSV)", "Provenance (JSON)", "Chart (SVG)", "Chart (PNG)"):
         with page.expect_download(timeout=DOWNLOAD_MS) as info:

@@ -12,7 +12,7 @@ pytest.importorskip("streamlit")
 from dashboard import charts  # noqa: E402
 from precompute.contract import schema  # noqa: E402
 from precompute.contract.categories import display_category  # noqa: E402
-from tests.test_dashboard_pages import charts_drawn, copied, first_k, manifest, models, run_app  # noqa: E402
+from tests.test_dashboard_pages import charts_drawn, copied, first_k, manifest, models, opened, run_app  # noqa: E402
 
 CATEGORY_COLUMNS = ("category", "category_a", "category_b", "neighbor_category", "shown_category")
 
@@ -69,7 +69,7 @@ def test_model_cards_show_the_source_not_the_build_machines_path(monkeypatch, ar
 
 
 def test_every_chart_says_how_to_reproduce_it(monkeypatch, artifact_root):
-    at = run_app(monkeypatch, artifact_root, "separability")
+    at = opened(run_app(monkeypatch, artifact_root, "separability"), "reproduce_sep")
     boxes = [e for e in at.expander if e.label == "Reproduce this figure"]
     assert boxes
     code = " ".join(copied(boxes[0]))

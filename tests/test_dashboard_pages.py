@@ -58,6 +58,14 @@ def copied(node) -> list[str]:
     return [json.loads(c.proto.json) for c in node.get("bidi_component") if c.proto.component_name == copybox.NAME]
 
 
+def opened(at: AppTest, *keys: str) -> AppTest:
+    """``at`` run again with the boxes ``keys`` open, as a reader's click opens them: they are filled only then
+    ("Copy link to this view": ``share_link``; "Reproduce this figure": ``reproduce_`` and the figure's key)."""
+    for key in keys:
+        at.session_state[key] = True
+    return at.run()
+
+
 def figures(at: AppTest) -> set[tuple[str, str, str | None]]:
     """The headline figures of a run (``ui.figure``): label, number, and the note under it."""
     found = set()
@@ -397,7 +405,7 @@ def test_a_shared_link_with_the_refined_conventions_reopens_that_view(monkeypatc
     k = first_k(artifact_root)
     at = run_app(monkeypatch, artifact_root, "diversity", k=str(k), conv="refined")
     assert at.segmented_control(key="conv").value == "refined" and at.query_params["conv"] == "refined"
-    [link] = {c for c in copied(at) if c.startswith("/")}  # the share box's and the reproduce boxes'
+    [link] = {c for c in copied(opened(at, "share_link", "reproduce_div_hist")) if c.startswith("/")}  # both boxes'
     assert "conv=refined" in link
     refined = {m.label: m.value for m in at.metric}
     at.segmented_control(key="conv").set_value("paper").run()
@@ -625,10 +633,10 @@ def test_every_token_by_id_its_code_points_and_invisible_characters_written_out(
 def test_long_links_are_refused_before_they_are_offered(monkeypatch, artifact_root):
     at = run_app(monkeypatch, artifact_root, "neighbors", q="▁when")
     assert at.text_input(key="q").max_chars == state.MAX_TEXT_LENGTH == 100
-    [link] = {c for c in copied(at) if c.startswith("/")}  # the share box's and the reproduce box's
+    [link] = {c for c in copied(opened(at, "share_link")) if c.startswith("/")}
     assert link.startswith("/neighbours?") and "q=%E2%96%81when" in link
     monkeypatch.setattr(state, "MAX_LINK_LENGTH", len(link) - 1)
-    at = run_app(monkeypatch, artifact_root, "neighbors", q="▁when")
+    at = opened(run_app(monkeypatch, artifact_root, "neighbors", q="▁when"), "share_link")
     assert not [c for c in copied(at) if c.startswith("/")]
     assert any(f"would be {len(link)} characters long, more than the {len(link) - 1}" in w.value for w in at.warning)
 

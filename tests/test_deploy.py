@@ -188,7 +188,7 @@ def assert_downloads_csv(browser: Any, server: str) -> None:
     tab = context.new_page()
     try:
         open_app(tab, page_url(server, "vocabulary"))
-        tab.get_by_text("Reproduce this figure").first.click()  # the downloads live in that box
+        tab.get_by_text("Reproduce this figure").first.click()  # the downloads live in that box, filled on opening
         with tab.expect_download(timeout=30_000) as download:
             tab.get_by_role("button", name="Data (CSV)").first.click()
         path = download.value.path()

@@ -14,7 +14,7 @@ from dashboard import data, pages  # noqa: E402
 from precompute.build.pipeline import build_model  # noqa: E402
 from precompute.contract import schema  # noqa: E402
 from precompute.steps import discover  # noqa: E402
-from tests.test_dashboard_pages import APP, copied, manifest, run_app  # noqa: E402
+from tests.test_dashboard_pages import APP, copied, manifest, opened, run_app  # noqa: E402
 from tests.test_steps import CONFIG, tiny_model  # noqa: E402
 from tests.test_steps import toy_package as toy_package  # noqa: E402  (a fixture)
 
@@ -108,7 +108,7 @@ def test_a_new_analysis_and_page_need_no_other_file(monkeypatch, toy_artifacts, 
     assert [t.value for t in at.title] == ["Toy"]
     shown = [dict(zip(df.value["category"], df.value["n_tokens"], strict=True)) for df in at.dataframe]
     assert shown == [{"CYRILLIC": 20, "LATIN": 20}] * 2  # eligible tokens a script, times the seed (0) + 1
-    assert copied(at) == ["/toy"]  # its share link (relative: no browser address in tests)
+    assert copied(opened(at, "share_link")) == ["/toy"]  # its share link (relative: no browser address in tests)
 
 
 def test_the_toy_page_tells_what_is_missing_and_how_to_rebuild(monkeypatch, toy_artifacts, app_with_a_toy_page):

@@ -37,6 +37,34 @@ def against_chance(cells: pd.DataFrame) -> pd.DataFrame:
                      ignore_index=True)
 
 
+def at_k(tokens: pd.DataFrame, k: int) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The per-token rows at ``k`` (the comparison's largest k where it lacks ``k``), the pairs they hold
+    ("a | b") and their models. Over every shared token of every pair: computed once per view."""
+    built_ks = tokens["k"].unique()
+    tokens = tokens[tokens["k"] == (k if k in built_ks else built_ks.max())]
+    built = tokens[["model_a", "model_b"]].drop_duplicates().astype(str)
+    return (tokens, sorted(f"{a} | {b}" for a, b in built.itertuples(index=False)),
+            sorted(set(built["model_a"]) | set(built["model_b"])))
+
+
+def pair_tokens(tokens: pd.DataFrame, a: str, b: str, categories: list[str],
+                filtered: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rows of the pair ``a``, ``b`` (either order) whose tokens the category filter keeps, and the 50
+    most different and most alike as shown (the text made visible, a link to its neighbours)."""
+    pair = tokens[((tokens["model_a"] == a) & (tokens["model_b"] == b))
+                  | ((tokens["model_a"] == b) & (tokens["model_b"] == a))]
+    if filtered:  # the shared tokens' categories, from their text (refined, like the comparison's)
+        shown_category = pd.Series(token_categories(pair["text"].astype(str).tolist()), index=pair.index)
+        pair = pair[~tables.outside(shown_category, categories)]
+
+    def listed(rows: pd.DataFrame) -> pd.DataFrame:
+        return ui.arrow_table(rows.assign(shown=tables.visible_texts(rows["text"]),
+                                          open=[ui.neighbors_href(t, [a, b]) for t in rows["text"]])[
+                                                   ["shown", "jaccard", "open"]])
+
+    return pair, listed(pair.nsmallest(50, "jaccard")), listed(pair.nlargest(50, "jaccard"))
+
+
 v = ui.view()
 st.title("Geometry similarity")
 comparisons = list(v.catalog.comparisons)
@@ -100,37 +128,26 @@ if geometry is not None:  # at the sidebar's k where the comparison has it, else
 st.subheader("Tokens whose neighbourhoods differ most and least")
 tokens = ui.load(cmp, schema.GEOMETRY_TOKENS, "per-token geometry")
 if tokens is not None and len(tokens):
-    tokens = tokens[tokens["k"] == (v.k if v.k in set(tokens["k"]) else tokens["k"].max())]
-    built = tokens[["model_a", "model_b"]].drop_duplicates().astype(str)
-    pairs = sorted(f"{a} | {b}" for a, b in built.itertuples(index=False))
-    models = sorted(set(built["model_a"]) | set(built["model_b"]))
+    tokens, pairs, models = ui.per_view(v, "tokens at k", partial(at_k, tokens, v.k))
     first_a, first_b = pairs[0].split(" | ")
     with st.container(horizontal=True):
         a = st.selectbox("Model a", models, index=models.index(first_a), **state.bind(state.MODEL_A, models, "model a"))
         b = st.selectbox("Model b", models, index=models.index(first_b), **state.bind(state.MODEL_B, models, "model b"))
-    forward = (tokens["model_a"] == a) & (tokens["model_b"] == b)
-    pair = tokens[forward | ((tokens["model_a"] == b) & (tokens["model_b"] == a))]
-    if ui.filtered(v):  # the shared tokens' categories, from their text (refined, like the comparison's)
-        shown_category = pd.Series(token_categories(pair["text"].astype(str).tolist()), index=pair.index)
-        pair = pair[~tables.outside(shown_category, v.categories)]
+    pair, most_different, most_alike = ui.per_view(v, "tokens of a pair",  # a and b: widgets, in the view's key
+                                                   partial(pair_tokens, tokens, a, b, v.categories, ui.filtered(v)))
     if pair.empty and ui.filtered(v):
         ui.nothing_to_draw(v, f"shared tokens of {a} and {b}")
     elif pair.empty:
         st.info(f"No per-token comparison of {a} and {b} in this build; pairs: {', '.join(pairs)}.")
     else:
-        def listed(rows: pd.DataFrame) -> pd.DataFrame:
-            """The rows as shown: the text made visible, a link to its neighbours (built for these rows only)."""
-            return rows.assign(shown=tables.visible_texts(rows["text"]),
-                               open=[ui.neighbors_href(t, [a, b]) for t in rows["text"]])[["shown", "jaccard", "open"]]
-
         config = {"shown": st.column_config.TextColumn("text"), "jaccard": st.column_config.NumberColumn(format="%.3f"),
                   "open": st.column_config.LinkColumn("neighbours", display_text="open")}
         left, right = st.columns(2)
         left.markdown("**Most different** (lowest Jaccard)")
-        left.dataframe(listed(pair.nsmallest(50, "jaccard")), hide_index=True, column_config=config)
+        left.dataframe(most_different, hide_index=True, column_config=config)
         right.markdown("**Most alike** (highest Jaccard)")
-        right.dataframe(listed(pair.nlargest(50, "jaccard")), hide_index=True, column_config=config)
-        ui.downloads(pd.DataFrame(pair), f"geometry_tokens_{a}_{b}",
+        right.dataframe(most_alike, hide_index=True, column_config=config)
+        ui.downloads(pair, f"geometry_tokens_{a}_{b}",
                      [cmp, *(m for m in v.catalog.models.values() if m.slug in (a, b))], "geo_tokens",
                      statistic="geometry")
 ui.share_link()

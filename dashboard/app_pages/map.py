@@ -3,6 +3,8 @@ select a token or a lasso of tokens in one panel and the same texts light up in 
 nearest neighbours. Figure 1 mode draws two models on their shared vocabulary (the paper's Figure 1)."""
 
 import hashlib
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -34,12 +36,14 @@ def category_column(tokens: pd.DataFrame, convention: str) -> str:
 
 
 @st.cache_resource(show_spinner="Preparing the map…", max_entries=24)
-def model_points(_tokens: pd.DataFrame, _diversity: pd.DataFrame | None, _coords: pd.DataFrame, key: tuple,
-                 on: str, k: int, convention: str, categories: tuple[str, ...]) -> tuple[pd.DataFrame, int]:
+def model_points(_tokens: pd.DataFrame, _diversity: pd.DataFrame | None, _coords: Callable[[], pd.DataFrame],
+                 key: tuple, on: str, k: int, convention: str, categories: tuple[str, ...]) -> tuple[pd.DataFrame, int]:
     """The points of one panel: coordinates (joined ``on`` id or text) with what hover, colour and labels need;
     and how many of the tokens shown the layout left without a position (UMAP can return none for a token).
 
     Cached per (model files, layout, k, convention, categories): ``key`` names the inputs' versions.
+    ``_coords`` makes the (``on``, x, y) table, on a cache miss only (a 250k-row selection at every run
+    was a tenth of a cached Map run).
     """
     column = category_column(_tokens, convention)
     tok = _tokens[~_tokens["is_special"].to_numpy(bool)]
@@ -54,9 +58,19 @@ def model_points(_tokens: pd.DataFrame, _diversity: pd.DataFrame | None, _coords
             tok = tok.merge(_diversity[["id", n_cat]].rename(columns={n_cat: "diversity"}), on="id", how="left")
     if on == "text":
         tok = tok.drop_duplicates("text")
-    joined = _coords.merge(tok, on=on)
+    joined = _coords().merge(tok, on=on)
     points = joined.dropna(subset=["x", "y"]).reset_index(drop=True)
     return points.assign(text=tables.visible_texts(points["text"])), len(joined) - len(points)
+
+
+def layout_xy(coords: pd.DataFrame, layout: str) -> pd.DataFrame:
+    """A model's map table as (id, x, y) in ``layout`` (umap or pca)."""
+    return coords.rename(columns={f"{layout}_x": "x", f"{layout}_y": "y"})[["id", "x", "y"]]
+
+
+def shared_xy(shared: pd.DataFrame, slug: str) -> pd.DataFrame:
+    """One model's shared-vocabulary map as (text, x, y)."""
+    return shared[shared["model"] == slug][["text", "x", "y"]]
 
 
 def version(m: data.ModelInfo) -> tuple:
@@ -80,7 +94,7 @@ def panels_for_models(v: ui.View, layout: str) -> list[mapdata.Panel]:
             continue
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
         key = (version(m), layout)
-        xy = coords.rename(columns={f"{layout}_x": "x", f"{layout}_y": "y"})[["id", "x", "y"]]
+        xy = partial(layout_xy, coords, layout)
         made_of = (key, "id", v.k, v.convention, tuple(v.categories))
         points, unplaced = model_points(tok, div, xy, *made_of)
         out.append(mapdata.Panel(m.slug, m.label, points, made_of, unplaced))
@@ -111,7 +125,7 @@ def panels_for_figure1(v: ui.View) -> tuple[list[mapdata.Panel], pd.DataFrame | 
         if tok is None:
             continue
         div = ui.load(m, schema.DIVERSITY, "neighbourhood diversity")
-        xy = shared[shared["model"] == s][["text", "x", "y"]]
+        xy = partial(shared_xy, shared, s)
         key = (slug, s, cmp.manifest["files"].get(schema.SHARED_MAP, {}).get("sha256"), version(m))
         made_of = (key, "text", v.k, v.convention, tuple(v.categories))
         points, unplaced = model_points(tok, div, xy, *made_of)

@@ -6,7 +6,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, lookup, state, tables, ui
+from dashboard import charts, data, lookup, state, tables, ui
 from precompute.contract import conventions, schema
 from precompute.contract.categories import OTHER, display_category
 
@@ -69,16 +69,25 @@ def errors(pred: pd.DataFrame, tok: pd.DataFrame, index: dict[str, int], slug: s
     return len(pred), ", ".join(sorted(pred["category"].astype(str).unique())), wrong, ui.arrow_table(shown)
 
 
-def probes(frames: list[pd.DataFrame], on_shared: bool,
+def probes(frames: list[tuple[pd.DataFrame, dict[str, str]]], on_shared: bool,
            categories: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str]]:
     """The probes of the selected categories: those scored, those skipped for too few tokens (full vocabulary),
-    and of the scored the rows drawn and the categories left out (:func:`tables.plotted`)."""
-    sep = pd.concat(frames, ignore_index=True).drop(columns=["folds"])
+    and of the scored the rows drawn and the categories left out (:func:`tables.plotted`). ``frames``: each
+    table of probes with the columns it gets (its model, its vocabulary)."""
+    sep = pd.concat([frame.assign(**columns) for frame, columns in frames], ignore_index=True).drop(columns=["folds"])
     sep = sep.assign(shown_category=sep["category"].map(display_category),
                      probe=sep["model"] + (" · " + sep["vocabulary"] if on_shared else ""))
     scored = ui.filter_categories(sep.dropna(subset=["mean"]), categories)
     skipped = ui.filter_categories(sep[sep["mean"].isna() & (sep["vocabulary"] == FULL)], categories)
     return scored, skipped, *tables.plotted(scored)
+
+
+def not_probed(skipped: pd.DataFrame, models: list[data.ModelInfo]) -> list[str]:
+    """A line per model: the categories it has too few tokens to probe, with their counts."""
+    minimum = {m.label: m.params.get("min_category_tokens", "?") for m in models}
+    return [f"**{model}** (fewer than {minimum[model]} tokens): "
+            + ", ".join(f"{r.category} ({r.n_tokens:,})" for r in rows.sort_values("category").itertuples())
+            for model, rows in skipped.groupby("model", sort=False)]
 
 
 def pairwise(pair: pd.DataFrame, categories: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -108,10 +117,10 @@ if ui.require_models(v):
     for m in v.models:
         sep = ui.load(m, schema.SEPARABILITY, "separability probes", convention=v.convention)
         if sep is not None:
-            frames.append(sep.assign(model=m.label, vocabulary=FULL))
+            frames.append((sep, {"model": m.label, "vocabulary": FULL}))
     shared = shared_probes(v) if on_shared else None
     if shared is not None:
-        frames.append(shared.assign(vocabulary=SHARED))
+        frames.append((shared, {"vocabulary": SHARED}))
     if frames:
         scored, skipped, drawn, left_out = ui.per_view(v, "probes", partial(probes, frames, on_shared, v.categories))
         if drawn.empty:
@@ -130,11 +139,9 @@ if ui.require_models(v):
                      f"separability_{v.convention}", v.models, "sep",
                      {"convention": v.convention}, statistic="separability")
         if len(skipped):
-            minimum = {m.label: m.params.get("min_category_tokens", "?") for m in v.models}
             with st.expander(f"Not probed: {len(skipped)} categories with too few tokens"):
-                for model, rows in skipped.groupby("model", sort=False):
-                    st.markdown(f"**{model}** (fewer than {minimum[model]} tokens): " + ", ".join(
-                        f"{r.category} ({r.n_tokens:,})" for r in rows.sort_values("category").itertuples()))
+                for line in ui.per_view(v, "not probed", partial(not_probed, skipped, v.models)):
+                    st.markdown(line)
 
     st.subheader("Pairwise: category a vs category b")
     st.caption("Mean accuracy of a probe telling category a from category b (balanced, "
