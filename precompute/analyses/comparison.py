@@ -21,7 +21,9 @@ The four default models all share 6,001 texts, the pairs 9,193–66,422; the 16 
 most of the work, the two of multilingual-e5-small and use-multilingual-v3 (66,422 texts) the most.
 Measured in a fresh process (``benchmarks/comparison.py``; AMD EPYC, AVX-512, 2 cores, load average
 1–5): the four models' comparison took 149 s (160 CPU s) before the shared maps used the exact table
-and 100 s (123 CPU s) after; every file but ``shared_map.parquet`` keeps its sha256.
+and 100 s (123 CPU s) after; every file but ``shared_map.parquet`` keeps its sha256. Then 48.7 → 40.4 s (quiet,
+same files) once NumPy stopped advising huge pages (``precompute/__init__.py``) and the maps' numba code was
+kept on disk (``layout_kernels``): the 16 searches, about 31 s, are now most of it.
 """
 
 from __future__ import annotations
