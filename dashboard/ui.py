@@ -455,7 +455,9 @@ class FailedDownloads:
     A "Reproduce this figure" file is written when its button is clicked, outside the script run: an
     exception there reaches no page (Streamlit logs it and its button flashes "Failed to generate file"
     for five seconds). :meth:`guard` wraps the writer so that its failure is kept here, and the box shows
-    it, with what to do, on the next run (the click itself starts one).
+    it, with what to do, on the reader's next run. A click starts no run (``on_click="ignore"``): a run
+    started beside the download replaced the button's file id, and the download, racing it, could find
+    none (seen as a download that never came in the browser test under load).
     """
 
     def __init__(self) -> None:
@@ -514,7 +516,7 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
     def button(container: Any, label: str, write: Callable[[], bytes], file_name: str, mime: str,
                button_key: str, icon: str) -> None:
         container.download_button(label, FAILED_DOWNLOADS.guard(session, key, label, write), file_name, mime,
-                                  key=button_key, icon=icon)
+                                  key=button_key, icon=icon, on_click="ignore")
 
     with box:
         for label, why in FAILED_DOWNLOADS.take(session, key).items():

@@ -517,7 +517,8 @@ def test_every_download_kind_of_a_figure_downloads(page, server):
     open_app(page, f"{server}/{PAGES['norms'].url_path}")
     box = page.locator('[data-testid="stExpander"]').filter(has_text="Reproduce this figure").first
     box.locator("summary").click()
-    settle(page)  # opening the box reruns the page, which fills it
+    box.get_by_role("button", name="Data (CSV)").wait_for()  # opening the box reruns the page, which fills it
+    settle(page)
     got = {}
     for label in ("Data (CSV)", "Provenance (JSON)", "Chart (SVG)", "Chart (PNG)"):
         with page.expect_download(timeout=DOWNLOAD_MS) as info:

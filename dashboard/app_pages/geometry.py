@@ -58,6 +58,7 @@ def pair_tokens(tokens: pd.DataFrame, a: str, b: str, categories: list[str],
         pair = pair[~tables.outside(shown_category, categories)]
 
     def listed(rows: pd.DataFrame) -> pd.DataFrame:
+        """The rows as shown, as Arrow: the text made visible, a link to its neighbours (for these rows only)."""
         return ui.arrow_table(rows.assign(shown=tables.visible_texts(rows["text"]),
                                           open=[ui.neighbors_href(t, [a, b]) for t in rows["text"]])[
                                                    ["shown", "jaccard", "open"]])
