@@ -497,8 +497,8 @@ def downloads(df: pd.DataFrame, name: str, models: Sequence[data.ArtifactInfo], 
 
     The files are written when clicked (Streamlit's deferred download), not at every run: written eagerly
     they took a seventh of the server's time under load and were held in memory per session. What a file
-    needs from the run (the view, the URL: session state exists only inside a script run) is taken now; a
-    file that fails to be written is reported in the box (:class:`FailedDownloads`).
+    needs from the run (the view, the URL: session state exists only inside a script run) is taken by the run
+    that draws the open box; a file that fails to be written is reported in the box (:class:`FailedDownloads`).
 
     The box is filled only when a reader opens it (which reruns the page): its ten or so elements under every
     chart (buttons, two copy boxes, the provenance record) were a fifth of a cached run, for readers who

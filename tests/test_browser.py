@@ -495,13 +495,13 @@ def test_a_chart_downloads_as_svg_under_the_figures_name(page, server):
 
 def test_the_share_box_copies_the_full_link(page, server):
     """"Copy link to this view" shows the full address of the view and its button puts it on the clipboard."""
+    from playwright.sync_api import expect
+
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     open_app(page, f"{server}/{PAGES['diversity'].url_path}?k={SHARED_K}")
     settle(page)
     page.get_by_text("Copy link to this view").click()
     settle(page)  # opening the box reruns the page, which fills it
-    from playwright.sync_api import expect
-
     box = page.locator(".hpcopy").last
     expect(box.locator("textarea")).not_to_have_value("")  # the component's script fills it once mounted
     shown = box.locator("textarea").input_value()

@@ -486,6 +486,28 @@ def test_geometry_against_chance_at_the_chosen_k(monkeypatch, artifact_root):
             (r.overlap_paper_mean, r.overlap_paper_chance))
 
 
+def test_geometry_lists_a_pairs_most_different_and_most_alike_tokens_of_the_selected_categories(monkeypatch,
+                                                                                                artifact_root):
+    """The two token tables at the bottom of Geometry: the pair's 50 lowest and 50 highest Jaccard at the chosen k,
+    either order of the pair, and under a category filter only tokens whose text is of those categories."""
+    from precompute.contract.categories import token_categories
+
+    per_token = pd.read_parquet(artifact_root / schema.COMPARISONS_DIR / "default" / schema.GEOMETRY_TOKENS)
+    k = int(per_token["k"].min())
+    for cats in (None, "LATIN"):
+        at = run_app(monkeypatch, artifact_root, "geometry", k=str(k), **({"cats": cats} if cats else {}))
+        a, b = at.selectbox(key=state.MODEL_A.name).value, at.selectbox(key=state.MODEL_B.name).value
+        pair = per_token[(per_token["k"] == k) & (per_token["model_a"].isin([a, b]))
+                         & (per_token["model_b"].isin([a, b]))]
+        if cats:
+            pair = pair[[c == cats for c in token_categories(pair["text"].astype(str).tolist())]]
+        different, alike = (at.dataframe[-2].value, at.dataframe[-1].value)
+        assert len(pair) and len(different) == len(alike) == min(50, len(pair))
+        assert list(different["jaccard"]) == pytest.approx(sorted(pair["jaccard"])[:50])
+        assert list(alike["jaccard"]) == pytest.approx(sorted(pair["jaccard"], reverse=True)[:50])
+        assert set(different["shown"]) <= {tables.visible(t) for t in pair["text"]}
+
+
 def test_norms_page_shows_the_norms_by_category(monkeypatch, artifact_root):
     at = run_app(monkeypatch, artifact_root, "norms")
     shown = at.dataframe[0].value.sort_values(["model", "category"])
