@@ -10,12 +10,18 @@ A file is named by a hash of everything its table depends on (the ``key``: the i
 sizes and times, and the source of the module that computes it), so a changed input or a changed
 parser is a new name, never a stale read. A file starts with the sha256 of the rest; one that does not
 match (cut short, overwritten) is rebuilt with a warning, never trusted. Files are written under a
-temporary name and renamed into place, and a lock beside each makes a second process wait for the first
-rather than compute the same table beside it. Deleting the folder is always safe.
+temporary name and renamed into place (so a file that is there is whole, and is read without a lock), and
+a lock beside each makes a second process wait for the first rather than compute the same table beside it.
+
+A table read from many input files (58 dictionaries, 42 word lists) is kept as one file per input
+(:func:`cached_parts`): the worker processes of a build start together, and rather than one parsing every
+file while the other waits on its lock, each takes the next file nobody has taken. Deleting the folder is
+always safe.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -28,7 +34,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from precompute.contract.schema import cache_root
 
@@ -55,18 +61,25 @@ def cache_path(name: str, key: Any) -> Path:
     return cache_directory() / f"{name}-{digest[:32]}.arrow"
 
 
-def cached_table(name: str, key: Any, compute: Callable[[], Table]) -> Table:
+def cached_table(name: str, key: Any, compute: Callable[[], Table], *, wait: bool = True) -> Table | None:
     """``compute()``, read from the cache when a process has already computed it for ``key``.
 
     An Arrow table comes back as one chunk; a pandas frame with the dtypes and ``attrs`` it was computed
-    with. An unwritable cache folder
-    costs only the time: the table is computed and returned.
+    with. Another process computing it now: wait for it and read its table, or (``wait=False``) return
+    None at once. An unwritable cache folder costs only the time: the table is computed and returned.
     """
     path = cache_path(name, key)
+    if path.exists():
+        try:
+            return _read(path)
+        except (OSError, ValueError, pa.ArrowException):
+            pass  # damaged: computed again below, with a warning
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(path.with_suffix(".lock"))
-        lock.acquire()
+        lock.acquire(blocking=wait)
+    except Timeout:  # another process holds it, and we are not to wait
+        return None
     except OSError as err:
         log.info("no cache for %s (%s): computing it", name, err)
         return compute()
@@ -85,6 +98,23 @@ def cached_table(name: str, key: Any, compute: Callable[[], Table]) -> Table:
         return table
     finally:
         lock.release()
+
+
+def cached_parts(name: str, keys: dict[str, Any], compute: Callable[[str], Table]) -> dict[str, Table]:
+    """Each part's table, ``compute(part)`` cached as ``{name}.{part}`` for ``keys[part]``, in ``keys``' order.
+
+    Shared out between the processes that want them at once: each first computes the parts no other
+    process has taken (and reads those already there), then reads the others', waiting for those still
+    being computed. Two processes starting together each compute about half.
+    """
+    found: dict[str, Table] = {}
+    for wait in (False, True):
+        for part, key in keys.items():
+            if part not in found:
+                table = cached_table(f"{name}.{part}", key, functools.partial(compute, part), wait=wait)
+                if table is not None:
+                    found[part] = table
+    return {part: found[part] for part in keys}
 
 
 def _write(path: Path, table: pd.DataFrame | pa.Table) -> None:

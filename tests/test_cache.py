@@ -89,3 +89,29 @@ def test_processes_asking_at_once_compute_once_and_leave_whole_files(folder: Pat
     assert outputs == [str(sum(range(100_000)))] * 3
     assert log.read_text() == "x"  # one computed it, the others waited and read it
     assert sorted(p.suffix for p in folder.iterdir()) == [".arrow", ".lock"]  # no temporary file left
+
+
+def test_processes_asking_at_once_share_the_parts_out(folder: Path, tmp_path: Path):
+    """Two processes that want the same six parts at once: each part computed once, each process computing
+    some, and both reading all six in order."""
+    script = (
+        "import sys, time, pathlib, pandas as pd\n"
+        "from precompute import cache\n"
+        "me, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])\n"
+        "me.touch()\n"
+        "while not other.exists(): time.sleep(0.01)\n"  # both start computing together
+        "def compute(part):\n"
+        "    with open(str(me) + '.computed', 'a') as f: f.write(part)\n"
+        "    time.sleep(0.5)\n"
+        "    return pd.DataFrame({'part': [part]})\n"
+        "parts = cache.cached_parts('letters', {p: [p, 1] for p in 'abcdef'}, compute)\n"
+        "print(''.join(t['part'][0] for t in parts.values()))\n"
+    )
+    env = {**os.environ, CACHE_ENV: str(tmp_path)}
+    a, b = tmp_path / "a", tmp_path / "b"
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(me), str(other)], stdout=subprocess.PIPE, text=True,
+                             env=env, cwd=Path(__file__).resolve().parents[1]) for me, other in ((a, b), (b, a))]
+    assert [run.communicate(timeout=120)[0].strip() for run in runs] == ["abcdef"] * 2
+    computed = [Path(f"{p}.computed").read_text() for p in (a, b)]
+    assert sorted("".join(computed)) == list("abcdef") and all(computed)  # each part once, each process some
+    assert len(list(folder.glob("letters.*.arrow"))) == 6

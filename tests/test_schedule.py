@@ -12,6 +12,7 @@ from tqdm.std import tqdm
 
 from precompute.build.pipeline import BuildReport
 from precompute.build.schedule import (
+    BACKFILL,
     BuildOptions,
     ModelTask,
     ProgressBoard,
@@ -49,11 +50,26 @@ def request(task: str, threads: int, size: int = 0, arrived: int = 0) -> Request
     return Request(task, threads, (-size, 0), arrived)
 
 
-def test_the_widest_waiting_step_goes_first_and_none_overtakes_it() -> None:
+def test_the_widest_waiting_step_goes_first() -> None:
     table, umap = request("e5", 2, size=100), request("wordllama", 1, size=10, arrived=1)
     assert grants([umap, table], free=2) == [table]
-    assert grants([umap, table], free=1) == []  # the exact table waits for both cores; the UMAP behind it
     assert grants([umap], free=1) == [umap]
+
+
+def test_narrower_steps_fill_a_free_core_beside_a_waiting_wide_one_a_bounded_number_of_times() -> None:
+    table = request("e5", 2, size=100)
+    for n in range(BACKFILL):
+        umap = request("use", 1, size=50, arrived=n + 1)
+        assert grants([umap, table], free=1) == [umap]  # the exact table waits for both cores; a core is free
+        assert table.overtaken == n + 1
+    assert grants([request("use", 1, size=50, arrived=9), table], free=1) == []  # now the core is kept for it
+    assert grants([request("use", 1, size=50, arrived=9), table], free=2) == [table]
+
+
+def test_no_step_overtakes_the_leading_model_s() -> None:
+    table, umap = request("wordllama", 2, size=10), request("e5", 1, size=100, arrived=1)
+    assert grants([umap, table], free=1, lead="wordllama") == []
+    assert table.overtaken == 0
 
 
 def test_single_threaded_steps_share_the_cores_largest_model_first() -> None:

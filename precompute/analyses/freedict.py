@@ -222,29 +222,49 @@ def load_freedict(directory: Path | None = None) -> pd.DataFrame:
 @lru_cache(maxsize=4)
 def _load(directory: Path) -> pd.DataFrame:
     """``load_freedict`` of one directory, kept in the process and on disk for the next ones
-    (:func:`precompute.cache.cached_table`, keyed by :func:`fingerprint` and this module's source)."""
-    if not installed_dictionaries(directory):
-        return _parse(directory)
-    key = [str(directory.resolve()), fingerprint(directory), cache.source_of(__file__)]
-    return cache.cached_table("freedict", key, lambda: _parse(directory))
+    (:func:`precompute.cache.cached_table`, keyed by :func:`fingerprint` and this module's source). The
+    dictionaries are parsed one by one into the cache (:func:`precompute.cache.cached_parts`), so that a
+    build's worker processes, which all want them as they start, share the parsing out."""
+    paths = installed_dictionaries(directory)
+    if not paths:
+        return _combined({})
+    source = cache.source_of(__file__)
+    parts = {_name(path): [str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns, source] for path in paths}
+    by_name = {_name(path): path for path in paths}
+
+    def parsed() -> dict[str, pd.DataFrame]:
+        return cache.cached_parts("freedict", parts, lambda name: _pairs(by_name[name]))
+
+    key = [str(directory.resolve()), fingerprint(directory), source]
+    table = cache.cached_table("freedict", key, lambda: _combined(parsed()), wait=False)
+    if table is None:  # another process is reading them: parse those it has not taken, then read its whole
+        done = parsed()
+        table = cache.cached_table("freedict", key, lambda: _combined(done))
+    return table
 
 
-def _parse(directory: Path) -> pd.DataFrame:
-    """Every dictionary of ``directory`` read and parsed: what ``_load`` keeps."""
-    frames, names = [], []
-    for path in installed_dictionaries(directory):
-        source, target = _FILE_NAME.match(path.name).groups()
-        pairs = read_dictionary(path)
-        english, foreign = ("headword", "translation") if source == "eng" else ("translation", "headword")
-        code = target if source == "eng" else source
-        frames.append(pd.DataFrame({
-            "english": pairs[english].str.lower(), "foreign": pairs[foreign].str.lower(),
-            "language": LANGUAGE_CODES.get(code, code),
-        }))
-        names.append(f"{source}-{target}")
+def _name(path: Path) -> str:
+    """A dictionary's name, ``deu-eng``, from its index file's."""
+    return "-".join(_FILE_NAME.match(path.name).groups())
+
+
+def _pairs(path: Path) -> pd.DataFrame:
+    """One dictionary's distinct ``english, foreign, language`` pairs, lower-cased."""
+    source, target = _FILE_NAME.match(path.name).groups()
+    pairs = read_dictionary(path)
+    english, foreign = ("headword", "translation") if source == "eng" else ("translation", "headword")
+    code = target if source == "eng" else source
+    return pd.DataFrame({
+        "english": pairs[english].str.lower(), "foreign": pairs[foreign].str.lower(),
+        "language": LANGUAGE_CODES.get(code, code),
+    }).drop_duplicates()
+
+
+def _combined(dictionaries: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``load_freedict``'s table from each dictionary's pairs (``_pairs``, by name, in file order)."""
     columns = ["english", "foreign", "language"]
-    result = (pd.concat([f.drop_duplicates() for f in frames], ignore_index=True)
-              .groupby(columns, sort=False).size().rename("dictionaries").reset_index() if frames
+    result = (pd.concat(dictionaries.values(), ignore_index=True)
+              .groupby(columns, sort=False).size().rename("dictionaries").reset_index() if dictionaries
               else pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).assign(dictionaries=0))
-    result.attrs["dictionaries"] = names
+    result.attrs["dictionaries"] = list(dictionaries)
     return result

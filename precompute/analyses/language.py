@@ -62,8 +62,9 @@ def wordfreq_languages() -> tuple[str, ...]:
 def frequency_table() -> pa.Table:
     """Every (word, language, frequency) of wordfreq's lists in one Arrow table, built once a process.
 
-    About 9.4M rows (~4 s to decode, ~200 MB), kept on disk for the next process
-    (:func:`precompute.cache.cached_table`, keyed by the list files and this module's source). Read
+    About 9.4M rows (~4 s to decode, ~200 MB), each language's kept on disk for the next process
+    (:func:`precompute.cache.cached_parts`, keyed by its list file and this module's source; the worker
+    processes of a build, which all want it as they start, share the decoding out). Read
     through ``wordfreq.read_cBpack`` rather than ``get_frequency_dict``: the latter caches a Python dict
     and a list per language (several GB for all 42); Arrow strings keep the same data compact and allow
     a vectorised ``is_in`` lookup.
@@ -71,28 +72,25 @@ def frequency_table() -> pa.Table:
     ``frequency`` (float32, wordfreq's proportion 10^(cB/100)).
     """
     files = wordfreq.available_languages(wordlist=WORDLIST)
-    lists = [(lang, Path(path).stat().st_size, Path(path).stat().st_mtime_ns) for lang, path in sorted(files.items())]
-    return cache.cached_table("wordfreq", [lists, cache.source_of(__file__)], lambda: _decoded(files))
+    source = cache.source_of(__file__)
+    codes = {lang: code for code, lang in enumerate(wordfreq_languages())}
+    keys = {lang: [lang, codes[lang], Path(files[lang]).stat().st_size, Path(files[lang]).stat().st_mtime_ns, source]
+            for lang in codes}
+    parts = cache.cached_parts("wordfreq", keys, lambda lang: _decoded(files[lang], codes[lang]))
+    return pa.concat_tables(parts.values()).combine_chunks()
 
 
-def _decoded(files: dict[str, str]) -> pa.Table:
-    """``frequency_table`` read from wordfreq's ``files`` (language -> cBpack file)."""
-    parts = []
-    for code, lang in enumerate(wordfreq_languages()):
-        buckets = wordfreq.read_cBpack(files[lang])  # bucket i holds the words at -i centibels
-        sizes = np.fromiter((len(b) for b in buckets), dtype=np.int64, count=len(buckets))
-        centibels = -np.repeat(np.arange(len(buckets)), sizes)
-        words = pa.array([w for bucket in buckets for w in bucket], type=pa.string())
-        parts.append(
-            pa.table(
-                {
-                    "word": words,
-                    "language": pa.array(np.full(len(words), code, dtype=np.int8)),
-                    "frequency": pa.array((10.0 ** (centibels / 100.0)).astype(np.float32)),
-                }
-            )
-        )
-    return pa.concat_tables(parts).combine_chunks()
+def _decoded(path: str, code: int) -> pa.Table:
+    """One language's part of ``frequency_table``, read from its cBpack file ``path``."""
+    buckets = wordfreq.read_cBpack(path)  # bucket i holds the words at -i centibels
+    sizes = np.fromiter((len(b) for b in buckets), dtype=np.int64, count=len(buckets))
+    centibels = -np.repeat(np.arange(len(buckets)), sizes)
+    words = pa.array([w for bucket in buckets for w in bucket], type=pa.string())
+    return pa.table({
+        "word": words,
+        "language": pa.array(np.full(len(words), code, dtype=np.int8)),
+        "frequency": pa.array((10.0 ** (centibels / 100.0)).astype(np.float32)),
+    })
 
 
 def normalised_texts(texts: list[str]) -> pd.Series:

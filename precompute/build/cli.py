@@ -27,6 +27,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from precompute import __version__
 from precompute.build.locks import Busy
+from precompute.build.schedule import default_jobs
 from precompute.contract import schema
 from precompute.contract.config import BuildConfig, flag
 from precompute.contract.naming import check_name, default_root, model_slug, slugify
@@ -94,10 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Build each model as a Ray task (then the comparison): alone, a local Ray on this "
                             "machine; 'auto' or an address joins a cluster, whose workers must share the "
                             "artifact directory.")
-    build.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+    build.add_argument("--jobs", type=int, default=default_jobs(), metavar="N",
                        help="Models (and their comparison, once they are built) built at once, each in a process "
-                            "of its own, every step waiting for the cores it uses (default: the cores, "
-                            f"{os.cpu_count()}); 1 builds one after another in this process.")
+                            "of its own, every step waiting for the cores it uses (default: one more than the "
+                            f"cores, {default_jobs()}); 1 builds one after another in this process.")
     build.add_argument("--dictionaries", type=Path,
                        help="Folder of MUSE bilingual dictionaries (en-xx.txt) for the meaning statistics.")
     _source_arguments(build)

@@ -8,10 +8,13 @@ comparison once its models are built) in a worker process of its own, and each s
 process for the cores it declares (``Step.threads``: 1, or 0 for all the build's ``n_jobs``). So one
 model's UMAP runs beside another's Annoy trees, and an exact table only with the cores to itself: two
 BLAS-bound processes on the same cores would thrash. Waiting steps start widest first, then the
-largest model's (the longest to finish), and a narrower step never overtakes a wider one that waits,
-so that an exact table is not starved by a stream of single-threaded steps. One exception puts a page
-in front of a newcomer early (``make run`` serves while it builds): until the first model is done, the
-smallest model being built goes before every other (its steps take seconds, a large model's minutes).
+largest model's (the longest to finish). A wide step that waits for a core still held by a narrow one
+would leave the free core idle until then, so the pool holds one process more than the cores
+(:func:`default_jobs`) and a narrower step may start on that core, at most :data:`BACKFILL` times per
+waiting step, so that an exact table is not starved by a stream of single-threaded steps. One exception
+puts a page in front of a newcomer early (``make run`` serves while it builds): until the first model is
+done, the smallest model being built goes before every other (its steps take seconds, a large model's
+minutes), and no step overtakes its own.
 
 Same bytes as one after another: a task's steps run in the same order in one process, and every
 step runs on its declared thread count in either build (:class:`precompute.build.pipeline.StepRunner`).
@@ -52,6 +55,12 @@ log = logging.getLogger("precompute")
 
 #: Seconds a core stays kept for the leading model after it releases one (its next step asks at once).
 LEAD_GAP = 1.0
+#: Narrower steps that may start, one after another, on cores that a wider waiting step cannot use yet. Each
+#: fills a core that would idle until the narrow step beside it ends; more would delay the wide one (an exact
+#: table on the longest chain) for good. Chosen with a simulation of the default build over its steps' measured
+#: times, each varied ±20 %: 2 takes the median build 483 → 468 s, 1 to 482 s, more gains nothing
+#: (docs/BENCHMARKS.md).
+BACKFILL = 2
 #: Seconds between two writes of the progress file while a bar moves (a task starting or ending is written at once).
 WRITE_EVERY = 0.5
 #: What a task ends with: its report, or why it could not be built at all.
@@ -67,6 +76,13 @@ class ModelTask:
     slug: str
     load: Callable[[], ModelData]
     size: int | None = None  # its embedding matrix's elements, when known before loading (a built-in model)
+
+
+def default_jobs() -> int:
+    """Worker processes of an overlapped build: one more than the cores, so that a narrow step is waiting to
+    fill a core that a wide step cannot use yet (``BACKFILL``); the third model is loaded early, its steps
+    wait for cores like any other."""
+    return (os.cpu_count() or 1) + 1
 
 
 def start_order(models: list[ModelTask]) -> list[ModelTask]:
@@ -323,22 +339,33 @@ def _serial(models: list[ModelTask], root: Path, options: BuildOptions, comparis
 
 @dataclass
 class Request:
-    """A worker's step waiting for ``threads`` cores; lower ``priority`` goes first among equals."""
+    """A worker's step waiting for ``threads`` cores; lower ``priority`` goes first among equals.
+    ``overtaken`` counts the narrower steps started while it waited (``grants``)."""
 
     task: str
     threads: int
     priority: tuple[int, int]
     arrived: int
+    overtaken: int = 0
 
 
 def grants(waiting: list[Request], free: int, lead: str | None = None) -> list[Request]:
     """The waiting requests that start now with ``free`` cores: ``lead``'s first (the task to finish
-    before all others), then the widest, then by priority and arrival; none overtakes a wider (or, among
-    equals, an earlier) request that must go on waiting."""
-    started = []
+    before all others), then the widest, then by priority and arrival.
+
+    The first request that needs more cores than are free waits, and narrower ones behind it may start
+    on the free cores only while it has been overtaken fewer than ``BACKFILL`` times (counted on it here),
+    and never when it is ``lead``'s.
+    """
+    started, blocked = [], None
     for request in sorted(waiting, key=lambda r: (r.task != lead, -r.threads, r.priority, r.arrived)):
         if request.threads > free:
-            break
+            blocked = blocked or request
+            continue
+        if blocked is not None:
+            if blocked.task == lead or blocked.overtaken >= BACKFILL:
+                break
+            blocked.overtaken += 1
         started.append(request)
         free -= request.threads
     return started
