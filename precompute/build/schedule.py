@@ -14,7 +14,7 @@ would leave the free core idle until then, so the pool holds one process more th
 waiting step, so that an exact table is not starved by a stream of single-threaded steps. One exception
 puts a page in front of a newcomer early (``make run`` serves while it builds): until the first model is
 done, the smallest model being built goes before every other (its steps take seconds, a large model's
-minutes), and no step overtakes its own.
+minutes), and no step overtakes its waiting ones.
 
 Same bytes as one after another: a task's steps run in the same order in one process, and every
 step runs on its declared thread count in either build (:class:`precompute.build.pipeline.StepRunner`).
@@ -53,8 +53,6 @@ from precompute.steps import Step, discover
 
 log = logging.getLogger("precompute")
 
-#: Seconds a core stays kept for the leading model after it releases one (its next step asks at once).
-LEAD_GAP = 1.0
 #: Narrower steps that may start, one after another, on cores that a wider waiting step cannot use yet. Each
 #: fills a core that would idle until the narrow step beside it ends; more would delay the wide one (an exact
 #: table on the longest chain) for good. Chosen with a simulation of the default build over its steps' measured
@@ -349,13 +347,15 @@ class Request:
     overtaken: int = 0
 
 
-def grants(waiting: list[Request], free: int, lead: str | None = None) -> list[Request]:
+def grants(waiting: list[Request], free: int, lead: str | None = None, backfill: int = BACKFILL) -> list[Request]:
     """The waiting requests that start now with ``free`` cores: ``lead``'s first (the task to finish
     before all others), then the widest, then by priority and arrival.
 
     The first request that needs more cores than are free waits, and narrower ones behind it may start
-    on the free cores only while it has been overtaken fewer than ``BACKFILL`` times (counted on it here),
-    and never when it is ``lead``'s.
+    on the free cores only while it has been overtaken fewer than ``backfill`` times (counted on it here),
+    and never when it is ``lead``'s. (A step started beside another model's waiting one may still hold its
+    core into the lead's next wide step: in the default build that costs the first page about 20 s and
+    saves the whole build about 7, ``benchmarks/schedule.py``.)
     """
     started, blocked = [], None
     for request in sorted(waiting, key=lambda r: (r.task != lead, -r.threads, r.priority, r.arrived)):
@@ -363,7 +363,7 @@ def grants(waiting: list[Request], free: int, lead: str | None = None) -> list[R
             blocked = blocked or request
             continue
         if blocked is not None:
-            if blocked.task == lead or blocked.overtaken >= BACKFILL:
+            if blocked.task == lead or blocked.overtaken >= backfill:
                 break
             blocked.overtaken += 1
         started.append(request)
@@ -381,7 +381,6 @@ class _Worker:
     label: str | None = None  # the running task's result name
     task: str | None = None  # the running task's progress name
     held: int = 0
-    released: float = 0.0  # time.monotonic() of its last release of cores
 
 
 class _Overlapped:
@@ -463,10 +462,9 @@ class _Overlapped:
     def _grant(self) -> None:
         lead = self._lead()
         worker = self._running(lead) if lead is not None else None
-        # the lead between two of its steps: its next request follows its release within moments; keep a
-        # core for it meanwhile, or a wide step waiting elsewhere takes every core for minutes
-        between = (worker is not None and worker.held == 0 and time.monotonic() - worker.released < LEAD_GAP
-                   and not any(r.task == lead for r in self.waiting))
+        # the lead between two of its steps (writing one's files, hashing the next one's inputs): keep a core
+        # for its next request, or a step waiting elsewhere takes it, and the first page waits for that step
+        between = worker is not None and worker.held == 0 and not any(r.task == lead for r in self.waiting)
         for request in grants(self.waiting, self.free - int(between), lead):
             self.waiting.remove(request)
             self.free -= request.threads
@@ -501,7 +499,6 @@ class _Overlapped:
             self.waiting.append(Request(task, min(args[0], self.budget), priority, self.arrivals))
         elif kind == "release":
             worker.held -= args[0]
-            worker.released = time.monotonic()
             self.free += args[0]
         elif kind == "size":
             self.size[task] = args[0]
