@@ -66,9 +66,11 @@ def test_narrower_steps_fill_a_free_core_beside_a_waiting_wide_one_a_bounded_num
     assert grants([request("use", 1, size=50, arrived=9), table], free=2) == [table]
 
 
-def test_no_step_overtakes_the_leading_model_s() -> None:
+def test_until_a_model_is_done_no_step_starts_before_a_waiting_wider_one() -> None:
     table, umap = request("wordllama", 2, size=10), request("e5", 1, size=100, arrived=1)
     assert grants([umap, table], free=1, lead="wordllama") == []
+    table, tokens = request("e5", 2, size=100), request("use", 1, size=50, arrived=1)
+    assert grants([tokens, table], free=1, lead="wordllama") == []  # the lead's next wide step would wait for it
     assert table.overtaken == 0
 
 

@@ -14,7 +14,7 @@ would leave the free core idle until then, so the pool holds one process more th
 waiting step, so that an exact table is not starved by a stream of single-threaded steps. One exception
 puts a page in front of a newcomer early (``make run`` serves while it builds): until the first model is
 done, the smallest model being built goes before every other (its steps take seconds, a large model's
-minutes), and no step overtakes its waiting ones.
+minutes), and no step starts before a waiting wider one.
 
 Same bytes as one after another: a task's steps run in the same order in one process, and every
 step runs on its declared thread count in either build (:class:`precompute.build.pipeline.StepRunner`).
@@ -353,9 +353,10 @@ def grants(waiting: list[Request], free: int, lead: str | None = None, backfill:
 
     The first request that needs more cores than are free waits, and narrower ones behind it may start
     on the free cores only while it has been overtaken fewer than ``backfill`` times (counted on it here),
-    and never when it is ``lead``'s. (A step started beside another model's waiting one may still hold its
-    core into the lead's next wide step: in the default build that costs the first page about 20 s and
-    saves the whole build about 7, ``benchmarks/schedule.py``.)
+    and not at all while there is a ``lead``: a step started beside a waiting one would hold its core into
+    the lead's next wide step. (In the default build, a third model's token table, 30-40 s, started beside
+    multilingual-e5-small's waiting exact table, kept wordllama-l2's waiting 36 s: its first page came
+    after 3 min 40 s instead of about 3.)
     """
     started, blocked = [], None
     for request in sorted(waiting, key=lambda r: (r.task != lead, -r.threads, r.priority, r.arrived)):
@@ -363,7 +364,7 @@ def grants(waiting: list[Request], free: int, lead: str | None = None, backfill:
             blocked = blocked or request
             continue
         if blocked is not None:
-            if blocked.task == lead or blocked.overtaken >= backfill:
+            if lead is not None or blocked.overtaken >= backfill:
                 break
             blocked.overtaken += 1
         started.append(request)
