@@ -55,9 +55,9 @@ log = logging.getLogger("precompute")
 
 #: Narrower steps that may start, one after another, on cores that a wider waiting step cannot use yet. Each
 #: fills a core that would idle until the narrow step beside it ends; more would delay the wide one (an exact
-#: table on the longest chain) for good. Chosen with a simulation of the default build over its steps' measured
-#: times, each varied ±20 %: 2 takes the median build 483 → 468 s, 1 to 482 s, more gains nothing
-#: (docs/BENCHMARKS.md).
+#: table on the longest chain) for good. Chosen with ``benchmarks/schedule.py`` (this scheduler replayed on a
+#: cold default build's step times, each varied ±20 %): 2 takes the median build from 470 to 463 s, 1 to 468 s,
+#: 3 to 465 s (docs/BENCHMARKS.md).
 BACKFILL = 2
 #: Seconds between two writes of the progress file while a bar moves (a task starting or ending is written at once).
 WRITE_EVERY = 0.5
@@ -399,8 +399,10 @@ class _Overlapped:
         self.events = self.context.Queue()
         self.pool: list[_Worker] = []
         self.waiting: list[Request] = []
-        self.order = {m.slug: i for i, m in enumerate(models)}
-        self.size: dict[str, int] = {}
+        # a step's priority: its model's size (known before loading for a built-in model, else once read), then
+        # the order models are handed out, so that a large model's first steps do not wait behind a smaller one's
+        self.order = {m.slug: i for i, m in enumerate(start_order(models))}
+        self.size: dict[str, int] = {m.slug: m.size for m in models if m.size is not None}
         self.model_done = False  # whether any model has ended: until then the smallest one leads
         self.arrivals = 0
         # bars on a terminal only: redrawn twice a second, they would fill a log file (make run's build.log)
