@@ -6,8 +6,9 @@
     .venv/bin/python benchmarks/build.py --k 20                (other options go to every build)
 
 Runs ``python -m precompute build`` into fresh roots (under ``--out``, else a temporary directory), each
-with an empty table cache (``$HYPERPOLYGLOT_CACHE``: the dictionaries and word lists are read as on a
-fresh clone). Without ``--baseline``: once with ``--jobs 1`` (one task after another, the order of every
+from a fresh copy of the ``precompute`` package (no ``__pycache__``: numba compiles its kernels as on a
+fresh clone) and with an empty table cache (``$HYPERPOLYGLOT_CACHE``: the dictionaries and word lists are
+read as on a fresh clone). Without ``--baseline``: once with ``--jobs 1`` (one task after another, the order of every
 build before the overlap) and once overlapped (``--jobs``, default the tree's own). With ``--baseline
 REV``: the ``precompute`` package at that git revision against this tree's, each with its own default
 ``--jobs``, alternating ``--repeats`` times so that both see the same load. Prints each build's wall
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,6 +54,12 @@ def first_model_done(root: Path) -> bool:
     """Whether the build's progress file under ``root`` has a model done."""
     state = progress.read(root)
     return state is not None and any(t.kind == "model" and t.state == "done" for t in state.tasks)
+
+
+def fresh_copy(code: Path, target: Path) -> Path:
+    """``target`` holding a copy of the ``precompute`` package under ``code``, without compiled caches."""
+    shutil.copytree(code / "precompute", target / "precompute", ignore=shutil.ignore_patterns("__pycache__"))
+    return target
 
 
 def timed_build(command: list[str], root: Path, code: Path = ROOT) -> dict:
@@ -108,7 +116,8 @@ def main() -> None:
                 root = out / f"root{i}-{repeat}"
                 command = [sys.executable, "-m", "precompute", "build", *what, "--quiet", *options,
                            "--artifacts", str(root), *extra]
-                runs[label].append(timed_build(command, root, code) | {"root": root})
+                copy = fresh_copy(code, out / f"code{i}-{repeat}")
+                runs[label].append(timed_build(command, root, copy) | {"root": root})
                 print(describe(label, runs[label][-1]), flush=True)
                 if runs[label][-1]["status"] != 0:
                     sys.exit(f"the {label} build failed: {' '.join(command)}")
