@@ -10,7 +10,8 @@ Prints, from one run on the same data:
    50 query tokens, cosine against all tokens, a full sort, top-100, one text line per pair),
    run on a sample of rows and extrapolated;
 2. achieved GFLOP/s against this machine's float32 matrix-product peak (timed here), and the time
-   against the symmetric bound N²·d·2 / peak / 2;
+   against the symmetric bound N²·d·2 / peak / 2, at the best-of-5 peak and at the sustained rates of
+   NumPy's and torch's BLAS (with bfloat16 products the table may beat the float32 bound);
 3. Annoy across settings: for each number of trees (built on one thread, as the build does), its
    build time and index size, then recall@10 and single-query latency (p50/p95, by vector, as the
    dashboard asks) on one fixed sample of tokens for a ladder of search_k, up to the first that
@@ -40,7 +41,8 @@ import torch  # noqa: E402
 
 from precompute.contract.indices import open_annoy, query_vector, valid_rows  # noqa: E402
 from precompute.knn.annoy_index import TUNING_MARGIN, build_annoy  # noqa: E402
-from precompute.knn.neighbors import top_k_neighbors  # noqa: E402
+from precompute.knn.neighbors import resolve_device, top_k_neighbors  # noqa: E402
+from precompute.knn.rescore import bfloat16_in_hardware, choose_products  # noqa: E402
 from precompute.sources import load_model  # noqa: E402
 
 K = 100
@@ -68,17 +70,19 @@ def peak_gflops(size: int = 4096, repeats: int = 5) -> dict[str, float]:
     return best
 
 
-def sustained_gflops(size: int = 4096, seconds: float = 10.0) -> tuple[float, float]:
-    """Median float32 GFLOP/s of back-to-back NumPy products over ``seconds``: what the machine holds
-    under a load as long as the table's, where a best-of-5 catches its fastest moments. Also the
-    median per CPU-second (all threads' CPU time), which other jobs on a shared machine distort far
-    less than wall time: they take cores away, not much of the work a core does."""
+def sustained_gflops(size: int = 4096, seconds: float = 10.0, library: str = "numpy") -> tuple[float, float]:
+    """Median float32 GFLOP/s of back-to-back products (NumPy's OpenBLAS or torch's MKL) over ``seconds``:
+    what the machine holds under a load as long as the table's, where a best-of-5 catches its fastest
+    moments. Also the median per CPU-second (all threads' CPU time), which other jobs on a shared
+    machine distort far less than wall time: they take cores away, not much of the work a core does."""
     a = np.random.default_rng(1).standard_normal((size, size), dtype=np.float32)
     out = np.empty_like(a)
+    ta, tout = torch.from_numpy(a), torch.from_numpy(out)
+    product = (lambda: np.matmul(a, a, out=out)) if library == "numpy" else (lambda: torch.mm(ta, ta, out=tout))
     rates, cpu_rates = [], []
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
-        (_, cpu_s), wall_s = _timed(lambda: _cpu_timed(lambda: np.matmul(a, a, out=out)))
+        (_, cpu_s), wall_s = _timed(lambda: _cpu_timed(product))
         rates.append(2 * size**3 / wall_s / 1e9)
         cpu_rates.append(2 * size**3 / cpu_s / 1e9)
     return float(np.median(rates)), float(np.median(cpu_rates))
@@ -164,10 +168,13 @@ def exact_table_figures(embeddings: np.ndarray, args: argparse.Namespace) -> np.
     print("\nfloat32 matrix-product peak (4096³, best of 5): "
           + ", ".join(f"{name} {gflops:.1f}" for name, gflops in peaks.items()) + " GFLOP/s")
 
-    _, warm_s = _timed(lambda: top_k_neighbors(embeddings[:300], 10, device=args.device, progress=False))
+    _, warm_s = _timed(lambda: top_k_neighbors(embeddings[:300], 10, device=args.device, progress=False,
+                                               products=args.products if args.products != "auto" else "float32"))
     print(f"loading the compiled kernels (numba cache; compiled on a first run): {warm_s:.1f} s")
-    ((ids, sims), exact_cpu_s), exact_s = _timed(
-        lambda: _cpu_timed(lambda: top_k_neighbors(embeddings, K, device=args.device, progress=True)))
+    products = choose_products(args.products, n_valid, resolve_device(args.device).type)
+    print(f"products: {products} (asked: {args.products}; bfloat16 in hardware: {bfloat16_in_hardware()})")
+    ((ids, sims), exact_cpu_s), exact_s = _timed(lambda: _cpu_timed(
+        lambda: top_k_neighbors(embeddings, K, device=args.device, progress=True, products=products)))
     # Other jobs can slow one peak measurement: the best, either side of the table, counts.
     peaks_after = peak_gflops()
     peak = max(*peaks.values(), *peaks_after.values())
@@ -180,8 +187,12 @@ def exact_table_figures(embeddings: np.ndarray, args: argparse.Namespace) -> np.
           f"({100 * work / exact_s / 1e9 / peak:.0f}% of peak); symmetric bound {bound:.1f} s; "
           f"time / bound = {exact_s / bound:.2f}")
     sustained, sustained_cpu = sustained_gflops()
-    print(f"for context, the sustained rate (median of 4096³ NumPy products over 10 s): {sustained:.1f} GFLOP/s; "
+    print(f"the sustained rate (median of 4096³ NumPy products over 10 s): {sustained:.1f} GFLOP/s; "
           f"time / bound at that rate = {exact_s / (work / (sustained * 1e9)):.2f}")
+    sustained_mkl, _ = sustained_gflops(library="torch")
+    best = max(sustained, sustained_mkl)
+    print(f"torch's (MKL) sustained rate: {sustained_mkl:.1f} GFLOP/s; time / bound at the faster library's "
+          f"sustained rate ({best:.1f}) = {exact_s / (work / (best * 1e9)):.2f}")
     print(f"in CPU time (all threads): {exact_cpu_s:.1f} CPU-s against {work / (sustained_cpu * 1e9):.1f} at the "
           f"sustained {sustained_cpu:.1f} GFLOP per CPU-second = {exact_cpu_s * sustained_cpu * 1e9 / work:.2f} "
           f"(load average {os.getloadavg()[0]:.1f}; wall-time waits between products do not count here)")
@@ -207,6 +218,8 @@ def main() -> None:
     parser.add_argument("model", help="model name for precompute.sources.load_model")
     parser.add_argument("--rows", type=int, default=0, help="use only the first N rows (0 = all)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--products", default="auto", choices=["auto", "float32", "bfloat16"],
+                        help="the exact table's products (auto: as a build picks them)")
     parser.add_argument("--baseline-rows", type=int, default=1000, help="rows the baseline runs on")
     parser.add_argument("--queries", type=int, default=300, help="Annoy queries for recall and latency")
     parser.add_argument("--exact", type=Path, help="the model's built neighbors.npy: skip the exact table "

@@ -439,10 +439,13 @@ def test_a_matrix_larger_than_memory_is_refused():
 def test_build_needs_from_rows_and_dims():
     from precompute.contract.config import BuildConfig
 
-    needs = sizes.build_needs(10_000_000, 384, BuildConfig(), gemm_flops=200e9, cores=2)
+    needs = sizes.build_needs(10_000_000, 384, BuildConfig(products="float32"), gemm_flops=200e9, cores=2)
     assert needs.matrix_bytes == 15_360_000_000
     # unit rows, heaps and table (4 × 4 bytes × k), and two threads' 4096 × 16,384 float32 products
     assert needs.exact_bytes == 15_360_000_000 + 16_000_000_000 + 2 * 4 * 4096 * 16384
+    # behind a bfloat16 filter the heaps are 256 wide, with the rescoring's masks (13 bytes an entry)
+    filtered = sizes.build_needs(10_000_000, 384, BuildConfig(products="bfloat16"), gemm_flops=200e9, cores=2)
+    assert filtered.exact_bytes - needs.exact_bytes == 10_000_000 * (13 * 256 - 8 * 100)
     assert needs.umap_bytes == 2 * 15_360_000_000 + 10_000_000 * 15 * 200
     assert needs.peak_bytes == needs.matrix_bytes + needs.umap_bytes
     assert needs.exact_seconds == pytest.approx(1.3 * 1e14 * 384 / 200e9)  # 2 d 21 h
@@ -454,7 +457,7 @@ def test_build_needs_from_rows_and_dims():
     assert needs.describe(memory=32 * 10**9).splitlines()[3] == (
         "  This machine has 32.0 GB of memory: the build will likely run out of it. Build on a larger machine, "
         "or use fewer tokens.")
-    config = BuildConfig(k=10, diversity_ks=(10,), meaning_k=10, umap_neighbors=30)
+    config = BuildConfig(k=10, diversity_ks=(10,), meaning_k=10, umap_neighbors=30, products="float32")
     small = sizes.build_needs(30_522, 384, config, gemm_flops=100e9, cores=1)
     assert small.exact_bytes == 30_522 * 384 * 4 + 30_522 * 10 * 16 + 4 * 4096 * 16384
     assert small.umap_seconds == pytest.approx(sizes.UMAP_SECONDS_PER_ROW * 30_522 * 2)

@@ -144,39 +144,41 @@ def _reason(error: Exception) -> str:
     return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
 
 
-def _panel(unit: np.ndarray, k: int, labels: np.ndarray, plan: list, block: int, threads: int
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """The remote body of one panel: the exact top-k over the products of ``plan`` (CPU)."""
+def _panel(unit: np.ndarray, width: int, labels: np.ndarray, plan: list, block: int, threads: int,
+           products: str) -> tuple[np.ndarray, np.ndarray]:
+    """The remote body of one panel: the best ``width`` entries over the products of ``plan`` (CPU)."""
     import torch
 
     from precompute.knn.neighbors import _exact_top_k
 
-    return _exact_top_k(unit, k, labels=labels, plan=plan, block_size=block, device=torch.device("cpu"),
-                        n_threads=threads, progress=False)
+    return _exact_top_k(unit, width, labels=labels, plan=plan, block_size=block, device=torch.device("cpu"),
+                        n_threads=threads, progress=False, products=products)
 
 
 def top_k_neighbors_on_ray(
     embeddings: np.ndarray, k: int, *, tasks: int, valid: np.ndarray | None = None, block_size: int = 0,
-    n_threads: int = 0, address: str | None = None,
+    n_threads: int = 0, address: str | None = None, products: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`precompute.knn.neighbors.top_k_neighbors`, its products split into ``tasks`` Ray tasks (CPU).
 
     The block plan is cut into ``tasks`` parts of about equal work (whole row blocks each); every
     task reads the unit rows from the object store (put once) and returns its partial top-k.
     ``n_threads`` is the thread count of each task's products: the same as a local build's
-    (0: this machine's cores) gives the same bits, hence the same table.
+    (0: this machine's cores) gives the same bits, hence the same table. ``products`` as there
+    (chosen here, on the driver, for every task; the rescoring of a bfloat16 filter runs here too).
     """
     from precompute.knn.neighbors import block_plan, merge_top_k, panel_blocks, prepare_search
 
     ray = start(address)
-    search = prepare_search(embeddings, k, valid=valid, device="cpu", block_size=block_size)
+    search = prepare_search(embeddings, k, valid=valid, device="cpu", block_size=block_size, products=products)
     threads = n_threads or os.cpu_count() or 1
     plan = block_plan(len(search.unit), search.block, panel_blocks(search.device) * search.block)
     parts = _split(plan, tasks)
     unit_ref, labels_ref = ray.put(search.unit), ray.put(search.order)
     panel = ray.remote(num_cpus=threads, max_retries=RETRIES)(_panel)
-    results = ray.get([panel.remote(unit_ref, k, labels_ref, part, search.block, threads) for part in parts])
-    return search.finish(*merge_top_k(results, k))
+    results = ray.get([panel.remote(unit_ref, search.width, labels_ref, part, search.block, threads, search.products)
+                       for part in parts])
+    return search.finish(*merge_top_k(results, search.width), n_threads=n_threads)
 
 
 def _split(plan: list, tasks: int) -> list[list]:

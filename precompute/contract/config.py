@@ -9,7 +9,7 @@ from precompute.contract.schema import DIVERSITY_KS
 
 #: Settings that change how fast a build runs, never what it writes: no step declares them, every
 #: step may read them, and a rebuild command need not repeat them.
-RUNTIME_PARAMS = frozenset({"device", "block_size", "n_jobs", "annoy_build_threads"})
+RUNTIME_PARAMS = frozenset({"device", "block_size", "products", "n_jobs", "annoy_build_threads"})
 
 
 def _param(default: Any, help: str) -> Any:
@@ -27,6 +27,11 @@ class BuildConfig:
     )
     device: str = _param("auto", "Device of the exact neighbour search: cpu, cuda, or auto.")
     block_size: int = _param(0, "Rows per block of the exact neighbour search; 0 picks one from free memory.")
+    products: str = _param(
+        "auto", "Products of the exact neighbour search on the CPU: float32, bfloat16 (a filter whose candidates are "
+        "rescored exactly: the same neighbours, similarities to the last bit of float64 sums), or auto (bfloat16 on "
+        "CPUs with AMX, for 20,000 rows or more)."
+    )
     annoy_trees: int = _param(
         32, "Annoy trees to build. More trees reach annoy_target_recall with a smaller search_k, hence faster "
         "queries, for a larger index and a longer build: benchmarks/knn.py measures the trade-off."
@@ -68,6 +73,8 @@ class BuildConfig:
             raise ValueError(f"diversity_ks must lie in 1..k={self.k}, got {self.diversity_ks}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
+        if self.products not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"products must be 'auto', 'float32' or 'bfloat16', got {self.products!r}")
         if self.block_size < 0:
             raise ValueError(f"block_size must be 0 (automatic) or positive, got {self.block_size}")
         if self.annoy_build_threads < 1:

@@ -345,3 +345,74 @@ def sort_heaps(values: np.ndarray, ids: np.ndarray) -> None:
             heap_v[end], heap_i[end] = heap_v[0], heap_i[0]
             heap_v[0], heap_i[0] = _NEG_INF, EMPTY_ID
             _offer(heap_v[:end], heap_i[:end], v, i)
+
+
+@numba.njit(inline="always")
+def _dot64(x: np.ndarray, y: np.ndarray) -> float:
+    """x . y in float64 (x float64, y float32), summed in eight fixed lanes, then the lanes pairwise:
+    the same bits whatever the machine's vector width (no fused multiply-add without fastmath)."""
+    d = x.shape[0]
+    end = d - d % 8
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+    for j in range(0, end, 8):
+        a0 += x[j] * np.float64(y[j])
+        a1 += x[j + 1] * np.float64(y[j + 1])
+        a2 += x[j + 2] * np.float64(y[j + 2])
+        a3 += x[j + 3] * np.float64(y[j + 3])
+        a4 += x[j + 4] * np.float64(y[j + 4])
+        a5 += x[j + 5] * np.float64(y[j + 5])
+        a6 += x[j + 6] * np.float64(y[j + 6])
+        a7 += x[j + 7] * np.float64(y[j + 7])
+    tail = 0.0
+    for j in range(end, d):
+        tail += x[j] * np.float64(y[j])
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + tail
+
+
+@numba.njit(nogil=True, cache=True)
+def rescore_rows(
+    unit: np.ndarray,
+    order: np.ndarray,
+    rows: np.ndarray,
+    offsets: np.ndarray,
+    candidates: np.ndarray,
+    best_v: np.ndarray,
+    best_i: np.ndarray,
+) -> None:
+    """For each row position ``rows[t]``, the exact best k (``best_v.shape[1]``) of its candidate
+    positions ``candidates[offsets[t]:offsets[t + 1]]``: similarities rounded from float64 dot products
+    of the unit rows, ordered (similarity desc, label asc), labels from ``order``. Written to
+    ``best_v[r]``/``best_i[r]``; one thread per call, on rows no other call touches."""
+    k = best_v.shape[1]
+    d = unit.shape[1]
+    x = np.empty(d, dtype=np.float64)
+    longest = k
+    for t in range(rows.shape[0]):
+        longest = max(longest, offsets[t + 1] - offsets[t])
+    keys = np.empty(longest, dtype=np.uint64)
+    value = np.empty(1, dtype=np.float32)
+    bits = value.view(np.uint32)
+    for t in range(rows.shape[0]):
+        r = rows[t]
+        for j in range(d):
+            x[j] = unit[r, j]
+        lo = offsets[t]
+        m = offsets[t + 1] - lo
+        # Empty slots (fewer candidates than k) get key 0, below every real entry.
+        keys[:] = 0
+        for c in range(m):
+            p = candidates[lo + c]
+            value[0] = np.float32(_dot64(x, unit[p])) + np.float32(0.0)
+            monotone = bits[0] ^ _ALL if bits[0] & _SIGN else bits[0] | _SIGN
+            keys[c] = (np.uint64(monotone) << np.uint64(32)) | np.uint64(_ALL - np.uint32(order[p]))
+        used = keys[: max(m, k)]
+        used.sort()
+        for slot in range(k):
+            key = used[used.shape[0] - 1 - slot]
+            if key == 0:
+                best_v[r, slot], best_i[r, slot] = _NEG_INF, EMPTY_ID
+                continue
+            monotone = np.uint32(key >> np.uint64(32))
+            bits[0] = monotone ^ _SIGN if monotone & _SIGN else monotone ^ _ALL
+            best_v[r, slot] = value[0]
+            best_i[r, slot] = np.int32(_ALL - np.uint32(key & np.uint64(_ALL)))
