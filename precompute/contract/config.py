@@ -30,7 +30,7 @@ class BuildConfig:
     products: str = _param(
         "auto", "Products of the exact neighbour search on the CPU: float32, bfloat16 (a filter whose candidates are "
         "rescored exactly: the same neighbours, similarities to the last bit of float64 sums), or auto (bfloat16 on "
-        "CPUs with AMX, for 20,000 rows or more)."
+        "CPUs with AMX, for 100,000 rows or more)."
     )
     annoy_trees: int = _param(
         32, "Annoy trees to build. More trees reach annoy_target_recall with a smaller search_k, hence faster "

@@ -38,14 +38,19 @@ every id and similarity unchanged.
 
 On CPUs with AMX the products are multiplied in bfloat16 instead (``products="auto"``), five to six
 times faster; the heaps then keep 256 entries per row, and ``precompute.knn.rescore`` rescores the
-candidates exactly: the same neighbours. Measured on a Xeon with AMX (2 cores): use-multilingual-v3
-38.7 s in float32 against 29 s, multilingual-e5-small 120 s against about 80 s, where the float32 products
-alone were 35 and 104 s (OpenBLAS and MKL alike ran this table's shapes at 230-270 GFLOP/s).
+candidates exactly: the same neighbours. Measured on a Xeon with AMX (2 cores, benchmarks/knn.py, the
+same hour): use-multilingual-v3 37.9 s in float32, 28.4 s so; multilingual-e5-small 111.8 s, 82.5 s.
+There the float32 products alone took nine tenths of the table (OpenBLAS and MKL alike ran its
+4096 x 384..512 x 16384 shapes at 230-270 GFLOP/s, against 290-330 for 4096³), and the selection
+scans the blocks at the memory's pace. Tried there in float32 and dropped: torch's MKL products
+instead of OpenBLAS's (2 % faster in the table), products and scans in smaller row slices (slower).
 
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
 therefore does not matter. (A different block size, thread count or BLAS may round a product
-differently in its last bits, which can swap two neighbours whose similarities differ by ~1e-6.)
+differently in its last bits, which can swap two neighbours whose similarities differ by ~1e-6.
+Behind the bfloat16 filter the similarities are the rescoring's float64 sums in fixed lanes, the same
+bits whatever the block size or thread count.)
 """
 
 from __future__ import annotations

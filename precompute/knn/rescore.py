@@ -36,8 +36,10 @@ from precompute.contract.indices import EMPTY_ID
 #: holds 170 entries per row in the median on multilingual-e5-small and 267 at the 99th percentile
 #: (k = 100); rows whose window overflows are searched again.
 FILTER_WIDTH = 256
-#: Below this many rows the table takes seconds either way: "auto" keeps float32 products.
-MIN_FILTER_ROWS = 20_000
+#: Below this many rows the products are too small a share of the table for the filter to pay: "auto"
+#: keeps float32 products. (Xeon with AMX, 2 cores: 30,522 x 384 and 32,000 x 256 took 2.4 and 2.0 s in
+#: float32, 3.9 and 3.5 s behind the filter; 128,000 x 512 took 37.9 s against 28.4 s.)
+MIN_FILTER_ROWS = 100_000
 #: Rows searched again at a time when their window overflowed the heap: (rows, N) bfloat16 products.
 _REDO_CHUNK = 256
 #: bfloat16 keeps 8 significant bits: rounding to nearest is off by at most 2^-8 relatively.
