@@ -13,11 +13,11 @@ then rescored exactly, and the best k of those are the table. Nothing is approxi
   exact k-th best, and every entry of its exact top k has s~ at least about t~ - 2 eps: the
   *window* (``window_cut`` says it exactly).
 - A row whose heap holds its whole window (the heap's last entry lies below it, or the heap is not
-  full) is rescored from the heap. The rest (a few per cent) are searched again against every row,
-  their window taken whole.
+  full) is rescored from the heap. The rest (103 of 128,000 rows on use-multilingual-v3) are searched
+  again against every row, their window taken whole; any bfloat16 product of theirs keeps the bound.
 
 The exact similarity of a pair is the float64 dot product of the two float32 unit rows, summed in
-eight fixed lanes and rounded to float32: the same bits on any machine and any block or thread count.
+eight fixed lanes and rounded to float32: the same bits for any block size or thread count.
 (The float32 path keeps the products' own values, which may differ from these in the last bit.)
 Ties go to the smaller id, as everywhere.
 """
