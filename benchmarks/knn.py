@@ -39,6 +39,7 @@ import precompute  # noqa: E402, F401  before NumPy: its page advice, as in a bu
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from precompute.contract.config import PRODUCTS  # noqa: E402
 from precompute.contract.indices import open_annoy, query_vector, valid_rows  # noqa: E402
 from precompute.knn.annoy_index import TUNING_MARGIN, build_annoy  # noqa: E402
 from precompute.knn.neighbors import resolve_device, top_k_neighbors  # noqa: E402
@@ -168,11 +169,11 @@ def exact_table_figures(embeddings: np.ndarray, args: argparse.Namespace) -> np.
     print("\nfloat32 matrix-product peak (4096³, best of 5): "
           + ", ".join(f"{name} {gflops:.1f}" for name, gflops in peaks.items()) + " GFLOP/s")
 
-    _, warm_s = _timed(lambda: top_k_neighbors(embeddings[:300], 10, device=args.device, progress=False,
-                                               products=args.products if args.products != "auto" else "float32"))
-    print(f"loading the compiled kernels (numba cache; compiled on a first run): {warm_s:.1f} s")
     products = choose_products(args.products, n_valid, resolve_device(args.device).type)
     print(f"products: {products} (asked: {args.products}; bfloat16 in hardware: {bfloat16_in_hardware()})")
+    _, warm_s = _timed(lambda: top_k_neighbors(embeddings[:300], 10, device=args.device, progress=False,
+                                               products=products))
+    print(f"loading the compiled kernels (numba cache; compiled on a first run): {warm_s:.1f} s")
     ((ids, sims), exact_cpu_s), exact_s = _timed(lambda: _cpu_timed(
         lambda: top_k_neighbors(embeddings, K, device=args.device, progress=True, products=products)))
     # Other jobs can slow one peak measurement: the best, either side of the table, counts.
@@ -218,7 +219,7 @@ def main() -> None:
     parser.add_argument("model", help="model name for precompute.sources.load_model")
     parser.add_argument("--rows", type=int, default=0, help="use only the first N rows (0 = all)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--products", default="auto", choices=["auto", "float32", "bfloat16"],
+    parser.add_argument("--products", default="auto", choices=PRODUCTS,
                         help="the exact table's products (auto: as a build picks them)")
     parser.add_argument("--baseline-rows", type=int, default=1000, help="rows the baseline runs on")
     parser.add_argument("--queries", type=int, default=300, help="Annoy queries for recall and latency")

@@ -10,6 +10,8 @@ from precompute.contract.schema import DIVERSITY_KS
 #: Settings that change how fast a build runs, never what it writes: no step declares them, every
 #: step may read them, and a rebuild command need not repeat them.
 RUNTIME_PARAMS = frozenset({"device", "block_size", "products", "n_jobs", "annoy_build_threads"})
+#: The exact neighbour search's products (``precompute.knn.rescore.choose_products`` resolves "auto").
+PRODUCTS = ("auto", "float32", "bfloat16")
 
 
 def _param(default: Any, help: str) -> Any:
@@ -73,8 +75,8 @@ class BuildConfig:
             raise ValueError(f"diversity_ks must lie in 1..k={self.k}, got {self.diversity_ks}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
-        if self.products not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"products must be 'auto', 'float32' or 'bfloat16', got {self.products!r}")
+        if self.products not in PRODUCTS:
+            raise ValueError(f"products must be one of {', '.join(PRODUCTS)}; got {self.products!r}")
         if self.block_size < 0:
             raise ValueError(f"block_size must be 0 (automatic) or positive, got {self.block_size}")
         if self.annoy_build_threads < 1:

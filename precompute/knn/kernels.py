@@ -67,15 +67,30 @@ def _offer(heap_v: np.ndarray, heap_i: np.ndarray, v: float, i: int) -> None:
     heap_i[pos] = i
 
 
+@numba.njit(inline="always")
+def _key(bits: np.uint32, label: int) -> np.uint64:
+    """One integer whose order is the heaps' order: the similarity's float32 ``bits`` made monotone
+    (sign flipped) above the complement of the ``label``, so that a smaller label wins a tie. The
+    similarity must have had +0.0 added, so that -0.0 ties +0.0 as the float comparison says."""
+    monotone = bits ^ _ALL if bits & _SIGN else bits | _SIGN
+    return (np.uint64(monotone) << np.uint64(32)) | np.uint64(_ALL - np.uint32(label))
+
+
+@numba.njit(inline="always")
+def _unkey(key: np.uint64) -> tuple[np.uint32, np.int32]:
+    """The (float32 bits, label) that :func:`_key` made ``key`` from."""
+    monotone = np.uint32(key >> np.uint64(32))
+    bits = monotone ^ _SIGN if monotone & _SIGN else monotone ^ _ALL
+    return bits, np.int32(_ALL - np.uint32(key & np.uint64(_ALL)))
+
+
 @numba.njit
 def _merge(heap_v: np.ndarray, heap_i: np.ndarray, cand_v: np.ndarray, cand_i: np.ndarray) -> None:
     """Replace one heap by the best k of its entries and the candidates, in one selection: cheaper
     than a push per candidate while a heap fills from empty, when nearly every candidate enters.
 
-    Each entry becomes one integer key whose order is the heaps' order: the similarity's bits made
-    monotone (sign flipped; +0.0 added first, so that -0.0 ties +0.0 as the float comparison
-    says) above the complement of the id, so that a smaller id wins a tie. The best k keys are
-    selected, made a min-heap and decoded back; empty slots (key 0) stay empty.
+    Each entry becomes one integer key whose order is the heaps' order (:func:`_key`). The best k
+    keys are selected, made a min-heap and decoded back; empty slots (key 0) stay empty.
     """
     k = heap_v.shape[0]
     kept = heap_v != _NEG_INF
@@ -86,8 +101,7 @@ def _merge(heap_v: np.ndarray, heap_i: np.ndarray, cand_v: np.ndarray, cand_i: n
     # Every real entry has its own id, so the keys are distinct; empty slots get the smallest key.
     keys = np.zeros(max(m, k), dtype=np.uint64)
     for t in range(m):
-        monotone = bits[t] ^ _ALL if bits[t] & _SIGN else bits[t] | _SIGN
-        keys[t] = (np.uint64(monotone) << np.uint64(32)) | np.uint64(_ALL - np.uint32(labels[t]))
+        keys[t] = _key(bits[t], labels[t])
     if m > k:
         _select_largest(keys, k)
     best = keys[keys.shape[0] - k :]
@@ -95,9 +109,7 @@ def _merge(heap_v: np.ndarray, heap_i: np.ndarray, cand_v: np.ndarray, cand_i: n
         _sift_down(best, start)
     out = np.empty(k, dtype=np.uint32)
     for t in range(k):
-        monotone = np.uint32(best[t] >> np.uint64(32))
-        out[t] = monotone ^ _SIGN if monotone & _SIGN else monotone ^ _ALL
-        heap_i[t] = np.int32(_ALL - np.uint32(best[t] & np.uint64(_ALL)))
+        out[t], heap_i[t] = _unkey(best[t])
     heap_v[:] = out.view(np.float32)
     for t in range(k):
         if best[t] == 0:
@@ -349,8 +361,8 @@ def sort_heaps(values: np.ndarray, ids: np.ndarray) -> None:
 
 @numba.njit(inline="always")
 def _dot64(x: np.ndarray, y: np.ndarray) -> float:
-    """x . y in float64 (x float64, y float32), summed in eight fixed lanes, then the lanes pairwise:
-    the same bits whatever the machine's vector width (no fused multiply-add without fastmath)."""
+    """x . y in float64 (x float64, y float32), summed in eight fixed lanes, then the lanes pairwise: the
+    order of every addition is fixed (no fused multiply-add without fastmath; checked in the assembly)."""
     d = x.shape[0]
     end = d - d % 8
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
@@ -403,8 +415,7 @@ def rescore_rows(
         for c in range(m):
             p = candidates[lo + c]
             value[0] = np.float32(_dot64(x, unit[p])) + np.float32(0.0)
-            monotone = bits[0] ^ _ALL if bits[0] & _SIGN else bits[0] | _SIGN
-            keys[c] = (np.uint64(monotone) << np.uint64(32)) | np.uint64(_ALL - np.uint32(order[p]))
+            keys[c] = _key(bits[0], order[p])
         used = keys[: max(m, k)]
         used.sort()
         for slot in range(k):
@@ -412,7 +423,5 @@ def rescore_rows(
             if key == 0:
                 best_v[r, slot], best_i[r, slot] = _NEG_INF, EMPTY_ID
                 continue
-            monotone = np.uint32(key >> np.uint64(32))
-            bits[0] = monotone ^ _SIGN if monotone & _SIGN else monotone ^ _ALL
+            bits[0], best_i[r, slot] = _unkey(key)
             best_v[r, slot] = value[0]
-            best_i[r, slot] = np.int32(_ALL - np.uint32(key & np.uint64(_ALL)))

@@ -310,9 +310,9 @@ def _exact_top_k(
     ties go to the smaller one. ``plan`` (default: all of :func:`block_plan`) may be a part of it:
     the result is then the exact top-k over the pairs those products cover (see merge_top_k).
     ``backend`` "numba" (the CPU default) or "torch" (the GPU default)
-    picks the block selection; tests run both on CPU. ``products`` "bfloat16" (CPU only) multiplies
-    bfloat16 copies of the rows: the heaps then hold those approximate similarities (see
-    ``precompute.knn.rescore``).
+    picks the block selection; tests run both on CPU. ``products`` "bfloat16" (CPU only, as
+    ``prepare_search`` resolved it) multiplies bfloat16 copies of the rows: the heaps then hold those
+    approximate similarities (see ``precompute.knn.rescore``).
     """
     import torch
     from tqdm.auto import tqdm
@@ -322,8 +322,6 @@ def _exact_top_k(
     b = min(block_size or choose_block_size(n, device), n)
     plan = block_plan(n, b, panel_blocks(device) * b) if plan is None else plan
 
-    if products not in ("float32", "bfloat16") or (products == "bfloat16" and device.type != "cpu"):
-        raise ValueError(f"products must be 'float32', or 'bfloat16' on the CPU; got {products!r} on {device.type}")
     threads = n_threads or os.cpu_count() or 1
     previous_threads = torch.get_num_threads()
     # A process-wide setting: restored on the way out, whatever happens.
@@ -410,7 +408,8 @@ def _cpu_products(unit: np.ndarray, plan: Plan, pool: ThreadPoolExecutor, thread
             on_rows(block, lo, hi, r0, c0)
 
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one single-threaded call per slice, as with NumPy's (process-wide: restored)
+    if bfloat16:
+        torch.set_num_threads(1)  # one single-threaded call per slice, as with NumPy's (process-wide: restored)
     try:
         with threadpool_limits(limits=1, user_api="blas"):
             for r0, r1, c0, c1 in plan:

@@ -30,6 +30,7 @@ from functools import cache
 
 import numpy as np
 
+from precompute.contract.config import PRODUCTS
 from precompute.contract.indices import EMPTY_ID
 
 #: Entries kept per row behind a bfloat16 filter: the window (two error bounds below the k-th best)
@@ -65,8 +66,8 @@ def bfloat16_in_hardware() -> bool:
 
 def choose_products(products: str, n_rows: int, device_type: str) -> str:
     """Resolve ``products`` ("auto", "float32", "bfloat16") for ``n_rows`` valid rows on a "cpu" or "cuda"."""
-    if products not in ("auto", "float32", "bfloat16"):
-        raise ValueError(f"products must be 'auto', 'float32' or 'bfloat16', got {products!r}")
+    if products not in PRODUCTS:
+        raise ValueError(f"products must be one of {', '.join(PRODUCTS)}; got {products!r}")
     if products == "bfloat16" and device_type != "cpu":
         raise ValueError("bfloat16 products run on the CPU only; pass products='float32' or 'auto' with a GPU")
     if products == "auto":
@@ -128,13 +129,13 @@ def rescore(unit: np.ndarray, order: np.ndarray, values: np.ndarray, labels: np.
     cut = window_cut(values[:, k - 1], error_bounds(unit))
     inside = (values >= cut[:, None]) & (labels != EMPTY_ID)
     overflow = (labels[:, -1] != EMPTY_ID) & (values[:, -1] >= cut) if width < n - 1 else np.zeros(n, bool)
-    inside[overflow] = False
+    inside[overflow] = False  # searched again below; no candidates of theirs are read here
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
     rows = np.flatnonzero(~overflow)
     offsets = np.zeros(rows.size + 1, dtype=np.int64)
-    np.cumsum(inside[rows].sum(axis=1), out=offsets[1:])
-    candidates = position[labels[rows][inside[rows]]]
+    np.cumsum(inside.sum(axis=1)[rows], out=offsets[1:])
+    candidates = position[labels[inside]]  # row by row, in the order of ``rows``
 
     best_v = np.full((n, k), -np.inf, dtype=np.float32)
     best_i = np.full((n, k), EMPTY_ID, dtype=np.int32)
