@@ -105,3 +105,35 @@ def test_bfloat16_filter_split_in_parts_equals_one_process(monkeypatch: pytest.M
     got = search.finish(*merge_top_k(parts, search.width), n_threads=1)
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
+
+
+@pytest.mark.parametrize("d", [1, 7, 8, 37, 384])
+def test_exact_similarity_sums_eight_fixed_lanes(d: int) -> None:
+    """The rescoring's dot product (vector code written as LLVM IR) has the bits of its definition:
+    eight lanes, each summed in order, the lanes pairwise, then the tail; computed here by NumPy
+    (a reduction over axis 0 adds the rows in order)."""
+    from precompute.knn import kernels
+
+    rng = np.random.default_rng(d)
+    x = rng.standard_normal(d)
+    y = rng.standard_normal(d).astype(np.float32)
+    products = x * y.astype(np.float64)
+    end = d - d % 8
+    lane = np.add.reduce(products[:end].reshape(-1, 8), axis=0) if end else np.zeros(8)
+    tail = 0.0
+    for p in products[end:]:
+        tail += p
+    expected = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7])) + tail
+    assert kernels._dot64(x, y, np.empty(8)) == expected
+
+
+def test_rounding_norms_read_torchs_bfloat16_copy() -> None:
+    from precompute.knn import kernels
+
+    rows = normalize_rows(np.random.default_rng(3).standard_normal((50, 33)).astype(np.float32))
+    rounded = torch.from_numpy(rows).to(torch.bfloat16)
+    residual, copy = np.empty(50), np.empty(50)
+    kernels.rounding_norms(rows, rounded.view(torch.int16).numpy(), residual, copy)
+    kept = rounded.to(torch.float64).numpy()
+    np.testing.assert_allclose(residual, np.linalg.norm(rows - kept, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(copy, np.linalg.norm(kept, axis=1), rtol=1e-12)

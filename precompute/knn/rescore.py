@@ -86,13 +86,15 @@ def error_bounds(unit: np.ndarray) -> np.ndarray:
     """
     import torch
 
+    from precompute.knn import kernels
+
     residual = np.empty(len(unit))
     copy = np.empty(len(unit))
     for lo in range(0, len(unit), 16384):
         part = unit[lo : lo + 16384]
-        rounded = torch.from_numpy(part).to(torch.bfloat16).to(torch.float64).numpy()
-        residual[lo : lo + len(part)] = np.sqrt(((part - rounded) ** 2).sum(axis=1))
-        copy[lo : lo + len(part)] = np.sqrt((rounded**2).sum(axis=1))
+        # torch's own rounding (what the products multiply), its bits read back as integers
+        rounded = torch.from_numpy(part).to(torch.bfloat16).view(torch.int16).numpy()
+        kernels.rounding_norms(part, rounded, residual[lo : lo + len(part)], copy[lo : lo + len(part)])
     residual, copy = residual * (1 + 1e-6), copy * (1 + 1e-6)
     d = unit.shape[1]
     sums = d * _F32_UNIT / (1 - d * _F32_UNIT) * copy * copy.max()
@@ -127,34 +129,32 @@ def rescore(unit: np.ndarray, order: np.ndarray, values: np.ndarray, labels: np.
 
     n, width = labels.shape
     cut = window_cut(values[:, k - 1], error_bounds(unit))
-    inside = (values >= cut[:, None]) & (labels != EMPTY_ID)
-    overflow = (labels[:, -1] != EMPTY_ID) & (values[:, -1] >= cut) if width < n - 1 else np.zeros(n, bool)
-    inside[overflow] = False  # searched again below; no candidates of theirs are read here
+    # The heaps are sorted, best first: each row's window is a prefix of its heap.
+    counts = ((values >= cut[:, None]) & (labels != EMPTY_ID)).sum(axis=1)
+    overflow = counts == width if width < n - 1 else np.zeros(n, bool)
+    rows = np.flatnonzero(~overflow)
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
-    rows = np.flatnonzero(~overflow)
-    offsets = np.zeros(rows.size + 1, dtype=np.int64)
-    np.cumsum(inside.sum(axis=1)[rows], out=offsets[1:])
-    candidates = position[labels[inside]]  # row by row, in the order of ``rows``
 
     best_v = np.full((n, k), -np.inf, dtype=np.float32)
     best_i = np.full((n, k), EMPTY_ID, dtype=np.int32)
     threads = n_threads or os.cpu_count() or 1
-    parts = [(rows, offsets, candidates), *_windows_searched_again(unit, np.flatnonzero(overflow), cut)]
+    parts = [(rows, rows * width, counts[rows], labels.reshape(-1)),
+             *_windows_searched_again(unit, order, np.flatnonzero(overflow), cut)]
     with ThreadPoolExecutor(threads) as pool:
         jobs = []
-        for part_rows, part_offsets, part_candidates in parts:
+        for part_rows, starts, lengths, candidates in parts:
             edges = np.linspace(0, part_rows.size, min(threads, max(part_rows.size, 1)) + 1).astype(int)
-            jobs += [pool.submit(kernels.rescore_rows, unit, order, part_rows[lo:hi], part_offsets[lo : hi + 1],
-                                 part_candidates, best_v, best_i)
+            jobs += [pool.submit(kernels.rescore_rows, unit, position, part_rows[lo:hi], starts[lo:hi],
+                                 lengths[lo:hi], candidates, best_v, best_i)
                      for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
         for job in jobs:
             job.result()
     return best_v, best_i
 
 
-def _windows_searched_again(unit: np.ndarray, rows: np.ndarray, cut: np.ndarray):
-    """(rows, offsets, candidate positions) of the rows whose window overflowed their heap, in chunks:
+def _windows_searched_again(unit: np.ndarray, order: np.ndarray, rows: np.ndarray, cut: np.ndarray):
+    """(rows, starts, lengths, candidate labels) of the rows whose window overflowed their heap, in chunks:
     each chunk's bfloat16 similarities against every row, the window (at or above ``cut``, whose k-th
     best the heap already knew) taken whole."""
     import torch
@@ -167,6 +167,6 @@ def _windows_searched_again(unit: np.ndarray, rows: np.ndarray, cut: np.ndarray)
         sims = torch.mm(rows16[chunk], rows16.T)
         sims[torch.arange(len(chunk)), chunk] = -torch.inf
         found_rows, found_positions = torch.nonzero(sims >= torch.from_numpy(cut)[chunk][:, None], as_tuple=True)
-        offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(found_rows.numpy(), minlength=len(chunk)), out=offsets[1:])
-        yield rows[lo : lo + _REDO_CHUNK], offsets, found_positions.numpy()
+        lengths = np.bincount(found_rows.numpy(), minlength=len(chunk))
+        starts = np.cumsum(lengths) - lengths
+        yield rows[lo : lo + _REDO_CHUNK], starts, lengths, order[found_positions.numpy()]
