@@ -88,6 +88,18 @@ def test_auto_keeps_float32_for_small_tables_and_without_bfloat16_hardware(monke
         rescore.choose_products("bfloat16", 100, "cuda")
 
 
+@pytest.mark.parametrize(("limit", "allowed"), [("AVX2", False), ("avx512_core_bf16", False),
+                                                ("AVX512_CORE_AMX", True), ("ALL", True)])
+def test_bfloat16_hardware_obeys_onednns_limit(monkeypatch: pytest.MonkeyPatch, limit: str, allowed: bool) -> None:
+    """With oneDNN held below AMX (benchmarks/avx2 does so) the products are not bfloat16's to take."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+    rescore.bfloat16_in_hardware.cache_clear()
+    try:
+        assert rescore.bfloat16_in_hardware() == (allowed and rescore._cpu_has_amx())
+    finally:
+        rescore.bfloat16_in_hardware.cache_clear()
+
+
 def test_bfloat16_filter_split_in_parts_equals_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a Ray build does (precompute.build.distributed), without Ray: the plan in three parts, each
     part's heaps as wide as the filter, merged, then rescored: the same table as one process."""

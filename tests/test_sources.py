@@ -443,9 +443,11 @@ def test_build_needs_from_rows_and_dims():
     assert needs.matrix_bytes == 15_360_000_000
     # unit rows, heaps and table (4 × 4 bytes × k), and two threads' 4096 × 16,384 float32 products
     assert needs.exact_bytes == 15_360_000_000 + 16_000_000_000 + 2 * 4 * 4096 * 16384
-    # behind a bfloat16 filter the heaps are 256 wide, with the rescoring's masks (13 bytes an entry)
+    # behind a bfloat16 filter the heaps are 256 wide, with the rescoring's masks (11 bytes an entry)
     filtered = sizes.build_needs(10_000_000, 384, BuildConfig(products="bfloat16"), gemm_flops=200e9, cores=2)
-    assert filtered.exact_bytes - needs.exact_bytes == 10_000_000 * (13 * 256 - 8 * 100)
+    assert filtered.exact_bytes - needs.exact_bytes == 10_000_000 * (11 * 256 - 8 * 100)
+    assert filtered.exact_seconds == pytest.approx(sizes.FILTERED_SHARE * needs.exact_seconds)
+    assert "(at 200 GFLOP/s, bfloat16 products)" in filtered.describe(memory=128 * 10**9)
     assert needs.umap_bytes == 2 * 15_360_000_000 + 10_000_000 * 15 * 200
     assert needs.peak_bytes == needs.matrix_bytes + needs.umap_bytes
     assert needs.exact_seconds == pytest.approx(1.3 * 1e14 * 384 / 200e9)  # 2 d 21 h

@@ -55,8 +55,14 @@ def filter_width(k: int, n: int) -> int:
 
 @cache
 def bfloat16_in_hardware() -> bool:
-    """True on a CPU with AMX bfloat16 tiles (Linux's flag ``amx_bf16``): there torch's bfloat16
-    products beat float32 ones several times over; elsewhere they are emulated and slower."""
+    """True on a CPU with AMX bfloat16 tiles (Linux's flag ``amx_bf16``) that oneDNN may use: there torch's
+    bfloat16 products beat float32 ones several times over; elsewhere they are emulated and slower.
+    oneDNN's ``ONEDNN_MAX_CPU_ISA`` (``benchmarks/avx2`` sets it) can hold it below AMX."""
+    limit = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    return ("AMX" in limit or limit in ("ALL", "DEFAULT")) and _cpu_has_amx()
+
+
+def _cpu_has_amx() -> bool:
     try:
         with open("/proc/cpuinfo") as info:
             return any(line.startswith("flags") and " amx_bf16" in line for line in info)

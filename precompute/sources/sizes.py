@@ -200,6 +200,7 @@ class BuildNeeds:
     exact_seconds: float
     umap_seconds: float
     gemm_flops: float
+    filtered: bool = False  #: bfloat16 products behind the exact filter (precompute.knn.rescore)
 
     @property
     def peak_bytes(self) -> int:
@@ -216,7 +217,8 @@ class BuildNeeds:
             f"A build of {self.rows:,} tokens × {self.dim:,} dims (k={self.k}) needs about {_bytes(self.peak_bytes)} "
             f"of memory at its peak\n  (the float32 matrix {_bytes(self.matrix_bytes)}; the exact neighbour table "
             f"{_bytes(self.exact_bytes)}; the UMAP {_bytes(self.umap_bytes)})\n  and about {_duration(self.seconds)}: "
-            f"the exact neighbour table {_duration(self.exact_seconds)} (at {self.gemm_flops / 1e9:.0f} GFLOP/s), "
+            f"the exact neighbour table {_duration(self.exact_seconds)} (at {self.gemm_flops / 1e9:.0f} GFLOP/s"
+            f"{', bfloat16 products' if self.filtered else ''}), "
             f"the UMAP {_duration(self.umap_seconds)}."
         )
         memory = memory_limit() if memory is None else memory
@@ -229,6 +231,9 @@ class BuildNeeds:
 #: The exact table's time over its N²·d multiply-adds at the GEMM rate: selection, ordering and
 #: blocks below the peak (measured 1.19–1.3 on the default models, AMD EPYC, 2 cores).
 EXACT_OVERHEAD = 1.3
+#: The share of that time a table takes behind the bfloat16 filter (Xeon with AMX, 2 cores, the same hour:
+#: 0.67 on use-multilingual-v3, 0.60 on multilingual-e5-small).
+FILTERED_SHARE = 0.7
 #: Seconds per row of the map step's UMAP (120 float32 epochs at 15 neighbours, single-threaded under a
 #: fixed seed; about 0.45x the CPU of umap-learn's 200 epochs, measured 0.51 ms a row at 250,002 rows).
 UMAP_SECONDS_PER_ROW = 0.25e-3
@@ -253,14 +258,15 @@ def build_needs(
     blocks = cores * 4 * min(rows, DEFAULT_BLOCK) * min(rows, PANEL_BLOCKS * DEFAULT_BLOCK)
     # unit rows, heaps (ids + values: k wide, or the bfloat16 filter's width with its rescoring's masks), table
     filtered = choose_products(config.products, rows, "cuda" if config.device == "cuda" else "cpu") == "bfloat16"
-    heaps = 8 * rows * k if not filtered else 13 * rows * filter_width(k, rows)
+    heaps = 8 * rows * k if not filtered else 11 * rows * filter_width(k, rows)
     exact_bytes = rows * row_bytes + heaps + 8 * rows * k + blocks
     umap_bytes = 2 * rows * row_bytes + rows * config.umap_neighbors * UMAP_BYTES_PER_EDGE
     return BuildNeeds(
         rows=rows, dim=dim, k=k, matrix_bytes=rows * row_bytes, exact_bytes=exact_bytes, umap_bytes=umap_bytes,
-        exact_seconds=EXACT_OVERHEAD * rows**2 * dim / gemm_flops,  # N²·d/2 multiply-adds = N²·d flops
+        # N²·d/2 multiply-adds = N²·d flops
+        exact_seconds=EXACT_OVERHEAD * rows**2 * dim / gemm_flops * (FILTERED_SHARE if filtered else 1),
         umap_seconds=UMAP_SECONDS_PER_ROW * rows * config.umap_neighbors / 15,
-        gemm_flops=gemm_flops,
+        gemm_flops=gemm_flops, filtered=filtered,
     )
 
 
