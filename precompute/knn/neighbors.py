@@ -39,7 +39,7 @@ every id and similarity unchanged.
 On CPUs with AMX the products are multiplied in bfloat16 instead (``products="auto"``), five to six
 times faster; the heaps then keep 256 entries per row, and ``precompute.knn.rescore`` rescores the
 candidates exactly: the same neighbours. Measured on a Xeon with AMX (2 cores, benchmarks/knn.py, the
-same hour): use-multilingual-v3 37.9 s in float32, 28.4 s so; multilingual-e5-small 111.8 s, 82.5 s.
+same hour): use-multilingual-v3 29.2 s in float32, 19.9 s so; multilingual-e5-small 88.4 s, 58.8 s.
 There the float32 products alone took nine tenths of the table (OpenBLAS and MKL alike ran its
 4096 x 384..512 x 16384 shapes at 230-270 GFLOP/s, against 290-330 for 4096³), and the selection
 scans the blocks at the memory's pace. Tried there in float32 and dropped: torch's MKL products

@@ -17,7 +17,9 @@ then rescored exactly, and the best k of those are the table. Nothing is approxi
   again against every row, their window taken whole; any bfloat16 product of theirs keeps the bound.
 
 The exact similarity of a pair is the float64 dot product of the two float32 unit rows, summed in
-eight fixed lanes and rounded to float32: the same bits for any block size or thread count.
+eight fixed lanes and rounded to float32: the same bits for any block size or thread count. The
+rescoring is bound by reading the candidates' rows, in no order the hardware can guess: it asks for
+them ahead and multiplies eight doubles at a time (6.5 s of multilingual-e5-small's table, from 12.8).
 (The float32 path keeps the products' own values, which may differ from these in the last bit.)
 Ties go to the smaller id, as everywhere.
 """

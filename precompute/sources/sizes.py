@@ -232,7 +232,7 @@ class BuildNeeds:
 #: blocks below the peak (measured 1.19–1.3 on the default models, AMD EPYC, 2 cores).
 EXACT_OVERHEAD = 1.3
 #: The share of that time a table takes behind the bfloat16 filter (Xeon with AMX, 2 cores, the same hour:
-#: 0.67 on use-multilingual-v3, 0.60 on multilingual-e5-small).
+#: 0.68 on use-multilingual-v3, 0.67 on multilingual-e5-small).
 FILTERED_SHARE = 0.7
 #: Seconds per row of the map step's UMAP (120 float32 epochs at 15 neighbours, single-threaded under a
 #: fixed seed; about 0.45x the CPU of umap-learn's 200 epochs, measured 0.51 ms a row at 250,002 rows).
