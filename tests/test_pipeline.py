@@ -50,11 +50,15 @@ def test_token_table_has_the_contract_columns(artifact_root: Path) -> None:
     assert neighbors.shape == (len(tokens), SMALL_CONFIG.k) and neighbors.dtype == np.int32
 
 
-def test_rebuild_skips_current_steps_and_reruns_what_a_parameter_changes(tmp_path: Path, small_model) -> None:
+def test_rebuild_skips_current_steps_and_reruns_what_a_parameter_changes(tmp_path: Path, small_model,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
     first = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
     assert first.ok and first.skipped == []
+    caplog.set_level("INFO", logger="precompute")
     again = build_model(small_model, tmp_path, SMALL_CONFIG, slug="m", progress=False)
     assert again.ran == [] and len(again.skipped) == len(first.ran)
+    # models build side by side: each line names its model
+    assert "m neighbors     current, skipped" in caplog.messages
     from dataclasses import replace
 
     changed = build_model(small_model, tmp_path, replace(SMALL_CONFIG, meaning_k=5), slug="m", progress=False)

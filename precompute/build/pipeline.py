@@ -48,6 +48,12 @@ class BuildReport:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def name(self) -> str:
+        """The model's directory, or comparisons/NAME: what a log line of a side-by-side build says."""
+        in_comparisons = self.path.parent.name == schema.COMPARISONS_DIR
+        return f"{schema.COMPARISONS_DIR}/{self.path.name}" if in_comparisons else self.path.name
+
 
 def data_fingerprint(model: ModelData) -> str:
     """Hash of the embedding matrix and the vocabulary: what every model step depends on."""
@@ -94,7 +100,7 @@ class StepRunner:
     def run_all(self, steps: list[Step]) -> None:
         """Each step in order; a step whose needs failed is reported as not built."""
         self.tracker.plan(steps)
-        bar = tqdm(steps, desc=self.report.path.name, unit="step", disable=not self.ctx.progress)
+        bar = tqdm(steps, desc=self.report.name, unit="step", disable=not self.ctx.progress)
         for step in bar:
             bar.set_postfix_str(step.name)
             missing = [n for n in step.needs if n in self.report.failed or n not in self.store.manifest["steps"]]
@@ -113,27 +119,27 @@ class StepRunner:
         """Compute ``step`` unless it is current for ``inputs``; return whether it succeeded."""
         fp = fingerprint(step.name, *inputs)
         if not self.force and self.store.step_is_current(step.name, fp):
-            log.info("%-13s current, skipped", step.name)
+            log.info("%s %-13s current, skipped", self.report.name, step.name)
             self.report.skipped.append(step.name)
             return True
         threads = step_threads(step, self.ctx.full_config)
         try:
             with self.tracker.running(step, threads), threadpool_limits(limits=threads):
-                log.info("%-13s running …", step.name)
+                log.info("%s %-13s running …", self.report.name, step.name)
                 start = time.perf_counter()
                 output = step.compute(self.ctx) or {}
                 self._write(step, output)
         except (KeyboardInterrupt, ArtifactError, schema.SchemaError):
             raise
         except Exception as e:  # one failing analysis must not lose the others; reported below
-            log.exception("%s failed", step.name)
+            log.exception("%s %s failed", self.report.name, step.name)
             self.report.failed[step.name] = f"{type(e).__name__}: {e}"
             self.store.manifest.setdefault("steps", {}).pop(step.name, None)
             self.store.save_manifest()
             return False
         seconds = time.perf_counter() - start
         self.store.record_step(step.name, fp, seconds, sorted(output))
-        log.info("%-13s done in %.1f s", step.name, seconds)
+        log.info("%s %-13s done in %.1f s", self.report.name, step.name, seconds)
         self.report.ran.append(step.name)
         return True
 
