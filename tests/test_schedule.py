@@ -114,6 +114,28 @@ def test_the_board_writes_state_changes_at_once(tmp_path: Path) -> None:
     assert (written.state, written.error) == ("failed", "map: ValueError: no")
 
 
+def test_an_overlapped_build_measures_the_gemm_rate_once_before_its_workers(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Measured in each worker, the time estimate's GEMM rate counted the other workers' load."""
+    from precompute.build import schedule
+
+    seen = []
+
+    class Workers:
+        def __init__(self, models, root, options: BuildOptions, *rest) -> None:
+            seen.append(options.gemm_flops)
+
+        def run(self, results: dict) -> None:
+            pass
+
+    monkeypatch.setattr(schedule, "_Overlapped", Workers)
+    monkeypatch.setattr(schedule, "gemm_rate", lambda: 123e9)
+    tasks = [ModelTask(name, name, functools.partial(load_sample, builtin, name)) for builtin, name in SAMPLES.items()]
+    build(tasks, tmp_path, BuildOptions(SMALL_CONFIG, progress=False), jobs=2)
+    build(tasks, tmp_path, BuildOptions(SMALL_CONFIG, progress=False, gemm_flops=5e9), jobs=2)
+    assert seen == [123e9, 5e9]
+
+
 @pytest.fixture(scope="module")
 def overlapped_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's two samples and their comparison, built by two worker processes."""

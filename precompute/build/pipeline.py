@@ -231,6 +231,7 @@ def build_model(
     wait: bool = True,
     before: Callable[[ArtifactDir], None] | None = None,
     tracker: StepTracker | None = None,
+    gemm_flops: float | None = None,
 ) -> BuildReport:
     """Write (or bring up to date) every artifact of one model under ``root/<slug>``.
 
@@ -243,10 +244,11 @@ def build_model(
     ``locks.Busy`` instead of waiting), and temporary files an interrupted build left are removed
     first. ``before(store)`` runs under the lock before the steps (``precompute frequency`` writes
     its counts there). ``tracker`` is told of each step (precompute.build.schedule: progress, cores).
+    ``gemm_flops``: the GEMM rate the logged time estimate uses (default: measured now).
     """
     check_model(model, config)
     log.info("%s: %s", model.metadata.get("id", slug or "the model"),
-             build_needs(*model.embeddings.shape, config).describe())
+             build_needs(*model.embeddings.shape, config, gemm_flops=gemm_flops).describe())
     steps = [s for s in (steps if steps is not None else discover()) if s.kind == "model"]
     slug = slug or model_slug(str(model.metadata["id"]))
     with locks.building(model_dir(root, slug), wait=wait):

@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from precompute.contract import progress
 from precompute.contract.config import BuildConfig
 from precompute.contract.schema import COMPARISONS_DIR
 from precompute.sources.base import ModelData, SourceError
+from precompute.sources.sizes import gemm_rate
 from precompute.steps import Step, discover
 
 log = logging.getLogger("precompute")
@@ -101,6 +102,9 @@ class BuildOptions:
     dictionaries: Path | None = None  # MUSE dictionaries folder (lexicon.load_muse_dictionaries)
     progress: bool = True  # progress bars on the terminal
     log_level: int = logging.INFO
+    #: this machine's GEMM rate for the builds' time estimates, measured once before the workers start
+    #: (measured in each worker, it counted the others' load: "54 GFLOP/s" on a machine that does 300)
+    gemm_flops: float | None = None
 
     def load_dictionaries(self) -> Any:
         if self.dictionaries is None:
@@ -284,6 +288,7 @@ def build(models: list[ModelTask], root: Path, options: BuildOptions, *, compari
         if jobs <= 1 or len(tasks) <= 1:
             _serial(models, root, options, comparison, board, ended, results)
         else:
+            options = replace(options, gemm_flops=options.gemm_flops or gemm_rate())
             _Overlapped(models, root, options, comparison, board, ended, jobs).run(results)
     finally:
         for task in board.state.tasks:
@@ -560,7 +565,7 @@ def _build_model(slug: str, task: ModelTask, root: Path, options: BuildOptions, 
         model = task.load()
     events.put(("size", slug, int(model.embeddings.size)))
     return build_model(model, root, options.config, slug=slug, force=options.force, dictionaries=dictionaries,
-                       progress=True, wait=options.wait, tracker=tracker)
+                       progress=True, wait=options.wait, tracker=tracker, gemm_flops=options.gemm_flops)
 
 
 def _worker_setup(options: BuildOptions, events: Any) -> None:
