@@ -34,7 +34,7 @@ from precompute.contract import conventions, progress, schema
 from precompute.contract.categories import UNKNOWN, display_category
 
 #: Token-table columns the pages need (the full table also holds flags only the build uses).
-from precompute.contract.naming import default_root
+from precompute.contract.naming import comparison_task, default_root
 from precompute.contract.store import ArtifactDir, ArtifactError
 
 #: Token-table columns the pages need (the full table also holds flags only the build uses).
@@ -277,7 +277,7 @@ def scan(root: Path) -> Catalog:
     for path in sorted(p for p in catalog.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if path.name == schema.COMPARISONS_DIR:
             for cmp_path in sorted(p for p in path.iterdir() if p.is_dir()):
-                task = f"{schema.COMPARISONS_DIR}/{cmp_path.name}"  # its name in the build's progress
+                task = comparison_task(cmp_path.name)  # its name in the build's progress
                 try:
                     d = ArtifactDir.open(cmp_path)
                 except ArtifactError as e:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from precompute.build.pipeline import build_model
+from precompute.build.pipeline import BuildReport, build_model
 from precompute.contract import schema
 from precompute.contract.store import ArtifactDir
 from precompute.steps import Step, discover
@@ -59,6 +59,7 @@ def test_rebuild_skips_current_steps_and_reruns_what_a_parameter_changes(tmp_pat
     assert again.ran == [] and len(again.skipped) == len(first.ran)
     # models build side by side: each line names its model
     assert "m neighbors     current, skipped" in caplog.messages
+    assert BuildReport(tmp_path / "comparisons" / "default").name == "comparisons/default"
     from dataclasses import replace
 
     changed = build_model(small_model, tmp_path, replace(SMALL_CONFIG, meaning_k=5), slug="m", progress=False)

@@ -19,11 +19,11 @@ from precompute.build.schedule import (
     Request,
     bar_fraction,
     build,
-    comparison_task,
     grants,
     start_order,
 )
 from precompute.contract import progress, schema
+from precompute.contract.naming import comparison_task
 from precompute.contract.store import ArtifactDir
 from precompute.sources.base import ModelData
 from tests.samples import SAMPLES, SMALL_CONFIG, sample_model

@@ -27,7 +27,7 @@ from precompute.build import locks
 from precompute.contract import rebuild, schema
 from precompute.contract.config import BuildConfig
 from precompute.contract.indices import valid_rows
-from precompute.contract.naming import comparison_name, model_slug
+from precompute.contract.naming import comparison_name, comparison_task, model_slug
 from precompute.contract.store import ArtifactDir, ArtifactError, fingerprint
 from precompute.sources.base import ModelData
 from precompute.sources.sizes import build_needs
@@ -52,7 +52,7 @@ class BuildReport:
     def name(self) -> str:
         """The model's directory, or comparisons/NAME: what a log line of a side-by-side build says."""
         in_comparisons = self.path.parent.name == schema.COMPARISONS_DIR
-        return f"{schema.COMPARISONS_DIR}/{self.path.name}" if in_comparisons else self.path.name
+        return comparison_task(self.path.name) if in_comparisons else self.path.name
 
 
 def data_fingerprint(model: ModelData) -> str:

@@ -47,7 +47,7 @@ from precompute.build.locks import Busy
 from precompute.build.pipeline import BuildReport, StepTracker, build_comparison, build_model
 from precompute.contract import progress
 from precompute.contract.config import BuildConfig
-from precompute.contract.schema import COMPARISONS_DIR
+from precompute.contract.naming import comparison_task
 from precompute.sources.base import ModelData, SourceError
 from precompute.sources.sizes import gemm_rate
 from precompute.steps import Step, discover
@@ -112,11 +112,6 @@ class BuildOptions:
         from precompute.analyses.lexicon import load_muse_dictionaries
 
         return load_muse_dictionaries(self.dictionaries)
-
-
-def comparison_task(name: str) -> str:
-    """The progress file's name of a comparison task (its directory under the root)."""
-    return f"{COMPARISONS_DIR}/{name}"
 
 
 # --- the progress file -----------------------------------------------------------------------------------
@@ -324,7 +319,8 @@ def _serial(models: list[ModelTask], root: Path, options: BuildOptions, comparis
         try:
             result = build_model(
                 task.load(), root, options.config, slug=task.slug, force=options.force, dictionaries=dictionaries,
-                progress=options.progress, wait=options.wait, tracker=BoardTracker(task.slug, send))
+                progress=options.progress, wait=options.wait, tracker=BoardTracker(task.slug, send),
+                gemm_flops=options.gemm_flops)
         except (SourceError, ValueError, Busy) as e:  # this model cannot be built; the others still are
             result = f"{type(e).__name__}: {e}"
         ended(task.name, task.slug, result)

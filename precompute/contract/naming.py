@@ -68,3 +68,8 @@ def default_root() -> Path:
 def comparison_name(slugs: list[str] | tuple[str, ...]) -> str:
     """The default directory name of a comparison of ``slugs`` (under ``comparisons/``): ``a__b``."""
     return "__".join(slugs)
+
+
+def comparison_task(name: str) -> str:
+    """A comparison's directory relative to the artifact root: its name in the progress file and the log."""
+    return f"{schema.COMPARISONS_DIR}/{name}"

@@ -1,4 +1,5 @@
-"""Compiled block scans for the exact neighbour search (see ``precompute.knn.neighbors``).
+"""Compiled block scans for the exact neighbour search (see ``precompute.knn.neighbors``), and the
+exact rescoring behind its bfloat16 filter (``rescore_rows``, see ``precompute.knn.rescore``).
 
 Kept apart so that importing ``precompute.knn.neighbors`` does not import numba; numba caches the
 compiled code next to this file, so only the first run pays the compilation (a few seconds).

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from precompute.contract.config import BuildConfig
-from precompute.knn.neighbors import DEFAULT_BLOCK, PANEL_BLOCKS
+from precompute.knn.neighbors import DEFAULT_BLOCK, PANEL_BLOCKS, resolve_device
 from precompute.knn.rescore import choose_products, filter_width
 
 from .base import SourceError
@@ -257,7 +257,7 @@ def build_needs(
     # one (b, PANEL_BLOCKS · b) float32 product per thread (precompute.knn.neighbors, on CPU)
     blocks = cores * 4 * min(rows, DEFAULT_BLOCK) * min(rows, PANEL_BLOCKS * DEFAULT_BLOCK)
     # unit rows, heaps (ids + values: k wide, or the bfloat16 filter's width with its rescoring's masks), table
-    filtered = choose_products(config.products, rows, "cuda" if config.device == "cuda" else "cpu") == "bfloat16"
+    filtered = choose_products(config.products, rows, resolve_device(config.device).type) == "bfloat16"
     heaps = 8 * rows * k if not filtered else 11 * rows * filter_width(k, rows)
     exact_bytes = rows * row_bytes + heaps + 8 * rows * k + blocks
     umap_bytes = 2 * rows * row_bytes + rows * config.umap_neighbors * UMAP_BYTES_PER_EDGE
