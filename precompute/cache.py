@@ -55,6 +55,12 @@ def source_of(module_file: str) -> str:
     return hashlib.sha256(Path(module_file).read_bytes()).hexdigest()
 
 
+def file_key(path: str | Path) -> tuple[str, int, int]:
+    """What a key holds of an input file: its name, size and modification time (a changed file, a new key)."""
+    stat = Path(path).stat()
+    return Path(path).name, stat.st_size, stat.st_mtime_ns
+
+
 def cache_path(name: str, key: Any) -> Path:
     """Where the table ``name`` computed from ``key`` (anything JSON can write) is kept."""
     digest = hashlib.sha256(json.dumps([name, key], sort_keys=True, default=str).encode("utf-8")).hexdigest()

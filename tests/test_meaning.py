@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from precompute.analyses import lexicon
 from precompute.analyses.lexicon import concept_columns, load_muse_dictionaries, word_stems
 from precompute.analyses.meaning import (
     meaning_artifacts,
@@ -14,6 +15,7 @@ from precompute.analyses.meaning import (
     translations_per_token,
 )
 from precompute.contract import schema
+from precompute.contract.schema import CACHE_ENV
 
 
 def test_cldr_names_in_many_languages_form_one_concept():
@@ -28,6 +30,25 @@ def test_cldr_names_in_many_languages_form_one_concept():
     assert got.loc[5, ["concept", "gloss", "concept_language"]].tolist() == ["day:1", "Monday", "de"]
     assert got["concept"][6] == "month:5"  # May in seven languages beats Maithili in one
     assert got[["concept", "gloss", "concept_language"]].iloc[7:].isna().all().all()
+
+
+def test_the_concept_table_is_computed_once_and_read_back_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    lexicon.concept_table.cache_clear()
+    computed = lexicon.concept_table()
+    assert list(tmp_path.glob("precompute/cldr-concepts-*.arrow"))
+    lexicon.concept_table.cache_clear()  # a new process: the file, not the computation
+
+    def not_again():
+        raise AssertionError("computed again although the cache holds it")
+
+    monkeypatch.setattr(lexicon, "_concept_rows", not_again)
+    read = lexicon.concept_table()
+    lexicon.concept_table.cache_clear()  # other tests compute their own
+    assert read.equals(computed) and read.index.name == "name"
+    assert read.loc["januari", "languages"] == computed.loc["januari", "languages"]
+    assert isinstance(read.loc["januari", "languages"], frozenset) and "sv" in read.loc["januari", "languages"]
+    assert pd.isna(read.loc["美国", "concept_language"]) and read.loc["미국", "concept_language"] == "ko"
 
 
 def test_names_that_are_common_words_name_no_concept():

@@ -189,7 +189,7 @@ def missing_packages(directory: Path | None = None) -> list[str]:
 
 def fingerprint(directory: Path | None = None) -> list[tuple[str, int, int]]:
     """What the token table depends on in ``directory``: each dictionary's name, size and mtime."""
-    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in installed_dictionaries(directory)]
+    return [cache.file_key(p) for p in installed_dictionaries(directory)]
 
 
 def installed_or_warn(directory: Path | None = None) -> pd.DataFrame:

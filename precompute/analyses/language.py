@@ -27,7 +27,6 @@ look the token text up as it is, since a token is already a piece of text the mo
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -74,8 +73,7 @@ def frequency_table() -> pa.Table:
     files = wordfreq.available_languages(wordlist=WORDLIST)
     source = cache.source_of(__file__)
     codes = {lang: code for code, lang in enumerate(wordfreq_languages())}
-    keys = {lang: [lang, codes[lang], Path(files[lang]).stat().st_size, Path(files[lang]).stat().st_mtime_ns, source]
-            for lang in codes}
+    keys = {lang: [lang, codes[lang], *cache.file_key(files[lang]), source] for lang in codes}
     parts = cache.cached_parts("wordfreq", keys, lambda lang: _decoded(files[lang], codes[lang]))
     return pa.concat_tables(parts.values()).combine_chunks()
 

@@ -33,14 +33,18 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
+import babel
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
+import wordfreq
 from babel import localedata
 
-from precompute.analyses.language import frequency_table, normalised_texts, wordfreq_languages
+from precompute import cache
+from precompute.analyses import language
+from precompute.analyses.language import WORDLIST, frequency_table, normalised_texts, wordfreq_languages
 from precompute.contract import schema
 from precompute.contract.categories import BOUNDARY, char_label
 
@@ -161,7 +165,21 @@ def concept_table() -> pd.DataFrame:
     languages do — "Nigeria" is no hint, "미국" is Korean), ``languages`` (frozenset of every language
     using it, in wordfreq's codes as ``WORDFREQ_CODE`` maps them: what ``concept_columns`` checks a
     token's guessed language against).
+
+    The same for every model: kept on disk for the next process (:func:`precompute.cache.cached_table`,
+    keyed by babel's version, wordfreq's lists and the sources of this module and ``language``), so
+    that each worker of an overlapped build does not spend the 5 s again.
     """
+    lists = sorted(wordfreq.available_languages(wordlist=WORDLIST).values())
+    key = [babel.__version__, [cache.file_key(f) for f in lists], cache.source_of(__file__),
+           cache.source_of(language.__file__)]
+    rows = cache.cached_table("cldr-concepts", key, _concept_rows)
+    # Kept as a list column (what a file holds); read back as the frozensets a lookup checks against.
+    return rows.assign(languages=[frozenset(v) for v in rows["languages"]]).set_index("name")
+
+
+def _concept_rows() -> pd.DataFrame:
+    """:func:`concept_table` computed, its ``name`` a column and its ``languages`` sorted lists."""
     data = {loc: localedata.load(loc, merge_inherited=False) for loc in localedata.locale_identifiers()}
     covered = {
         loc for loc, d in data.items() if "_" not in loc and len(d.get("territories", {})) >= MIN_TERRITORY_NAMES
@@ -205,12 +223,12 @@ def concept_table() -> pd.DataFrame:
     in_wordfreq_codes = users.assign(language=users["language"].replace(WORDFREQ_CODE)).drop_duplicates()
     return pd.DataFrame(
         {
-            "concept": best["concept"],
-            "gloss": best["concept"].map(glosses),
-            "concept_language": best["language"].where(best["n_languages"] == 1),
-            "languages": in_wordfreq_codes.groupby("name")["language"].agg(frozenset).reindex(best.index),
-        },
-        index=best.index,
+            "name": best.index.to_numpy(object),
+            "concept": best["concept"].to_numpy(object),
+            "gloss": best["concept"].map(glosses).to_numpy(object),
+            "concept_language": best["language"].where(best["n_languages"] == 1).to_numpy(object),
+            "languages": in_wordfreq_codes.groupby("name")["language"].agg(sorted).reindex(best.index).to_numpy(object),
+        }
     )
 
 
