@@ -405,7 +405,8 @@ def concept_columns(
         other = found[english.to_numpy() != words[found["token"].to_numpy()]]
         gloss = gloss.fillna(gloss_words(other).reindex(range(n)))  # a CLDR concept's name first
     labels = labels.sort_values(["token", "support", "first"], ascending=[True, False, True])
-    concept = labels.drop_duplicates(["token", "label"]).groupby("token")["label"].agg(CONCEPT_SEPARATOR.join)
+    labels = labels.drop_duplicates(["token", "label"])
+    concept = joined_runs(labels["token"].to_numpy(), labels["label"].to_numpy(object), CONCEPT_SEPARATOR)
     return pd.DataFrame({
         "concept": pd.array(concept.reindex(range(n)).to_numpy(object), dtype="string"),
         "gloss": pd.array(gloss.to_numpy(object), dtype="string"),
@@ -438,7 +439,25 @@ def gloss_words(labels: pd.DataFrame) -> pd.Series:
     ranked = ranked.sort_values(["token", "support", "zipf", "word"], ascending=[True, False, False, True])
     best = ranked.groupby("token")["zipf"].transform("max")
     kept = ranked[ranked["zipf"] >= best - np.log10(GLOSS_RARER)]
-    return kept.groupby("token").head(GLOSS_WORDS).groupby("token")["word"].agg(", ".join)
+    kept = kept.groupby("token").head(GLOSS_WORDS)
+    return joined_runs(kept["token"].to_numpy(), kept["word"].to_numpy(object), ", ")
+
+
+def joined_runs(keys: np.ndarray, words: np.ndarray, separator: str) -> pd.Series:
+    """Per key, its ``words`` joined by ``separator``, in their order: ``keys`` sorted, so that each key's
+    words are one run. What ``groupby(keys).agg(separator.join)`` gives, without pandas' Python call per
+    group (133,000 groups on multilingual-e5-small: 0.7 s each time).
+
+        >>> joined_runs(np.array([0, 0, 3]), np.array(["dog", "hound", "cat"], dtype=object), ", ").to_dict()
+        {0: 'dog, hound', 3: 'cat'}
+    """
+    if not len(keys):
+        return pd.Series([], dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    listed = words.tolist()
+    return pd.Series([separator.join(listed[lo:hi]) for lo, hi in zip(starts, ends, strict=True)],
+                     index=keys[starts], dtype=object)
 
 
 def english_zipf(words: np.ndarray) -> np.ndarray:
