@@ -90,14 +90,18 @@ def token_table(vocab: Vocabulary, embeddings: np.ndarray, dictionaries: pd.Data
     is a token count estimated from word lists (``frequency.wordlist_token_counts``); without one,
     the wordfreq frequency of the token's text as a word (``frequency_source`` says which).
     """
+    # The model's own work first: the workers of a build start their token tables together, and the
+    # tables every model shares (the CLDR concepts, in the file cache) are computed by one while the
+    # others wait for it; after its own word lists, a worker of a larger model finds them done.
+    counts = None if tokenizer is None else frequency.wordlist_token_counts(tokenizer, len(vocab)).astype(np.float32)
     table = base_token_table(vocab, embeddings)
     hints = lexicon.concept_columns(vocab.texts)["concept_language"]  # CLDR's, which no dictionary changes
     langs = language.language_columns(vocab.texts, table["category"].to_numpy(object), hints.tolist())
     # A token is looked up in its own language's dictionaries only (METHODS §6).
     concepts = lexicon.concept_columns(vocab.texts, dictionaries, langs["language_guess"])
     table = pd.concat([table, langs, concepts[["gloss", "concept"]]], axis=1)
-    if tokenizer is not None:
-        table["frequency"] = frequency.wordlist_token_counts(tokenizer, len(vocab)).astype(np.float32)
+    if counts is not None:
+        table["frequency"] = counts
     table["frequency_decile"] = frequency_deciles(table["frequency"].to_numpy(), eligible_mask(table),
                                                   estimated=True)
     return table[list(schema.TABLES[schema.TOKENS].column_names)]
