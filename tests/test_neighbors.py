@@ -150,6 +150,23 @@ def test_one_selection_merge_orders_like_the_heap() -> None:
     assert heap_v[:2].tolist() == pytest.approx([0.3, 0.1]) and np.isneginf(heap_v[2:]).all()
 
 
+@pytest.mark.parametrize("width", [1, 7, 8, 9, 63, 64, 65, 130])
+def test_marks_are_one_bit_per_entry_that_reaches_a_threshold(width: int) -> None:
+    """The scan's bit array: bit b (bit b % 8 of byte b // 8) is set where the entry reaches the row's threshold
+    or its column's, for whole groups of eight (one SIMD compare) and the last few alike; bytes past it stay 0."""
+    from precompute.knn import kernels
+
+    rng = np.random.default_rng(width)
+    row = rng.standard_normal(width).astype(np.float32)
+    columns = rng.standard_normal(width).astype(np.float32)
+    columns[::5] = np.inf  # a diagonal block's columns
+    for row_worst in (np.float32(0.3), np.float32(-np.inf), np.float32(np.inf)):
+        mask = np.zeros(-(-width // 64) * 8, dtype=np.uint8)
+        kernels._mark(row, row_worst, columns, mask)
+        expected = np.packbits((row >= row_worst) | (row >= columns), bitorder="little")
+        assert mask[: expected.size].tolist() == expected.tolist() and not mask[expected.size :].any()
+
+
 def test_column_candidate_overflow_is_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:
     """With room for one column candidate per row, nearly every row takes the rescan path."""
     monkeypatch.setattr(neighbors_module, "_COLUMNS_PER_PENDING", 10**9)
