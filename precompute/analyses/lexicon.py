@@ -45,7 +45,7 @@ from babel import localedata
 from precompute import cache
 from precompute.analyses import language
 from precompute.analyses.language import WORDLIST, frequency_table, normalised_texts, wordfreq_languages
-from precompute.contract import schema
+from precompute.contract import categories, schema
 from precompute.contract.categories import BOUNDARY, char_label
 
 #: CLDR name tables that form concepts. A name that several concepts share goes to the concept the
@@ -167,12 +167,13 @@ def concept_table() -> pd.DataFrame:
     token's guessed language against).
 
     The same for every model: kept on disk for the next process (:func:`precompute.cache.cached_table`,
-    keyed by babel's version, wordfreq's lists and the sources of this module and ``language``), so
-    that each worker of an overlapped build does not spend the 5 s again.
+    keyed by babel's version, wordfreq's lists and the sources of this module, ``language`` and
+    ``precompute.contract.categories``, whose script labels it reads), so that each worker of an
+    overlapped build does not spend the 5 s again.
     """
     lists = sorted(wordfreq.available_languages(wordlist=WORDLIST).values())
-    key = [babel.__version__, [cache.file_key(f) for f in lists], cache.source_of(__file__),
-           cache.source_of(language.__file__)]
+    key = [babel.__version__, [cache.file_key(f) for f in lists],
+           *(cache.source_of(f) for f in (__file__, language.__file__, categories.__file__))]
     rows = cache.cached_table("cldr-concepts", key, _concept_rows)
     # Kept as a list column (what a file holds); read back as the frozensets a lookup checks against.
     return rows.assign(languages=[frozenset(v) for v in rows["languages"]]).set_index("name")
