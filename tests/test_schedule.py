@@ -13,6 +13,7 @@ from tqdm.std import tqdm
 from precompute.build.pipeline import BuildReport
 from precompute.build.schedule import (
     BACKFILL,
+    LOAD_GRACE,
     BuildOptions,
     ModelTask,
     ProgressBoard,
@@ -20,6 +21,7 @@ from precompute.build.schedule import (
     bar_fraction,
     build,
     grants,
+    in_turn,
     start_order,
 )
 from precompute.contract import progress, schema
@@ -91,6 +93,17 @@ def test_models_start_smallest_first_then_largest_first() -> None:
 
     given = [model("use", 65), model("wordllama", 8), model("minilm", 11), model("e5", 96), model("mine", None)]
     assert [m.name for m in start_order(given)] == ["wordllama", "e5", "use", "minilm", "mine"]
+
+
+def test_a_model_read_faster_than_the_one_handed_out_before_it_waits_for_it_to_start() -> None:
+    order = {"wordllama": 0, "e5": 1, "use": 2}
+    lead_tokens, use_tokens, e5_reading = request("wordllama", 1), request("use", 1), request("e5", 1)
+    comparison = request("comparisons/default", 2)
+    waiting = [lead_tokens, use_tokens, e5_reading, comparison]
+    # e5 handed out 3 s ago, still being read: its own reading, the lead's and the comparison's steps go on
+    assert in_turn(waiting, {"e5": 100.0}, order, now=103.0) == [lead_tokens, e5_reading, comparison]
+    assert in_turn(waiting, {}, order, now=103.0) == waiting  # e5 at its first step: use's steps are free
+    assert in_turn(waiting, {"e5": 100.0}, order, now=100.0 + LOAD_GRACE) == waiting  # a slow read stops holding
 
 
 def test_the_newest_open_bar_is_the_running_steps_fraction() -> None:

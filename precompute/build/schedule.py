@@ -14,7 +14,9 @@ would leave the free core idle until then, so the pool holds one process more th
 waiting step, so that an exact table is not starved by a stream of single-threaded steps. One exception
 puts a page in front of a newcomer early (``make run`` serves while it builds): until the first model is
 done, the smallest model being built goes before every other (its steps take seconds, a large model's
-minutes), and no step starts before a waiting wider one.
+minutes), and no step starts before a waiting wider one. And the models' steps start in the order the
+models were handed out, not in the order their reading ends (:func:`in_turn`), so that the largest model's
+long chain of steps starts second, as :func:`start_order` meant it to.
 
 Same bytes as one after another: a task's steps run in the same order in one process, and every
 step runs on its declared thread count in either build (:class:`precompute.build.pipeline.StepRunner`).
@@ -60,6 +62,9 @@ log = logging.getLogger("precompute")
 #: cold default build's step times, each varied ±20 %): 2 takes the median build from 470 to 463 s, 1 to 468 s,
 #: 3 to 465 s (docs/BENCHMARKS.md).
 BACKFILL = 2
+#: Seconds a built-in model's steps may be held back for a model handed out before it that is still being read
+#: (``in_turn``): its reading takes a few seconds; the bound keeps a failed or slow read from idling a core long.
+LOAD_GRACE = 15.0
 #: Seconds between two writes of the progress file while a bar moves (a task starting or ending is written at once).
 WRITE_EVERY = 0.5
 #: What a task ends with: its report, or why it could not be built at all.
@@ -373,6 +378,24 @@ def grants(waiting: list[Request], free: int, lead: str | None = None, backfill:
     return started
 
 
+def in_turn(waiting: list[Request], loading: dict[str, float], order: dict[str, int], now: float,
+            grace: float = LOAD_GRACE) -> list[Request]:
+    """The waiting requests that may be granted now: the models' steps start in the order the models were
+    handed out (``order``), not in the order their reading ends.
+
+    ``loading`` holds the built-in models handed out and not yet at their first step (reading the model and
+    hashing its inputs), with the time each was handed out. While one of them is, for at most ``grace``
+    seconds, the steps of models handed out after it wait; its own requests (the reading) and the
+    comparison's do not. Why: the largest model, handed out second, took a few seconds more to read than the
+    third, whose 30 s token table then took the free core, and the largest model's chain (the build's
+    longest) started 30 s later: 481-484 s builds against 441 s when it started first (AVX2 proxy).
+    """
+    live = [order[task] for task, since in loading.items() if now - since < grace and task in order]
+    first = min(live, default=None)
+    return [r for r in waiting
+            if first is None or r.task not in order or order[r.task] <= first or r.task in loading]
+
+
 @dataclass
 class _Worker:
     """A worker process of the pool, and the task it is building (None when idle)."""
@@ -405,6 +428,8 @@ class _Overlapped:
         self.order = {m.slug: i for i, m in enumerate(start_order(models))}
         self.size: dict[str, int] = {m.slug: m.size for m in models if m.size is not None}
         self.model_done = False  # whether any model has ended: until then the smallest one leads
+        self.loading: dict[str, float] = {}  # built-in models handed out, not yet at a step: since when (in_turn)
+        self.read: set[str] = set()  # models whose reading is done (their size sent)
         self.arrivals = 0
         # bars on a terminal only: redrawn twice a second, they would fill a log file (make run's build.log)
         self.bars = _TerminalBars(options.progress and sys.stderr.isatty())
@@ -453,6 +478,8 @@ class _Overlapped:
 
     def _hand(self, worker: _Worker, label: str, task: str, job: tuple) -> None:
         worker.label, worker.task = label, task
+        if task in self.size:  # a built-in model: read in seconds, its steps in turn (in_turn)
+            self.loading[task] = time.monotonic()
         self.board.started(task)
         worker.jobs.put((task, self.root, *job))
 
@@ -469,7 +496,8 @@ class _Overlapped:
         # the lead between two of its steps (writing one's files, hashing the next one's inputs): keep a core
         # for its next request, or a step waiting elsewhere takes it, and the first page waits for that step
         between = worker is not None and worker.held == 0 and not any(r.task == lead for r in self.waiting)
-        for request in grants(self.waiting, self.free - int(between), lead):
+        waiting = in_turn(self.waiting, self.loading, self.order, time.monotonic())
+        for request in grants(waiting, self.free - int(between), lead):
             self.waiting.remove(request)
             self.free -= request.threads
             worker = self._running(request.task)
@@ -498,6 +526,8 @@ class _Overlapped:
         if worker is None:
             return
         if kind == "want":
+            if task in self.read:  # a step, not the reading: the model is at its first step
+                self.loading.pop(task, None)
             self.arrivals += 1
             priority = (-self.size.get(task, 0), self.order.get(task, len(self.order)))
             self.waiting.append(Request(task, min(args[0], self.budget), priority, self.arrivals))
@@ -506,6 +536,7 @@ class _Overlapped:
             self.free += args[0]
         elif kind == "size":
             self.size[task] = args[0]
+            self.read.add(task)
         elif kind == "result":
             self._end(worker, args[0])
         else:  # a progress event: a ProgressBoard method and its arguments
@@ -514,6 +545,7 @@ class _Overlapped:
     def _end(self, worker: _Worker, result: Result) -> None:
         self.free += worker.held  # a worker that died holding cores gives them back
         self.waiting = [r for r in self.waiting if r.task != worker.task]
+        self.loading.pop(worker.task, None)
         label, task = worker.label, worker.task
         self.model_done = self.model_done or task in self.order
         worker.label, worker.task, worker.held = None, None, 0
