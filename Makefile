@@ -18,7 +18,6 @@ install: $(STAMP) dictionaries
 $(STAMP): requirements.txt dashboard/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m precompute compile --quiet
 	touch $@
 
 artifacts: install  ## Build (or skip, when current) the default model artifacts and their comparison.

@@ -127,11 +127,6 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arguments(freq)
 
     sub.add_parser(
-        "compile", parents=[common],
-        help="Compile the build's numba code for this processor, once (make install does; else the first build).",
-    )
-
-    sub.add_parser(
         "verify", parents=[common], help="Check every artifact against its manifest (presence, sha256, shape)."
     )
 
@@ -187,18 +182,6 @@ def _models(args: argparse.Namespace, root: Path) -> int:
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         print(f"{r['name']:<{width}}  {r['kind']:<11}  {r['description']}")
-    return 0
-
-
-def _compile(args: argparse.Namespace, root: Path) -> int:
-    from precompute.precompile import precompile
-
-    def report(name: str, seconds: float) -> None:
-        if not args.quiet:
-            print(f"{name}: {seconds:.1f} s", flush=True)
-
-    total = precompile(report)
-    print(f"the build's numba code is compiled for this processor ({total:.0f} s); builds load it from the cache")
     return 0
 
 
@@ -369,5 +352,5 @@ def _print_report(name: str, report) -> None:
         print(f"  FAILED {step}: {why}", file=sys.stderr)
 
 
-COMMANDS = {"models": _models, "build": _build, "compare": _compare, "frequency": _frequency, "compile": _compile,
-            "verify": _verify, "publish": _publish}
+COMMANDS = {"models": _models, "build": _build, "compare": _compare, "frequency": _frequency, "verify": _verify,
+            "publish": _publish}
