@@ -388,7 +388,7 @@ def in_turn(waiting: list[Request], loading: dict[str, float], order: dict[str, 
     seconds, the steps of models handed out after it wait; its own requests (the reading) and the
     comparison's do not. Why: the largest model, handed out second, took a few seconds more to read than the
     third, whose 30 s token table then took the free core, and the largest model's chain (the build's
-    longest) started 30 s later: 481-484 s builds against 441 s when it started first (AVX2 proxy).
+    longest) started 30 s later: 481-484 s builds, against 464-470 s since it starts second (AVX2 proxy).
     """
     live = [order[task] for task, since in loading.items() if now - since < grace and task in order]
     first = min(live, default=None)

@@ -33,9 +33,9 @@ more than the cache saves), half- or quarter-size diagonal blocks to waste fewer
 (the smaller products and weaker first thresholds cost what they saved), and each thread searching
 half of the products with heaps of its own, merged at the end (no wait between products, but each
 half's thresholds are weaker: use-multilingual-v3 under AVX2 50.8 s + 2.0 s to merge, against 41.4 s).
-Selecting each thread's rows right after its product, instead of in numba's thread pool between products (whose waits
-spun on the cores), and filling the heaps in one selection, took the selection from 9.2 to 5.3
-CPU s on use-multilingual-v3 and to 16.6 CPU s on multilingual-e5-small (2 cores, load 5–11),
+Selecting each thread's rows right after its product, instead of in numba's thread pool between
+products (whose waits spun on the cores), and filling the heaps in one selection, took the selection
+from 9.2 to 5.3 CPU s on use-multilingual-v3 and to 16.6 CPU s on multilingual-e5-small (2 cores, load 5–11),
 every id and similarity unchanged.
 
 On CPUs with AMX the products are multiplied in bfloat16 instead (``products="auto"``), five to six
