@@ -10,7 +10,8 @@ the next with the load, so each run scales every step by a factor drawn from ±`
 draws for every setting, so the settings are paired. Prints, per pool size (the cores, one more) and
 backfill (0: a narrower step never starts before a waiting wider one, the rule before), the median and
 90th percentile of the whole build and of the first model's end, and the median's ratio to the cores
-without backfill. Reading a model (a second or two, in no manifest) counts as ``LOAD`` seconds; a step
+without backfill. Reading a model (a second or two, in no manifest) counts as ``LOAD`` seconds for every
+model, so the models start in turn, as ``in_turn`` makes them (a real build's readings differ); a step
 timed in a build beside others carries that build's waits for memory and caches, not for cores (a step
 holds its cores from its start), so the simulation's figures are close to, not equal to, a real build's.
 """

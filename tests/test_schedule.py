@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import queue
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from precompute.build.schedule import (
     ModelTask,
     ProgressBoard,
     Request,
+    _Overlapped,
+    _Worker,
     bar_fraction,
     build,
     grants,
@@ -104,6 +107,39 @@ def test_a_model_read_faster_than_the_one_handed_out_before_it_waits_for_it_to_s
     assert in_turn(waiting, {"e5": 100.0}, order, now=103.0) == [lead_tokens, e5_reading, comparison]
     assert in_turn(waiting, {}, order, now=103.0) == waiting  # e5 at its first step: use's steps are free
     assert in_turn(waiting, {"e5": 100.0}, order, now=100.0 + LOAD_GRACE) == waiting  # a slow read stops holding
+
+
+def test_the_build_holds_a_models_first_step_until_the_model_handed_out_before_it_asks_for_its_own(
+        tmp_path: Path) -> None:
+    """The messages a worker sends (its reading asks for a core, then its size, then each step asks), in the
+    order that made use-multilingual-v3's token table start before multilingual-e5-small's."""
+    models = [ModelTask(name, name, load=lambda: None, size=size) for name, size in
+              (("wordllama", 8), ("e5", 96), ("use", 65))]
+    board = ProgressBoard(tmp_path, [progress.TaskProgress(m.slug, "model", steps_total=10) for m in models])
+    build = _Overlapped(models, tmp_path, BuildOptions(config=SMALL_CONFIG), None, board, lambda *_: None, jobs=3)
+    build.pool = [_Worker(None, queue.Queue(), queue.Queue()) for _ in models]
+    for worker, model in zip(build.pool, start_order(models), strict=True):
+        build._hand(worker, model.name, model.slug, ("model", model))
+    workers = {w.task: w for w in build.pool}
+
+    def send(task: str, *messages: tuple) -> None:
+        for kind, *args in messages:
+            build._apply((kind, task, *args))
+        build._grant()
+
+    def granted(task: str) -> int:
+        return workers[task].grants.qsize()
+
+    send("wordllama", ("want", 1))
+    send("e5", ("want", 1))  # both readings start: the two cores
+    send("use", ("want", 1))
+    send("wordllama", ("release", 1), ("size", 8), ("want", 1))  # the lead's token table takes its core back
+    send("e5", ("release", 1), ("size", 96))  # read; hashing its inputs: its core goes to use's reading
+    send("use", ("release", 1), ("size", 65), ("want", 1))  # read fast: a core is free, e5 has not asked yet
+    assert (granted("wordllama"), granted("e5"), granted("use")) == (2, 1, 1)
+    send("e5", ("want", 1))  # e5's token table takes the core, use's waits
+    assert (granted("e5"), granted("use")) == (2, 1)
+    assert [r.task for r in build.waiting] == ["use"]
 
 
 def test_the_newest_open_bar_is_the_running_steps_fraction() -> None:
