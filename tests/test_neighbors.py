@@ -167,9 +167,16 @@ def test_marks_are_one_bit_per_entry_that_reaches_a_threshold(width: int) -> Non
         assert mask[: expected.size].tolist() == expected.tolist() and not mask[expected.size :].any()
 
 
-def test_column_candidate_overflow_is_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With room for one column candidate per row, nearly every row takes the rescan path."""
-    monkeypatch.setattr(neighbors_module, "_COLUMNS_PER_PENDING", 10**9)
+@pytest.mark.parametrize("blas", ["openblas", "mkl"])
+@pytest.mark.parametrize("tile", [5, 8, 13])
+def test_tiles_and_growing_candidate_lists_give_the_brute_force_table(monkeypatch: pytest.MonkeyPatch,
+                                                                      tile: int, blas: str) -> None:
+    """Tiles narrower than a block, of widths that do and do not fill the scan's groups of eight, and
+    column-candidate lists that start with room for one entry and must grow many times; with either
+    library's products (the CPU's vendor picks one)."""
+    monkeypatch.setattr(neighbors_module, "float32_blas", lambda: blas)
+    monkeypatch.setattr(neighbors_module, "TILE_COLUMNS", tile)
+    monkeypatch.setattr(neighbors_module, "CANDIDATES_AT_FIRST", 1)
     e = exactly_representable(150, seed=3)
     ids, sims = top_k_neighbors(e, 30, block_size=16, progress=False)
     expected_ids, expected_sims = brute_force(e, 30)

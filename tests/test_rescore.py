@@ -100,6 +100,19 @@ def test_bfloat16_hardware_obeys_onednns_limit(monkeypatch: pytest.MonkeyPatch, 
         rescore.bfloat16_in_hardware.cache_clear()
 
 
+@pytest.mark.parametrize(("vendor", "blas"), [("GenuineIntel", "mkl"), ("AuthenticAMD", "openblas"), ("", "openblas")])
+def test_float32_products_take_the_blas_that_was_faster_on_the_vendors_processors(
+        monkeypatch: pytest.MonkeyPatch, vendor: str, blas: str) -> None:
+    """MKL on Intel, OpenBLAS elsewhere (and where /proc/cpuinfo says nothing): by the vendor, never by a timing."""
+    cpuinfo = {"vendor_id": f" vendor_id\t: {vendor} " if vendor else ""}
+    monkeypatch.setattr(rescore, "_cpuinfo_field", lambda name: cpuinfo.get(name, ""))
+    rescore.float32_blas.cache_clear()
+    try:
+        assert rescore.float32_blas() == (blas if torch.backends.mkl.is_available() else "openblas")
+    finally:
+        rescore.float32_blas.cache_clear()
+
+
 def test_bfloat16_filter_split_in_parts_equals_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a Ray build does (precompute.build.distributed), without Ray: the plan in three parts, each
     part's heaps as wide as the filter, merged, then rescored: the same table as one process."""

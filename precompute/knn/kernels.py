@@ -274,32 +274,37 @@ def scan_rows(
     ids: np.ndarray,
     labels: np.ndarray,
     columns_too: bool,
-    pending: np.ndarray,
-    pending_v: np.ndarray,
-    n_pending: np.ndarray,
-) -> None:
-    """Offer the entries of rows ``a_lo:a_hi`` of a (R, C) similarity block (rows r0.., columns
+    cand_r: np.ndarray,
+    cand_c: np.ndarray,
+    cand_v: np.ndarray,
+    n_cand: np.ndarray,
+) -> int:
+    """Offer the entries of rows ``a_lo:a_hi`` of a (R, C) similarity tile (rows r0.., columns
     c0..) to their rows' heaps, and list those that may enter their column's heap.
 
     Rows and heaps are indexed by position; ``labels`` (int32) gives each position the id that
-    goes into the heaps and breaks ties. When ``columns_too`` (an off-diagonal block of the
+    goes into the heaps and breaks ties. When ``columns_too`` (an off-diagonal tile of the
     symmetric product), the entries at or above their column's k-th best, read once here (no call
     writes those heaps while rows are scanned), may enter that column's heap: these candidates
-    (column, similarity) go to ``pending`` (R, cap) int32 and ``pending_v`` (R, cap) float32, their
-    count to ``n_pending`` (R,) int64; a row with more than ``cap`` of them is rescanned instead
-    (``apply_columns``). One thread per call, on rows no other call touches.
+    (row and column positions, similarity) are appended to ``cand_r``, ``cand_c`` and ``cand_v``
+    from ``n_cand[0]`` on, for ``apply_columns``. A row is only started with room for all of its
+    entries; the return value is the first row not scanned (``a_hi`` when all were), so that the
+    caller can grow the lists and go on from there. One thread per call, on rows no other call touches.
     """
     n_cols = sims.shape[1]
-    cap = pending.shape[1]
     k = values.shape[1]
     # On a diagonal block the columns are rows that another call is updating: not read at all.
     col_worst = values[c0 : c0 + n_cols, 0].copy() if columns_too else np.full(n_cols, np.inf, dtype=np.float32)
     # One bit per entry, visited 64 at a time; the bytes past the row's last entry stay 0.
     mask = np.zeros(-(-n_cols // _WORD_BITS) * 8, dtype=np.uint8)
     words = mask.view(np.uint64)
-    cand_v = np.empty(n_cols, dtype=np.float32)
-    cand_i = np.empty(n_cols, dtype=np.int32)
+    row_v = np.empty(n_cols, dtype=np.float32)
+    row_i = np.empty(n_cols, dtype=np.int32)
+    count = n_cand[0]
     for a in range(a_lo, a_hi):
+        if cand_r.shape[0] - count < n_cols:
+            n_cand[0] = count
+            return a
         r = r0 + a
         row = sims[a]
         heap_v = values[r]
@@ -308,11 +313,10 @@ def scan_rows(
         filling = heap_v[0] == _NEG_INF
         floor = _floor(row, r - c0, k) if filling else _NEG_INF
         worst = max(floor, heap_v[0])
-        n_cand = 0
+        n_row = 0
         # Thresholds only rise while the row is walked, so the bits set at the start are a
         # superset of the entries that still pass when they are visited.
         _mark(row, worst, col_worst, mask)
-        count = 0
         for w in range(words.shape[0]):
             bits = words[w]
             while bits != 0:
@@ -321,77 +325,58 @@ def scan_rows(
                 v = row[b]
                 if v >= worst and c0 + b != r:
                     if filling:
-                        cand_v[n_cand] = v
-                        cand_i[n_cand] = labels[c0 + b]
-                        n_cand += 1
+                        row_v[n_row] = v
+                        row_i[n_row] = labels[c0 + b]
+                        n_row += 1
                     else:
                         _offer(heap_v, heap_i, v, labels[c0 + b])
                         worst = heap_v[0]
                 if v >= col_worst[b]:
-                    if count < cap:
-                        pending[a, count] = b
-                        pending_v[a, count] = v
+                    cand_r[count] = r
+                    cand_c[count] = c0 + b
+                    cand_v[count] = v
                     count += 1
-        n_pending[a] = count
         if filling:
-            _merge(heap_v, heap_i, cand_v[:n_cand], cand_i[:n_cand])
+            _merge(heap_v, heap_i, row_v[:n_row], row_i[:n_row])
+    n_cand[0] = count
+    return a_hi
 
 
 @numba.njit(nogil=True, cache=True)
 def apply_columns(
-    sims: np.ndarray,
-    b_lo: int,
-    b_hi: int,
-    r0: int,
-    c0: int,
+    c_lo: int,
+    c_hi: int,
     values: np.ndarray,
     ids: np.ndarray,
     labels: np.ndarray,
-    pending: np.ndarray,
-    pending_v: np.ndarray,
-    n_pending: np.ndarray,
+    cand_r: np.ndarray,
+    cand_c: np.ndarray,
+    cand_v: np.ndarray,
 ) -> None:
-    """Offer the column candidates listed by ``scan_rows`` to the heaps of columns ``b_lo:b_hi``,
-    after every row of the block was scanned. One thread per call, on columns no other call
-    touches; rows whose list overflowed are rescanned for these columns."""
-    n_rows = sims.shape[0]
-    cap = pending.shape[1]
-    width = b_hi - b_lo
-    # Counting sort of this range's listed candidates by column, so that each column's are contiguous.
+    """Offer the column candidates listed by ``scan_rows`` (row and column positions, similarity)
+    whose column lies in ``c_lo:c_hi`` to those columns' heaps, after every row of the product was
+    scanned. One thread per call, on columns no other call touches."""
+    width = c_hi - c_lo
+    # Counting sort of this range's candidates by column, so that each column's heap is visited once.
     per_col = np.zeros(width + 1, dtype=np.int64)
-    n_overflow = 0
-    for a in range(n_rows):
-        if n_pending[a] > cap:
-            n_overflow += 1
-            continue
-        for t in range(n_pending[a]):
-            b = pending[a, t]
-            if b_lo <= b < b_hi:
-                per_col[b - b_lo + 1] += 1
+    for t in range(cand_c.shape[0]):
+        c = cand_c[t]
+        if c_lo <= c < c_hi:
+            per_col[c - c_lo + 1] += 1
     starts = np.cumsum(per_col)
     fill = starts[:-1].copy()
-    by_col = np.empty(starts[-1], dtype=np.int32)
-    by_col_v = np.empty(starts[-1], dtype=np.float32)
-    overflow = np.empty(n_overflow, dtype=np.int32)
-    n_overflow = 0
-    for a in range(n_rows):
-        if n_pending[a] > cap:
-            overflow[n_overflow] = a
-            n_overflow += 1
-            continue
-        for t in range(n_pending[a]):
-            b = pending[a, t] - b_lo
-            if 0 <= b < width:
-                by_col[fill[b]] = a
-                by_col_v[fill[b]] = pending_v[a, t]
-                fill[b] += 1
-    for b in range(b_lo, b_hi):
-        heap_v = values[c0 + b]
-        heap_i = ids[c0 + b]
-        for t in range(starts[b - b_lo], starts[b - b_lo + 1]):
-            _offer(heap_v, heap_i, by_col_v[t], labels[r0 + by_col[t]])
-        for a in overflow:
-            _offer(heap_v, heap_i, sims[a, b], labels[r0 + a])
+    by_col = np.empty(starts[-1], dtype=np.int64)
+    for t in range(cand_c.shape[0]):
+        c = cand_c[t] - c_lo
+        if 0 <= c < width:
+            by_col[fill[c]] = t
+            fill[c] += 1
+    for c in range(width):
+        heap_v = values[c_lo + c]
+        heap_i = ids[c_lo + c]
+        for s in range(starts[c], starts[c + 1]):
+            t = by_col[s]
+            _offer(heap_v, heap_i, cand_v[t], labels[cand_r[t]])
 
 
 @numba.njit(nogil=True, cache=True)

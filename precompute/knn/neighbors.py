@@ -9,34 +9,40 @@ Selecting the top-k from each block is the other cost. A row's running top-k is 
 root is its current k-th best, so one pass over a block compares every similarity against its
 row's (and column's) root and touches the heap only for the few that beat it. On CPU that pass is
 a small compiled kernel (``precompute.knn.kernels``, numba, already installed with umap-learn):
-it reads each block once for both directions, marks the entries that reach a threshold in one
-SIMD loop per row and visits only those. Each thread selects its own rows right after its own
-slice of the product, so that no thread waits for another in between, and the columns' share is
-applied after, the columns split between the threads; a heap filling from empty takes its first
-block's candidates in one selection rather than one push each. On a GPU the same selection is
-done with torch operations (``topk``, a mask, and a stable sort); both give the same table (tests
-run both).
+it reads each similarity once for both directions, marks the entries that reach a threshold in one
+SIMD loop per row and visits only those. Each thread multiplies its own rows of a product one tile
+of ``TILE_COLUMNS`` columns at a time and selects from the tile at once, while it is still in cache,
+and goes on to the next product without waiting for the others until its row block is done; the
+entries that may enter a column's heap are listed as they are met and applied then, the columns
+split between the threads.
+A heap filling from empty takes its first tile's candidates in one selection rather than one push
+each. On a GPU the same selection is done with torch operations (``topk``, a mask, and a stable
+sort); both give the same table (tests run both).
 
 The rows are searched in a locality order (a small k-means, ``locality_order``), so that each
 diagonal block, computed first, already holds many of its rows' true neighbours: the heaps start
 near their final thresholds and later blocks push few entries. The heaps hold the original ids.
 
-On CPU the products are NumPy's OpenBLAS calls, not torch's MKL (faster on the AMD machines this
-was measured on), one single-threaded call per thread (see ``_cpu_products``), and each row block
-meets the columns to its right in panels four blocks wide, which run closer to the BLAS peak than
-square blocks. Measured on use-multilingual-v3 (128,000 x 512, 2 cores, k=100): products 43.7 s
-(at the machine's GEMM peak; the diagonal blocks, computed whole, are ~3% of them), selection
-3.7 s, locality order, normalisation and the final sort 0.8 s. Tried and dropped, being slower
-or no faster: running the next product in a thread beside the current selection (both already
-use every core), fusing product and selection into cache-sized tiles (the small products lose
-more than the cache saves), half- or quarter-size diagonal blocks to waste fewer products
-(the smaller products and weaker first thresholds cost what they saved), and each thread searching
-half of the products with heaps of its own, merged at the end (no wait between products, but each
-half's thresholds are weaker: use-multilingual-v3 under AVX2 50.8 s + 2.0 s to merge, against 41.4 s).
-Selecting each thread's rows right after its product, instead of in numba's thread pool between
-products (whose waits spun on the cores), and filling the heaps in one selection, took the selection
-from 9.2 to 5.3 CPU s on use-multilingual-v3 and to 16.6 CPU s on multilingual-e5-small (2 cores, load 5–11),
-every id and similarity unchanged.
+On CPU the products are single-threaded BLAS calls, one per thread and tile (see ``_cpu_products``):
+torch's MKL on Intel processors, NumPy's OpenBLAS on the others, where it was faster
+(``precompute.knn.rescore.float32_blas``); each row block meets the columns to its right in panels
+four blocks wide, cut into tiles. Measured on use-multilingual-v3 (128,000 x 512, 2 cores, k=100,
+before the tiles): products 43.7 s (at the machine's GEMM peak; the diagonal blocks, computed whole,
+are ~3% of them), selection 3.7 s, locality order, normalisation and the final sort 0.8 s. Tried and
+dropped, being slower or no faster: running the next product in a thread beside the current
+selection (both already use every core), tiles small enough for the second-level cache (the small
+products lose more than the cache saves), half- or quarter-size diagonal blocks to waste fewer
+products (the smaller products and weaker first thresholds cost what they saved), and each thread
+searching half of the products with heaps of its own, merged at the end (no wait between products,
+but each half's thresholds are weaker: use-multilingual-v3 under AVX2 50.8 s + 2.0 s to merge,
+against 41.4 s). Selecting each thread's rows right after its product, instead of in numba's thread
+pool between products (whose waits spun on the cores), and filling the heaps in one selection, took
+the selection from 9.2 to 5.3 CPU s on use-multilingual-v3 and to 16.6 CPU s on
+multilingual-e5-small (2 cores, load 5–11), every id and similarity unchanged. Tiles of 2048 columns
+instead of whole 16384-column panels (on a Xeon held to AVX2, benchmarks/avx2): OpenBLAS ran
+2048 x 384 x 2048..4096 at 228-230 GFLOP/s against 218 for 2048 x 384 x 16384, and the scan reads
+the tile from the last-level cache rather than memory; multilingual-e5-small's table went from 121.7
+s to 116.5 s with OpenBLAS (1024 columns: 120.3 s), to 114.2 s with MKL.
 
 On CPUs with AMX the products are multiplied in bfloat16 instead (``products="auto"``), five to six
 times faster; the heaps then keep 256 entries per row, and ``precompute.knn.rescore`` rescores the
@@ -44,12 +50,12 @@ candidates exactly: the same neighbours. Measured on a Xeon with AMX (2 cores, b
 same hour): use-multilingual-v3 29.2 s in float32, 19.9 s so; multilingual-e5-small 88.4 s, 58.8 s.
 There the float32 products alone took nine tenths of the table (OpenBLAS and MKL alike ran its
 4096 x 384..512 x 16384 shapes at 230-270 GFLOP/s, against 290-330 for 4096³), and the selection
-scans the blocks at the memory's pace. Tried there in float32 and dropped: torch's MKL products
-instead of OpenBLAS's (2 % faster in the table), products and scans in smaller row slices (slower).
+scans the blocks at the memory's pace. There, in float32, MKL's products were 2 % faster in the
+table than OpenBLAS's; products and scans in smaller row slices were slower.
 
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
-therefore does not matter. (A different block size, thread count or BLAS may round a product
+therefore does not matter. (A different block size, tile width, thread count or BLAS may round a product
 differently in its last bits, which can swap two neighbours whose similarities differ by ~1e-6.
 Behind the bfloat16 filter the similarities are the rescoring's float64 sums in fixed lanes, the same
 bits whatever the block size or thread count.)
@@ -68,7 +74,7 @@ import numpy as np
 
 from precompute.contract import schema
 from precompute.contract.indices import EMPTY_ID, valid_rows
-from precompute.knn.rescore import choose_products, filter_width, rescore
+from precompute.knn.rescore import choose_products, filter_width, float32_blas, rescore
 from precompute.steps import BuildContext, Step, StepOutput
 
 if TYPE_CHECKING:
@@ -83,9 +89,11 @@ MEMORY_SHARE = 0.25
 PANEL_BLOCKS = 4
 #: Clusters of the locality order per block of rows: a block then holds a few whole clusters.
 CLUSTERS_PER_BLOCK = 4
-#: Columns per column candidate listed in a product row before the row is rescanned instead
-#: (numba scan): room for 256 candidates in a 4096-column block.
-_COLUMNS_PER_PENDING = 16
+#: Columns of a CPU tile: each thread multiplies its rows of a product this many columns at a
+#: time and selects from the tile at once, while it is still in cache (see ``_cpu_products``).
+TILE_COLUMNS = 2048
+#: Column candidates each thread's list holds at first; it grows when a tile needs more.
+CANDIDATES_AT_FIRST = 1 << 16
 def top_k_neighbors(
     embeddings: np.ndarray,
     k: int,
@@ -331,10 +339,10 @@ def _exact_top_k(
     try:
         labels = np.arange(n, dtype=np.int32) if labels is None else np.asarray(labels, dtype=np.int32)
         with ThreadPoolExecutor(threads) as pool:
-            select = (_NumbaSelect(n, k, labels, plan, pool, threads) if backend == "numba"
+            select = (_NumbaSelect(n, k, labels, pool, threads) if backend == "numba"
                       else _TorchSelect(n, k, labels, device))
-            on_rows = select.scan_rows if isinstance(select, _NumbaSelect) else None
-            blocks = (_cpu_products(unit, plan, pool, threads, on_rows, bfloat16=products == "bfloat16")
+            on_tile = select.scan_tile if isinstance(select, _NumbaSelect) else None
+            blocks = (_cpu_products(unit, plan, pool, threads, on_tile, bfloat16=products == "bfloat16")
                       if device.type == "cpu" else _device_products(unit, plan, device))
             # The bar counts multiply-adds, so that its rate and ETA stay true across blocks of any shape.
             what = f"exact top-{k}" if products == "float32" else f"bfloat16 products, best {k} kept per row"
@@ -342,9 +350,9 @@ def _exact_top_k(
                        desc=f"{what} ({device.type}, {n} x {unit.shape[1]})", unit="FMA", unit_scale=True,
                        disable=not progress)
             with bar:
-                for block, r0, c0 in blocks:
-                    select.update(block, r0, c0, columns_too=r0 != c0)
-                    bar.update(block.shape[0] * block.shape[1] * unit.shape[1])
+                for done, block in blocks:
+                    select.update(block, done)
+                    bar.update(sum((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in done) * unit.shape[1])
             return select.result()
     finally:
         torch.set_num_threads(previous_threads)
@@ -373,61 +381,103 @@ def block_plan(n: int, b: int, width: int) -> Plan:
 
 
 def _cpu_products(unit: np.ndarray, plan: Plan, pool: ThreadPoolExecutor, threads: int,
-                  on_rows: Callable[[np.ndarray, int, int, int, int], None] | None = None, *,
-                  bfloat16: bool = False) -> Iterator[tuple[np.ndarray, int, int]]:
-    """Yield (block, r0, c0): unit[r0:r1] · unit[c0:c1]ᵀ for each product of the plan, in one reused buffer.
+                  on_tile: Callable[[np.ndarray, int, int, int, bool], None] | None = None, *,
+                  bfloat16: bool = False) -> Iterator[tuple[Plan, np.ndarray | None]]:
+    """Compute unit[r0:r1] · unit[c0:c1]ᵀ for each product (r0, r1, c0, c1) of the plan; yield (done, block):
+    the products done since the last yield and, without ``on_tile``, the one product's block.
 
-    NumPy's OpenBLAS, not torch's MKL: on the AMD machines measured, OpenBLAS runs the
-    4096 x 512 x 4096 products at ~145 GFLOP/s where MKL reaches ~115 (Zen 3, 2 cores), and at
-    ~195 where MKL reaches ~170 (Zen 4, 4096 x 512 x 16384). Each block is cut into row slices, one per
-    thread of ``pool``, each a single-threaded BLAS call (the calls release the GIL): OpenBLAS's own
-    thread pool keeps its workers spinning after every call, and they took the cores from the
-    selection that runs between products, doubling its time. ``on_rows(block, lo, hi, r0, c0)``,
-    when given, runs in the same thread right after its slice's product (the rows' own selection),
-    so that no thread waits for another between the two.
+    The float32 products are torch's MKL on Intel processors, NumPy's OpenBLAS elsewhere (see
+    ``precompute.knn.rescore.float32_blas``, which gives the figures). Each product's rows are cut into
+    slices, one per thread of ``pool``, each multiplied by single-threaded BLAS calls (the calls release
+    the GIL): OpenBLAS's own thread pool keeps its workers spinning after every call, and they took the
+    cores from the selection, doubling its time.
 
-    With ``bfloat16``, each slice is torch's bfloat16 product of bfloat16 copies of the rows (oneDNN;
-    on CPUs with AMX five to six times the float32 rate), widened into the float32 block.
+    With ``on_tile``, each thread multiplies its slice ``TILE_COLUMNS`` columns at a time into a tile of
+    its own and calls ``on_tile(tile, thread, row0, col0, columns_too)`` on it at once, so that the
+    selection reads the similarities while they are still in cache; no whole block is stored
+    (``block`` is None). The threads go on to their slices of the next products without waiting for
+    each other until a run of ``_unshared`` products is done (one wait per row block, not per product:
+    waits took 2-3 % of multilingual-e5-small's table). Without ``on_tile`` (the torch selection), each
+    product is yielded when its whole block is computed.
+
+    With ``bfloat16``, each tile is torch's bfloat16 product of bfloat16 copies of the rows (oneDNN;
+    on CPUs with AMX five to six times the float32 rate), widened into float32.
     """
     import torch
     from threadpoolctl import threadpool_limits
 
-    size = max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan)
-    buffer = np.empty(size, dtype=np.float32)
+    tiled = on_tile is not None
+    rows_per_thread = -(-max(r1 - r0 for r0, r1, _, _ in plan) // threads)
+    tile_size = rows_per_thread * (TILE_COLUMNS if tiled else max(c1 - c0 for _, _, c0, c1 in plan))
+    if tiled:
+        tiles = [np.empty(tile_size, dtype=np.float32) for _ in range(threads)]
+    else:
+        buffer = np.empty(max((r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in plan), dtype=np.float32)
+    mkl = not bfloat16 and float32_blas() == "mkl"
+    units = torch.from_numpy(unit)
     if bfloat16:
         rows16 = torch.from_numpy(unit).to(torch.bfloat16)
-        narrow, wide = torch.empty(size, dtype=torch.bfloat16), torch.from_numpy(buffer)
+        narrow = [torch.empty(tile_size, dtype=torch.bfloat16) for _ in range(threads)]
 
-    def rows_of(block: np.ndarray, lo: int, hi: int, r0: int, c0: int) -> None:
+    def multiply(tile: np.ndarray, slot: int, row0: int, col0: int) -> None:
+        rows, cols = tile.shape
         if bfloat16:
-            shape = block.shape
-            part = narrow[: shape[0] * shape[1]].view(shape)[lo:hi]
-            torch.mm(rows16[r0 + lo : r0 + hi], rows16[c0 : c0 + shape[1]].T, out=part)
-            wide[: shape[0] * shape[1]].view(shape)[lo:hi].copy_(part)
+            part = narrow[slot][: rows * cols].view(rows, cols)
+            torch.mm(rows16[row0 : row0 + rows], rows16[col0 : col0 + cols].T, out=part)
+            torch.from_numpy(tile).copy_(part)
+        elif mkl:
+            torch.mm(units[row0 : row0 + rows], units[col0 : col0 + cols].T, out=torch.from_numpy(tile))
         else:
-            np.matmul(unit[r0 + lo : r0 + hi], unit[c0 : c0 + block.shape[1]].T, out=block[lo:hi])
-        if on_rows is not None:
-            on_rows(block, lo, hi, r0, c0)
+            np.matmul(unit[row0 : row0 + rows], unit[col0 : col0 + cols].T, out=tile)
+
+    def slices(rows: int) -> list[tuple[int, int]]:
+        """The threads' rows of a product with ``rows`` rows."""
+        return list(itertools.pairwise(np.linspace(0, rows, min(threads, rows) + 1).astype(int).tolist()))
+
+    def tiles_of(slot: int, run: Plan) -> None:
+        for r0, r1, c0, c1 in run:
+            for lo, hi in slices(r1 - r0)[slot : slot + 1]:
+                for col0 in range(c0, c1, TILE_COLUMNS):
+                    cols = min(TILE_COLUMNS, c1 - col0)
+                    tile = tiles[slot][: (hi - lo) * cols].reshape(hi - lo, cols)
+                    multiply(tile, slot, r0 + lo, col0)
+                    on_tile(tile, slot, r0 + lo, col0, r0 != c0)
+
+    def wait(jobs: list) -> None:
+        for job in jobs:
+            job.result()
 
     previous_threads = torch.get_num_threads()
-    if bfloat16:
+    if bfloat16 or mkl:
         torch.set_num_threads(1)  # one single-threaded call per slice, as with NumPy's (process-wide: restored)
     try:
         with threadpool_limits(limits=1, user_api="blas"):
+            if tiled:
+                for run in _unshared(plan):
+                    wait([pool.submit(tiles_of, slot, run) for slot in range(threads)])
+                    yield run, None
+                return
             for r0, r1, c0, c1 in plan:
-                rows, cols = r1 - r0, c1 - c0
-                block = buffer[: rows * cols].reshape(rows, cols)
-                edges = np.linspace(0, rows, min(threads, rows) + 1).astype(int)
-                jobs = [pool.submit(rows_of, block, lo, hi, r0, c0) for lo, hi in itertools.pairwise(edges)]
-                for job in jobs:
-                    job.result()
-                yield block, r0, c0
+                block = buffer[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
+                wait([pool.submit(multiply, block[lo:hi], slot, r0 + lo, c0)
+                      for slot, (lo, hi) in enumerate(slices(r1 - r0))])
+                yield [(r0, r1, c0, c1)], block
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _device_products(unit: np.ndarray, plan: Plan, device: torch.device) -> Iterator[tuple[torch.Tensor, int, int]]:
-    """Yield (block, r0, c0) like ``_cpu_products``, computed by torch on ``device`` (a GPU)."""
+def _unshared(plan: Plan) -> Iterator[Plan]:
+    """The plan in runs of consecutive products in which the threads (each on its own rows of every
+    product) share no heap that is written: the diagonal blocks (each writes its own rows' heaps
+    only), then each row block's panels (they write their rows' heaps and only read their columns',
+    whose candidates are applied when the run is done)."""
+    for _, run in itertools.groupby(plan, key=lambda product: -1 if product[0] == product[2] else product[0]):
+        yield list(run)
+
+
+def _device_products(unit: np.ndarray, plan: Plan, device: torch.device) -> Iterator[tuple[Plan, torch.Tensor]]:
+    """Yield ([product], block) like ``_cpu_products`` without ``on_tile``, computed by torch on ``device``
+    (a GPU)."""
     import torch
 
     e = torch.from_numpy(unit).to(device)
@@ -435,20 +485,20 @@ def _device_products(unit: np.ndarray, plan: Plan, device: torch.device) -> Iter
     for r0, r1, c0, c1 in plan:
         block = buffer[: (r1 - r0) * (c1 - c0)].view(r1 - r0, c1 - c0)
         torch.mm(e[r0:r1], e[c0:c1].T, out=block)
-        yield block, r0, c0
+        yield [(r0, r1, c0, c1)], block
 
 
 class _NumbaSelect:
     """Running top-k as per-row min-heaps in NumPy arrays, updated by compiled scans.
 
-    Each thread selects its own rows of a block right after its product (``scan_rows``, called
-    from ``_cpu_products``), listing the entries that may enter a column's heap; once every row
-    is done, ``update`` applies those lists, the columns split between the threads. No heap ever
-    has two writers, so nothing is locked or shared beyond the block itself.
+    Each thread selects its own rows of each tile right after multiplying it (``scan_tile``, called
+    from ``_cpu_products``), listing the entries that may enter a column's heap in a list of its own;
+    once a run of products is done (``_unshared``), ``update`` applies those lists, the columns split
+    between the threads.
+    No heap ever has two writers, so nothing is locked.
     """
 
-    def __init__(self, n: int, k: int, labels: np.ndarray, plan: Plan, pool: ThreadPoolExecutor,
-                 threads: int) -> None:
+    def __init__(self, n: int, k: int, labels: np.ndarray, pool: ThreadPoolExecutor, threads: int) -> None:
         from precompute.knn import kernels  # numba compiles on first import: only when this path runs
 
         self._kernels = kernels
@@ -457,32 +507,66 @@ class _NumbaSelect:
         self.labels = labels
         self.values = np.full((n, k), -np.inf, dtype=np.float32)
         self.ids = np.full((n, k), EMPTY_ID, dtype=np.int32)
-        rows = max(r1 - r0 for r0, r1, _, _ in plan)
-        cap = max(1, max(c1 - c0 for _, _, c0, c1 in plan) // _COLUMNS_PER_PENDING)
-        self.pending = np.empty((rows, cap), dtype=np.int32)
-        self.pending_v = np.empty((rows, cap), dtype=np.float32)
-        self.n_pending = np.empty(rows, dtype=np.int64)
+        self._candidates = [_ColumnCandidates(CANDIDATES_AT_FIRST) for _ in range(threads)]
 
-    def scan_rows(self, sims: np.ndarray, lo: int, hi: int, r0: int, c0: int) -> None:
-        self._kernels.scan_rows(sims, lo, hi, r0, c0, self.values, self.ids, self.labels, r0 != c0,
-                                self.pending, self.pending_v, self.n_pending)
+    def scan_tile(self, tile: np.ndarray, slot: int, row0: int, col0: int, columns_too: bool) -> None:
+        listed = self._candidates[slot]
+        done = 0
+        while (done := self._kernels.scan_rows(tile, done, tile.shape[0], row0, col0, self.values, self.ids,
+                                               self.labels, columns_too, *listed.arrays())) < tile.shape[0]:
+            listed.grow(tile.shape[1])
 
-    def update(self, sims: np.ndarray, r0: int, c0: int, columns_too: bool) -> None:
-        if columns_too:
-            self._split(sims.shape[1], lambda lo, hi: self._kernels.apply_columns(
-                sims, lo, hi, r0, c0, self.values, self.ids, self.labels, self.pending, self.pending_v,
-                self.n_pending))
+    def update(self, block: None, done: Plan) -> None:  # noqa: ARG002
+        """Apply the column candidates of the products done (off-diagonal ones list some)."""
+        panels = [(c0, c1) for r0, _, c0, c1 in done if r0 != c0]
+        if not panels:
+            return
+        rows, cols, sims = (np.concatenate(parts) for parts in zip(*(c.listed() for c in self._candidates),
+                                                                    strict=True))
+        for listed in self._candidates:
+            listed.count[0] = 0
+        c0, c1 = min(c0 for c0, _ in panels), max(c1 for _, c1 in panels)
+        self._split(c0, c1, lambda lo, hi: self._kernels.apply_columns(lo, hi, self.values, self.ids, self.labels,
+                                                                       rows, cols, sims))
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self._split(self.values.shape[0], lambda lo, hi: self._kernels.sort_heaps(self.values[lo:hi],
-                                                                                  self.ids[lo:hi]))
+        self._split(0, self.values.shape[0], lambda lo, hi: self._kernels.sort_heaps(self.values[lo:hi],
+                                                                                     self.ids[lo:hi]))
         return self.values, self.ids
 
-    def _split(self, n: int, work: Callable[[int, int], None]) -> None:
-        """Run work(lo, hi) over near-equal ranges of 0..n, one per thread."""
-        edges = np.linspace(0, n, min(self._threads, n) + 1).astype(int)
+    def _split(self, start: int, stop: int, work: Callable[[int, int], None]) -> None:
+        """Run work(lo, hi) over near-equal ranges of start..stop, one per thread."""
+        edges = np.linspace(start, stop, min(self._threads, stop - start) + 1).astype(int)
         for job in [self._pool.submit(work, int(lo), int(hi)) for lo, hi in itertools.pairwise(edges)]:
             job.result()
+
+
+class _ColumnCandidates:
+    """One thread's list of the entries that may enter a column's heap: row and column positions and
+    similarity, ``count[0]`` of them, in arrays that double when a tile's row may not fit."""
+
+    def __init__(self, capacity: int) -> None:
+        self.rows = np.empty(capacity, dtype=np.int32)
+        self.cols = np.empty(capacity, dtype=np.int32)
+        self.sims = np.empty(capacity, dtype=np.float32)
+        self.count = np.zeros(1, dtype=np.int64)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.rows, self.cols, self.sims, self.count
+
+    def listed(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = int(self.count[0])
+        return self.rows[:n], self.cols[:n], self.sims[:n]
+
+    def grow(self, room: int) -> None:
+        """Make room for at least ``room`` more entries, keeping those listed."""
+        n = int(self.count[0])
+        capacity = max(2 * self.rows.size, n + room)
+        for name in ("rows", "cols", "sims"):
+            old = getattr(self, name)
+            new = np.empty(capacity, dtype=old.dtype)
+            new[:n] = old[:n]
+            setattr(self, name, new)
 
 
 class _TorchSelect:
@@ -501,8 +585,11 @@ class _TorchSelect:
         self.values = torch.full((n, k), -torch.inf, dtype=torch.float32, device=device)
         self.ids = torch.full((n, k), EMPTY_ID, dtype=torch.int32, device=device)
 
-    def update(self, block: np.ndarray | torch.Tensor, r0: int, c0: int, columns_too: bool) -> None:
+    def update(self, block: np.ndarray | torch.Tensor, done: Plan) -> None:
         import torch
+
+        ((r0, _, c0, _),) = done
+        columns_too = r0 != c0
 
         block = torch.as_tensor(block, device=self.values.device)
         if not columns_too:

@@ -65,11 +65,32 @@ def bfloat16_in_hardware() -> bool:
 
 
 def _cpu_has_amx() -> bool:
+    return " amx_bf16" in _cpuinfo_field("flags")
+
+
+@cache
+def float32_blas() -> str:
+    """The library for the exact table's float32 products on this CPU: "mkl" (torch's) on Intel
+    processors, "openblas" (NumPy's) on the others, where it was the faster of the two.
+
+    Measured with each thread making single-threaded calls of the table's shapes, 2 cores: on a Zen 3
+    OpenBLAS ran 4096 x 512 x 4096 at ~145 GFLOP/s where MKL reached ~115, on a Zen 4 ~195 against
+    ~170 (4096 x 512 x 16384); on a Xeon held to AVX2 MKL ran 2048 x 384 x 2048..4096 at 235-237 where
+    OpenBLAS reached 228-230 (multilingual-e5-small's table 114 s against 117), and with AVX-512 it was
+    2 % faster in the table. Chosen by the vendor, not by timing, so that reruns give the same bits.
+    """
+    import torch
+
+    return "mkl" if "GenuineIntel" in _cpuinfo_field("vendor_id") and torch.backends.mkl.is_available() else "openblas"
+
+
+def _cpuinfo_field(name: str) -> str:
+    """The first ``name`` line of Linux's /proc/cpuinfo, padded with spaces; "" elsewhere."""
     try:
         with open("/proc/cpuinfo") as info:
-            return any(line.startswith("flags") and " amx_bf16" in line for line in info)
+            return next((f" {line.strip()} " for line in info if line.startswith(name)), "")
     except OSError:
-        return False
+        return ""
 
 
 def choose_products(products: str, n_rows: int, device_type: str) -> str:
