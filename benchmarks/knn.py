@@ -43,7 +43,7 @@ from precompute.contract.config import PRODUCTS  # noqa: E402
 from precompute.contract.indices import open_annoy, query_vector, valid_rows  # noqa: E402
 from precompute.knn.annoy_index import TUNING_MARGIN, build_annoy  # noqa: E402
 from precompute.knn.neighbors import resolve_device, top_k_neighbors  # noqa: E402
-from precompute.knn.rescore import bfloat16_in_hardware, choose_products  # noqa: E402
+from precompute.knn.rescore import bfloat16_in_hardware, choose_products, float32_blas  # noqa: E402
 from precompute.sources import load_model  # noqa: E402
 
 K = 100
@@ -170,7 +170,8 @@ def exact_table_figures(embeddings: np.ndarray, args: argparse.Namespace) -> np.
           + ", ".join(f"{name} {gflops:.1f}" for name, gflops in peaks.items()) + " GFLOP/s")
 
     products = choose_products(args.products, n_valid, resolve_device(args.device).type)
-    print(f"products: {products} (asked: {args.products}; bfloat16 in hardware: {bfloat16_in_hardware()})")
+    print(f"products: {products} (asked: {args.products}; bfloat16 in hardware: {bfloat16_in_hardware()}; "
+          f"float32 products by {float32_blas()})")
     _, warm_s = _timed(lambda: top_k_neighbors(embeddings[:300], 10, device=args.device, progress=False,
                                                products=products))
     print(f"loading the compiled kernels (numba cache; compiled on a first run): {warm_s:.1f} s")

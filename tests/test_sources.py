@@ -441,8 +441,9 @@ def test_build_needs_from_rows_and_dims():
 
     needs = sizes.build_needs(10_000_000, 384, BuildConfig(products="float32"), gemm_flops=200e9, cores=2)
     assert needs.matrix_bytes == 15_360_000_000
-    # unit rows, heaps and table (4 × 4 bytes × k), and two threads' 4096 × 16,384 float32 products
-    assert needs.exact_bytes == 15_360_000_000 + 16_000_000_000 + 2 * 4 * 4096 * 16384
+    # unit rows, heaps and table (4 × 4 bytes × k), the threads' float32 tiles (4096 rows × 2048 columns in
+    # all) and their column-candidate lists (12 bytes an entry)
+    assert needs.exact_bytes == 15_360_000_000 + 16_000_000_000 + 4 * 4096 * 2048 + 2 * 12 * 65536
     # behind a bfloat16 filter the heaps are 256 wide, with the rescoring's masks (11 bytes an entry)
     filtered = sizes.build_needs(10_000_000, 384, BuildConfig(products="bfloat16"), gemm_flops=200e9, cores=2)
     assert filtered.exact_bytes - needs.exact_bytes == 10_000_000 * (11 * 256 - 8 * 100)
@@ -461,6 +462,6 @@ def test_build_needs_from_rows_and_dims():
         "or use fewer tokens.")
     config = BuildConfig(k=10, diversity_ks=(10,), meaning_k=10, umap_neighbors=30, products="float32")
     small = sizes.build_needs(30_522, 384, config, gemm_flops=100e9, cores=1)
-    assert small.exact_bytes == 30_522 * 384 * 4 + 30_522 * 10 * 16 + 4 * 4096 * 16384
+    assert small.exact_bytes == 30_522 * 384 * 4 + 30_522 * 10 * 16 + 4 * 4096 * 2048 + 12 * 65536
     assert small.umap_seconds == pytest.approx(sizes.UMAP_SECONDS_PER_ROW * 30_522 * 2)
     assert "and about 20 s: the exact neighbour table 5 s" in small.describe(memory=10**9)

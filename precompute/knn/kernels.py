@@ -12,13 +12,13 @@ a lower bound of its k-th best from the maxima of disjoint groups of its entries
 entries at or above it (about k) and merges them into the heap in one selection, rather than
 pushing each one through a heap whose root is still -inf.
 
-Each thread owns whole rows of a block (``scan_rows``): per row, one branch-free pass marks the
-entries that reach the row's threshold or their column's, a bit per entry from SIMD compares
+Each thread owns whole rows of a tile of similarities (``scan_rows``): per row, one branch-free pass
+marks the entries that reach the row's threshold or their column's, a bit per entry from SIMD compares
 (``_mark_groups``), and only the marked entries are then visited, found 64 bits at a time; the
 row's heap is updated directly. The entries that may enter a *column's* heap (those at
-or above the column's k-th best) are few: they are written to a small per-row list and applied
-once every row of the block is done, grouped by column, each thread on its own columns
-(``apply_columns``). No heap has two writers at a time, so nothing is locked.
+or above the column's k-th best) are few: they are appended to the thread's own list and applied
+once the other threads are done with those columns too, grouped by column, each thread on its own
+columns (``apply_columns``). No heap has two writers at a time, so nothing is locked.
 """
 
 from __future__ import annotations

@@ -436,7 +436,7 @@ def _cpu_products(unit: np.ndarray, plan: Plan, pool: ThreadPoolExecutor, thread
 
     def tiles_of(slot: int, run: Plan) -> None:
         for r0, r1, c0, c1 in run:
-            for lo, hi in slices(r1 - r0)[slot : slot + 1]:
+            for lo, hi in slices(r1 - r0)[slot : slot + 1]:  # none when it has fewer rows than threads
                 for col0 in range(c0, c1, TILE_COLUMNS):
                     cols = min(TILE_COLUMNS, c1 - col0)
                     tile = tiles[slot][: (hi - lo) * cols].reshape(hi - lo, cols)
@@ -494,8 +494,7 @@ class _NumbaSelect:
     Each thread selects its own rows of each tile right after multiplying it (``scan_tile``, called
     from ``_cpu_products``), listing the entries that may enter a column's heap in a list of its own;
     once a run of products is done (``_unshared``), ``update`` applies those lists, the columns split
-    between the threads.
-    No heap ever has two writers, so nothing is locked.
+    between the threads. No heap ever has two writers, so nothing is locked.
     """
 
     def __init__(self, n: int, k: int, labels: np.ndarray, pool: ThreadPoolExecutor, threads: int) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from precompute.contract.config import BuildConfig
-from precompute.knn.neighbors import DEFAULT_BLOCK, PANEL_BLOCKS, resolve_device
+from precompute.knn.neighbors import CANDIDATES_AT_FIRST, DEFAULT_BLOCK, TILE_COLUMNS, resolve_device
 from precompute.knn.rescore import choose_products, filter_width
 
 from .base import SourceError
@@ -254,8 +254,9 @@ def build_needs(
     cores = cores or config.n_jobs or os.cpu_count() or 1
     gemm_flops = gemm_flops or gemm_rate()
     k, row_bytes = config.k, 4 * dim
-    # one (b, PANEL_BLOCKS · b) float32 product per thread (precompute.knn.neighbors, on CPU)
-    blocks = cores * 4 * min(rows, DEFAULT_BLOCK) * min(rows, PANEL_BLOCKS * DEFAULT_BLOCK)
+    # each thread's tile of its share of a block's rows, and its list of column candidates as it starts
+    # (precompute.knn.neighbors, on CPU)
+    blocks = 4 * min(rows, DEFAULT_BLOCK) * min(rows, TILE_COLUMNS) + cores * 12 * CANDIDATES_AT_FIRST
     # unit rows, heaps (ids + values: k wide, or the bfloat16 filter's width with its rescoring's masks), table
     filtered = choose_products(config.products, rows, resolve_device(config.device).type) == "bfloat16"
     heaps = 8 * rows * k if not filtered else 11 * rows * filter_width(k, rows)
