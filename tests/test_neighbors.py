@@ -243,6 +243,26 @@ def test_bad_inputs_say_what_is_wrong() -> None:
 
 
 
+def test_runs_share_no_written_heap_between_threads() -> None:
+    """The threads wait for each other only between runs: within one, no row written by a thread is
+    written by another or read as a column."""
+    plan = neighbors_module.block_plan(20, 4, 8)
+    runs = list(neighbors_module._unshared(plan))
+    assert [p for run in runs for p in run] == plan
+    assert runs[:3] == [
+        [(r, r + 2, r, r + 2) for r in range(0, 20, 2)],  # the diagonal blocks' halves
+        [(r, r + 2, r + 2, r + 4) for r in range(0, 20, 4)],  # each block's halves against each other
+        [(0, 4, 4, 12), (0, 4, 12, 20)],  # a row block's panels
+    ]
+    for run in runs:
+        written = [(t, r0 + lo, r0 + hi) for r0, r1, _, _ in run
+                   for t, (lo, hi) in enumerate([(0, (r1 - r0) // 2), ((r1 - r0) // 2, r1 - r0)])]
+        read = [(c0, c1) for r0, _, c0, c1 in run if c0 != r0]
+        for t, a0, a1 in written:
+            assert not any(a0 < b1 and b0 < a1 for u, b0, b1 in written if u != t)
+            assert not any(a0 < c1 and c0 < a1 for c0, c1 in read)
+
+
 @pytest.mark.parametrize(("n", "b", "width"), [(1, 1, 1), (10, 3, 3), (10, 3, 7), (203, 16, 64), (128, 32, 128)])
 def test_block_plan_covers_every_pair_once(n: int, b: int, width: int) -> None:
     """Each unordered pair of rows in exactly one product; a diagonal block holds its pairs once."""

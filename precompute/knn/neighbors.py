@@ -26,32 +26,29 @@ near their final thresholds and later blocks push few entries. The heaps hold th
 On CPU the products are single-threaded BLAS calls, one per thread and tile (see ``_cpu_products``):
 torch's MKL on Intel processors, NumPy's OpenBLAS on the others, where it was faster
 (``precompute.knn.rescore.float32_blas``); each row block meets the columns to its right in panels
-four blocks wide, cut into tiles. Measured on use-multilingual-v3 (128,000 x 512, 2 cores, k=100,
-before the tiles): products 43.7 s (at the machine's GEMM peak; the diagonal blocks, computed whole,
-are ~3% of them), selection 3.7 s, locality order, normalisation and the final sort 0.8 s. Tried and
-dropped, being slower or no faster: running the next product in a thread beside the current
-selection (both already use every core), tiles small enough for the second-level cache (the small
-products lose more than the cache saves), half- or quarter-size diagonal blocks to waste fewer
-products (the smaller products and weaker first thresholds cost what they saved), and each thread
-searching half of the products with heaps of its own, merged at the end (no wait between products,
-but each half's thresholds are weaker: use-multilingual-v3 under AVX2 50.8 s + 2.0 s to merge,
-against 41.4 s). Selecting each thread's rows right after its product, instead of in numba's thread
-pool between products (whose waits spun on the cores), and filling the heaps in one selection, took
-the selection from 9.2 to 5.3 CPU s on use-multilingual-v3 and to 16.6 CPU s on
-multilingual-e5-small (2 cores, load 5–11), every id and similarity unchanged. Tiles of 2048 columns
-instead of whole 16384-column panels (on a Xeon held to AVX2, benchmarks/avx2): OpenBLAS ran
-2048 x 384 x 2048..4096 at 228-230 GFLOP/s against 218 for 2048 x 384 x 16384, and the scan reads
-the tile from the last-level cache rather than memory; multilingual-e5-small's table went from 121.7
-s to 116.5 s with OpenBLAS (1024 columns: 120.3 s), to 114.2 s with MKL.
+four blocks wide, cut into tiles, and each diagonal block is computed as two half-size ones and the
+product of its halves (``block_plan``).
+
+Measured under the AVX2 proxy (benchmarks/avx2, 2 cores), multilingual-e5-small: 121.7 s with
+whole 16384-column panels scanned back from memory and a wait for both threads after every product;
+116.5 s with tiles of 2048 columns (OpenBLAS ran 2048 x 384 x 2048..4096 at 228-230 GFLOP/s against
+218 for 2048 x 384 x 16384, and the tile is scanned from cache; 1024-column tiles: 120.3 s); 112.6 s
+with MKL's products (232-237 GFLOP/s on those shapes); 109.0 s with one wait per row block. Halving the
+diagonal blocks took use-multilingual-v3 from 40.6 to 40.2 s. Tried and dropped, being slower or no
+faster: running the next product in a thread beside the current selection (both already use every
+core), tiles small enough for the second-level cache (the small products lose more than the cache
+saves), and each thread searching half of the products with heaps of its own, merged at the end (no
+wait between products, but each half's thresholds are weaker: use-multilingual-v3 50.8 s + 2.0 s to
+merge, against 41.4 s). Selecting each thread's rows right after its product, instead of in numba's
+thread pool between products (whose waits spun on the cores), and filling the heaps in one selection,
+took the selection from 9.2 to 5.3 CPU s on use-multilingual-v3 (AMD EPYC), every id and similarity
+unchanged.
 
 On CPUs with AMX the products are multiplied in bfloat16 instead (``products="auto"``), five to six
 times faster; the heaps then keep 256 entries per row, and ``precompute.knn.rescore`` rescores the
-candidates exactly: the same neighbours. Measured on a Xeon with AMX (2 cores, benchmarks/knn.py, the
-same hour): use-multilingual-v3 29.2 s in float32, 19.9 s so; multilingual-e5-small 88.4 s, 58.8 s.
-There the float32 products alone took nine tenths of the table (OpenBLAS and MKL alike ran its
-4096 x 384..512 x 16384 shapes at 230-270 GFLOP/s, against 290-330 for 4096³), and the selection
-scans the blocks at the memory's pace. There, in float32, MKL's products were 2 % faster in the
-table than OpenBLAS's; products and scans in smaller row slices were slower.
+candidates exactly: the same neighbours. Measured on a Xeon with AMX (2 cores, benchmarks/knn.py):
+use-multilingual-v3 25.0 s in float32, 14.9 s so; multilingual-e5-small 38.1 s so (before the tiles,
+whose bfloat16 products are widened a tile at a time rather than a whole panel: 29.2 and 19.9 s; 58.8 s).
 
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
@@ -363,14 +360,21 @@ Plan = list[tuple[int, int, int, int]]
 
 
 def block_plan(n: int, b: int, width: int) -> Plan:
-    """The products that cover each unordered pair of rows once: the (b, b) diagonal blocks, then,
-    for each row block, the columns to its right in panels of at most ``width`` (near-equal widths).
+    """The products that cover each unordered pair of rows once: each (b, b) diagonal block as two
+    half-size diagonal blocks and the product of its first half with its second, then, for each row
+    block, the columns to its right in panels of at most ``width`` (near-equal widths).
 
     Diagonal blocks come first: they fill every row's heap, so that the other products meet
-    thresholds that already reject most entries. (The order never changes the result.) Wider
-    panels make fewer, larger products, which BLAS runs closer to its peak.
+    thresholds that already reject most entries. (The order never changes the result.) A diagonal
+    block is computed whole, each pair twice; in halves, a quarter of it is (b · N / 4 multiply-adds
+    less: 1.6 % of use-multilingual-v3's products). Wider panels make fewer, larger products, which
+    BLAS runs closer to its peak.
     """
-    plan = [(r0, min(r0 + b, n), r0, min(r0 + b, n)) for r0 in range(0, n, b)]
+    half = -(-b // 2)
+    ends = {r0: min(r0 + b, n) for r0 in range(0, n, b)}
+    plan = [(s, min(s + half, end), s, min(s + half, end)) for r0, end in ends.items()
+            for s in range(r0, end, half)]
+    plan += [(r0, r0 + half, r0 + half, end) for r0, end in ends.items() if r0 + half < end]
     for r0 in range(0, n, b):
         left = min(r0 + b, n)
         if left == n:
@@ -468,11 +472,34 @@ def _cpu_products(unit: np.ndarray, plan: Plan, pool: ThreadPoolExecutor, thread
 
 def _unshared(plan: Plan) -> Iterator[Plan]:
     """The plan in runs of consecutive products in which the threads (each on its own rows of every
-    product) share no heap that is written: the diagonal blocks (each writes its own rows' heaps
-    only), then each row block's panels (they write their rows' heaps and only read their columns',
-    whose candidates are applied when the run is done)."""
-    for _, run in itertools.groupby(plan, key=lambda product: -1 if product[0] == product[2] else product[0]):
-        yield list(run)
+    product) share no heap that is written: in ``block_plan``'s, the diagonal blocks (each writes its
+    own rows' heaps only), then the diagonal blocks' halves against each other, then each row block's
+    panels (they write their rows' heaps and only read their columns', whose candidates are applied
+    when the run is done)."""
+    run: Plan = []
+    for product in plan:
+        if run and not _joins(product, run):
+            yield run
+            run = []
+        run.append(product)
+    if run:
+        yield run
+
+
+def _joins(product: tuple[int, int, int, int], run: Plan) -> bool:
+    """Whether ``product`` can join ``run``: its rows are each product's rows or none of them (so
+    that a row is written by one thread), and no product's written rows are another's read columns."""
+    r0, r1, c0, c1 = product
+    for q0, q1, d0, d1 in run:
+        if _overlap(r0, r1, q0, q1) and (r0, r1) != (q0, q1):
+            return False
+        if (d0 != q0 and _overlap(r0, r1, d0, d1)) or (c0 != r0 and _overlap(c0, c1, q0, q1)):
+            return False
+    return True
+
+
+def _overlap(a0: int, a1: int, b0: int, b1: int) -> bool:
+    return a0 < b1 and b0 < a1
 
 
 def _device_products(unit: np.ndarray, plan: Plan, device: torch.device) -> Iterator[tuple[Plan, torch.Tensor]]:
