@@ -354,8 +354,8 @@ def apply_columns(
     cand_v: np.ndarray,
 ) -> None:
     """Offer the column candidates listed by ``scan_rows`` (row and column positions, similarity)
-    whose column lies in ``c_lo:c_hi`` to those columns' heaps, after every row of the product was
-    scanned. One thread per call, on columns no other call touches."""
+    whose column lies in ``c_lo:c_hi`` to those columns' heaps, once every tile that reads those
+    columns' thresholds was scanned. One thread per call, on columns no other call touches."""
     width = c_hi - c_lo
     # Counting sort of this range's candidates by column, so that each column's heap is visited once.
     per_col = np.zeros(width + 1, dtype=np.int64)

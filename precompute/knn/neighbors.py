@@ -2,8 +2,9 @@
 
 The work is one blocked product E·Eᵀ over L2-normalised rows. Because E·Eᵀ is symmetric, each
 pair of blocks (i <= j) is multiplied once and feeds the running top-k of both its row block and
-its column block: about N²·d multiply-adds instead of 2·N²·d. Nothing N x N is ever held; one
-product (at most b x 4b similarities) at a time.
+its column block: about N²·d multiply-adds instead of 2·N²·d. Nothing N x N is ever held: on CPU
+one tile of similarities per thread (its rows of a block against ``TILE_COLUMNS`` columns), on a
+GPU one (b, b) product at a time.
 
 Selecting the top-k from each block is the other cost. A row's running top-k is a min-heap whose
 root is its current k-th best, so one pass over a block compares every similarity against its
