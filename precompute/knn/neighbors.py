@@ -15,10 +15,9 @@ SIMD loop per row and visits only those. Each thread multiplies its own rows of 
 of ``TILE_COLUMNS`` columns at a time and selects from the tile at once, while it is still in cache,
 and goes on to the next product without waiting for the others until its row block is done; the
 entries that may enter a column's heap are listed as they are met and applied then, the columns
-split between the threads.
-A heap filling from empty takes its first tile's candidates in one selection rather than one push
-each. On a GPU the same selection is done with torch operations (``topk``, a mask, and a stable
-sort); both give the same table (tests run both).
+split between the threads. A heap filling from empty takes its first tile's candidates in one
+selection rather than one push each. On a GPU the same selection is done with torch operations
+(``topk``, a mask, and a stable sort); both give the same table (tests run both).
 
 The rows are searched in a locality order (a small k-means, ``locality_order``), so that each
 diagonal block, computed first, already holds many of its rows' true neighbours: the heaps start
@@ -78,12 +77,14 @@ from precompute.steps import BuildContext, Step, StepOutput
 if TYPE_CHECKING:
     import torch
 
-#: Rows per block when neither the caller nor the memory limits it: large enough that the product
-#: runs near the machine's peak, small enough that a diagonal block (64 MiB) stays cheap to scan.
+#: Rows per block when neither the caller nor the memory limits it: on CPU each thread's share of a
+#: block (2048 rows on 2 cores) is the height of its tiles, and the threads wait for each other once
+#: per row block.
 DEFAULT_BLOCK = 4096
 #: Share of the available memory the similarity blocks may take.
 MEMORY_SHARE = 0.25
-#: Column blocks per CPU product: wider products run closer to the BLAS peak (measured).
+#: Column blocks per CPU product of the plan. The numba selection multiplies them in tiles
+#: (``TILE_COLUMNS``), whatever their width; the torch selection (tests on CPU) holds a whole one.
 PANEL_BLOCKS = 4
 #: Clusters of the locality order per block of rows: a block then holds a few whole clusters.
 CLUSTERS_PER_BLOCK = 4
@@ -92,6 +93,8 @@ CLUSTERS_PER_BLOCK = 4
 TILE_COLUMNS = 2048
 #: Column candidates each thread's list holds at first; it grows when a tile needs more.
 CANDIDATES_AT_FIRST = 1 << 16
+
+
 def top_k_neighbors(
     embeddings: np.ndarray,
     k: int,
