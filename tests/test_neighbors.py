@@ -64,15 +64,20 @@ def test_equals_brute_force_on_random_data(backend: str, n: int, k: int, block_s
     np.testing.assert_allclose(sims, expected_sims, atol=1e-6)
 
 
-@pytest.mark.parametrize("backend", ["numba", "torch"])
-def test_exact_ties_go_to_the_smaller_id(backend: str) -> None:
-    e = exactly_representable(211)
-    expected_ids, expected_sims = brute_force(e, 40)
-    for block_size in (7, 64, 211):
-        sims, ids = _exact_top_k(normalize_rows(e), 40, block_size=block_size, device=torch.device("cpu"),
+def assert_ties_kept(e: np.ndarray, k: int, block_sizes: tuple[int, ...], backend: str) -> None:
+    """The table at each block size equals brute force bit for bit, ids and similarities."""
+    expected_ids, expected_sims = brute_force(e, k)
+    for block_size in block_sizes:
+        sims, ids = _exact_top_k(normalize_rows(e), k, block_size=block_size, device=torch.device("cpu"),
                                  progress=False, backend=backend)
         np.testing.assert_array_equal(ids, expected_ids)
         np.testing.assert_array_equal(sims, expected_sims)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_exact_ties_go_to_the_smaller_id(backend: str) -> None:
+    e = exactly_representable(211)
+    assert_ties_kept(e, 40, (7, 64, 211), backend)
     # The data really has ties at the cut: many rows' 40th and 41st similarities are equal.
     cut = brute_force(e, 41)[1]
     assert np.sum(cut[:, 39] == cut[:, 40]) > 100
@@ -82,14 +87,17 @@ def test_floor_keeps_exact_ties_at_the_cut() -> None:
     """k=3 with 13 floor groups per block: the first block of each row starts from the group-maxima
     floor, and the many ties at the cut (cosines in quarters) must still go to the smaller id."""
     e = exactly_representable(211, seed=7)
-    expected_ids, expected_sims = brute_force(e, 3)
-    for block_size in (211, 106):
-        sims, ids = _exact_top_k(normalize_rows(e), 3, block_size=block_size, device=torch.device("cpu"),
-                                 progress=False, backend="numba")
-        np.testing.assert_array_equal(ids, expected_ids)
-        np.testing.assert_array_equal(sims, expected_sims)
+    assert_ties_kept(e, 3, (211, 106), "numba")
     cut = brute_force(e, 4)[1]
     assert np.sum(cut[:, 2] == cut[:, 3]) > 100
+
+
+@pytest.mark.parametrize("merge_width", [0, 1_000_000])
+def test_torch_merges_with_and_without_the_block_cut(monkeypatch: pytest.MonkeyPatch, merge_width: int) -> None:
+    """The GPU's merge takes the running k-th best as its cut unless too many entries pass it; both
+    ways (every merge cut at the block's own k-th best, or none) give the table, ties included."""
+    monkeypatch.setattr(neighbors_module, "MERGE_WIDTH", merge_width)
+    assert_ties_kept(exactly_representable(211, seed=3), 40, (7, 64), "torch")
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -116,12 +124,18 @@ def test_locality_order_puts_similar_rows_together() -> None:
     assert (np.diff(bundle[order]) != 0).sum() == 2
     np.testing.assert_array_equal(order, locality_order(e, rows, 3))
     np.testing.assert_array_equal(locality_order(e, rows, 1), rows)
+    # Consecutive rows are read in place, others gathered: the same order for the same vectors.
+    gapped = np.insert(e, 150, 0.0, axis=0)
+    np.testing.assert_array_equal(order, locality_order(gapped, np.r_[0:150, 151:301], 3))
+    np.testing.assert_array_equal(locality_order(e[20:220], np.arange(200), 3),
+                                  locality_order(e, np.arange(20, 220), 3))
 
 
 def test_normalize_rows_takes_the_rows_asked_for() -> None:
     e = np.random.default_rng(3).standard_normal((50, 8)).astype(np.float32) * 5
     rows = np.array([7, 3, 3, 49])
     np.testing.assert_array_equal(normalize_rows(e, rows, chunk=3), normalize_rows(e[rows]))
+    np.testing.assert_array_equal(normalize_rows(e, chunk=4, threads=3), normalize_rows(e, threads=1))
     np.testing.assert_allclose(np.linalg.norm(normalize_rows(e, chunk=7), axis=1), 1.0, rtol=1e-6)
 
 

@@ -17,7 +17,8 @@ and goes on to the next product without waiting for the others until its row blo
 entries that may enter a column's heap are listed as they are met and applied then, the columns
 split between the threads. A heap filling from empty takes its first tile's candidates in one
 selection rather than one push each. On a GPU the same selection is done with torch operations
-(``topk``, a mask, and a stable sort); both give the same table (tests run both).
+(a mask at the running k-th best, ``topk`` only where too many entries pass it, and a stable sort);
+both give the same table (tests run both).
 
 The rows are searched in a locality order (a small k-means, ``locality_order``), so that each
 diagonal block, computed first, already holds many of its rows' true neighbours: the heaps start
@@ -50,6 +51,14 @@ candidates exactly: the same neighbours. Measured on a Xeon with AMX (2 cores, b
 use-multilingual-v3 25.0 s in float32, 14.9 s so; multilingual-e5-small 38.1 s so (before the tiles,
 whose bfloat16 products are widened a tile at a time rather than a whole panel: 29.2 and 19.9 s; 58.8 s).
 
+On a GPU (measured on an H200, float32 products without TF32 at 51 TFLOP/s for 8192³, 16 CPU cores;
+benchmarks/gpu_table.py): multilingual-e5-small 2.9 s, 6.1x the symmetric bound at that rate (4.4x for
+the GPU's part), where blocks of 4096 rows, a ``topk`` per merge and a single-threaded preparation took
+7.0 s; use-multilingual-v3 1.3 s against 2.8 s; a random 250,000 x 4,096 matrix 11.0 s (2.2x the bound)
+against 34.2 s, of which the preparation on the CPU (normalisation, locality order) took 3.6 s against
+22.1 s. Every id equals the CPU table's except in rows whose lists differ by near-ties (0.8 % and 1.5 %
+of the rows, the largest float64 gap 2.5e-6).
+
 Ties are broken by the smaller id, so reruns give identical files: an entry beats the heap root
 when its similarity is larger, or equal with a smaller id. The order in which blocks arrive
 therefore does not matter. (A different block size, tile width, thread count or BLAS may round a product
@@ -81,11 +90,20 @@ if TYPE_CHECKING:
 #: block (2048 rows on 2 cores) is the height of its tiles, and the threads wait for each other once
 #: per row block.
 DEFAULT_BLOCK = 4096
+#: The same on a GPU, where each (b, b) block is one product and one merge: fewer, larger steps
+#: (1 GiB of similarities each) keep it busy. On an H200, multilingual-e5-small's table took 5.0 s
+#: there with blocks of 4096 rows, 3.1 s with 8192, 2.6 s with 16384 and 2.4 s with 32768
+#: (benchmarks/gpu_table.py).
+DEVICE_BLOCK = 16384
+#: Candidates per row above which a GPU merge first cuts at the block's own k-th best, in multiples of k.
+MERGE_WIDTH = 4
 #: Share of the available memory the similarity blocks may take.
 MEMORY_SHARE = 0.25
 #: Column blocks per CPU product of the plan. The numba selection multiplies them in tiles
 #: (``TILE_COLUMNS``), whatever their width; the torch selection (tests on CPU) holds a whole one.
 PANEL_BLOCKS = 4
+#: Values per slice of ``normalize_rows`` (16 MiB in float64): 4096 rows of use-multilingual-v3.
+NORMALIZE_ELEMENTS = 1 << 21
 #: Clusters of the locality order per block of rows: a block then holds a few whole clusters.
 CLUSTERS_PER_BLOCK = 4
 #: Columns of a CPU tile: each thread multiplies its rows of a product this many columns at a
@@ -182,7 +200,9 @@ def prepare_search(embeddings: np.ndarray, k: int, *, valid: np.ndarray | None =
     embeddings = np.asarray(embeddings)
     if embeddings.ndim != 2:
         raise ValueError(f"embeddings must be a 2-D (N, d) matrix, got shape {embeddings.shape}")
-    if not np.isfinite(embeddings).all():
+    # Checked in slices: no (N, d) mask is made (1 GB for 250,000 x 4,096).
+    step = max(1, NORMALIZE_ELEMENTS // max(1, embeddings.shape[1]))
+    if not all(np.isfinite(embeddings[lo : lo + step]).all() for lo in range(0, embeddings.shape[0], step)):
         bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
         raise ValueError(
             f"embeddings contain NaN or infinite values in {bad.size} rows (first: {bad[:5].tolist()}); "
@@ -222,20 +242,27 @@ def merge_top_k(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.
     return np.take_along_axis(values, by_value, 1), np.take_along_axis(labels, by_value, 1)
 
 
-def normalize_rows(matrix: np.ndarray, rows: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+def normalize_rows(matrix: np.ndarray, rows: np.ndarray | None = None, chunk: int = 0, threads: int = 0) -> np.ndarray:
     """matrix[rows] (all rows by default) as float32 scaled to unit L2 norm, computed in float64;
     the rows must be non-zero.
 
-    Done ``chunk`` rows at a time, so that the float64 copy stays small and in cache (the whole
-    128,000 x 512 matrix at once took 1.8 s, in slices 0.2 s, with identical results), and the
-    selected rows are taken slice by slice, so that no full copy of them is made first.
+    Done ``chunk`` rows at a time (by default about NORMALIZE_ELEMENTS values), so that the float64 copy
+    stays small and in cache (the whole 128,000 x 512 matrix at once took 1.8 s, in slices 0.2 s, with
+    identical results), and the selected rows are taken slice by slice, so that no full copy of them is
+    made first. The slices are spread over ``threads`` (0: all cores; NumPy lets go of the GIL for each
+    step): each row's result is the same bits whatever the slicing.
     """
     n = matrix.shape[0] if rows is None else len(rows)
+    chunk = chunk or max(1, NORMALIZE_ELEMENTS // matrix.shape[1])
     out = np.empty((n, matrix.shape[1]), dtype=np.float32)
-    for lo in range(0, n, chunk):
+
+    def normalize(lo: int) -> None:
         part = matrix[lo : lo + chunk] if rows is None else matrix[rows[lo : lo + chunk]]
         part = part.astype(np.float64)
         out[lo : lo + chunk] = part / np.sqrt(np.einsum("ij,ij->i", part, part))[:, None]
+
+    with ThreadPoolExecutor(min(threads or os.cpu_count() or 1, -(-n // chunk))) as pool:
+        list(pool.map(normalize, range(0, n, chunk)))
     return out
 
 
@@ -265,9 +292,14 @@ def locality_order(matrix: np.ndarray, rows: np.ndarray, n_clusters: int, *, ite
         centroids[moved] = sums[moved] / norms[moved, None]
     # A row's nearest centroid does not depend on its norm: no need to normalise them all here.
     # Assigned in slices, so that no (N, clusters) matrix is held at once.
+    # Consecutive rows (all rows valid, the usual case) are read in place, not gathered and copied.
     step = 16384
-    nearest = np.concatenate([np.argmax(matrix[rows[lo : lo + step]].astype(np.float32) @ centroids.T, axis=1)
-                              for lo in range(0, n, step)])
+    first = int(rows[0])
+    consecutive = np.array_equal(rows, np.arange(first, first + n))
+    nearest = np.concatenate([
+        np.argmax(np.asarray(matrix[first + lo : first + min(lo + step, n)] if consecutive
+                             else matrix[rows[lo : lo + step]], dtype=np.float32) @ centroids.T, axis=1)
+        for lo in range(0, n, step)])
     return np.argsort(nearest, kind="stable")
 
 
@@ -289,8 +321,9 @@ def panel_blocks(device: torch.device) -> int:
 
 
 def choose_block_size(n: int, device: torch.device) -> int:
-    """Rows per block: DEFAULT_BLOCK, fewer when one (b, panel_blocks · b) float32 product would take
-    too much memory."""
+    """Rows per block: DEFAULT_BLOCK on CPU, DEVICE_BLOCK on a GPU, fewer when one (b, panel_blocks · b)
+    float32 product would take more than MEMORY_SHARE of the memory free there (a GPU merge holds about
+    twice that again: a mask of the block and, for its columns, a transposed copy)."""
     import psutil
     import torch
 
@@ -299,7 +332,7 @@ def choose_block_size(n: int, device: torch.device) -> int:
     else:
         free = psutil.virtual_memory().available
     by_memory = int(np.sqrt(MEMORY_SHARE * free / (4 * panel_blocks(device))))
-    return max(1, min(n, DEFAULT_BLOCK, by_memory))
+    return max(1, min(n, DEFAULT_BLOCK if device.type == "cpu" else DEVICE_BLOCK, by_memory))
 
 
 def _exact_top_k(
@@ -602,9 +635,12 @@ class _ColumnCandidates:
 class _TorchSelect:
     """Running top-k as sorted (n, k) tensors, merged with each block's candidates on the device.
 
-    For one block row, no entry below both the block's own k-th best and the running k-th best can
-    end in the top-k; the entries at or above that cut (about k, more on ties) are extracted, put
-    beside the running list and re-sorted by (similarity desc, id asc) with two stable sorts.
+    For one block row, an entry below the running k-th best cannot enter the top-k. Once every row's
+    list is full, the entries at or above it are the candidates, as long as no row has more than
+    ``MERGE_WIDTH`` · k of them (after the diagonal blocks, a few per row); otherwise, and while lists
+    fill, the cut is also raised to the block's own k-th best (``topk``, a pass that costs more than the
+    rest of the merge). The candidates are put beside the running list and re-sorted by (similarity desc,
+    id asc) with two stable sorts.
     """
 
     def __init__(self, n: int, k: int, labels: np.ndarray, device: torch.device) -> None:
@@ -634,14 +670,18 @@ class _TorchSelect:
         n_rows, n_cols = sims.shape
         top_v = self.values[r0 : r0 + n_rows]
         top_i = self.ids[r0 : r0 + n_rows]
-        kth_block = torch.topk(sims, min(self.k, n_cols), dim=1, sorted=False).values.amin(dim=1)
-        cut = torch.maximum(kth_block, top_v[:, -1])
-        rows, cols = torch.nonzero((sims >= cut[:, None]) & (sims > -torch.inf), as_tuple=True)
-        if rows.numel() == 0:
-            return
-        counts = torch.bincount(rows, minlength=n_rows)
-        slot = torch.arange(rows.numel(), device=sims.device) - (torch.cumsum(counts, 0) - counts)[rows]
+        kth = top_v[:, -1]
+        taken = sims >= kth[:, None] if bool(torch.isfinite(kth).all()) else None
+        counts = None if taken is None else taken.sum(dim=1)
+        if counts is None or int(counts.max()) > MERGE_WIDTH * self.k:
+            kth_block = torch.topk(sims, min(self.k, n_cols), dim=1, sorted=False).values.amin(dim=1)
+            taken = (sims >= torch.maximum(kth_block, kth)[:, None]) & (sims > -torch.inf)
+            counts = taken.sum(dim=1)
         width = int(counts.max())
+        if width == 0:
+            return
+        rows, cols = torch.nonzero(taken, as_tuple=True)
+        slot = torch.arange(rows.numel(), device=sims.device) - (torch.cumsum(counts, 0) - counts)[rows]
         cand_v = torch.full((n_rows, width), -torch.inf, dtype=torch.float32, device=sims.device)
         cand_i = torch.full((n_rows, width), EMPTY_ID, dtype=torch.int32, device=sims.device)
         cand_v[rows, slot] = sims[rows, cols]
