@@ -178,7 +178,7 @@ def test_an_overlapped_build_measures_the_gemm_rate_once_before_its_workers(tmp_
             pass
 
     monkeypatch.setattr(schedule, "_Overlapped", Workers)
-    monkeypatch.setattr(schedule, "gemm_rate", lambda: 123e9)
+    monkeypatch.setattr(schedule, "gemm_rate", lambda device: {"cpu": 123e9}[device])
     tasks = [ModelTask(name, name, functools.partial(load_sample, builtin, name)) for builtin, name in SAMPLES.items()]
     build(tasks, tmp_path, BuildOptions(SMALL_CONFIG, progress=False), jobs=2)
     build(tasks, tmp_path, BuildOptions(SMALL_CONFIG, progress=False, gemm_flops=5e9), jobs=2)

@@ -465,3 +465,21 @@ def test_build_needs_from_rows_and_dims():
     assert small.exact_bytes == 30_522 * 384 * 4 + 30_522 * 10 * 16 + 4 * 4096 * 2048 + 12 * 65536
     assert small.umap_seconds == pytest.approx(sizes.UMAP_SECONDS_PER_ROW * 30_522 * 2)
     assert "and about 20 s: the exact neighbour table 5 s" in small.describe(memory=10**9)
+
+
+def test_build_needs_on_a_gpu(monkeypatch: pytest.MonkeyPatch):
+    """With --device cuda the estimate takes the GPU's rate and what an H200 measured: the products near
+    that rate, then a cost per pair for the selection; the blocks live in the GPU's memory."""
+    import torch
+
+    from precompute.contract.config import BuildConfig
+
+    monkeypatch.setattr(sizes, "resolve_device", lambda device: torch.device(device))
+    cpu = sizes.build_needs(250_000, 4096, BuildConfig(device="cpu", products="float32"), gemm_flops=200e9, cores=2)
+    gpu = sizes.build_needs(250_000, 4096, BuildConfig(device="cuda"), gemm_flops=51e12, cores=2)
+    # the random 250,000 x 4,096 matrix the fit used took 11.0 s on an H200 at 51 TFLOP/s
+    assert gpu.exact_seconds == pytest.approx(sizes.GPU_PRODUCT_OVERHEAD * 250_000**2 * 4096 / 51e12
+                                              + sizes.GPU_SECONDS_PER_PAIR * 250_000**2)
+    assert 10 < gpu.exact_seconds < 12 and not gpu.filtered
+    assert cpu.exact_bytes - gpu.exact_bytes == 4 * 4096 * 2048 + 2 * 12 * 65536
+    assert "the exact neighbour table 11 s (on the GPU, at 51000 GFLOP/s)" in gpu.describe(memory=128 * 10**9)

@@ -50,6 +50,7 @@ from precompute.build.pipeline import BuildReport, StepTracker, build_comparison
 from precompute.contract import progress
 from precompute.contract.config import BuildConfig
 from precompute.contract.naming import comparison_task
+from precompute.knn.neighbors import resolve_device
 from precompute.sources.base import ModelData, SourceError
 from precompute.sources.sizes import gemm_rate
 from precompute.steps import Step, discover
@@ -288,7 +289,8 @@ def build(models: list[ModelTask], root: Path, options: BuildOptions, *, compari
         if jobs <= 1 or len(tasks) <= 1:
             _serial(models, root, options, comparison, board, ended, results)
         else:
-            options = replace(options, gemm_flops=options.gemm_flops or gemm_rate())
+            options = replace(options, gemm_flops=options.gemm_flops
+                              or gemm_rate(resolve_device(options.config.device).type))
             _Overlapped(models, root, options, comparison, board, ended, jobs).run(results)
     finally:
         for task in board.state.tasks:

@@ -10,11 +10,12 @@ raw ``RuntimeError``.
 :func:`build_needs` then says, before the hours start, what a build of ``rows × dim`` will take:
 
     >>> from precompute.contract.config import BuildConfig
-    >>> print(build_needs(10_000_000, 384, BuildConfig(), gemm_flops=200e9, cores=2).describe(memory=128 * 10**9))
+    >>> config = BuildConfig(products="float32")
+    >>> print(build_needs(10_000_000, 384, config, gemm_flops=200e9, cores=2).describe(memory=128 * 10**9))
     ... # doctest: +NORMALIZE_WHITESPACE
     A build of 10,000,000 tokens × 384 dims (k=100) needs about 76.1 GB of memory at its peak
-      (the float32 matrix 15.4 GB; the exact neighbour table 31.9 GB; the UMAP 60.7 GB)
-      and about 2 d 22 h: the exact neighbour table 2 d 21 h (at 200 GFLOP/s), the UMAP 1 h 31 min.
+      (the float32 matrix 15.4 GB; the exact neighbour table 31.4 GB; the UMAP 60.7 GB)
+      and about 2 d 22 h: the exact neighbour table 2 d 21 h (at 200 GFLOP/s), the UMAP 41 min 40 s.
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ class BuildNeeds:
     umap_seconds: float
     gemm_flops: float
     filtered: bool = False  #: bfloat16 products behind the exact filter (precompute.knn.rescore)
+    device: str = "cpu"  #: where the exact table runs: "cpu" or "cuda"
 
     @property
     def peak_bytes(self) -> int:
@@ -217,7 +219,8 @@ class BuildNeeds:
             f"A build of {self.rows:,} tokens × {self.dim:,} dims (k={self.k}) needs about {_bytes(self.peak_bytes)} "
             f"of memory at its peak\n  (the float32 matrix {_bytes(self.matrix_bytes)}; the exact neighbour table "
             f"{_bytes(self.exact_bytes)}; the UMAP {_bytes(self.umap_bytes)})\n  and about {_duration(self.seconds)}: "
-            f"the exact neighbour table {_duration(self.exact_seconds)} (at {self.gemm_flops / 1e9:.0f} GFLOP/s"
+            f"the exact neighbour table {_duration(self.exact_seconds)} "
+            f"({'on the GPU, ' if self.device == 'cuda' else ''}at {self.gemm_flops / 1e9:.0f} GFLOP/s"
             f"{', bfloat16 products' if self.filtered else ''}), "
             f"the UMAP {_duration(self.umap_seconds)}."
         )
@@ -234,6 +237,12 @@ EXACT_OVERHEAD = 1.3
 #: The share of that time a table takes behind the bfloat16 filter (Xeon with AMX, 2 cores, the same hour:
 #: 0.68 on use-multilingual-v3, 0.67 on multilingual-e5-small).
 FILTERED_SHARE = 0.7
+#: On a GPU, the exact table's time over N²·d flops at the GPU's float32 rate, and its time per pair of rows
+#: (the selection): fitted to an H200's whole tables (benchmarks/gpu_table.py: multilingual-e5-small 2.9 s,
+#: a random 250,000 x 4,096 matrix 11.0 s, at 51 TFLOP/s; use-multilingual-v3 1.3 s, predicted 0.8 s).
+#: The selection is bound by the GPU's memory: expect more per pair on smaller cards.
+GPU_PRODUCT_OVERHEAD = 1.8
+GPU_SECONDS_PER_PAIR = 3.3e-11
 #: Seconds per row of the map step's UMAP (120 float32 epochs at 15 neighbours, single-threaded under a
 #: fixed seed; about 0.45x the CPU of umap-learn's 200 epochs, measured 0.51 ms a row at 250,002 rows).
 UMAP_SECONDS_PER_ROW = 0.25e-3
@@ -246,42 +255,58 @@ def build_needs(
 ) -> BuildNeeds:
     """What building a ``rows × dim`` model with ``config`` will need, roughly.
 
-    ``gemm_flops``: the float32 matrix-product rate of this machine (default :func:`gemm_rate`);
-    ``cores``: threads of the exact search (default
+    ``gemm_flops``: the float32 matrix-product rate of the device the exact table runs on
+    (``config.device``; default :func:`gemm_rate` there); ``cores``: threads of the exact search (default
     ``config.n_jobs`` or every core). Call it with the shape from :func:`npy_header` or
     :func:`safetensors_header` before reading a matrix, or with ``model.embeddings.shape`` after.
     """
     cores = cores or config.n_jobs or os.cpu_count() or 1
-    gemm_flops = gemm_flops or gemm_rate()
+    device = resolve_device(config.device).type
+    gemm_flops = gemm_flops or gemm_rate(device)
     k, row_bytes = config.k, 4 * dim
     # each thread's tile of its share of a block's rows, and its list of column candidates as it starts
-    # (precompute.knn.neighbors, on CPU)
+    # (precompute.knn.neighbors, on CPU; a GPU holds its blocks in its own memory)
     blocks = 4 * min(rows, DEFAULT_BLOCK) * min(rows, TILE_COLUMNS) + cores * 12 * CANDIDATES_AT_FIRST
     # unit rows, heaps (ids + values: k wide, or the bfloat16 filter's width with its rescoring's masks), table
-    filtered = choose_products(config.products, rows, resolve_device(config.device).type) == "bfloat16"
+    filtered = choose_products(config.products, rows, device) == "bfloat16"
     heaps = 8 * rows * k if not filtered else 11 * rows * filter_width(k, rows)
-    exact_bytes = rows * row_bytes + heaps + 8 * rows * k + blocks
+    exact_bytes = rows * row_bytes + heaps + 8 * rows * k + (blocks if device == "cpu" else 0)
     umap_bytes = 2 * rows * row_bytes + rows * config.umap_neighbors * UMAP_BYTES_PER_EDGE
+    # N²·d/2 multiply-adds = N²·d flops
+    if device == "cpu":
+        exact_seconds = EXACT_OVERHEAD * rows**2 * dim / gemm_flops * (FILTERED_SHARE if filtered else 1)
+    else:
+        exact_seconds = GPU_PRODUCT_OVERHEAD * rows**2 * dim / gemm_flops + GPU_SECONDS_PER_PAIR * rows**2
     return BuildNeeds(
         rows=rows, dim=dim, k=k, matrix_bytes=rows * row_bytes, exact_bytes=exact_bytes, umap_bytes=umap_bytes,
-        # N²·d/2 multiply-adds = N²·d flops
-        exact_seconds=EXACT_OVERHEAD * rows**2 * dim / gemm_flops * (FILTERED_SHARE if filtered else 1),
-        umap_seconds=UMAP_SECONDS_PER_ROW * rows * config.umap_neighbors / 15,
-        gemm_flops=gemm_flops, filtered=filtered,
+        exact_seconds=exact_seconds, umap_seconds=UMAP_SECONDS_PER_ROW * rows * config.umap_neighbors / 15,
+        gemm_flops=gemm_flops, filtered=filtered, device=device,
     )
 
 
 @functools.cache
-def gemm_rate(size: int = 1024, repeats: int = 3) -> float:
-    """This machine's float32 matrix-product rate in FLOP/s: the best of a few ``size``³ NumPy products
-    (measured once a process, in well under a second)."""
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((size, size), dtype=np.float32), rng.standard_normal((size, size), dtype=np.float32)
-    a @ b  # the first call pays for thread start-up
+def gemm_rate(device: str = "cpu", size: int = 1024, repeats: int = 3) -> float:
+    """The float32 matrix-product rate in FLOP/s of this machine's CPU (NumPy) or of its GPU (``"cuda"``:
+    torch, TF32 off as in the table, 4096³): the best of a few products, measured once a process, in well
+    under a second."""
+    if device == "cuda":
+        import torch
+
+        size = 4096
+        a = torch.randn(size, size, device=device)
+        product = lambda: torch.mm(a, a)  # noqa: E731
+        wait = torch.cuda.synchronize
+    else:
+        a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+        product = lambda: a @ a  # noqa: E731
+        wait = lambda: None  # noqa: E731
+    product()  # the first call pays for thread start-up (on a GPU, for its libraries)
+    wait()
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ b
+        product()
+        wait()
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
 
