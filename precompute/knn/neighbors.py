@@ -91,9 +91,9 @@ if TYPE_CHECKING:
 #: per row block.
 DEFAULT_BLOCK = 4096
 #: The same on a GPU, where each (b, b) block is one product and one merge: fewer, larger steps
-#: (1 GiB of similarities each) keep it busy. On an H200, multilingual-e5-small's table took 5.0 s
-#: there with blocks of 4096 rows, 3.1 s with 8192, 2.6 s with 16384 and 2.4 s with 32768
-#: (benchmarks/gpu_table.py).
+#: (1 GiB of similarities each) keep it busy. On an H200 the GPU's part of multilingual-e5-small's table
+#: took 5.0 s with blocks of 4096 rows, 3.1 s with 8192, 2.6 s with 16384 and 2.4 s with 32768; with the
+#: merge that skips ``topk`` (``MERGE_WIDTH``), 2.1 s with 16384 and 2.4 s with 32768 (benchmarks/gpu_table.py).
 DEVICE_BLOCK = 16384
 #: Candidates per row above which a GPU merge first cuts at the block's own k-th best, in multiples of k.
 MERGE_WIDTH = 4
@@ -638,9 +638,9 @@ class _TorchSelect:
     For one block row, an entry below the running k-th best cannot enter the top-k. Once every row's
     list is full, the entries at or above it are the candidates, as long as no row has more than
     ``MERGE_WIDTH`` · k of them (after the diagonal blocks, a few per row); otherwise, and while lists
-    fill, the cut is also raised to the block's own k-th best (``topk``, a pass that costs more than the
-    rest of the merge). The candidates are put beside the running list and re-sorted by (similarity desc,
-    id asc) with two stable sorts.
+    fill, the cut is also raised to the block's own k-th best (``topk``: skipping it took the GPU's part of
+    multilingual-e5-small's table from 2.6 to 2.1 s on an H200). The candidates are put beside the running
+    list and re-sorted by (similarity desc, id asc) with two stable sorts.
     """
 
     def __init__(self, n: int, k: int, labels: np.ndarray, device: torch.device) -> None:
