@@ -51,7 +51,7 @@ DIFFER_ROWS_KEPT = 20000
 _U32 = 2.0**-24
 
 
-def load_matrix(spec: str) -> tuple[str, np.ndarray]:
+def named_matrix(spec: str) -> tuple[str, np.ndarray]:
     """(name, (N, d) float32 matrix) for a model name, a ``.npy`` path, or ``random:NxD``."""
     if spec.startswith("random:"):
         n, d = (int(x) for x in spec.removeprefix("random:").split("x"))
@@ -83,24 +83,31 @@ def tie_tolerance(d: int) -> float:
     return 2 * gamma
 
 
-def float64_check(matrix: np.ndarray, rows: np.ndarray, ids: np.ndarray, device: torch.device,
-                  chunk: int = 256) -> np.ndarray:
-    """For each of ``rows``: the largest gap, over ranks j, between the float64 similarity of the row's
-    listed j-th neighbour (``ids[row, j]``) and that of its true j-th neighbour (float64 sums, itself and
-    invalid rows excluded). 0 means the list is exact; below ``tie_tolerance`` it differs by near-ties."""
-    keep = torch.from_numpy(valid_rows(matrix)).to(device)
-    unit = torch.from_numpy(matrix).to(device, torch.float64)
-    unit = unit / unit.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
-    gaps = np.empty(len(rows))
-    for lo in range(0, len(rows), chunk):
-        part = torch.from_numpy(rows[lo : lo + chunk]).to(device)
-        sims = unit[part] @ unit.T
-        sims[:, ~keep] = -torch.inf
-        sims[torch.arange(len(part), device=device), part] = -torch.inf
-        truth = torch.topk(sims, ids.shape[1], dim=1).values
-        listed = sims.gather(1, torch.from_numpy(ids[rows[lo : lo + chunk]]).to(device, torch.int64))
-        gaps[lo : lo + chunk] = (listed - truth).abs().amax(dim=1).cpu().numpy()
-    return gaps
+class Float64Truth:
+    """The matrix's rows as float64 unit vectors on ``device``, uploaded once per matrix, and the check that
+    tells near-ties from wrong neighbours (:meth:`gaps`)."""
+
+    def __init__(self, matrix: np.ndarray, device: torch.device) -> None:
+        self.keep = torch.from_numpy(valid_rows(matrix)).to(device)
+        unit = torch.from_numpy(matrix).to(device, torch.float64)
+        self.unit = unit / unit.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+
+    def gaps(self, rows: np.ndarray, ids: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """For each of ``rows``: the largest gap, over ranks j, between the float64 similarity of the row's
+        listed j-th neighbour (``ids[row, j]``) and that of its true j-th neighbour (float64 sums, itself
+        and invalid rows excluded). 0 means the list is exact; below ``tie_tolerance`` it differs by
+        near-ties."""
+        device = self.unit.device
+        gaps = np.empty(len(rows))
+        for lo in range(0, len(rows), chunk):
+            part = torch.from_numpy(rows[lo : lo + chunk]).to(device)
+            sims = self.unit[part] @ self.unit.T
+            sims[:, ~self.keep] = -torch.inf
+            sims[torch.arange(len(part), device=device), part] = -torch.inf
+            truth = torch.topk(sims, ids.shape[1], dim=1).values
+            listed = sims.gather(1, torch.from_numpy(ids[rows[lo : lo + chunk]]).to(device, torch.int64))
+            gaps[lo : lo + chunk] = (listed - truth).abs().amax(dim=1).cpu().numpy()
+        return gaps
 
 
 def synchronize(device: torch.device) -> None:
@@ -141,11 +148,24 @@ def timed_table(matrix: np.ndarray, block: int, device: torch.device) -> tuple[n
                  "finish_s": t3 - t2, "total_s": t3 - t0}
 
 
+def matching_reference(folder: Path | None, name: str, matrix: np.ndarray) -> tuple[np.lib.npyio.NpzFile | None, str]:
+    """The CPU reference saved for ``name`` in ``folder``, and a line saying what it is or why there is
+    none: a missing file, or one made from other input bits (its ids would not be comparable)."""
+    path = folder / f"{name}.npz" if folder else None
+    if path is None or not path.exists():
+        return None, ("none: checked against float64 sums alone" if path is None
+                      else f"none (no {path.name} in {folder}: run `reference` for {name})")
+    ref = np.load(path)
+    if str(ref["sha256"]) != matrix_digest(matrix):
+        return None, f"not used: {path.name} was made from other input bits (another checkpoint or revision)"
+    return ref, f"{float(ref['cpu_seconds']):.1f} s on the CPU, same input bits"
+
+
 def reference(args: argparse.Namespace) -> None:
     """The CPU tables (as a build computes them on this machine), saved as per-row digests."""
     args.out.mkdir(parents=True, exist_ok=True)
     for spec in args.models:
-        name, matrix = load_matrix(spec)
+        name, matrix = named_matrix(spec)
         start = time.perf_counter()
         ids, _ = top_k_neighbors(matrix, K, device="cpu", progress=True)
         seconds = time.perf_counter() - start
@@ -171,40 +191,34 @@ def run(args: argparse.Namespace) -> None:
     top_k_neighbors(np.random.default_rng(1).standard_normal((3000, 64), dtype=np.float32), 10, device=device.type,
                     progress=False)  # CUDA context and cuBLAS handles, outside the timings
     for spec in args.models + [f"random:{r}" for r in args.random]:
-        name, matrix = load_matrix(spec)
+        name, matrix = named_matrix(spec)
         n, d = matrix.shape
-        n_valid = int(valid_rows(matrix).sum())
-        ref_path = args.reference / f"{name}.npz" if args.reference else None
-        ref = np.load(ref_path) if ref_path and ref_path.exists() else None
-        entry: dict = {"rows": n, "dim": d, "valid_rows": n_valid, "tie_tolerance": tie_tolerance(d), "runs": []}
+        rows = np.flatnonzero(valid_rows(matrix))
+        tol = tie_tolerance(d)
+        entry: dict = {"rows": n, "dim": d, "valid_rows": int(rows.size), "tie_tolerance": tol, "runs": []}
         figures["matrices"][name] = entry
+        ref, why = matching_reference(None if spec.startswith("random:") else args.reference, name, matrix)
+        entry["reference"] = why
         if ref is not None:
-            entry["same_input_as_reference"] = bool(str(ref["sha256"]) == matrix_digest(matrix))
             entry["cpu_seconds"] = float(ref["cpu_seconds"])
-        print(f"\n{name}: {n} x {d} ({n_valid} valid); CPU reference: "
-              + ("none" if ref is None else f"{ref['cpu_seconds']:.1f} s on the CPU, same input bits: "
-                 f"{entry['same_input_as_reference']}"), flush=True)
-        bound = n_valid**2 * d / (peak * 1e12)  # N²·d·2 flops, halved by symmetry
+        print(f"\n{name}: {n} x {d} ({rows.size} valid); CPU reference: {why}", flush=True)
+        truth = Float64Truth(matrix, device)
+        sample = np.random.default_rng(2).choice(rows, min(SAMPLE_ROWS, rows.size), replace=False)
+        bound = rows.size**2 * d / (peak * 1e12)  # N²·d·2 flops, halved by symmetry
         for block in blocks:
             ids, times = timed_table(matrix, block, device)
-            shape_rate = product_rate(times["block"], d, times["block"], device)
             run_figures = {**times, "bound_s": bound, "time_over_bound": times["total_s"] / bound,
                            "gpu_part_over_bound": times["products_and_selection_s"] / bound,
-                           "shape_tflops": shape_rate}
-            rows = np.flatnonzero(valid_rows(matrix))
-            if ref is not None:
-                differ = np.flatnonzero(row_digests(ids) != ref["digests"])
-                run_figures.update(rows_equal=int(n - differ.size), rows_differ=int(differ.size))
-            else:
-                differ = np.array([], dtype=np.int64)
-            sample = np.random.default_rng(2).choice(rows, min(SAMPLE_ROWS, rows.size), replace=False)
-            gaps_differ = float64_check(matrix, differ, ids, device) if differ.size else np.zeros(0)
-            gaps_sample = float64_check(matrix, sample, ids, device)
-            tol = tie_tolerance(d)
+                           "shape_tflops": product_rate(times["block"], d, times["block"], device)}
+            differ = (np.flatnonzero(row_digests(ids) != ref["digests"]) if ref is not None
+                      else np.array([], dtype=np.int64))
+            gaps_differ, gaps_sample = truth.gaps(differ, ids), truth.gaps(sample, ids)
             run_figures.update(
                 differ_within_ties=int((gaps_differ <= tol).sum()), differ_max_gap=float(gaps_differ.max(initial=0)),
                 sample_rows=int(sample.size), sample_within_ties=int((gaps_sample <= tol).sum()),
                 sample_exact=int((gaps_sample == 0).sum()), sample_max_gap=float(gaps_sample.max()))
+            if ref is not None:
+                run_figures.update(rows_equal=int(n - differ.size), rows_differ=int(differ.size))
             entry["runs"].append(run_figures)
             print("  block {block:>6}: {total_s:6.2f} s (prepare {prepare_s:.2f}, GPU {products_and_selection_s:.2f}, "
                   "finish {finish_s:.2f}); bound {bound_s:.3f} s, time / bound {time_over_bound:.1f} (GPU part "
@@ -218,6 +232,7 @@ def run(args: argparse.Namespace) -> None:
             if block == blocks[0] and differ.size:
                 kept = differ[:DIFFER_ROWS_KEPT]
                 np.savez(args.out / f"{name}_differ.npz", rows=kept, ids=ids[kept], gaps=gaps_differ[: kept.size])
+        del truth  # its float64 copy (8 GB for 250,000 x 4,096) before the next matrix's
         (args.out / "gpu_table.json").write_text(json.dumps(figures, indent=1))
 
 

@@ -136,6 +136,7 @@ def test_normalize_rows_takes_the_rows_asked_for() -> None:
     rows = np.array([7, 3, 3, 49])
     np.testing.assert_array_equal(normalize_rows(e, rows, chunk=3), normalize_rows(e[rows]))
     np.testing.assert_array_equal(normalize_rows(e, chunk=4, threads=3), normalize_rows(e, threads=1))
+    assert normalize_rows(e, np.array([], dtype=np.int64)).shape == (0, 8)  # no rows asked: none, no thread
     np.testing.assert_allclose(np.linalg.norm(normalize_rows(e, chunk=7), axis=1), 1.0, rtol=1e-6)
 
 

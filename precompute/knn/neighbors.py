@@ -261,7 +261,7 @@ def normalize_rows(matrix: np.ndarray, rows: np.ndarray | None = None, chunk: in
         part = part.astype(np.float64)
         out[lo : lo + chunk] = part / np.sqrt(np.einsum("ij,ij->i", part, part))[:, None]
 
-    with ThreadPoolExecutor(min(threads or os.cpu_count() or 1, -(-n // chunk))) as pool:
+    with ThreadPoolExecutor(max(1, min(threads or os.cpu_count() or 1, -(-n // chunk)))) as pool:
         list(pool.map(normalize, range(0, n, chunk)))
     return out
 

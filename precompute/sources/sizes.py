@@ -285,14 +285,14 @@ def build_needs(
 
 
 @functools.cache
-def gemm_rate(device: str = "cpu", size: int = 1024, repeats: int = 3) -> float:
-    """The float32 matrix-product rate in FLOP/s of this machine's CPU (NumPy) or of its GPU (``"cuda"``:
-    torch, TF32 off as in the table, 4096³): the best of a few products, measured once a process, in well
-    under a second."""
+def gemm_rate(device: str = "cpu", size: int = 0, repeats: int = 3) -> float:
+    """The float32 matrix-product rate in FLOP/s of this machine's CPU (NumPy, ``size`` 1024 by default) or
+    of its GPU (``"cuda"``: torch, TF32 off as in the table, 4096 by default, large enough to fill it): the
+    best of a few ``size``³ products, measured once a process, in well under a second."""
+    size = size or (4096 if device == "cuda" else 1024)
     if device == "cuda":
         import torch
 
-        size = 4096
         a = torch.randn(size, size, device=device)
         product = lambda: torch.mm(a, a)  # noqa: E731
         wait = torch.cuda.synchronize
